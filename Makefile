@@ -1,0 +1,178 @@
+# ksd - one non-recursive Makefile (STYLE.md rule 25).
+#
+#   make            build ./ksd
+#   make test       install missing packages, run every test (plain and sanitizer builds)
+#   make demo       install missing packages, run ksd on the bundled demo capture
+#   make fuzz       build the libFuzzer harnesses (clang) into build/fuzz/
+#   make bench      benchmark against the peers (see README)
+#
+# Options: V=1 (echo commands), WERROR=0 (warnings are not errors),
+# SANITIZE=address,undefined (sanitizer build under build/san/), DEBUG=1.
+
+CC      ?= cc
+CLANG   ?= clang
+PKG_CONFIG ?= pkg-config
+V       ?= 0
+WERROR  ?= 1
+SANITIZE ?=
+DEBUG   ?= 0
+
+ifeq ($(SANITIZE),)
+  B := build
+  KSD_BIN := ksd
+else
+  B := build/san
+  KSD_BIN := $(B)/ksd
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wwrite-strings -Wformat=2 -Wvla \
+        -Wmissing-prototypes -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+  WARN += -Werror
+endif
+
+PKGS := libpcap libndpi hiredis libcrypto inih
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ifeq ($(PKG_LIBS),)
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih
+endif
+
+OPT := -O2
+ifeq ($(DEBUG),1)
+  OPT := -O0
+endif
+CFLAGS  ?= $(OPT) -g
+CPPFLAGS += -I. -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
+LDLIBS  := $(PKG_LIBS) -pthread -lm
+ifneq ($(SANITIZE),)
+  ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer -DKSD_DEBUG
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(DEBUG),1)
+  ALL_CFLAGS += -DKSD_DEBUG
+endif
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+DISS_SRCS   := $(wildcard dissectors/*.c)
+SIG_SRCS    := $(wildcard signatures/*.c)
+SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c))
+LIB_SRCS    := $(DISS_SRCS) $(SIG_SRCS) $(SENSOR_SRCS)
+LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
+MAIN_OBJ    := $(B)/sensor/main.o
+TEST_SRCS   := $(wildcard tests/test_*.c)
+TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+TOOL_SRCS   := $(wildcard tests/tools/*.c)
+TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+
+ifeq ($(V),1)
+  Q :=
+  say :=
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all test check unit e2e demo fuzz fuzz-smoke bench clean format format-check \
+        layering deps test-asan tools oracle install uninstall
+.DEFAULT_GOAL := all
+
+all: $(KSD_BIN)
+
+$(KSD_BIN): $(MAIN_OBJ) $(B)/libksd.a
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(B)/libksd.a $(LDLIBS)
+
+$(B)/libksd.a: $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/%.o: %.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Changing the flags forces a rebuild (as redis does).
+$(B)/.flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	  echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libksd.a $(LDLIBS) -lcmocka
+
+$(B)/tools/%: $(B)/tests/tools/%.o $(B)/libksd.a
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libksd.a $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+deps:
+	@sh deploy/install-deps.sh test
+
+# The full suite: plain build, then the AddressSanitizer+UBSan build, then
+# the fuzz harnesses for a few seconds each, format and layering checks.
+test: deps
+	$(Q)$(MAKE) --no-print-directory check
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke format-check layering
+	$(Q)sh tests/summary.sh build/results
+
+test-asan: deps
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+	$(Q)sh tests/summary.sh build/results
+
+check: $(KSD_BIN) $(TEST_BINS) $(TOOL_BINS)
+	$(Q)KSD=./$(KSD_BIN) TOOLS=$(B)/tools BUILD=$(B) RESULTS=build/results \
+	  sh tests/run.sh $(TEST_BINS)
+
+demo:
+	@sh deploy/install-deps.sh demo
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh deploy/demo.sh
+
+build/fuzz/%: tests/fuzz/%.c $(DISS_SRCS) $(SIG_SRCS)
+	@mkdir -p build/fuzz
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) -std=c11 -g -O1 -I. -D_GNU_SOURCE -DKSD_DEBUG \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ $< $(DISS_SRCS) $(SIG_SRCS) -lcrypto
+
+fuzz: $(FUZZ_BINS)
+
+fuzz-smoke: fuzz
+	$(Q)sh tests/fuzz/smoke.sh $(FUZZ_BINS)
+
+bench: all
+	@sh deploy/install-deps.sh bench
+	$(Q)sh tests/bench/bench.sh
+
+oracle: all
+	$(Q)sh tests/oracle.sh
+
+FORMAT_SRCS = $(wildcard dissectors/*.[ch] signatures/*.[ch] sensor/*.[ch] tests/*.[ch] \
+                         tests/fuzz/*.[ch] tests/tools/*.[ch])
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	$(Q)out=$$(for f in $(FORMAT_SRCS); do clang-format --dry-run -Werror $$f 2>&1 >/dev/null | \
+	  grep -q . && echo $$f; done); if [ -n "$$out" ]; then echo "format-check: not clang-format clean:"; \
+	  echo "$$out"; exit 1; fi; mkdir -p build/results; echo "format-check 1 0" > build/results/format; \
+	  echo "format-check: ok"
+
+# Include rules follow the data flow (STYLE.md part 3).
+layering:
+	$(Q)sh tests/layering.sh && mkdir -p build/results && echo "layering 1 0" > build/results/layering
+
+clean:
+	rm -rf build ksd
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -1,0 +1,53 @@
+/*
+ * capture.h - packet sources: capture files (pcap, pcapng, standard input)
+ * and live interfaces, through libpcap. The only module that includes pcap.h.
+ */
+#ifndef KSD_CAPTURE_H
+#define KSD_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ksd_frame {
+    int64_t ts_us;       /* capture time, Unix microseconds */
+    uint32_t caplen;     /* bytes captured */
+    uint32_t len;        /* bytes on the wire */
+    int linktype;        /* libpcap DLT of the source */
+    const uint8_t *data; /* valid until the next ksd_capture_next() */
+};
+
+struct ksd_capture_stats {
+    uint64_t received;  /* pcap_stats ps_recv (live) or frames read (file) */
+    uint64_t dropped;   /* ps_drop: dropped by the kernel for lack of buffer space */
+    uint64_t ifdropped; /* ps_ifdrop: dropped by the interface or driver */
+};
+
+struct ksd_capture_opts {
+    int snaplen;        /* live: bytes per packet, default 262144 */
+    int buffer_mb;      /* live: kernel buffer, default 64 MiB */
+    int promisc;        /* live: promiscuous mode, default 1 */
+    const char *filter; /* BPF expression or NULL */
+};
+
+struct ksd_capture;
+
+/* Open a capture file ("-" is standard input). NULL and a message in err on failure. */
+struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_capture_opts *o,
+                                          char *err, size_t errlen);
+/* Open a live interface in immediate mode. NULL and a message in err on failure. */
+struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_capture_opts *o,
+                                          char *err, size_t errlen);
+/* 1: a frame was read; 0: end of file (or stopped); -1: error (ksd_capture_error). Live
+ * sources return 2 when the read timed out with no packet, so the caller can run timers. */
+int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f);
+const char *ksd_capture_error(const struct ksd_capture *c);
+/* Ask a blocking ksd_capture_next to return (async-signal-safe). */
+void ksd_capture_break(struct ksd_capture *c);
+int ksd_capture_stats(struct ksd_capture *c, struct ksd_capture_stats *st);
+/* Size of a capture file in bytes (0 for stdin/live) and bytes read so far. */
+uint64_t ksd_capture_size(const struct ksd_capture *c);
+uint64_t ksd_capture_offset(struct ksd_capture *c);
+const char *ksd_capture_linktype_name(const struct ksd_capture *c);
+void ksd_capture_close(struct ksd_capture *c);
+
+#endif

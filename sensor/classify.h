@@ -1,0 +1,49 @@
+/*
+ * classify.h - nDPI as ksd's flow classifier: one detection module per
+ * worker, nDPI state per flow only while the flow is being classified (at
+ * most KSD_NDPI_MAX_PACKETS packets), an application label per flow.
+ * The only module that includes nDPI's headers.
+ */
+#ifndef KSD_CLASSIFY_H
+#define KSD_CLASSIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KSD_NDPI_MAX_PACKETS 24 /* packets given to nDPI per flow before it must decide */
+#define KSD_APP_LABEL_MAX    32
+
+struct ksd_classify;
+struct ksd_classify_flow; /* per-flow nDPI state, opaque */
+
+/*
+ * A detection module. `protos_file` (nDPI protocols-file syntax, may be NULL)
+ * adds custom protocols, e.g. the `Kaspersky` protocol generated from the
+ * domain rules. NULL and a message in err on failure.
+ */
+struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t errlen);
+void ksd_classify_free(struct ksd_classify *c);
+
+/*
+ * Give one packet (starting at its IP header) of a flow to nDPI. *state is
+ * created on the first call. Returns 1 when the flow is classified (label
+ * written, state freed and set to NULL), 0 when nDPI wants more packets.
+ */
+int ksd_classify_packet(struct ksd_classify *c, struct ksd_classify_flow **state, const uint8_t *l3,
+                        size_t l3_len, int64_t ts_us, char *label, size_t label_len);
+
+/* The flow ended before nDPI decided: take its best guess, free the state. */
+void ksd_classify_giveup(struct ksd_classify *c, struct ksd_classify_flow **state, char *label,
+                         size_t label_len);
+
+/* Bytes of nDPI state per flow being classified. */
+size_t ksd_classify_flow_bytes(void);
+
+/*
+ * Write an nDPI protocols file mapping every domain pattern to the custom
+ * protocol `Kaspersky` (patterns as "name" for exact/suffix rules; wildcard
+ * rules contribute their fixed suffix). Returns 0 or -errno.
+ */
+int ksd_classify_write_protos(const char *path, const char *const *domains, size_t n);
+
+#endif

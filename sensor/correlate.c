@@ -1,0 +1,403 @@
+/*
+ * correlate.c - DNS answer cache, event suppression and the host table (see
+ * correlate.h). All three are one bounded map with LRU eviction: a chained
+ * hash over fixed-size keys plus an insertion/use-ordered list, so the
+ * oldest entry goes first when a table is full.
+ *
+ * The DNS cache is keyed by (resolving client, address): a flow counts as
+ * `dns_ip` only from the host that resolved the name. Kaspersky update
+ * hosts sit on shared CDNs, so an address learned from one host's answer
+ * says nothing about an unrelated host that talks to the same CDN node.
+ */
+#include "sensor/correlate.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+
+struct lent {
+    struct lent *hnext;
+    struct lent *prev;
+    struct lent *next;
+    uint32_t h;
+    unsigned char data[]; /* key, then value */
+};
+
+struct lmap {
+    struct lent **b;
+    uint32_t mask;
+    size_t n, max, ksz, vsz;
+    struct lent *head; /* least recently used */
+    struct lent *tail;
+};
+
+static int lmap_init(struct lmap *m, size_t max, size_t ksz, size_t vsz)
+{
+    size_t nb = 256;
+    while (nb < max)
+        nb <<= 1;
+    m->b = calloc(nb, sizeof(*m->b));
+    if (!m->b)
+        return -1;
+    m->mask = (uint32_t)(nb - 1);
+    m->n = 0;
+    m->max = max;
+    m->ksz = ksz;
+    m->vsz = vsz;
+    m->head = m->tail = NULL;
+    return 0;
+}
+
+static uint32_t hash_bytes(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h ^ (h >> 15);
+}
+
+static void list_unlink(struct lmap *m, struct lent *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        m->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        m->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_append(struct lmap *m, struct lent *e)
+{
+    e->prev = m->tail;
+    e->next = NULL;
+    if (m->tail)
+        m->tail->next = e;
+    else
+        m->head = e;
+    m->tail = e;
+}
+
+static void lmap_remove(struct lmap *m, struct lent *e)
+{
+    struct lent **pp = &m->b[e->h & m->mask];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = e->hnext;
+    list_unlink(m, e);
+    free(e);
+    m->n--;
+}
+
+/* Value of key, moved to the most-recent end; NULL when absent. */
+static void *lmap_find(struct lmap *m, const void *key)
+{
+    uint32_t h = hash_bytes(key, m->ksz);
+    for (struct lent *e = m->b[h & m->mask]; e; e = e->hnext) {
+        if (e->h == h && memcmp(e->data, key, m->ksz) == 0) {
+            list_unlink(m, e);
+            list_append(m, e);
+            return e->data + m->ksz;
+        }
+    }
+    return NULL;
+}
+
+/* Value of key, created zeroed when absent; *evicted counts a dropped entry. */
+static void *lmap_get(struct lmap *m, const void *key, int *created, uint64_t *evicted)
+{
+    void *v = lmap_find(m, key);
+    *created = 0;
+    if (v)
+        return v;
+    if (m->n >= m->max && m->head) {
+        lmap_remove(m, m->head);
+        (*evicted)++;
+    }
+    struct lent *e = calloc(1, sizeof(*e) + m->ksz + m->vsz);
+    if (!e)
+        return NULL;
+    e->h = hash_bytes(key, m->ksz);
+    memcpy(e->data, key, m->ksz);
+    e->hnext = m->b[e->h & m->mask];
+    m->b[e->h & m->mask] = e;
+    list_append(m, e);
+    m->n++;
+    *created = 1;
+    return e->data + m->ksz;
+}
+
+static void lmap_free(struct lmap *m)
+{
+    while (m->head)
+        lmap_remove(m, m->head);
+    free(m->b);
+}
+
+/* ---- keys and values ---------------------------------------------------- */
+
+struct dns_key {
+    struct ksd_addr client;
+    struct ksd_addr addr;
+};
+
+struct dns_val {
+    int64_t expires_us;
+    char name[256];
+};
+
+struct dedup_key {
+    struct ksd_addr client;
+    char rule[64];
+    char evidence[16];
+};
+
+struct dedup_val {
+    int64_t last_us;  /* time of the last event emitted */
+    uint32_t pending; /* detections folded since then */
+};
+
+static const char *const evidence_names[] = {"dns",     "sni",    "quic_sni", "http_host",
+                                             "http_ua", "cert",   "ja3",      "ja4",
+                                             "ip",      "dns_ip", "port",     "http_path"};
+static const char *const category_names[] = {"update",     "telemetry",  "activation",
+                                             "management", "revocation", "oem",
+                                             "website",    "download",   "infrastructure"};
+#define PRODUCT_CATS 0x3fu /* update .. oem */
+
+struct host_val {
+    int64_t first_us;
+    int64_t last_us;
+    uint64_t events;
+    uint32_t evmask;
+    uint32_t catmask;
+    uint8_t n_ind;
+    char ind[KSD_HOST_TOP_INDICATORS][128];
+};
+
+struct ksd_corr {
+    struct lmap dns;
+    struct lmap dedup;
+    struct lmap hosts;
+    struct ksd_corr_stats st;
+};
+
+struct ksd_corr *ksd_corr_new(void)
+{
+    struct ksd_corr *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (lmap_init(&c->dns, KSD_DNSCACHE_MAX, sizeof(struct dns_key), sizeof(struct dns_val)) ||
+        lmap_init(&c->dedup, KSD_DEDUP_MAX, sizeof(struct dedup_key), sizeof(struct dedup_val)) ||
+        lmap_init(&c->hosts, KSD_HOSTS_MAX, sizeof(struct ksd_addr), sizeof(struct host_val))) {
+        ksd_corr_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ksd_corr_free(struct ksd_corr *c)
+{
+    if (!c)
+        return;
+    if (c->dns.b)
+        lmap_free(&c->dns);
+    if (c->dedup.b)
+        lmap_free(&c->dedup);
+    if (c->hosts.b)
+        lmap_free(&c->hosts);
+    free(c);
+}
+
+const struct ksd_corr_stats *ksd_corr_stats(const struct ksd_corr *c)
+{
+    return &c->st;
+}
+
+static void addr_norm(struct ksd_addr *dst, const struct ksd_addr *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->family = src->family;
+    memcpy(dst->a, src->a, src->family == 4 ? 4 : 16);
+}
+
+void ksd_corr_dns_learn(struct ksd_corr *c, const struct ksd_addr *client,
+                        const struct ksd_addr *addr, const char *name, uint32_t ttl, int64_t now_us)
+{
+    struct dns_key k;
+    int created;
+    addr_norm(&k.client, client);
+    addr_norm(&k.addr, addr);
+    struct dns_val *v = lmap_get(&c->dns, &k, &created, &c->st.dns_evicted);
+    if (!v)
+        return;
+    if (ttl > KSD_DNSCACHE_MAX_TTL_S)
+        ttl = KSD_DNSCACHE_MAX_TTL_S;
+    if (ttl < KSD_DNSCACHE_MIN_TTL_S)
+        ttl = KSD_DNSCACHE_MIN_TTL_S;
+    v->expires_us = now_us + (int64_t)ttl * 1000000;
+    snprintf(v->name, sizeof(v->name), "%s", name);
+    if (created)
+        c->st.dns_learned++;
+}
+
+const char *ksd_corr_dns_lookup(struct ksd_corr *c, const struct ksd_addr *client,
+                                const struct ksd_addr *addr, int64_t now_us)
+{
+    struct dns_key k;
+    addr_norm(&k.client, client);
+    addr_norm(&k.addr, addr);
+    struct dns_val *v = lmap_find(&c->dns, &k);
+    if (!v || v->expires_us < now_us)
+        return NULL;
+    c->st.dns_hits++;
+    return v->name;
+}
+
+uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
+                        const char *evidence, int64_t now_us, int64_t window_us)
+{
+    struct dedup_key k;
+    int created;
+    memset(&k, 0, sizeof(k));
+    addr_norm(&k.client, client);
+    snprintf(k.rule, sizeof(k.rule), "%s", rule);
+    snprintf(k.evidence, sizeof(k.evidence), "%s", evidence);
+    struct dedup_val *v = lmap_get(&c->dedup, &k, &created, &c->st.dedup_evicted);
+    if (!v)
+        return 1; /* no memory: report rather than lose */
+    if (created || now_us - v->last_us >= window_us || now_us < v->last_us) {
+        uint32_t n = v->pending + 1;
+        v->last_us = now_us;
+        v->pending = 0;
+        return n;
+    }
+    v->pending++;
+    c->st.suppressed++;
+    return 0;
+}
+
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
+                       const char *evidence, const char *category, const char *indicator)
+{
+    struct ksd_addr k;
+    int created;
+    addr_norm(&k, client);
+    struct host_val *h = lmap_get(&c->hosts, &k, &created, &c->st.hosts_evicted);
+    if (!h)
+        return;
+    if (created || ts_us < h->first_us)
+        h->first_us = ts_us;
+    if (ts_us > h->last_us)
+        h->last_us = ts_us;
+    h->events++;
+    int e =
+        name_index(evidence_names, sizeof(evidence_names) / sizeof(evidence_names[0]), evidence);
+    if (e >= 0)
+        h->evmask |= 1u << e;
+    int cat =
+        name_index(category_names, sizeof(category_names) / sizeof(category_names[0]), category);
+    if (cat >= 0)
+        h->catmask |= 1u << cat;
+    for (int i = 0; i < h->n_ind; i++)
+        if (strncmp(h->ind[i], indicator, sizeof(h->ind[i]) - 1) == 0)
+            return;
+    if (h->n_ind < KSD_HOST_TOP_INDICATORS)
+        snprintf(h->ind[h->n_ind++], sizeof(h->ind[0]), "%s", indicator);
+}
+
+const char *ksd_corr_verdict_of(uint32_t catmask)
+{
+    if (catmask & PRODUCT_CATS)
+        return "product";
+    return "website-only";
+}
+
+size_t ksd_corr_hosts_count(const struct ksd_corr *c)
+{
+    return c->hosts.n;
+}
+
+void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len)
+{
+    if (!inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->a, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+}
+
+static int cmp_addr(const void *x, const void *y)
+{
+    const struct lent *const *a = x;
+    const struct lent *const *b = y;
+    const struct ksd_addr *aa = (const void *)(*a)->data;
+    const struct ksd_addr *bb = (const void *)(*b)->data;
+    if (aa->family != bb->family)
+        return aa->family - bb->family;
+    return memcmp(aa->a, bb->a, 16);
+}
+
+static void fmt_time(int64_t us, char *buf, size_t len)
+{
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out)
+{
+    size_t n = c->hosts.n, i = 0;
+    if (n == 0) {
+        fprintf(out, "no flagged hosts\n");
+        return;
+    }
+    struct lent **v = malloc(n * sizeof(*v));
+    if (!v)
+        return;
+    for (struct lent *e = c->hosts.head; e && i < n; e = e->next)
+        v[i++] = e;
+    qsort(v, i, sizeof(*v), cmp_addr);
+    fprintf(out, "%-39s  %-12s  %-19s  %-19s  %6s  %-24s  %s\n", "CLIENT", "VERDICT",
+            "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE", "INDICATORS");
+    for (size_t j = 0; j < i; j++) {
+        const struct ksd_addr *a = (const void *)v[j]->data;
+        const struct host_val *h = (const void *)(v[j]->data + sizeof(struct ksd_addr));
+        char addr[64], first[32], last[32], ev[128] = "", ind[512] = "";
+        ksd_addr_str(a, addr, sizeof(addr));
+        fmt_time(h->first_us, first, sizeof(first));
+        fmt_time(h->last_us, last, sizeof(last));
+        for (size_t k = 0; k < sizeof(evidence_names) / sizeof(evidence_names[0]); k++) {
+            if (h->evmask & (1u << k)) {
+                if (ev[0])
+                    strncat(ev, ",", sizeof(ev) - strlen(ev) - 1);
+                strncat(ev, evidence_names[k], sizeof(ev) - strlen(ev) - 1);
+            }
+        }
+        for (int k = 0; k < h->n_ind; k++) {
+            if (ind[0])
+                strncat(ind, " ", sizeof(ind) - strlen(ind) - 1);
+            /* indicators are captured bytes: print only safe characters */
+            size_t l = strlen(ind);
+            for (const char *s = h->ind[k]; *s && l + 1 < sizeof(ind); s++)
+                ind[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
+            ind[l] = '\0';
+        }
+        fprintf(out, "%-39s  %-12s  %-19s  %-19s  %6llu  %-24s  %s\n", addr,
+                ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
+                ind);
+    }
+    free(v);
+}

@@ -1,0 +1,77 @@
+/*
+ * correlate.h - the state that joins evidence across packets and flows:
+ *  - the DNS answer cache (address -> Kaspersky name learned from a DNS
+ *    answer, per resolving client), so that a later flow to that address
+ *    without a name on the wire becomes a `dns_ip` detection;
+ *  - event suppression: one event per (client, rule, evidence) per window of
+ *    capture time, with a counter of the detections folded into it;
+ *  - the host table: per flagged client, first/last seen, evidence kinds,
+ *    categories and top indicators, from which the verdict is derived.
+ * Every table is bounded; what does not fit evicts the oldest entry and is
+ * counted.
+ */
+#ifndef KSD_CORRELATE_H
+#define KSD_CORRELATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KSD_DNSCACHE_MAX        65536  /* learned addresses kept */
+#define KSD_DNSCACHE_MAX_TTL_S  86400  /* TTLs are honoured up to this cap */
+#define KSD_DNSCACHE_MIN_TTL_S  60     /* and at least this long (clients cache longer) */
+#define KSD_DEDUP_MAX           262144 /* (client, rule, evidence) keys kept */
+#define KSD_HOSTS_MAX           65536  /* flagged hosts kept in memory */
+#define KSD_HOST_TOP_INDICATORS 4      /* distinct indicators remembered per host */
+
+struct ksd_addr {
+    uint8_t family; /* 4 or 6 */
+    uint8_t a[16];
+};
+
+struct ksd_corr_stats {
+    uint64_t dns_learned;   /* addresses learned from answers */
+    uint64_t dns_evicted;   /* learned addresses dropped because the cache was full */
+    uint64_t dns_hits;      /* flows matched to a learned address */
+    uint64_t dedup_evicted; /* suppression keys dropped because the table was full */
+    uint64_t suppressed;    /* detections folded into an earlier event */
+    uint64_t hosts_evicted; /* host records dropped because the table was full */
+};
+
+struct ksd_corr;
+
+struct ksd_corr *ksd_corr_new(void);
+void ksd_corr_free(struct ksd_corr *c);
+const struct ksd_corr_stats *ksd_corr_stats(const struct ksd_corr *c);
+
+/* Remember that `client` resolved `name` to `addr` (ttl seconds) at now_us. */
+void ksd_corr_dns_learn(struct ksd_corr *c, const struct ksd_addr *client,
+                        const struct ksd_addr *addr, const char *name, uint32_t ttl,
+                        int64_t now_us);
+/* The name `client` learned for addr, or NULL (expired entries are ignored). */
+const char *ksd_corr_dns_lookup(struct ksd_corr *c, const struct ksd_addr *client,
+                                const struct ksd_addr *addr, int64_t now_us);
+
+/*
+ * Suppression: returns the number of detections to report in a new event
+ * (>= 1) when (client, rule, evidence) has no event in the last window_us,
+ * or 0 when this detection is folded into the previous event.
+ */
+uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
+                        const char *evidence, int64_t now_us, int64_t window_us);
+
+/* Record a detection for the host table. */
+void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
+                       const char *evidence, const char *category, const char *indicator);
+
+/* "product" when update/telemetry/activation/management/revocation/oem evidence
+ * was seen, "website-only" when only website (or download) evidence. */
+const char *ksd_corr_verdict_of(uint32_t catmask);
+
+/* Print the flagged hosts as an aligned table (sorted by client address). */
+void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out);
+size_t ksd_corr_hosts_count(const struct ksd_corr *c);
+
+void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len);
+
+#endif

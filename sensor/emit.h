@@ -1,0 +1,139 @@
+/*
+ * emit.h - the Redis output of ksd: one output thread that delivers every
+ * detection event to Redis exactly once (CONTRACT.md "Redis keys"), whatever
+ * Redis does, without ever blocking the capture path on the network.
+ *
+ * Delivery order is the order of ksd_emit_push, with one documented
+ * exception: events that were in flight when a connection broke and that are
+ * written to the spool at stop land after events that overflowed to the spool
+ * while they were in flight. Exactly-once rests on the event id: each event is
+ * stored by one Lua script that first sets <prefix>seen:<sensor>:<id> (NX,
+ * dedup_ttl_s), so a resend after a broken connection is a no-op.
+ */
+#ifndef KSD_EMIT_H
+#define KSD_EMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sensor/event.h"
+
+#define KSD_EMIT_MAX_SENTINELS 8    /* sentinel://h1:p1,...,h8:p8/name */
+#define KSD_EMIT_MAX_HOST      256  /* host name or address text */
+#define KSD_EMIT_MAX_BATCH     256  /* events pipelined per round trip */
+#define KSD_EMIT_SPILL_CHUNK   256  /* events moved from the ring to the spool at once */
+#define KSD_EMIT_BACKOFF_MIN   100  /* ms before the first reconnect attempt */
+#define KSD_EMIT_BACKOFF_MAX   5000 /* reconnect backoff cap, ms */
+#define KSD_EMIT_MAX_ATTEMPTS  3    /* sends of an event that Redis rejects for good */
+
+enum ksd_emit_kind {
+    KSD_EMIT_TCP,      /* HOST:PORT or [V6]:PORT */
+    KSD_EMIT_UNIX,     /* unix:PATH */
+    KSD_EMIT_SENTINEL, /* sentinel://HOST:PORT[,HOST:PORT...]/MASTER */
+};
+
+struct ksd_emit_hostport {
+    char host[KSD_EMIT_MAX_HOST]; /* without brackets */
+    int port;                     /* 1..65535 */
+};
+
+struct ksd_emit_target {
+    enum ksd_emit_kind kind;                                    /* which of the three forms */
+    struct ksd_emit_hostport addr;                              /* KSD_EMIT_TCP */
+    char path[108];                                             /* KSD_EMIT_UNIX socket path */
+    struct ksd_emit_hostport sentinels[KSD_EMIT_MAX_SENTINELS]; /* KSD_EMIT_SENTINEL */
+    int nsentinels;                                             /* 1..KSD_EMIT_MAX_SENTINELS */
+    char master[128];                                           /* sentinel master name */
+};
+
+struct ksd_emit_conf {
+    const char *target;       /* "HOST:PORT", "unix:PATH" or "sentinel://H:P[,H:P...]/MASTER" */
+    const char *prefix;       /* key prefix, NULL = "ksd:" */
+    const char *auth_file;    /* first line "password" or "user password"; NULL = no AUTH */
+    const char *sensor_id;    /* NULL = "ksd" */
+    int connect_timeout_ms;   /* 0 = 1000 */
+    int command_timeout_ms;   /* 0 = 2000 */
+    size_t queue_max;         /* in-memory ring, events; 0 = 65536 */
+    const char *spool_path;   /* overflow file; NULL = none (a full ring then drops) */
+    uint64_t spool_max_bytes; /* 0 = 256 MiB */
+    long stream_maxlen;       /* XADD MAXLEN ~; 0 = 1000000 */
+    int stats_interval_ms;    /* sensor:<id> refresh; 0 = 5000 */
+    int stats_ttl_s;          /* TTL of sensor:<id>; 0 = 3 x interval */
+    int dedup_ttl_s;          /* lifetime of the seen:<sensor>:<id> keys; 0 = 86400 */
+    int replica_wait_ms;      /* sentinel targets: WAIT 1 <ms> after each batch; 0 = 100,
+                                 < 0 = never WAIT. Ignored for other targets. */
+    void (*log)(void *arg, const char *msg); /* connection state changes, from the output
+                                                thread; NULL = silent. Never gets secrets. */
+    void *log_arg;                           /* passed to log */
+};
+
+struct ksd_emit_stats {
+    uint64_t pushed;             /* ksd_emit_push calls */
+    uint64_t sent;               /* events newly stored in Redis */
+    uint64_t duplicates_skipped; /* resends that Redis already had (seen key present) */
+    uint64_t queued_now;         /* events in memory (ring + batch in flight) */
+    uint64_t spooled;            /* events written to the spool file (total) */
+    uint64_t spool_now;          /* events waiting in the spool file */
+    uint64_t replayed;           /* events delivered from the spool */
+    uint64_t dropped;            /* events lost: ring full without spool, spool full, or
+                                    rejected by Redis KSD_EMIT_MAX_ATTEMPTS times */
+    uint64_t reconnects;         /* successful connections after the first */
+    uint64_t errors;             /* connection failures and error replies */
+    uint64_t spool_corrupt;      /* damaged spool regions skipped */
+    uint64_t unreplicated;       /* sentinel: batches stored without WAIT confirmation */
+    int connected;               /* 1 while a usable connection exists */
+};
+
+struct ksd_sensor_snapshot {
+    uint64_t packets;    /* captured packets */
+    uint64_t bytes;      /* captured bytes */
+    uint64_t drops;      /* capture drops (kernel + interface) */
+    uint64_t flows;      /* flows tracked */
+    uint64_t events;     /* detection events produced */
+    int64_t started;     /* sensor start, Unix seconds */
+    const char *version; /* ksd version; copied */
+};
+
+struct ksd_emit;
+
+/*
+ * Parse and validate a target string (usable at configuration time). Returns
+ * 0, or KSD_EINVAL with *reason pointing to a static message. out may be NULL
+ * to only validate.
+ */
+int ksd_emit_parse_target(const char *s, struct ksd_emit_target *out, const char **reason);
+
+/*
+ * Validate c, read the auth file, open (and schedule replay of) the spool and
+ * start the output thread. Redis being unreachable is not an error: the thread
+ * connects in the background. Returns NULL with a message in err on bad
+ * configuration (bad target, unreadable or empty auth file, spool that cannot
+ * be opened or is locked by another process). Free with ksd_emit_stop.
+ */
+struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t errlen);
+
+/*
+ * Queue a copy of ev. Never does network I/O and never waits for Redis: it
+ * takes a mutex, copies into the ring and signals the thread. When the ring
+ * is full and a spool is configured, the oldest KSD_EMIT_SPILL_CHUNK events
+ * are written to the spool file (one write(2), no fsync) to make room.
+ * Returns 0 when the event is queued or spooled, KSD_ELIMIT when it was
+ * dropped (counted).
+ */
+int ksd_emit_push(struct ksd_emit *e, const struct ksd_event *ev);
+
+/* Latest sensor statistics for sensor:<id>; s->version is copied. */
+void ksd_emit_snapshot(struct ksd_emit *e, const struct ksd_sensor_snapshot *s);
+
+void ksd_emit_get_stats(struct ksd_emit *e, struct ksd_emit_stats *out);
+
+/*
+ * Stop: keep delivering (ring, spool, batch in flight) while Redis is
+ * reachable, for at most drain_timeout_ms; then write whatever remains to the
+ * spool (replayed by the next run), fsync it, join the thread and free e.
+ * Returns 0 when everything was delivered, 1 when events were left in the
+ * spool, KSD_ELIMIT when events had to be dropped (no spool, or spool full).
+ */
+int ksd_emit_stop(struct ksd_emit *e, int drain_timeout_ms);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * flow.c - bidirectional flow table (see flow.h for the model).
+ *
+ * Records come from a slab with a free list, so steady-state traffic does not
+ * call malloc per flow. The bucket array is sized once from max_flows. All
+ * times are capture times in microseconds.
+ */
+#include "sensor/flow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KSD_FLOW_SLAB 4096 /* records allocated at once */
+
+struct slab {
+    struct slab *next;
+    struct ksd_flow recs[KSD_FLOW_SLAB];
+};
+
+struct lru {
+    struct ksd_flow *head; /* oldest */
+    struct ksd_flow *tail; /* newest */
+    int64_t timeout;
+};
+
+struct ksd_flow_table {
+    struct ksd_flow **buckets;
+    uint32_t mask;
+    size_t max_flows;
+    struct lru lists[KSD_FLOW__CLASSES];
+    struct ksd_flow *free_list;
+    struct slab *slabs;
+    ksd_flow_release_fn release;
+    void *arg;
+    struct ksd_flow_stats st;
+};
+
+int ksd_flow_is_service_port(uint8_t proto, uint16_t port)
+{
+    static const uint16_t known[] = {1080,  1433,  3128,  3306,  3389,  5060,  5353,  5355,
+                                     5432,  6379,  8000,  8060,  8061,  8080,  8443,  8888,
+                                     13000, 13111, 13291, 13292, 13295, 13299, 14000, 15000,
+                                     15001, 15111, 17000, 17100, 17111};
+    (void)proto;
+    if (port == 0)
+        return 0;
+    if (port < 1024)
+        return 1;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (known[i] == port)
+            return 1;
+    return 0;
+}
+
+static uint32_t mix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x7feb352d;
+    h ^= h >> 15;
+    h *= 0x846ca68b;
+    h ^= h >> 16;
+    return h;
+}
+
+static uint32_t key_hash(const struct ksd_flow_key *k)
+{
+    uint32_t h = 0x9e3779b9u ^ ((uint32_t)k->family << 8) ^ k->proto;
+    size_t alen = k->family == 4 ? 4 : 16;
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < alen; i += 4) {
+            uint32_t w;
+            memcpy(&w, k->addr[s] + i, 4);
+            h = mix32(h ^ w) + (uint32_t)s;
+        }
+    }
+    h = mix32(h ^ (((uint32_t)k->port[0] << 16) | k->port[1]));
+    return mix32(h ^ k->ctx);
+}
+
+static int key_eq(const struct ksd_flow_key *a, const struct ksd_flow_key *b)
+{
+    return a->family == b->family && a->proto == b->proto && a->port[0] == b->port[0] &&
+           a->port[1] == b->port[1] && a->ctx == b->ctx &&
+           memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* Build the canonical key; returns which key side the packet's source is. */
+static int make_key(const struct ksd_pkt *p, struct ksd_flow_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->family = p->family;
+    k->proto = p->proto;
+    k->ctx = p->ctx;
+    size_t alen = p->family == 4 ? 4 : 16;
+    int c = memcmp(p->src, p->dst, alen);
+    int src_side = (c < 0 || (c == 0 && p->sport <= p->dport)) ? 0 : 1;
+    memcpy(k->addr[src_side], p->src, alen);
+    memcpy(k->addr[!src_side], p->dst, alen);
+    k->port[src_side] = p->sport;
+    k->port[!src_side] = p->dport;
+    return src_side;
+}
+
+static void lru_unlink(struct lru *l, struct ksd_flow *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        l->head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    else
+        l->tail = f->prev;
+    f->prev = f->next = NULL;
+}
+
+static void lru_append(struct lru *l, struct ksd_flow *f)
+{
+    f->next = NULL;
+    f->prev = l->tail;
+    if (l->tail)
+        l->tail->next = f;
+    else
+        l->head = f;
+    l->tail = f;
+}
+
+struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flow_timeouts *t,
+                                          ksd_flow_release_fn release, void *arg)
+{
+    struct ksd_flow_table *ft = calloc(1, sizeof(*ft));
+    if (!ft)
+        return NULL;
+    if (max_flows < 16)
+        max_flows = 16;
+    size_t nb = 1024;
+    while (nb < max_flows / 2 && nb < ((size_t)1 << 30))
+        nb <<= 1;
+    ft->buckets = calloc(nb, sizeof(*ft->buckets));
+    if (!ft->buckets) {
+        free(ft);
+        return NULL;
+    }
+    ft->mask = (uint32_t)(nb - 1);
+    ft->max_flows = max_flows;
+    ft->lists[KSD_FLOW_SHORT].timeout = t && t->short_us ? t->short_us : 30 * 1000000LL;
+    ft->lists[KSD_FLOW_UDP].timeout = t && t->udp_us ? t->udp_us : 120 * 1000000LL;
+    ft->lists[KSD_FLOW_LONG].timeout = t && t->long_us ? t->long_us : 600 * 1000000LL;
+    ft->release = release;
+    ft->arg = arg;
+    return ft;
+}
+
+static struct ksd_flow *flow_alloc(struct ksd_flow_table *ft)
+{
+    if (!ft->free_list) {
+        struct slab *s = malloc(sizeof(*s));
+        if (!s)
+            return NULL;
+        s->next = ft->slabs;
+        ft->slabs = s;
+        for (size_t i = 0; i < KSD_FLOW_SLAB; i++) {
+            s->recs[i].hnext = ft->free_list;
+            ft->free_list = &s->recs[i];
+        }
+    }
+    struct ksd_flow *f = ft->free_list;
+    ft->free_list = f->hnext;
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+static void flow_remove(struct ksd_flow_table *ft, struct ksd_flow *f, int reason)
+{
+    struct ksd_flow **pp = &ft->buckets[f->hash & ft->mask];
+    while (*pp && *pp != f)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = f->hnext;
+    lru_unlink(&ft->lists[f->cls], f);
+    if (ft->release)
+        ft->release(f, reason, ft->arg);
+    f->ext = NULL;
+    f->hnext = ft->free_list;
+    ft->free_list = f;
+    ft->st.active--;
+    if (reason == KSD_FLOW_GONE_EXPIRED)
+        ft->st.expired++;
+    else if (reason == KSD_FLOW_GONE_EVICTED)
+        ft->st.evicted++;
+}
+
+void ksd_flow_table_free(struct ksd_flow_table *ft)
+{
+    if (!ft)
+        return;
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++)
+        while (ft->lists[c].head)
+            flow_remove(ft, ft->lists[c].head, KSD_FLOW_GONE_SHUTDOWN);
+    while (ft->slabs) {
+        struct slab *s = ft->slabs;
+        ft->slabs = s->next;
+        free(s);
+    }
+    free(ft->buckets);
+    free(ft);
+}
+
+static void evict_oldest(struct ksd_flow_table *ft)
+{
+    struct ksd_flow *victim = NULL;
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++) {
+        struct ksd_flow *h = ft->lists[c].head;
+        if (h && (!victim || h->last_us < victim->last_us))
+            victim = h;
+    }
+    if (victim)
+        flow_remove(ft, victim, KSD_FLOW_GONE_EVICTED);
+}
+
+static int choose_client(const struct ksd_pkt *p, int src_side)
+{
+    if (p->proto == 6) {
+        uint8_t fl = p->tcp_flags;
+        if ((fl & 0x02) && !(fl & 0x10))
+            return src_side; /* SYN: the sender is the client */
+        if ((fl & 0x02) && (fl & 0x10))
+            return !src_side; /* SYN-ACK: the sender is the server */
+    }
+    int s_svc = ksd_flow_is_service_port(p->proto, p->sport);
+    int d_svc = ksd_flow_is_service_port(p->proto, p->dport);
+    if (d_svc && !s_svc)
+        return src_side;
+    if (s_svc && !d_svc)
+        return !src_side;
+    if (p->proto == 6 && s_svc && d_svc && p->sport != p->dport)
+        return p->sport > p->dport ? src_side : !src_side;
+    return src_side; /* the first sender */
+}
+
+struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt *pkt, int64_t now,
+                                 int *dir)
+{
+    struct ksd_flow_key k;
+    int src_side = make_key(pkt, &k);
+    uint32_t h = key_hash(&k);
+    struct ksd_flow *f;
+    for (f = ft->buckets[h & ft->mask]; f; f = f->hnext)
+        if (f->hash == h && key_eq(&f->key, &k))
+            break;
+    if (f) {
+        lru_unlink(&ft->lists[f->cls], f);
+        lru_append(&ft->lists[f->cls], f);
+        f->last_us = now;
+        *dir = src_side == f->client ? 0 : 1;
+        return f;
+    }
+    if (ft->st.active >= ft->max_flows)
+        evict_oldest(ft);
+    f = flow_alloc(ft);
+    if (!f)
+        return NULL;
+    f->key = k;
+    f->hash = h;
+    f->first_us = f->last_us = now;
+    f->client = (uint8_t)choose_client(pkt, src_side);
+    f->cls = pkt->proto == 6 ? KSD_FLOW_SHORT : KSD_FLOW_UDP;
+    if (pkt->proto == 6 && !(pkt->tcp_flags & 0x02))
+        f->flags |= KSD_FLOW_F_MIDSTREAM;
+    f->hnext = ft->buckets[h & ft->mask];
+    ft->buckets[h & ft->mask] = f;
+    lru_append(&ft->lists[f->cls], f);
+    ft->st.created++;
+    ft->st.active++;
+    if (ft->st.active > ft->st.peak)
+        ft->st.peak = ft->st.active;
+    *dir = src_side == f->client ? 0 : 1;
+    return f;
+}
+
+static void set_class(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t cls)
+{
+    if (f->cls == cls)
+        return;
+    lru_unlink(&ft->lists[f->cls], f);
+    f->cls = cls;
+    lru_append(&ft->lists[cls], f);
+}
+
+void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t fl, int dir)
+{
+    if (fl & 0x02)
+        f->flags |= (fl & 0x10) ? KSD_FLOW_F_SYNACK : KSD_FLOW_F_SYN;
+    if (fl & 0x01)
+        f->flags |= dir == 0 ? KSD_FLOW_F_FIN_C : KSD_FLOW_F_FIN_S;
+    if (fl & 0x04)
+        f->flags |= KSD_FLOW_F_RST;
+    uint8_t closing = (f->flags & KSD_FLOW_F_RST) ||
+                      ((f->flags & KSD_FLOW_F_FIN_C) && (f->flags & KSD_FLOW_F_FIN_S));
+    if (closing)
+        set_class(ft, f, KSD_FLOW_SHORT);
+    else if ((fl & 0x10) && !(fl & 0x02) && (f->pkts[0] + f->pkts[1]) >= 2)
+        set_class(ft, f, KSD_FLOW_LONG);
+}
+
+void ksd_flow_expire(struct ksd_flow_table *ft, int64_t now)
+{
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++) {
+        struct lru *l = &ft->lists[c];
+        while (l->head && l->head->last_us + l->timeout < now)
+            flow_remove(ft, l->head, KSD_FLOW_GONE_EXPIRED);
+    }
+}
+
+const struct ksd_flow_stats *ksd_flow_table_stats(const struct ksd_flow_table *ft)
+{
+    return &ft->st;
+}

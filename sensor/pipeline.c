@@ -1,0 +1,953 @@
+/*
+ * pipeline.c - the per-worker packet path: decode, fragment reassembly,
+ * flow lookup, TCP stream reassembly, protocol dissection, signature
+ * matching, correlation and emission of facts and events.
+ *
+ * This file is the only place that turns dissector results into facts,
+ * counters and detections; dissectors only report what is on the wire and
+ * signatures only answer "which rule matches this value".
+ *
+ * Protocol choice per flow: UDP by port (DNS 53, mDNS 5353, LLMNR 5355) and
+ * by content (QUIC long-header Initial from the client); TCP by content of
+ * the client's first bytes (TLS record, HTTP request line), DNS over TCP by
+ * port 53. After an HTTP CONNECT the client stream is probed again, so the
+ * ClientHello inside the tunnel is found.
+ */
+#include "sensor/pipeline.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dissectors/http.h"
+#include "dissectors/ksd.h"
+#include "dissectors/ipfrag.h"
+#include "dissectors/quic.h"
+#include "dissectors/tls.h"
+#include "sensor/correlate.h"
+#include "sensor/event.h"
+#include "sensor/flow.h"
+#include "signatures/sig.h"
+
+#define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
+#define KSD_MAX_TLS_HELLOS    2   /* ClientHellos per connection (HelloRetryRequest) */
+#define KSD_MAX_DNS_TCP_MSGS  256 /* DNS messages per TCP connection */
+#define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
+#define KSD_EXPIRE_EVERY_US   1000000
+
+/* Client-stream protocols. */
+enum cproto {
+    CP_UNKNOWN = 0,
+    CP_TLS,
+    CP_HTTP,
+    CP_DNS,
+    CP_NONE,
+};
+
+/* Application labels of flows (until nDPI labels them). */
+static const char *const app_names[] = {"",     "DNS",  "TLS",   "HTTP",
+                                        "QUIC", "MDNS", "LLMNR", "HTTP_Proxy"};
+enum {
+    APP_NONE = 0,
+    APP_DNS,
+    APP_TLS,
+    APP_HTTP,
+    APP_QUIC,
+    APP_MDNS,
+    APP_LLMNR,
+    APP_HTTP_PROXY,
+};
+
+/* Bits of ksd_flow.evmask used by the pipeline. */
+#define FL_NAME        0x01 /* a server name was seen on the flow */
+#define FL_DNSIP       0x02 /* the server address was learned from a Kaspersky DNS answer */
+#define FL_TLSPORT     0x04 /* a TLS/QUIC flow, for no_sni accounting */
+#define FL_CDONE       0x10 /* client side finished */
+#define FL_SDONE       0x20 /* server side finished */
+#define FL_HELLO       0x40 /* a ClientHello was parsed */
+#define FL_NOSNI_SHIFT 8    /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
+
+static void nosni_set(struct ksd_flow *f, int reason)
+{
+    f->evmask =
+        (f->evmask & ~(0xfu << FL_NOSNI_SHIFT)) | ((uint32_t)(reason + 1) << FL_NOSNI_SHIFT);
+}
+
+static int nosni_get(const struct ksd_flow *f)
+{
+    return (int)((f->evmask >> FL_NOSNI_SHIFT) & 0xfu) - 1;
+}
+
+struct flow_ext {
+    struct ksd_stream st[2]; /* client (0) and server (1) stream starts */
+    struct ksd_quic *quic;   /* QUIC Initial state, client side */
+    uint64_t skip_body;      /* HTTP body bytes still to skip */
+    uint8_t cp;              /* enum cproto of the client stream */
+    uint8_t hellos;          /* ClientHellos parsed */
+    uint8_t http_reqs;       /* HTTP requests parsed */
+    uint16_t dns_msgs;       /* DNS messages on TCP */
+};
+
+struct ksd_worker {
+    struct ksd_worker_conf conf;
+    struct ksd_sink *sink;
+    const struct ksd_sigset *sigs;
+    struct ksd_flow_table *ft;
+    struct ksd_ipfrag *frag;
+    struct ksd_corr *corr;
+    struct ksd_stats st;
+    int64_t now;         /* capture time of the current packet */
+    int64_t last_expire; /* capture time of the last expiry run */
+    uint64_t seq;        /* event sequence */
+    int64_t start_us;    /* wall-clock start, for event ids */
+    struct ksd_dns_msg dns;
+    struct ksd_tls_hello hello;
+    struct ksd_tls_server server;
+    struct ksd_http_req req;
+};
+
+const char *ksd_nosni_name(int reason)
+{
+    static const char *const names[] = {"no_client_hello", "gap",    "ech",          "not_tls",
+                                        "truncated",       "absent", "undecryptable"};
+    if (reason < 0 || reason >= KSD_NOSNI__COUNT)
+        return "unknown";
+    return names[reason];
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static void side_addr(const struct ksd_flow *f, int side, struct ksd_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->family = f->key.family;
+    memcpy(a->a, f->key.addr[side], f->key.family == 4 ? 4 : 16);
+}
+
+/* ---- facts --------------------------------------------------------------- */
+
+/* Write a fact line; values are captured names: tabs and newlines escaped. */
+static void fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2)
+{
+    FILE *fp = w->sink->facts;
+    w->st.facts++;
+    if (!fp || !v1 || !*v1)
+        return;
+    fputs(kind, fp);
+    const char *vals[2] = {v1, v2};
+    for (int i = 0; i < 2 && vals[i]; i++) {
+        fputc('\t', fp);
+        for (const unsigned char *s = (const unsigned char *)vals[i]; *s; s++) {
+            if (*s == '\t')
+                fputs("\\t", fp);
+            else if (*s == '\n')
+                fputs("\\n", fp);
+            else if (*s == '\r')
+                fputs("\\r", fp);
+            else
+                fputc(*s, fp);
+        }
+    }
+    fputc('\n', fp);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+/*
+ * A rule matched `indicator` on flow f. `flagged` is the key side of the host
+ * believed to run the product. Suppressed within the dedup window.
+ */
+static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                   const char *indicator, const struct ksd_rule *r, const char *via)
+{
+    struct ksd_addr client, server;
+    side_addr(f, flagged, &client);
+    side_addr(f, !flagged, &server);
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator);
+    uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
+    if (n == 0)
+        return;
+    struct ksd_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.id = ((uint64_t)w->start_us << 20) ^ ++w->seq;
+    ev.ts_us = w->now;
+    snprintf(ev.sensor, sizeof(ev.sensor), "%s", w->conf.sensor_id ? w->conf.sensor_id : "");
+    ksd_addr_str(&client, ev.client, sizeof(ev.client));
+    ksd_addr_str(&server, ev.server, sizeof(ev.server));
+    ev.sport = ksd_flow_port(f, flagged);
+    ev.dport = ksd_flow_port(f, !flagged);
+    snprintf(ev.proto, sizeof(ev.proto), "%s",
+             f->key.proto == 6    ? "tcp"
+             : f->key.proto == 17 ? "udp"
+                                  : "ip");
+    snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence);
+    snprintf(ev.indicator, sizeof(ev.indicator), "%s", indicator);
+    snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
+    snprintf(ev.category, sizeof(ev.category), "%s", r->category);
+    ev.confidence = r->confidence;
+    snprintf(ev.app, sizeof(ev.app), "%s", f->app < 8 ? app_names[f->app] : "");
+    snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
+    if (via)
+        snprintf(ev.via, sizeof(ev.via), "%s", via);
+    ev.count = n;
+    w->st.events++;
+    if (w->sink->json) {
+        char buf[4096];
+        if (ksd_event_json(&ev, buf, sizeof(buf)) > 0) {
+            fputs(buf, w->sink->json);
+            fputc('\n', w->sink->json);
+        }
+    }
+    if (w->sink->push)
+        w->sink->push(w->sink->push_arg, &ev);
+}
+
+/* Match a server name seen on flow f (client side flagged). */
+static void match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evidence,
+                       const char *name)
+{
+    if (!name || !*name)
+        return;
+    f->evmask |= FL_NAME;
+    if (!w->sigs)
+        return;
+    const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
+    if (r)
+        detect(w, f, f->client, evidence, name, r, NULL);
+}
+
+/* The flow carried no name: if its server address came from a Kaspersky DNS
+ * answer to this client, that is the evidence. */
+static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    if (!(f->evmask & FL_DNSIP) || (f->evmask & FL_NAME) || !w->sigs)
+        return;
+    f->evmask &= (uint32_t)~FL_DNSIP;
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    const char *name = ksd_corr_dns_lookup(w->corr, &client, &server, f->first_us);
+    if (!name)
+        return;
+    const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
+    if (!r)
+        return;
+    char ip[64];
+    ksd_addr_str(&server, ip, sizeof(ip));
+    detect(w, f, f->client, "dns_ip", ip, r, name);
+}
+
+/* First packet of a flow: address and port fingerprints, DNS-learned address. */
+static void flow_start(struct ksd_worker *w, struct ksd_flow *f)
+{
+    if (!w->sigs)
+        return;
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    char ip[64];
+    const struct ksd_rule *r = ksd_sig_match_addr(w->sigs, server.family, server.a);
+    if (r) {
+        ksd_addr_str(&server, ip, sizeof(ip));
+        detect(w, f, f->client, "ip", ip, r, NULL);
+    }
+    uint16_t sport = ksd_flow_port(f, !f->client);
+    r = ksd_sig_match_port(w->sigs, f->key.proto, sport);
+    if (r && !r->req_port) {
+        int flagged = r->dir == KSD_SIG_FROM_SERVER ? !f->client : f->client;
+        char ind[32];
+        snprintf(ind, sizeof(ind), "%s/%u", f->key.proto == 6 ? "tcp" : "udp", sport);
+        detect(w, f, flagged, "port", ind, r, NULL);
+    }
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
+        f->evmask |= FL_DNSIP;
+}
+
+/* ---- DNS ----------------------------------------------------------------- */
+
+static int name_in(char (*set)[KSD_DNS_NAME_BUF], int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(set[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * One DNS message on flow f, sent in direction dir. Question names are facts
+ * and evidence; answers are facts, and the addresses reached from the
+ * question through the CNAME chain are learned when a name of that chain is
+ * a Kaspersky name. Answer records outside the chain (an answer "about"
+ * another name) are facts but never evidence.
+ */
+static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p,
+                       size_t len, int app)
+{
+    struct ksd_dns_msg *m = &w->dns;
+    int rc = ksd_dns_parse(p, len, m);
+    if (app == APP_MDNS)
+        w->st.mdns_messages++;
+    else if (app == APP_LLMNR)
+        w->st.llmnr_messages++;
+    else
+        w->st.dns_messages++;
+    if (rc != KSD_OK && m->err > 0 && m->err < KSD_DNS_ERR_COUNT)
+        w->st.dns_err[m->err]++;
+    if (f->app == APP_NONE)
+        f->app = (uint8_t)app;
+    const char *qkind = app == APP_MDNS    ? "mdns_query"
+                        : app == APP_LLMNR ? "llmnr_query"
+                                           : "dns_query";
+    /* The querier: the sender of a query, the receiver of a response. */
+    int querier = m->qr ? (dir == 0 ? !f->client : f->client) : (dir == 0 ? f->client : !f->client);
+    for (int i = 0; i < m->n_questions; i++) {
+        const char *qn = m->q[i].name;
+        if (!qn[0])
+            continue;
+        fact(w, qkind, qn, NULL);
+        if (app == APP_DNS && w->sigs) {
+            const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, qn, strlen(qn));
+            if (r)
+                detect(w, f, querier, "dns", qn, r, NULL);
+        }
+    }
+    if (!m->qr || m->n_questions == 0)
+        return;
+    const char *q0 = m->q[0].name;
+    char ip[64];
+    for (int i = 0; i < m->n_answers; i++) {
+        const struct ksd_dns_rr *rr = &m->an[i];
+        if (!rr->family || (rr->type != KSD_DNS_TYPE_A && rr->type != KSD_DNS_TYPE_AAAA))
+            continue;
+        inet_ntop(rr->family == 4 ? AF_INET : AF_INET6, rr->addr, ip, sizeof(ip));
+        if (app == APP_DNS)
+            fact(w, "dns_answer", q0, ip);
+    }
+    if (app != APP_DNS || !w->sigs)
+        return;
+    /* Follow the chain from the first question. */
+    char chain[16][KSD_DNS_NAME_BUF];
+    int nchain = 0;
+    const char *matched = NULL;
+    snprintf(chain[nchain++], sizeof(chain[0]), "%s", q0);
+    if (ksd_sig_match_domain(w->sigs, q0, strlen(q0)))
+        matched = chain[0];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < m->n_answers && nchain < 16; i++) {
+            const struct ksd_dns_rr *rr = &m->an[i];
+            if (rr->type != 5 || !rr->target[0] || !name_in(chain, nchain, rr->owner) ||
+                name_in(chain, nchain, rr->target))
+                continue;
+            snprintf(chain[nchain], sizeof(chain[0]), "%s", rr->target);
+            const struct ksd_rule *r =
+                ksd_sig_match_domain(w->sigs, chain[nchain], strlen(chain[nchain]));
+            if (r) {
+                if (!matched)
+                    matched = chain[nchain];
+                detect(w, f, querier, "dns", chain[nchain], r, NULL);
+            }
+            nchain++;
+        }
+    }
+    if (!matched)
+        return;
+    struct ksd_addr client, addr;
+    side_addr(f, querier, &client);
+    for (int i = 0; i < m->n_answers; i++) {
+        const struct ksd_dns_rr *rr = &m->an[i];
+        if (!rr->family || !name_in(chain, nchain, rr->owner))
+            continue;
+        memset(&addr, 0, sizeof(addr));
+        addr.family = rr->family;
+        memcpy(addr.a, rr->addr, rr->family == 4 ? 4 : 16);
+        ksd_corr_dns_learn(w->corr, &client, &addr, matched, rr->ttl, w->now);
+    }
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+static void report_hello(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_tls_hello *h)
+{
+    int quic = h->transport == 'q';
+    f->evmask |= FL_HELLO;
+    if (h->sni[0]) {
+        fact(w, quic ? "quic_sni" : "tls_sni", h->sni, NULL);
+        if (h->ech)
+            fact(w, "tls_ech_outer", h->sni, NULL);
+        match_name(w, f, quic ? "quic_sni" : "sni", h->sni);
+    }
+    if (h->has_ja) {
+        if (!quic)
+            fact(w, "ja3", h->ja3, NULL);
+        fact(w, quic ? "quic_ja4" : "ja4", h->ja4, NULL);
+        if (w->sigs) {
+            const struct ksd_rule *r = ksd_sig_match_ja3(w->sigs, h->ja3);
+            if (r && !quic)
+                detect(w, f, f->client, "ja3", h->ja3, r, NULL);
+            r = ksd_sig_match_ja4(w->sigs, h->ja4);
+            if (r)
+                detect(w, f, f->client, "ja4", h->ja4, r, NULL);
+        }
+    }
+    if (!h->sni[0] || h->ech || h->esni)
+        nosni_set(f, (h->ech || h->esni) ? KSD_NOSNI_ECH : KSD_NOSNI_ABSENT);
+}
+
+static void report_server(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_tls_server *s)
+{
+    w->st.tls_server_hellos++;
+    if (s->ja3s[0])
+        fact(w, "ja3s", s->ja3s, NULL);
+    if (!s->has_cert)
+        return;
+    w->st.tls_certs++;
+    fact(w, "cert_subject", s->subject, NULL);
+    fact(w, "cert_issuer", s->issuer, NULL);
+    for (int i = 0; i < s->n_sans; i++)
+        fact(w, "cert_san", s->sans[i], NULL);
+    if (!w->sigs)
+        return;
+    const struct ksd_rule *r = ksd_sig_match_cert(w->sigs, s->subject, s->issuer);
+    if (r) {
+        detect(w, f, f->client, "cert", s->issuer[0] ? s->issuer : s->subject, r, NULL);
+        return;
+    }
+    /* A name in the certificate of the server is evidence too (TLS <= 1.2). */
+    if (s->subject_cn[0]) {
+        r = ksd_sig_match_domain(w->sigs, s->subject_cn, strlen(s->subject_cn));
+        if (r) {
+            detect(w, f, f->client, "cert", s->subject_cn, r, NULL);
+            return;
+        }
+    }
+    for (int i = 0; i < s->n_sans; i++) {
+        r = ksd_sig_match_domain(w->sigs, s->sans[i], strlen(s->sans[i]));
+        if (r) {
+            detect(w, f, f->client, "cert", s->sans[i], r, NULL);
+            return;
+        }
+    }
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static void report_http(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_http_req *q)
+{
+    w->st.http_requests++;
+    if (q->has_host) {
+        fact(w, "http_host", q->host, NULL);
+        match_name(w, f, "http_host", q->host);
+    }
+    if (q->has_target_host) {
+        fact(w, q->is_connect ? "http_connect" : "http_target", q->target_host, NULL);
+        f->app = APP_HTTP_PROXY;
+        if (!q->has_host || strcmp(q->host, q->target_host) != 0)
+            match_name(w, f, "http_host", q->target_host);
+    }
+    if (q->has_ua) {
+        fact(w, "http_ua", q->user_agent, NULL);
+        if (w->sigs) {
+            const struct ksd_rule *r = ksd_sig_match_http_ua(w->sigs, q->user_agent);
+            if (r)
+                detect(w, f, f->client, "http_ua", q->user_agent, r, NULL);
+        }
+    }
+    if (q->path[0] && w->sigs) {
+        const char *host = q->has_host ? q->host : q->has_target_host ? q->target_host : "";
+        const struct ksd_rule *r = ksd_sig_match_http_path(w->sigs, host, q->path);
+        if (r)
+            detect(w, f, f->client, "http_path", q->path, r, NULL);
+    }
+}
+
+/* ---- TCP ----------------------------------------------------------------- */
+
+static void client_done(struct ksd_worker *w, struct flow_ext *x, struct ksd_flow *f)
+{
+    (void)w;
+    f->evmask |= FL_CDONE;
+    ksd_stream_done(&x->st[0]);
+    if (x->cp != CP_TLS) {
+        f->evmask |= FL_SDONE;
+        ksd_stream_done(&x->st[1]);
+    }
+}
+
+static int is_tls_port(uint16_t port)
+{
+    return port == 443 || port == 8443 || port == 993 || port == 995 || port == 465 ||
+           port == 853 || port == 13000 || port == 13291 || port == 13292 || port == 13295 ||
+           port == 13299 || port == 17000 || port == 17100;
+}
+
+static void stream_trouble(struct ksd_flow *f, struct flow_ext *x, int st)
+{
+    if (x->hellos == 0 && x->cp == CP_TLS)
+        nosni_set(f, st == KSD_STREAM_GAP ? KSD_NOSNI_GAP : KSD_NOSNI_TRUNCATED);
+}
+
+static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    for (int guard = 0; guard < 64 && !(f->evmask & FL_CDONE); guard++) {
+        size_t len;
+        const uint8_t *p = ksd_stream_data(&x->st[0], &len);
+        int sst = ksd_stream_state(&x->st[0]);
+        if (!p || len == 0) {
+            if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
+                stream_trouble(f, x, sst);
+                client_done(w, x, f);
+            }
+            return;
+        }
+        if (x->cp == CP_UNKNOWN) {
+            uint16_t sport = ksd_flow_port(f, !f->client);
+            if (ksd_tls_probe(p, len)) {
+                x->cp = CP_TLS;
+                f->evmask |= FL_TLSPORT;
+                if (f->app == APP_NONE)
+                    f->app = APP_TLS;
+            } else if (ksd_http_probe(p, len)) {
+                x->cp = CP_HTTP;
+                if (f->app == APP_NONE)
+                    f->app = APP_HTTP;
+            } else if (sport == 53) {
+                x->cp = CP_DNS;
+                f->app = APP_DNS;
+            } else if (len < 8) {
+                return; /* too little to tell yet */
+            } else {
+                if (f->evmask & FL_TLSPORT)
+                    nosni_set(f, KSD_NOSNI_NOT_TLS);
+                if (x->cp == CP_UNKNOWN && is_tls_port(sport))
+                    w->st.tls_not_tls++;
+                x->cp = CP_NONE;
+                client_done(w, x, f);
+                return;
+            }
+        }
+        if (x->cp == CP_TLS) {
+            size_t consumed = 0;
+            int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+            if (rc == KSD_OK) {
+                w->st.tls_client_hellos++;
+                x->hellos++;
+                report_hello(w, f, &w->hello);
+                ksd_stream_consume(&x->st[0], consumed);
+                if (x->hellos >= KSD_MAX_TLS_HELLOS)
+                    client_done(w, x, f);
+                continue;
+            }
+            if (rc == KSD_EAGAIN) {
+                if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
+                    stream_trouble(f, x, sst);
+                    client_done(w, x, f);
+                }
+                return;
+            }
+            if (x->hellos == 0)
+                nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
+            client_done(w, x, f);
+            return;
+        }
+        if (x->cp == CP_HTTP) {
+            if (x->skip_body) {
+                size_t n = len < x->skip_body ? len : (size_t)x->skip_body;
+                ksd_stream_consume(&x->st[0], n);
+                x->skip_body -= n;
+                continue;
+            }
+            size_t consumed = 0;
+            int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
+            if (rc == KSD_OK) {
+                x->http_reqs++;
+                report_http(w, f, &w->req);
+                ksd_stream_consume(&x->st[0], consumed);
+                if (w->req.is_connect) {
+                    x->cp = CP_UNKNOWN; /* the tunnel follows: probe again */
+                    continue;
+                }
+                if (w->req.chunked || x->http_reqs >= KSD_MAX_HTTP_REQUESTS) {
+                    client_done(w, x, f);
+                    return;
+                }
+                x->skip_body = w->req.content_length;
+                continue;
+            }
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc != KSD_EAGAIN && x->http_reqs == 0)
+                w->st.http_not_http++;
+            client_done(w, x, f);
+            return;
+        }
+        if (x->cp == CP_DNS) {
+            size_t off, mlen;
+            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
+                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP)
+                    client_done(w, x, f);
+                return;
+            }
+            handle_dns(w, f, 0, p + off, mlen, APP_DNS);
+            ksd_stream_consume(&x->st[0], off + mlen);
+            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS)
+                client_done(w, x, f);
+            continue;
+        }
+        return;
+    }
+}
+
+static void tcp_server(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    for (int guard = 0; guard < 64 && !(f->evmask & FL_SDONE); guard++) {
+        size_t len;
+        const uint8_t *p = ksd_stream_data(&x->st[1], &len);
+        int sst = ksd_stream_state(&x->st[1]);
+        if (!p || len == 0)
+            return;
+        if (x->cp == CP_TLS) {
+            int rc = ksd_tls_server_stream(p, len, &w->server);
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc == KSD_OK)
+                report_server(w, f, &w->server);
+            f->evmask |= FL_SDONE;
+            ksd_stream_done(&x->st[1]);
+            return;
+        }
+        if (x->cp == CP_DNS || (x->cp == CP_UNKNOWN && ksd_flow_port(f, !f->client) == 53)) {
+            size_t off, mlen;
+            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
+                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP) {
+                    f->evmask |= FL_SDONE;
+                    ksd_stream_done(&x->st[1]);
+                }
+                return;
+            }
+            f->app = APP_DNS;
+            handle_dns(w, f, 1, p + off, mlen, APP_DNS);
+            ksd_stream_consume(&x->st[1], off + mlen);
+            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS) {
+                f->evmask |= FL_SDONE;
+                ksd_stream_done(&x->st[1]);
+            }
+            continue;
+        }
+        if (x->cp == CP_UNKNOWN)
+            return; /* wait until the client side says what this is */
+        f->evmask |= FL_SDONE;
+        ksd_stream_done(&x->st[1]);
+        return;
+    }
+}
+
+static struct flow_ext *ext_of(struct ksd_flow *f)
+{
+    if (!f->ext) {
+        struct flow_ext *x = calloc(1, sizeof(*x));
+        if (!x)
+            return NULL;
+        ksd_stream_init(&x->st[0]);
+        ksd_stream_init(&x->st[1]);
+        f->ext = x;
+    }
+    return f->ext;
+}
+
+static void ext_release(struct ksd_flow *f)
+{
+    struct flow_ext *x = f->ext;
+    if (!x)
+        return;
+    ksd_stream_free(&x->st[0]);
+    ksd_stream_free(&x->st[1]);
+    ksd_quic_free(x->quic);
+    free(x);
+    f->ext = NULL;
+}
+
+static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+{
+    ksd_flow_tcp_update(w->ft, f, p->tcp_flags, dir);
+    if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE))
+        return;
+    struct flow_ext *x = ext_of(f);
+    if (!x)
+        return;
+    uint32_t seq = p->seq;
+    if (p->tcp_flags & 0x02) {
+        ksd_stream_syn(&x->st[dir], p->seq);
+        seq = p->seq + 1;
+    }
+    if (p->payload_len == 0)
+        return;
+    if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
+        client_done(w, x, f);
+    if (dir == 0 && !(f->evmask & FL_CDONE)) {
+        if (ksd_stream_add(&x->st[0], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
+            ksd_stream_state(&x->st[0]) >= KSD_STREAM_DONE)
+            tcp_client(w, f, x);
+    } else if (dir == 1 && !(f->evmask & FL_SDONE)) {
+        if (ksd_stream_add(&x->st[1], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
+            ksd_stream_state(&x->st[1]) >= KSD_STREAM_DONE)
+            tcp_server(w, f, x);
+    }
+    /* A server that answers before the client has been classified: look again. */
+    if (dir == 0 && x->cp != CP_UNKNOWN && !(f->evmask & FL_SDONE))
+        tcp_server(w, f, x);
+    if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE)) {
+        settle_dns_ip(w, f);
+        ext_release(f);
+    }
+}
+
+/* ---- UDP ----------------------------------------------------------------- */
+
+static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+{
+    uint16_t sp = p->sport, dp = p->dport;
+    if (p->payload_len == 0)
+        return;
+    if (sp == 53 || dp == 53) {
+        handle_dns(w, f, dir, p->payload, p->payload_len, APP_DNS);
+        return;
+    }
+    if (sp == 5353 || dp == 5353) {
+        handle_dns(w, f, dir, p->payload, p->payload_len, APP_MDNS);
+        return;
+    }
+    if (sp == 5355 || dp == 5355) {
+        handle_dns(w, f, dir, p->payload, p->payload_len, APP_LLMNR);
+        return;
+    }
+    if (f->evmask & FL_CDONE)
+        return;
+    if (dir != 0)
+        return;
+    if (!(f->evmask & FL_TLSPORT)) {
+        if (!ksd_quic_probe(p->payload, p->payload_len)) {
+            if (f->pkts[0] > 4)
+                f->evmask |= FL_CDONE;
+            return;
+        }
+        f->evmask |= FL_TLSPORT;
+        f->app = APP_QUIC;
+    }
+    struct flow_ext *x = ext_of(f);
+    if (!x)
+        return;
+    if (!x->quic && !(x->quic = ksd_quic_new()))
+        return;
+    int rc = ksd_quic_feed(x->quic, p->payload, p->payload_len, &w->hello);
+    if (rc == KSD_OK) {
+        w->st.quic_hellos++;
+        x->hellos++;
+        report_hello(w, f, &w->hello);
+        f->evmask |= FL_CDONE | FL_SDONE;
+    } else if (rc == KSD_ENOTSUP && x->hellos == 0) {
+        w->st.quic_unknown_version++;
+        nosni_set(f, KSD_NOSNI_UNDECRYPTABLE);
+        f->evmask |= FL_CDONE | FL_SDONE;
+    } else if (rc == KSD_EINVAL && f->pkts[0] > 8) {
+        f->evmask |= FL_CDONE | FL_SDONE;
+    }
+    if (f->evmask & FL_CDONE) {
+        settle_dns_ip(w, f);
+        ksd_quic_free(x->quic);
+        x->quic = NULL;
+    }
+}
+
+/* ---- flow release -------------------------------------------------------- */
+
+static void on_release(struct ksd_flow *f, int reason, void *arg)
+{
+    struct ksd_worker *w = arg;
+    (void)reason;
+    int64_t saved = w->now;
+    w->now = f->last_us;
+    if (f->evmask & FL_TLSPORT) {
+        int why = -1, noted = nosni_get(f);
+        if (!(f->evmask & FL_HELLO))
+            why = noted >= 0 ? noted : KSD_NOSNI_NO_HELLO;
+        else if (noted == KSD_NOSNI_ECH || noted == KSD_NOSNI_ABSENT)
+            why = noted;
+        if (why == KSD_NOSNI_ECH || (why >= 0 && !(f->evmask & FL_NAME))) {
+            w->st.nosni[why]++;
+            fact(w, "no_sni", ksd_nosni_name(why), NULL);
+        }
+    }
+    settle_dns_ip(w, f);
+    ext_release(f);
+    w->now = saved;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink)
+{
+    struct ksd_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->conf = *c;
+    w->sink = sink;
+    struct ksd_flow_timeouts t = {0, 0, 0};
+    w->ft =
+        ksd_flow_table_new((size_t)(c->max_flows > 0 ? c->max_flows : 1000000), &t, on_release, w);
+    w->frag = ksd_ipfrag_new();
+    w->corr = ksd_corr_new();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    w->start_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (!w->ft || !w->frag || !w->corr) {
+        ksd_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void ksd_worker_free(struct ksd_worker *w)
+{
+    if (!w)
+        return;
+    ksd_flow_table_free(w->ft);
+    ksd_ipfrag_free(w->frag);
+    ksd_corr_free(w->corr);
+    free(w);
+}
+
+void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s)
+{
+    w->sigs = s;
+}
+
+static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    if (p->proto != 6 && p->proto != 17)
+        return;
+    int dir;
+    struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
+    if (!f)
+        return;
+    int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
+    f->pkts[dir]++;
+    if (fresh) {
+        uint16_t sport = ksd_flow_port(f, !f->client);
+        if (is_tls_port(sport) && sport != 13000)
+            f->evmask |= FL_TLSPORT;
+        flow_start(w, f);
+    }
+    if (p->proto == 6)
+        handle_tcp(w, f, dir, p);
+    else
+        handle_udp(w, f, dir, p);
+}
+
+void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
+{
+    struct ksd_pkt pkt;
+    w->now = fr->ts_us;
+    w->st.packets++;
+    w->st.bytes += fr->len;
+    if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
+        ksd_flow_expire(w->ft, w->now);
+        ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
+        w->last_expire = w->now;
+    }
+    int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
+    if (rc >= 0 && rc < KSD_DEC__COUNT)
+        w->st.decode[rc]++;
+    if (rc == KSD_DEC_FRAGMENT) {
+        const uint8_t *dg;
+        size_t dglen;
+        if (ksd_ipfrag_add(w->frag, &pkt, (uint64_t)w->now, &dg, &dglen) == 1) {
+            struct ksd_pkt inner = pkt;
+            w->st.fragments_reassembled++;
+            rc = ksd_decode_ip(dg, dglen, &inner);
+            if (rc == KSD_DEC_OK)
+                process_pkt(w, &inner);
+            else if (rc >= 0 && rc < KSD_DEC__COUNT)
+                w->st.decode[rc]++;
+        }
+        return;
+    }
+    if (rc == KSD_DEC_OK)
+        process_pkt(w, &pkt);
+}
+
+void ksd_worker_finish(struct ksd_worker *w)
+{
+    ksd_flow_table_free(w->ft);
+    struct ksd_flow_timeouts t = {0, 0, 0};
+    w->ft = ksd_flow_table_new((size_t)(w->conf.max_flows > 0 ? w->conf.max_flows : 1000000), &t,
+                               on_release, w);
+}
+
+const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)
+{
+    return &w->st;
+}
+
+uint64_t ksd_worker_flows(const struct ksd_worker *w)
+{
+    return w->ft ? ksd_flow_table_stats(w->ft)->created : 0;
+}
+
+void ksd_worker_print_hosts(const struct ksd_worker *w, FILE *out)
+{
+    ksd_corr_hosts_print(w->corr, out);
+}
+
+void ksd_worker_print_stats(const struct ksd_worker *w, FILE *out)
+{
+    const struct ksd_stats *s = &w->st;
+    const struct ksd_flow_stats *fs = ksd_flow_table_stats(w->ft);
+    const struct ksd_ipfrag_stats *is = ksd_ipfrag_stats(w->frag);
+    const struct ksd_corr_stats *cs = ksd_corr_stats(w->corr);
+    fprintf(out, "packets: %llu (%llu bytes)\n", (unsigned long long)s->packets,
+            (unsigned long long)s->bytes);
+    fprintf(out, "decode:");
+    for (int i = 0; i < KSD_DEC__COUNT; i++)
+        if (s->decode[i])
+            fprintf(out, " %s=%llu", ksd_decode_reason_name(i), (unsigned long long)s->decode[i]);
+    fprintf(out, "\n");
+    fprintf(out,
+            "fragments: offered=%llu reassembled=%llu timeouts=%llu overlaps=%llu "
+            "evicted=%llu invalid=%llu\n",
+            (unsigned long long)is->fragments, (unsigned long long)is->reassembled,
+            (unsigned long long)is->timeouts, (unsigned long long)is->overlaps,
+            (unsigned long long)is->evicted, (unsigned long long)is->invalid);
+    fprintf(out, "flows: created=%llu active=%llu peak=%llu expired=%llu evicted=%llu\n",
+            (unsigned long long)fs->created, (unsigned long long)fs->active,
+            (unsigned long long)fs->peak, (unsigned long long)fs->expired,
+            (unsigned long long)fs->evicted);
+    fprintf(out,
+            "tcp streams: segments=%llu out_of_order=%llu retransmits=%llu overlaps=%llu "
+            "gaps=%llu overflows=%llu\n",
+            (unsigned long long)s->stream.segments, (unsigned long long)s->stream.out_of_order,
+            (unsigned long long)s->stream.retransmits, (unsigned long long)s->stream.overlaps,
+            (unsigned long long)s->stream.gaps, (unsigned long long)s->stream.overflows);
+    fprintf(out, "dns: messages=%llu mdns=%llu llmnr=%llu", (unsigned long long)s->dns_messages,
+            (unsigned long long)s->mdns_messages, (unsigned long long)s->llmnr_messages);
+    for (int i = 1; i < KSD_DNS_ERR_COUNT; i++)
+        if (s->dns_err[i])
+            fprintf(out, " err.%s=%llu", ksd_dns_err_name(i), (unsigned long long)s->dns_err[i]);
+    fprintf(out, "\n");
+    fprintf(out, "tls: client_hellos=%llu server_hellos=%llu certificates=%llu not_tls=%llu\n",
+            (unsigned long long)s->tls_client_hellos, (unsigned long long)s->tls_server_hellos,
+            (unsigned long long)s->tls_certs, (unsigned long long)s->tls_not_tls);
+    fprintf(out, "quic: client_hellos=%llu unknown_version=%llu\n",
+            (unsigned long long)s->quic_hellos, (unsigned long long)s->quic_unknown_version);
+    fprintf(out, "no_sni:");
+    for (int i = 0; i < KSD_NOSNI__COUNT; i++)
+        fprintf(out, " %s=%llu", ksd_nosni_name(i), (unsigned long long)s->nosni[i]);
+    fprintf(out, "\n");
+    fprintf(out, "http: requests=%llu not_http=%llu\n", (unsigned long long)s->http_requests,
+            (unsigned long long)s->http_not_http);
+    fprintf(out, "correlation: dns_learned=%llu dns_hits=%llu dns_evicted=%llu suppressed=%llu\n",
+            (unsigned long long)cs->dns_learned, (unsigned long long)cs->dns_hits,
+            (unsigned long long)cs->dns_evicted, (unsigned long long)cs->suppressed);
+    fprintf(out, "facts: %llu  events: %llu  flagged hosts: %zu\n", (unsigned long long)s->facts,
+            (unsigned long long)s->events, ksd_corr_hosts_count(w->corr));
+}

@@ -1,0 +1,84 @@
+/*
+ * pipeline.h - one worker: decode -> flow -> dissect -> match -> correlate
+ * -> emit, for the packets it is given. A worker owns its flow table,
+ * fragment table and correlation state; it shares only the read-only
+ * signature set (swapped by pointer on reload) and the output sink.
+ */
+#ifndef KSD_PIPELINE_H
+#define KSD_PIPELINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dissectors/decode.h"
+#include "dissectors/dns.h"
+#include "sensor/capture.h"
+#include "sensor/stream.h"
+
+struct ksd_sigset;
+struct ksd_worker;
+struct ksd_event;
+
+/* Where events and facts go. Shared by workers; write calls are serialised. */
+struct ksd_sink {
+    FILE *json;                                          /* --json, or NULL */
+    FILE *facts;                                         /* --facts, or NULL */
+    void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis; or NULL */
+    void *push_arg;
+};
+
+/* Reasons a TLS/QUIC flow gave no SNI (facts "no_sni REASON", stats tls.no_sni.*). */
+enum ksd_nosni {
+    KSD_NOSNI_NO_HELLO = 0,  /* no ClientHello seen on a TLS/QUIC port */
+    KSD_NOSNI_GAP,           /* a missing segment made the ClientHello unrecoverable */
+    KSD_NOSNI_ECH,           /* only an outer/encrypted name */
+    KSD_NOSNI_NOT_TLS,       /* the stream on a TLS port is not TLS */
+    KSD_NOSNI_TRUNCATED,     /* ClientHello cut short (snaplen, oversize) */
+    KSD_NOSNI_ABSENT,        /* a complete ClientHello without server_name */
+    KSD_NOSNI_UNDECRYPTABLE, /* QUIC Initial of an unknown version */
+    KSD_NOSNI__COUNT,
+};
+
+struct ksd_stats {
+    uint64_t packets;                /* frames read */
+    uint64_t bytes;                  /* frame bytes on the wire */
+    uint64_t decode[KSD_DEC__COUNT]; /* decode outcomes by reason */
+    uint64_t fragments_reassembled;
+    uint64_t dns_messages, dns_err[KSD_DNS_ERR_COUNT];
+    uint64_t mdns_messages, llmnr_messages;
+    uint64_t tls_client_hellos, tls_server_hellos, tls_certs, tls_not_tls;
+    uint64_t quic_hellos, quic_unknown_version;
+    uint64_t http_requests, http_not_http;
+    uint64_t nosni[KSD_NOSNI__COUNT];
+    uint64_t facts;
+    uint64_t events;
+    struct ksd_stream_stats stream;
+};
+
+struct ksd_worker_conf {
+    long max_flows;
+    int64_t dedup_window_us;
+    const char *sensor_id;
+};
+
+struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
+void ksd_worker_free(struct ksd_worker *w);
+
+/* The signature set to match with from now on (borrowed; the caller keeps it alive until
+ * the next call). NULL disables matching (facts only). */
+void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s);
+
+/* Process one frame. */
+void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
+
+/* End of input: release every flow (pending evidence is emitted). */
+void ksd_worker_finish(struct ksd_worker *w);
+
+const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
+void ksd_worker_print_stats(const struct ksd_worker *w, FILE *out);
+void ksd_worker_print_hosts(const struct ksd_worker *w, FILE *out);
+uint64_t ksd_worker_flows(const struct ksd_worker *w);
+
+const char *ksd_nosni_name(int reason);
+
+#endif

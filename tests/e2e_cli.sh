@@ -1,0 +1,72 @@
+#!/bin/sh
+# e2e_cli.sh - the command line contract: exit codes and messages for bad
+# input, --check-signatures, and a run over every capture of the shared
+# corpus (no crash, no sanitizer report; the sanitizer build makes any report
+# fatal). Output: "ok N - what" / "not ok N - what" lines.
+set -u
+KSD=${KSD:-./ksd}
+corpus=${KSD_CORPUS:-../shared/corpus/real}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+no() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/#   /' "$tmp/err" | head -5; }
+expect() { # expect DESC WANT_STATUS STDERR_REGEX -- command...
+    desc=$1 want=$2 re=$3
+    shift 4
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -eq "$want" ] && { [ -z "$re" ] || grep -Eq "$re" "$tmp/err"; }; then
+        ok "$desc"
+    else
+        echo "#   exit $got (want $want)"
+        no "$desc"
+    fi
+}
+
+R=signatures/kaspersky.rules
+
+expect "valid rule file checks" 0 "" -- "$KSD" --check-signatures "$R"
+grep -q "by category:" "$tmp/out" && ok "summary lists categories" || no "summary lists categories"
+
+printf 'version 1\nbad-1 domain\n' >"$tmp/bad.rules"
+expect "bad rule line: FILE:LINE and exit 1 in --check-signatures" 1 "bad.rules:2: " -- \
+    "$KSD" --check-signatures "$tmp/bad.rules"
+expect "bad rule line: FILE:LINE and exit 2 when loading" 2 "bad.rules:2: " -- \
+    "$KSD" -s "$tmp/bad.rules" -r "$corpus/zeek_empty.pcap"
+expect "missing rule file: exit 2" 2 "nonexistent.rules" -- \
+    "$KSD" -s "$tmp/nonexistent.rules" -r "$corpus/zeek_empty.pcap"
+expect "missing capture: one line, exit 1" 1 "no-such.pcap: cannot open" -- \
+    "$KSD" -s "$R" -r "$tmp/no-such.pcap"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && ok "missing capture: exactly one line" || no "missing capture: exactly one line"
+echo "not a capture" >"$tmp/junk.pcap"
+expect "unreadable capture: exit 1" 1 "junk.pcap: not a readable capture" -- \
+    "$KSD" -s "$R" -r "$tmp/junk.pcap"
+expect "unknown option: exit 2" 2 "unknown option" -- "$KSD" --frobnicate
+expect "no input: exit 2" 2 "nothing to read" -- "$KSD" -s "$R"
+expect "bad --threads value: exit 2" 2 "threads" -- "$KSD" -s "$R" --threads many -r x
+printf 'read = %s\nfrobnicate = 1\n' "$corpus/zeek_empty.pcap" >"$tmp/bad.conf"
+expect "bad config line: FILE:LINE and exit 2" 2 "bad.conf:2: unknown setting" -- \
+    "$KSD" -s "$R" -c "$tmp/bad.conf"
+printf '# comment\nread = %s\nstats = yes\n' "$corpus/zeek_empty.pcap" >"$tmp/good.conf"
+expect "config file supplies -r" 0 "" -- "$KSD" -s "$R" -c "$tmp/good.conf"
+expect "stdin capture" 0 "" -- sh -c "\"$KSD\" -s $R -r - --facts - < \"$corpus/foxio_tls12.pcap\""
+grep -q "^tls_sni	contile.services.mozilla.com$" "$tmp/out" && ok "stdin capture gives the SNI" ||
+    no "stdin capture gives the SNI"
+
+# Every corpus capture: no crash, no sanitizer report.
+bad=0
+for f in "$corpus"/*.pcap "$corpus"/*.pcapng; do
+    "$KSD" -s "$R" -r "$f" --facts /dev/null --json /dev/null --stats >/dev/null 2>"$tmp/err"
+    st=$?
+    # the one cut-short file ends with a read error (exit 1); anything else must be 0
+    if [ "$st" -gt 1 ] || grep -q "Sanitizer\|runtime error" "$tmp/err"; then
+        echo "#   $(basename "$f"): exit $st"
+        head -5 "$tmp/err" | sed 's/^/#   /'
+        bad=$((bad + 1))
+    fi
+done
+[ "$bad" -eq 0 ] && ok "corpus: every capture read without crash or sanitizer report" ||
+    no "corpus: $bad captures crashed or raised a sanitizer report"
+exit $failed
