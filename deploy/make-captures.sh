@@ -74,8 +74,10 @@ drop_ns() {
             [ -z "$pids" ] && break
             sleep 0.1
         done
-        # shellcheck disable=SC2086
-        [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+        if [ -n "$pids" ]; then
+            # shellcheck disable=SC2086
+            kill -KILL $pids 2>/dev/null || true
+        fi
     fi
     ip netns del "$n" 2>/dev/null || true
     rm -rf "/etc/netns/$n"
@@ -92,6 +94,7 @@ cleanup() {
     local rc=$?
     set +e
     drop_all_ns
+    rmdir /etc/netns 2>/dev/null # only if empty
     wait 2>/dev/null
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         if [ "$KEEP" -eq 1 ]; then
@@ -784,7 +787,7 @@ self_check() {
     expect_none "$t/udp15000-game.pcap" 'tcp.port==13000' "no TCP 13000"
     expect_frames "$t/dns-ip-nosni.pcap" 'dns.qry.name=="activation-v2.kaspersky.com" && dns.a==10.78.3.1' 1 "activation answer"
     expect_frames "$t/dns-ip-nosni.pcap" 'tls.handshake.type==1 && ip.dst==10.78.3.1 && !tls.handshake.extensions_server_name' 1 "no-SNI hello"
-    expect_frames "$t/cert-kaspersky-ca.pcap" 'tls.handshake.type==11 && tls.handshake.version==0x0303 && x509sat.uTF8String=="Kaspersky Lab Public Services TLS CA"' 2 "TLS 1.2 Certificate with the CA name"
+    expect_frames "$t/cert-kaspersky-ca.pcap" 'tls.handshake.type==11 && tls.record.version==0x0303 && x509sat.uTF8String=="Kaspersky Lab Public Services TLS CA"' 2 "TLS 1.2 Certificate with the CA name"
     expect_frames "$t/cert-kaspersky-ca.pcap" 'tls.handshake.type==11 && x509ce.dNSName=="*.ksn.kaspersky-labs.com"' 2 "leaf SAN"
     expect_frames "$t/ipv6-dns-tls.pcap" 'ipv6 && dns.qry.name=="s11.upd.kaspersky.com" && dns.aaaa==fd77::1:11' 1 "AAAA answer"
     expect_frames "$t/ipv6-dns-tls.pcap" 'ipv6 && tls.handshake.extensions_server_name=="dc1-file.ksn.kaspersky-labs.com"' 1 "SNI over IPv6"

@@ -25,14 +25,15 @@
  * On the outermost link layer the wire length is unknown, so a short read
  * there is always a truncation.
  *
- * pkt->ctx: VLAN ids (0 excepted), MPLS labels, VXLAN/Geneve VNIs, GRE keys
- * (version 0) and ERSPAN session ids are mixed in, and for every IP tunnel
- * (IP-in-IP, GRE, VXLAN, Geneve, GTP-U, Teredo) the outer address pair is
- * mixed in order-independently, so both directions of a flow under one
- * tunnel get the same ctx. GTP TEIDs and PPTP call ids are NOT mixed: the
- * receiver allocates them, so uplink and downlink carry different values.
- * MPLS labels are mixed as asked even though label stacks can differ per
- * direction.
+ * pkt->ctx: VLAN ids (0 excepted), MPLS labels, VXLAN/Geneve VNIs and the
+ * GRE key of routed GRE tunnels (IP or MPLS payload) are mixed in, and for
+ * every IP tunnel (IP-in-IP, GRE, VXLAN, Geneve, GTP-U, Teredo) the outer
+ * address pair is mixed in order-independently, so both directions of a flow
+ * under one tunnel get the same ctx. Not mixed, because they differ per
+ * direction in real traffic: GTP TEIDs and PPTP call ids (each receiver
+ * allocates its own), GRE keys of mirrored traffic (TEB, ERSPAN) and ERSPAN
+ * session ids. MPLS labels are mixed although label stacks can differ per
+ * direction (as ksd's flow key asks).
  *
  * What it does not do: reassemble IP fragments (ipfrag.c does; a fragment
  * is described in pkt->frag and KSD_DEC_FRAGMENT returned), dissect the
@@ -56,7 +57,6 @@
 #define TAG_VNI    3u
 #define TAG_GREKEY 4u
 #define TAG_OUTER  5u
-#define TAG_ERSPAN 6u
 
 enum ly {
     LY_ETH,
@@ -661,6 +661,8 @@ static int dec_ip4(struct dec *d)
     p->ttl = ttl;
     p->proto = proto;
     d->ah4 = 0;
+    p->l3 = start;
+    p->l3_len = d->r.len < total ? d->r.len : total;
 
     if (fo & 0x3fff) { /* MF set or a non-zero offset */
         struct ksd_frag *f = &p->frag;
@@ -729,6 +731,8 @@ static int dec_ip6(struct dec *d)
     memcpy(p->dst, dst, 16);
     p->ttl = hlim;
     p->proto = nh;
+    p->l3 = start;
+    p->l3_len = d->r.len < total ? d->r.len : total;
     rebase_len(d, total - 40);
 
     size_t nh_off = 6; /* from start: the byte naming the current header */
@@ -909,7 +913,10 @@ static int dec_gre(struct dec *d)
         d->next = LY_PPP;
         return DEC_MORE;
     }
-    if (k)
+    /* The key of a routed tunnel (IP, MPLS) is configured alike at both
+     * ends; mirroring setups (TEB, ERSPAN) key by direction, e.g. 0 for
+     * ingress and 0x02000000 for egress in zeek_erspan-gre-teb.pcap. */
+    if (k && (proto == 0x0800 || proto == 0x86dd || proto == 0x8847 || proto == 0x8848))
         d->pkt->ctx = mix(d->pkt->ctx, TAG_GREKEY, key);
     d->gre_seq = (uint8_t)s;
     d->from_gre = 1;
@@ -927,11 +934,9 @@ static int dec_erspan2(struct dec *d)
     if (!rd_has(&d->r, 8))
         return short_reason(d, 8, KSD_DEC_TRUNC_LINK, KSD_DEC_BAD_TUNNEL);
     uint16_t w0 = rd_be16(&d->r);
-    uint16_t w1 = rd_be16(&d->r);
-    rd_skip(&d->r, 4);
+    rd_skip(&d->r, 6); /* session id: mirror sessions may differ per direction */
     if ((w0 >> 12) != 1)
         return KSD_DEC_BAD_TUNNEL;
-    d->pkt->ctx = mix(d->pkt->ctx, TAG_ERSPAN, w1 & 0x03ff);
     d->next = LY_ETH;
     return DEC_MORE;
 }
@@ -946,8 +951,7 @@ static int dec_erspan3(struct dec *d)
     if (!rd_has(&d->r, 12))
         return short_reason(d, 12, KSD_DEC_TRUNC_LINK, KSD_DEC_BAD_TUNNEL);
     uint16_t w0 = rd_be16(&d->r);
-    uint16_t w1 = rd_be16(&d->r);
-    rd_skip(&d->r, 6); /* timestamp, SGT */
+    rd_skip(&d->r, 8); /* session, timestamp, SGT */
     uint16_t w5 = rd_be16(&d->r);
     if ((w0 >> 12) != 2)
         return KSD_DEC_BAD_TUNNEL;
@@ -956,7 +960,6 @@ static int dec_erspan3(struct dec *d)
             return short_reason(d, 8, KSD_DEC_TRUNC_LINK, KSD_DEC_BAD_TUNNEL);
         rd_skip(&d->r, 8);
     }
-    d->pkt->ctx = mix(d->pkt->ctx, TAG_ERSPAN, w1 & 0x03ff);
     switch ((w5 >> 10) & 0x1f) {
         case 0:
             d->next = LY_ETH;

@@ -95,6 +95,8 @@ struct ksd_pkt {
     uint8_t ttl;             /* innermost IP TTL / hop limit */
     struct ksd_frag frag;    /* valid when ksd_decode returned KSD_DEC_FRAGMENT */
     uint32_t tunnels;        /* bit set of KSD_TUN_* seen on the way in */
+    const uint8_t *l3;       /* innermost IP header (borrowed; for the flow classifier) */
+    size_t l3_len;           /* captured bytes of that IP packet */
 };
 
 #define KSD_TUN_VLAN   0x0001

@@ -11,49 +11,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KSD_TLS_MAX_HELLO 16384 /* handshake message bytes ksd reassembles */
-#define KSD_TLS_NAME_MAX 256    /* SNI / certificate name buffer, with NUL */
-#define KSD_TLS_MAX_SANS 16     /* DNS SANs kept from a certificate */
-#define KSD_TLS_MAX_RECORDS 16384 /* TLS records walked per stream call */
-#define KSD_TLS_MAX_MSGS 64     /* handshake messages walked per stream call */
-#define KSD_TLS_MAX_SNI_ENTRIES 64 /* server_name_list entries read */
-#define KSD_TLS_SERIAL_MAX 65   /* certificate serial as hex, with NUL */
+#define KSD_TLS_MAX_HELLO       16384 /* handshake message bytes ksd reassembles */
+#define KSD_TLS_NAME_MAX        256   /* SNI / certificate name buffer, with NUL */
+#define KSD_TLS_MAX_SANS        16    /* DNS SANs kept from a certificate */
+#define KSD_TLS_MAX_RECORDS     16384 /* TLS records walked per stream call */
+#define KSD_TLS_MAX_MSGS        64    /* handshake messages walked per stream call */
+#define KSD_TLS_MAX_SNI_ENTRIES 64    /* server_name_list entries read */
+#define KSD_TLS_SERIAL_MAX      65    /* certificate serial as hex, with NUL */
 
 /* Why a ClientHello gave no SNI (also used by the sensor for flows). */
 enum ksd_tls_nosni {
-    KSD_TLS_NOSNI_NONE = 0,   /* there is an SNI */
-    KSD_TLS_NOSNI_ABSENT,     /* ClientHello without server_name extension */
-    KSD_TLS_NOSNI_ECH,        /* only an outer SNI / ESNI / ECH present */
-    KSD_TLS_NOSNI_TRUNCATED,  /* ClientHello cut short */
+    KSD_TLS_NOSNI_NONE = 0,  /* there is an SNI */
+    KSD_TLS_NOSNI_ABSENT,    /* ClientHello without server_name extension */
+    KSD_TLS_NOSNI_ECH,       /* only an outer SNI / ESNI / ECH present */
+    KSD_TLS_NOSNI_TRUNCATED, /* ClientHello cut short */
 };
 
 struct ksd_tls_hello {
-    char transport;         /* 't' TLS over TCP, 'q' QUIC (first JA4 character) */
-    uint16_t legacy_version; /* client_version field */
-    uint16_t max_version;   /* highest non-GREASE supported_versions value, else legacy */
-    uint8_t has_sni_ext;    /* server_name extension present (JA4 'd') */
+    char transport;             /* 't' TLS over TCP, 'q' QUIC (first JA4 character) */
+    uint16_t legacy_version;    /* client_version field */
+    uint16_t max_version;       /* highest non-GREASE supported_versions value, else legacy */
+    uint8_t has_sni_ext;        /* server_name extension present (JA4 'd') */
     char sni[KSD_TLS_NAME_MAX]; /* host_name, lower-cased, "" when none */
-    uint8_t ech;            /* encrypted_client_hello (0xfe0d) present: sni is the outer name */
-    uint8_t esni;           /* draft encrypted_server_name (0xffce) present */
-    char alpn[64];          /* first ALPN protocol, printable bytes only, "" when none */
-    uint8_t has_ja;         /* JA3/JA4 defined (extension block parsed) */
-    char ja3[33];           /* md5 hex of the JA3 string */
-    char ja4[40];           /* FoxIO JA4 a_b_c */
-    uint16_t n_ciphers;     /* cipher suites (GREASE included) */
-    uint16_t n_exts;        /* extensions (GREASE included) */
-    uint8_t nosni;          /* enum ksd_tls_nosni: why sni is "" (NONE when it is not) */
+    uint8_t ech;                /* encrypted_client_hello (0xfe0d) present: sni is the outer name */
+    uint8_t esni;               /* draft encrypted_server_name (0xffce) present */
+    char alpn[64];              /* first ALPN protocol, printable bytes only, "" when none */
+    uint8_t has_ja;             /* JA3/JA4 defined (extension block parsed) */
+    char ja3[33];               /* md5 hex of the JA3 string */
+    char ja4[40];               /* FoxIO JA4 a_b_c */
+    uint16_t n_ciphers;         /* cipher suites (GREASE included) */
+    uint16_t n_exts;            /* extensions (GREASE included) */
+    uint8_t nosni;              /* enum ksd_tls_nosni: why sni is "" (NONE when it is not) */
 };
 
 struct ksd_tls_server {
-    uint16_t version;       /* negotiated version (supported_versions if present) */
-    uint16_t cipher;        /* chosen cipher suite */
-    char ja3s[33];          /* md5 hex of JA3S */
-    uint8_t has_cert;       /* a Certificate message was parsed (TLS <= 1.2) */
-    char serial[KSD_TLS_SERIAL_MAX]; /* first certificate's serial, lower-case hex */
-    char subject[KSD_TLS_NAME_MAX]; /* subject DN as "C=RU, O=..., CN=..." */
-    char issuer[KSD_TLS_NAME_MAX];  /* issuer DN, same format */
+    uint16_t version;                  /* negotiated version (supported_versions if present) */
+    uint16_t cipher;                   /* chosen cipher suite */
+    char ja3s[33];                     /* md5 hex of JA3S */
+    uint8_t has_cert;                  /* a Certificate message was parsed (TLS <= 1.2) */
+    char serial[KSD_TLS_SERIAL_MAX];   /* first certificate's serial, lower-case hex */
+    char subject[KSD_TLS_NAME_MAX];    /* subject DN as "C=RU, O=..., CN=..." */
+    char issuer[KSD_TLS_NAME_MAX];     /* issuer DN, same format */
     char subject_cn[KSD_TLS_NAME_MAX]; /* subject CN, lower-cased */
-    uint8_t n_sans;         /* DNS SANs kept */
+    uint8_t n_sans;                    /* DNS SANs kept */
     char sans[KSD_TLS_MAX_SANS][KSD_TLS_NAME_MAX]; /* lower-cased */
 };
 
@@ -69,8 +69,7 @@ struct ksd_tls_server {
  * KSD_TLS_NOSNI_TRUNCATED when no name was reached). KSD_EINVAL: not a
  * ClientHello, or a list inside it runs past the message (out undefined).
  */
-int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport,
-                        struct ksd_tls_hello *out);
+int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct ksd_tls_hello *out);
 
 /*
  * Client side of a TCP stream: `p` holds the in-order bytes from the start of
@@ -97,6 +96,13 @@ int ksd_tls_client_stream(const uint8_t *p, size_t len, size_t *consumed,
  * Certificate message (first certificate's subject, issuer, SANs). Returns
  * KSD_OK when the ServerHello (and the certificate, if it is to be expected)
  * were parsed, KSD_EAGAIN, KSD_EINVAL.
+ *
+ * KSD_OK with has_cert == 0: TLS 1.3 (or an unknown version), resumption
+ * (ChangeCipherSpec right after the ServerHello), no Certificate message,
+ * a first certificate larger than KSD_TLS_MAX_HELLO, or one that does not
+ * parse. A HelloRetryRequest is skipped in favour of the ServerHello after
+ * it. KSD_ELIMIT: more than KSD_TLS_MAX_MSGS messages or more ServerHello
+ * extensions than ja.h keeps. `p` must start at a record boundary.
  */
 int ksd_tls_server_stream(const uint8_t *p, size_t len, struct ksd_tls_server *out);
 

@@ -163,13 +163,15 @@ struct dedup_val {
     uint32_t pending; /* detections folded since then */
 };
 
-static const char *const evidence_names[] = {"dns",     "sni",    "quic_sni", "http_host",
-                                             "http_ua", "cert",   "ja3",      "ja4",
-                                             "ip",      "dns_ip", "port",     "http_path"};
-static const char *const category_names[] = {"update",     "telemetry",  "activation",
-                                             "management", "revocation", "oem",
-                                             "website",    "download",   "infrastructure"};
-#define PRODUCT_CATS 0x3fu /* update .. oem */
+static const char *const evidence_names[] = {
+    "dns", "sni", "quic_sni", "http_host", "http_ua",   "cert", "ja3",
+    "ja4", "ip",  "dns_ip",   "port",      "http_path", "socks"};
+/* Categories of signatures/README.md; the first seven are a running product. */
+static const char *const category_names[] = {
+    "update", "telemetry", "activation", "revocation", "management",    "product",
+    "oem",    "download",  "website",    "proxy",      "infrastructure"};
+#define PRODUCT_CATS 0x7fu /* update .. oem */
+#define WEBSITE_CAT  (1u << 8)
 
 struct host_val {
     int64_t first_us;
@@ -181,7 +183,19 @@ struct host_val {
     char ind[KSD_HOST_TOP_INDICATORS][128];
 };
 
+struct pair_key {
+    struct ksd_addr client;
+    struct ksd_addr server;
+    uint16_t port;
+    uint8_t proto;
+};
+
+struct pair_val {
+    int64_t last_us;
+};
+
 struct ksd_corr {
+    struct lmap pairs;
     struct lmap dns;
     struct lmap dedup;
     struct lmap hosts;
@@ -193,7 +207,8 @@ struct ksd_corr *ksd_corr_new(void)
     struct ksd_corr *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    if (lmap_init(&c->dns, KSD_DNSCACHE_MAX, sizeof(struct dns_key), sizeof(struct dns_val)) ||
+    if (lmap_init(&c->pairs, KSD_PAIRS_MAX, sizeof(struct pair_key), sizeof(struct pair_val)) ||
+        lmap_init(&c->dns, KSD_DNSCACHE_MAX, sizeof(struct dns_key), sizeof(struct dns_val)) ||
         lmap_init(&c->dedup, KSD_DEDUP_MAX, sizeof(struct dedup_key), sizeof(struct dedup_val)) ||
         lmap_init(&c->hosts, KSD_HOSTS_MAX, sizeof(struct ksd_addr), sizeof(struct host_val))) {
         ksd_corr_free(c);
@@ -206,6 +221,8 @@ void ksd_corr_free(struct ksd_corr *c)
 {
     if (!c)
         return;
+    if (c->pairs.b)
+        lmap_free(&c->pairs);
     if (c->dns.b)
         lmap_free(&c->dns);
     if (c->dedup.b)
@@ -258,6 +275,36 @@ const char *ksd_corr_dns_lookup(struct ksd_corr *c, const struct ksd_addr *clien
         return NULL;
     c->st.dns_hits++;
     return v->name;
+}
+
+static void pair_key_make(struct pair_key *k, const struct ksd_addr *client,
+                          const struct ksd_addr *server, uint8_t proto, uint16_t port)
+{
+    memset(k, 0, sizeof(*k));
+    addr_norm(&k->client, client);
+    addr_norm(&k->server, server);
+    k->proto = proto;
+    k->port = port;
+}
+
+void ksd_corr_pair_note(struct ksd_corr *c, const struct ksd_addr *client,
+                        const struct ksd_addr *server, uint8_t proto, uint16_t port, int64_t now_us)
+{
+    struct pair_key k;
+    int created;
+    pair_key_make(&k, client, server, proto, port);
+    struct pair_val *v = lmap_get(&c->pairs, &k, &created, &c->st.pairs_evicted);
+    if (v)
+        v->last_us = now_us;
+}
+
+int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
+                       const struct ksd_addr *server, uint8_t proto, uint16_t port, int64_t now_us)
+{
+    struct pair_key k;
+    pair_key_make(&k, client, server, proto, port);
+    struct pair_val *v = lmap_find(&c->pairs, &k);
+    return v && now_us - v->last_us <= KSD_PAIR_WINDOW_US;
 }
 
 uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
@@ -324,7 +371,9 @@ const char *ksd_corr_verdict_of(uint32_t catmask)
 {
     if (catmask & PRODUCT_CATS)
         return "product";
-    return "website-only";
+    if (catmask == WEBSITE_CAT)
+        return "website-only";
+    return "suspected";
 }
 
 size_t ksd_corr_hosts_count(const struct ksd_corr *c)

@@ -23,6 +23,8 @@
 #define KSD_DEDUP_MAX           262144 /* (client, rule, evidence) keys kept */
 #define KSD_HOSTS_MAX           65536  /* flagged hosts kept in memory */
 #define KSD_HOST_TOP_INDICATORS 4      /* distinct indicators remembered per host */
+#define KSD_PAIRS_MAX           65536  /* (client, server, proto, port) flows remembered */
+#define KSD_PAIR_WINDOW_US      (3600LL * 1000000) /* a prerequisite flow counts for an hour */
 
 struct ksd_addr {
     uint8_t family; /* 4 or 6 */
@@ -36,6 +38,7 @@ struct ksd_corr_stats {
     uint64_t dedup_evicted; /* suppression keys dropped because the table was full */
     uint64_t suppressed;    /* detections folded into an earlier event */
     uint64_t hosts_evicted; /* host records dropped because the table was full */
+    uint64_t pairs_evicted; /* prerequisite-flow records dropped because the table was full */
 };
 
 struct ksd_corr;
@@ -52,6 +55,15 @@ void ksd_corr_dns_learn(struct ksd_corr *c, const struct ksd_addr *client,
 const char *ksd_corr_dns_lookup(struct ksd_corr *c, const struct ksd_addr *client,
                                 const struct ksd_addr *addr, int64_t now_us);
 
+/* Remember a flow from client to server's proto/port (a rule prerequisite, e.g.
+ * KSC's TCP 13000 before its UDP 15000 connection requests count). */
+void ksd_corr_pair_note(struct ksd_corr *c, const struct ksd_addr *client,
+                        const struct ksd_addr *server, uint8_t proto, uint16_t port,
+                        int64_t now_us);
+/* 1 when such a flow was seen within KSD_PAIR_WINDOW_US before now_us. */
+int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
+                       const struct ksd_addr *server, uint8_t proto, uint16_t port, int64_t now_us);
+
 /*
  * Suppression: returns the number of detections to report in a new event
  * (>= 1) when (client, rule, evidence) has no event in the last window_us,
@@ -64,8 +76,10 @@ uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
                        const char *evidence, const char *category, const char *indicator);
 
-/* "product" when update/telemetry/activation/management/revocation/oem evidence
- * was seen, "website-only" when only website (or download) evidence. */
+/* "product" when update, telemetry, activation, revocation, management,
+ * product or oem evidence was seen; "website-only" when only website
+ * evidence; "suspected" otherwise (infrastructure addresses, downloads,
+ * proxies: Kaspersky contact without proof of a running product). */
 const char *ksd_corr_verdict_of(uint32_t catmask);
 
 /* Print the flagged hosts as an aligned table (sorted by client address). */

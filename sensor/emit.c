@@ -4,17 +4,18 @@
  * delivers each of them exactly once to Redis (CONTRACT.md "Redis keys";
  * STYLE.md rule 19). It is the only file that includes hiredis.h.
  *
- * Delivery. Each event is one EVALSHA of the Lua script below, pipelined in
- * batches of up to KSD_EMIT_MAX_BATCH (redisAppendCommandArgv, binary-safe;
- * then one redisGetReply per command, every reply freed). The script stores
- * the stream entry, the host hash, the hosts sorted set and the live message
- * together, atomically, and only if <prefix>seen:<sensor>:<id> does not exist;
- * it sets that key (EX dedup_ttl_s) as its last write. A batch whose replies
- * were lost with the connection is simply sent again: what Redis already had
- * answers 0 and is counted as a duplicate, not stored twice. (The seen key is
- * checked first and set last rather than SET NX first, so that a command that
- * fails inside the script leaves the event retryable instead of marked done.)
- * NOSCRIPT (script cache flushed) falls back to EVAL with the script text.
+ * Delivery. Events are stored by the Lua script below, KSD_EMIT_GROUP events
+ * per EVALSHA, and up to KSD_EMIT_MAX_BATCH events are pipelined per round
+ * trip (redisAppendCommandArgv, binary-safe; then one redisGetReply per
+ * command, every reply freed). For each event the script first does SET
+ * <prefix>seen:<sensor>:<id> NX EX dedup_ttl_s and only if that succeeds
+ * writes the stream entry, the host hash, the hosts sorted set and the live
+ * message; all of it runs atomically. A batch whose replies were lost with
+ * the connection is simply sent again: what Redis already had answers 0 and
+ * is counted as a duplicate, not stored twice. If a command inside the script
+ * fails (say WRONGTYPE), the script deletes that seen key again so the event
+ * stays retryable; after KSD_EMIT_MAX_ATTEMPTS rejections it is dropped and
+ * counted. NOSCRIPT (script cache flushed) falls back to EVAL.
  *
  * Outages. A connection that returned any I/O, EOF or timeout error is freed,
  * never reused; reconnection backs off from KSD_EMIT_BACKOFF_MIN doubling to
@@ -48,6 +49,7 @@
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,49 +59,77 @@
 #include "sensor/spool.h"
 
 #define EMIT_JSON_MAX   16384 /* one event as JSON; event.h bounds it below 8 KiB */
-#define EMIT_MAX_ARGS   64    /* argv entries of one EVALSHA */
 #define EMIT_KEY_MAX    256   /* a Redis key we build */
 #define EMIT_SYNC_MS    1000  /* spool fsync period */
 #define EMIT_WAIT_SKIP  1000  /* ms without WAIT after WAIT reported no replica */
 #define EMIT_MAX_PASSWD 512   /* auth file line */
 
 /*
- * KEYS: 1 seen key, 2 stream, 3 hosts zset, 4 host hash.
- * ARGV: 1 dedup ttl, 2 maxlen, 3 ts (Unix s), 4 client, 5 evidence,
- *       6 category, 7 indicator, 8 rule, 9 sensor, 10 site, 11 managed,
- *       12 ruleset, 13 live channel, 14 JSON, 15.. stream field/value pairs.
- * Returns 1 when stored, 0 when the event was already there.
+ * One EVALSHA stores up to KSD_EMIT_GROUP events.
+ * KEYS: 1 stream, 2 hosts zset, then per event j (1-based): 2j+1 its seen
+ *       key, 2j+2 its host hash.
+ * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 number of events, then per
+ *       event p: p nf, p+1 ts (Unix s), p+2 client, p+3 evidence, p+4
+ *       category, p+5 indicator, p+6 rule, p+7 sensor, p+8 site, p+9 managed,
+ *       p+10 ruleset, p+11 JSON, p+12.. nf stream field/value pairs.
+ * Returns one integer per event: 1 stored, 0 already there (seen key set),
+ * -1 failed (its seen key removed again, so it stays retryable), followed by
+ * the first error message when one failed. The seen key is set NX first;
+ * only then are the other keys written.
  */
 static const char emit_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 15))\n"
-    "local ts = tonumber(ARGV[3])\n"
-    "local evf = 'ev:' .. ARGV[5]\n"
-    "local h = redis.call('HMGET', KEYS[4], 'first_seen', 'last_seen', 'categories',\n"
-    "                     'events', evf)\n"
-    "local first, last, cats = tonumber(h[1]), tonumber(h[2]), h[3]\n"
-    "local set = {'events', (tonumber(h[4]) or 0) + 1, evf, (tonumber(h[5]) or 0) + 1}\n"
-    "local function put(k, v) set[#set + 1] = k; set[#set + 1] = v end\n"
-    "if not first or ts < first then put('first_seen', ARGV[3]) end\n"
-    "if not last or ts >= last then\n"
-    "  put('last_seen', ARGV[3]); put('last_indicator', ARGV[7])\n"
-    "  put('last_rule', ARGV[8]); put('sensor', ARGV[9])\n"
-    "  if ARGV[10] ~= '' then put('site', ARGV[10]) end\n"
-    "  if ARGV[11] ~= '' then put('managed', ARGV[11]) end\n"
-    "  if ARGV[12] ~= '' then put('ruleset', ARGV[12]) end\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])\n"
-    "end\n"
-    "local cat = ARGV[6]\n"
-    "if cat ~= '' then\n"
-    "  if not cats or cats == '' then put('categories', cat)\n"
-    "  elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
-    "    put('categories', cats .. ',' .. cat)\n"
+    "local ttl, maxlen, chan = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local res, firsterr = {}, nil\n"
+    "local function put(t, k, v) t[#t + 1] = k; t[#t + 1] = v end\n"
+    "local function store(host, p, nf)\n"
+    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',\n"
+    "             unpack(ARGV, p + 12, p + 11 + 2 * nf))\n"
+    "  local tss = ARGV[p + 1]\n"
+    "  local ts = tonumber(tss)\n"
+    "  local evf = 'ev:' .. ARGV[p + 3]\n"
+    "  local h = redis.call('HMGET', host, 'first_seen', 'last_seen', 'categories',\n"
+    "                       'events', evf)\n"
+    "  local first, last, cats = tonumber(h[1]), tonumber(h[2]), h[3]\n"
+    "  local set = {'events', (tonumber(h[4]) or 0) + 1, evf, (tonumber(h[5]) or 0) + 1}\n"
+    "  if not first or ts < first then put(set, 'first_seen', tss) end\n"
+    "  if not last or ts >= last then\n"
+    "    put(set, 'last_seen', tss); put(set, 'last_indicator', ARGV[p + 5])\n"
+    "    put(set, 'last_rule', ARGV[p + 6]); put(set, 'sensor', ARGV[p + 7])\n"
+    "    if ARGV[p + 8] ~= '' then put(set, 'site', ARGV[p + 8]) end\n"
+    "    if ARGV[p + 9] ~= '' then put(set, 'managed', ARGV[p + 9]) end\n"
+    "    if ARGV[p + 10] ~= '' then put(set, 'ruleset', ARGV[p + 10]) end\n"
+    "    redis.call('ZADD', KEYS[2], tss, ARGV[p + 2])\n"
     "  end\n"
+    "  local cat = ARGV[p + 4]\n"
+    "  if cat ~= '' then\n"
+    "    if not cats or cats == '' then put(set, 'categories', cat)\n"
+    "    elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
+    "      put(set, 'categories', cats .. ',' .. cat)\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('HSET', host, unpack(set))\n"
+    "  redis.call('PUBLISH', chan, ARGV[p + 11])\n"
     "end\n"
-    "redis.call('HSET', KEYS[4], unpack(set))\n"
-    "redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[13], ARGV[14])\n"
-    "return 1\n";
+    "local p = 5\n"
+    "for j = 1, tonumber(ARGV[4]) do\n"
+    "  local nf = tonumber(ARGV[p])\n"
+    "  local seen = KEYS[2 * j + 1]\n"
+    "  if redis.call('SET', seen, '1', 'NX', 'EX', ttl) then\n"
+    "    local ok, err = pcall(store, KEYS[2 * j + 2], p, nf)\n"
+    "    if ok then res[j] = 1 else\n"
+    "      redis.call('DEL', seen)\n"
+    "      res[j] = -1\n"
+    "      if not firsterr then\n"
+    "        firsterr = type(err) == 'table' and tostring(err.err) or tostring(err)\n"
+    "      end\n"
+    "    end\n"
+    "  else res[j] = 0 end\n"
+    "  p = p + 12 + 2 * nf\n"
+    "end\n"
+    "if firsterr then res[#res + 1] = firsterr end\n"
+    "return res\n";
+
+struct emit_slot;
 
 enum emit_status {
     EMIT_PENDING, /* not yet answered */
@@ -151,25 +181,27 @@ struct ksd_emit {
     int result;                      /* ksd_emit_stop's return value */
 
     /* output thread only */
-    redisContext *ctx;        /* NULL while disconnected */
-    char sha[48];             /* SCRIPT LOAD result */
-    int backoff_ms;           /* next reconnect delay */
-    int64_t next_connect;     /* monotonic ms */
-    int64_t next_stats;       /* monotonic ms */
-    int64_t next_sync;        /* monotonic ms */
-    int64_t wait_skip_until;  /* no WAIT before this, monotonic ms */
-    int down_logged;          /* the current outage was logged */
-    int ever_connected;       /* for the reconnect counter */
-    struct ksd_event *batch;  /* KSD_EMIT_MAX_BATCH events in flight */
-    unsigned char *status;    /* enum emit_status per batch event */
-    unsigned char *attempts;  /* sends rejected per batch event */
-    unsigned char *use_eval;  /* NOSCRIPT seen: send with EVAL */
-    size_t nbatch;            /* events in batch */
-    size_t batch_orig;        /* events the spool batch started with */
-    int batch_from_spool;     /* batch was read from the spool */
-    uint64_t batch_next;      /* spool position after the batch */
-    char json[EMIT_JSON_MAX]; /* scratch for ksd_event_json */
-    char errmsg[256];         /* last connection error */
+    redisContext *ctx;       /* NULL while disconnected */
+    char sha[48];            /* SCRIPT LOAD result */
+    int backoff_ms;          /* next reconnect delay */
+    int64_t next_connect;    /* monotonic ms */
+    int64_t next_stats;      /* monotonic ms */
+    int64_t next_sync;       /* monotonic ms */
+    int64_t wait_skip_until; /* no WAIT before this, monotonic ms */
+    int down_logged;         /* the current outage was logged */
+    int ever_connected;      /* for the reconnect counter */
+    struct ksd_event *batch; /* KSD_EMIT_MAX_BATCH events in flight */
+    unsigned char *status;   /* enum emit_status per batch event */
+    unsigned char *attempts; /* sends rejected per batch event */
+    unsigned char *use_eval; /* NOSCRIPT seen: send with EVAL */
+    size_t nbatch;           /* events in batch */
+    size_t batch_orig;       /* events the spool batch started with */
+    int batch_from_spool;    /* batch was read from the spool */
+    uint64_t batch_next;     /* spool position after the batch */
+    struct emit_slot *slots; /* KSD_EMIT_GROUP per-event scratch */
+    const char **argv;       /* EMIT_MAX_ARGS, one group command */
+    size_t *argl;            /* their lengths */
+    char errmsg[256];        /* last connection error */
 };
 
 static int64_t mono_ms(void)
@@ -706,36 +738,39 @@ static size_t fill_batch(struct ksd_emit *e)
     memset(e->attempts, 0, e->nbatch);
     memset(e->use_eval, 0, e->nbatch);
     pthread_mutex_lock(&e->mu);
-    e->inflight = e->nbatch;
+    e->inflight = e->batch_from_spool ? 0 : e->nbatch;
     pthread_mutex_unlock(&e->mu);
     return e->nbatch;
 }
 
 /* ---- sending ---- */
 
-static int append_event(struct ksd_emit *e, size_t i)
+/* Per-event strings of one group, referenced by argv until the append. */
+struct emit_slot {
+    char k_seen[EMIT_KEY_MAX]; /* prefix seen:<sensor>:<id> */
+    char k_host[EMIT_KEY_MAX]; /* prefix host:<client> */
+    char nf[8];                /* stream field pairs */
+    char tss[24];              /* ts, Unix seconds */
+    char ts[32];               /* ts, ISO 8601 */
+    char id[24];               /* id, 16 hex digits */
+    char sport[8];             /* decimal */
+    char dport[8];             /* decimal */
+    char conf[16];             /* decimal */
+    char cnt[16];              /* decimal */
+    int jl;                    /* JSON length */
+    char json[EMIT_JSON_MAX];  /* ksd_event_json */
+};
+
+#define EMIT_ARGS_PER_EVENT 52 /* 2 keys + 12 fixed + 19 field pairs */
+#define EMIT_MAX_ARGS       (16 + KSD_EMIT_GROUP * EMIT_ARGS_PER_EVENT)
+
+/* Append one EVALSHA (or EVAL) storing batch[start .. start+cnt). */
+static int append_group(struct ksd_emit *e, size_t start, size_t cnt, int use_eval)
 {
-    const struct ksd_event *ev = &e->batch[i];
-    const char *argv[EMIT_MAX_ARGS];
-    size_t len[EMIT_MAX_ARGS];
+    const char **argv = e->argv;
+    size_t *len = e->argl;
     int n = 0;
-    char k_seen[EMIT_KEY_MAX], k_host[EMIT_KEY_MAX];
-    char ttl[16], maxlen[24], tss[24], ts[32], id[24], sport[8], dport[8], conf[16], cnt[16];
-    const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
-    int jl = ksd_event_json(ev, e->json, sizeof(e->json));
-    if (jl < 0)
-        jl = 0;
-    snprintf(id, sizeof(id), "%016llx", (unsigned long long)ev->id);
-    snprintf(k_seen, sizeof(k_seen), "%sseen:%s:%s", e->prefix, sensor, id);
-    snprintf(k_host, sizeof(k_host), "%shost:%s", e->prefix, ev->client);
-    snprintf(ttl, sizeof(ttl), "%d", e->dedup_ttl_s);
-    snprintf(maxlen, sizeof(maxlen), "%ld", e->maxlen);
-    snprintf(tss, sizeof(tss), "%lld", (long long)(ev->ts_us / 1000000));
-    ksd_format_ts(ev->ts_us, ts);
-    snprintf(sport, sizeof(sport), "%u", ev->sport);
-    snprintf(dport, sizeof(dport), "%u", ev->dport);
-    snprintf(conf, sizeof(conf), "%d", ev->confidence);
-    snprintf(cnt, sizeof(cnt), "%u", ev->count);
+    char ttl[16], maxlen[24], nkeys[16], nev[16];
 #define A(s)                                                                                       \
     do {                                                                                           \
         argv[n] = (s);                                                                             \
@@ -746,59 +781,93 @@ static int append_event(struct ksd_emit *e, size_t i)
     do {                                                                                           \
         A(k);                                                                                      \
         A(v);                                                                                      \
+        pairs++;                                                                                   \
     } while (0)
-    if (e->use_eval[i]) {
+    snprintf(ttl, sizeof(ttl), "%d", e->dedup_ttl_s);
+    snprintf(maxlen, sizeof(maxlen), "%ld", e->maxlen);
+    snprintf(nkeys, sizeof(nkeys), "%zu", 2 + 2 * cnt);
+    snprintf(nev, sizeof(nev), "%zu", cnt);
+    if (use_eval) {
         A("EVAL");
         A(emit_script);
     } else {
         A("EVALSHA");
         A(e->sha);
     }
-    A("4");
-    A(k_seen);
+    A(nkeys);
     A(e->k_events);
     A(e->k_hosts);
-    A(k_host);
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        struct emit_slot *sl = &e->slots[j];
+        const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
+        snprintf(sl->id, sizeof(sl->id), "%016llx", (unsigned long long)ev->id);
+        snprintf(sl->k_seen, sizeof(sl->k_seen), "%sseen:%s:%s", e->prefix, sensor, sl->id);
+        snprintf(sl->k_host, sizeof(sl->k_host), "%shost:%s", e->prefix, ev->client);
+        A(sl->k_seen);
+        A(sl->k_host);
+    }
     A(ttl);
     A(maxlen);
-    A(tss);
-    A(ev->client);
-    A(ev->evidence);
-    A(ev->category);
-    A(ev->indicator);
-    A(ev->rule);
-    A(sensor);
-    A(ev->site);
-    A(ev->managed);
-    A(ev->ruleset);
     A(e->k_live);
-    argv[n] = e->json;
-    len[n] = (size_t)jl;
-    n++;
-    F("ts", ts);
-    F("sensor", sensor);
-    F("client", ev->client);
-    F("server", ev->server);
-    F("sport", sport);
-    F("dport", dport);
-    F("proto", ev->proto);
-    F("evidence", ev->evidence);
-    F("indicator", ev->indicator);
-    F("rule", ev->rule);
-    F("category", ev->category);
-    F("confidence", conf);
-    F("app", ev->app);
-    F("id", id);
-    if (ev->site[0])
-        F("site", ev->site);
-    if (ev->managed[0])
-        F("managed", ev->managed);
-    if (ev->ruleset[0])
-        F("ruleset", ev->ruleset);
-    if (ev->via[0])
-        F("via", ev->via);
-    if (ev->count)
-        F("count", cnt);
+    A(nev);
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        struct emit_slot *sl = &e->slots[j];
+        const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
+        int pairs = 0;
+        sl->jl = ksd_event_json(ev, sl->json, sizeof(sl->json));
+        if (sl->jl < 0)
+            sl->jl = 0;
+        snprintf(sl->tss, sizeof(sl->tss), "%lld", (long long)(ev->ts_us / 1000000));
+        ksd_format_ts(ev->ts_us, sl->ts);
+        snprintf(sl->sport, sizeof(sl->sport), "%u", ev->sport);
+        snprintf(sl->dport, sizeof(sl->dport), "%u", ev->dport);
+        snprintf(sl->conf, sizeof(sl->conf), "%d", ev->confidence);
+        snprintf(sl->cnt, sizeof(sl->cnt), "%u", ev->count);
+        int nf_at = n;
+        A(""); /* nf, filled below */
+        A(sl->tss);
+        A(ev->client);
+        A(ev->evidence);
+        A(ev->category);
+        A(ev->indicator);
+        A(ev->rule);
+        A(sensor);
+        A(ev->site);
+        A(ev->managed);
+        A(ev->ruleset);
+        argv[n] = sl->json;
+        len[n] = (size_t)sl->jl;
+        n++;
+        F("ts", sl->ts);
+        F("sensor", sensor);
+        F("client", ev->client);
+        F("server", ev->server);
+        F("sport", sl->sport);
+        F("dport", sl->dport);
+        F("proto", ev->proto);
+        F("evidence", ev->evidence);
+        F("indicator", ev->indicator);
+        F("rule", ev->rule);
+        F("category", ev->category);
+        F("confidence", sl->conf);
+        F("app", ev->app);
+        F("id", sl->id);
+        if (ev->site[0])
+            F("site", ev->site);
+        if (ev->managed[0])
+            F("managed", ev->managed);
+        if (ev->ruleset[0])
+            F("ruleset", ev->ruleset);
+        if (ev->via[0])
+            F("via", ev->via);
+        if (ev->count)
+            F("count", sl->cnt);
+        snprintf(sl->nf, sizeof(sl->nf), "%d", pairs);
+        argv[nf_at] = sl->nf;
+        len[nf_at] = strlen(sl->nf);
+    }
 #undef F
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
@@ -858,13 +927,44 @@ static void commit_batch(struct ksd_emit *e)
     e->st.dropped += drop;
     if (e->batch_from_spool)
         e->st.replayed += stored + dup;
-    e->inflight = k;
+    e->inflight = e->batch_from_spool ? 0 : k;
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Apply one group reply to batch[start .. start+cnt). */
+static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
+                        int *transient, uint64_t *errors)
+{
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        for (size_t j = 0; j < cnt; j++)
+            e->use_eval[start + j] = 1;
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && err_is_transient(r->str)) {
+        if (!*transient)
+            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", r->str);
+        *transient = 1;
+        (*errors)++;
+        return;
+    }
+    for (size_t j = 0; j < cnt; j++) {
+        const redisReply *x =
+            r->type == REDIS_REPLY_ARRAY && j < r->elements ? r->element[j] : NULL;
+        if (x && x->type == REDIS_REPLY_INTEGER && x->integer >= 0) {
+            e->status[start + j] = x->integer == 1 ? EMIT_STORED : EMIT_DUP;
+            continue;
+        }
+        /* this event (or the whole script) failed: retry a few times */
+        (*errors)++;
+        if (++e->attempts[start + j] >= KSD_EMIT_MAX_ATTEMPTS)
+            e->status[start + j] = EMIT_DROP;
+    }
+}
+
 /*
- * Pipeline the batch (plus WAIT for sentinel targets), read every reply.
- * Returns 0, or -1 when the connection must be dropped.
+ * Pipeline the batch in groups of KSD_EMIT_GROUP events (plus WAIT for
+ * sentinel targets), read every reply. Returns 0, or -1 when the connection
+ * must be dropped.
  */
 static int send_batch(struct ksd_emit *e)
 {
@@ -872,38 +972,33 @@ static int send_batch(struct ksd_emit *e)
     int use_wait = e->tgt.kind == KSD_EMIT_SENTINEL && e->wait_ms > 0 && now >= e->wait_skip_until;
     int transient = 0;
     uint64_t errors = 0;
-    size_t i;
+    size_t start, ngroups = 0;
     char wait_ms[16];
-    for (i = 0; i < e->nbatch; i++)
-        if (append_event(e, i) != 0)
+    for (start = 0; start < e->nbatch; start += KSD_EMIT_GROUP, ngroups++) {
+        size_t cnt = e->nbatch - start < KSD_EMIT_GROUP ? e->nbatch - start : KSD_EMIT_GROUP;
+        int use_eval = 0;
+        for (size_t j = 0; j < cnt; j++)
+            use_eval |= e->use_eval[start + j];
+        if (append_group(e, start, cnt, use_eval) != 0)
             return -1;
+    }
     if (use_wait) {
         snprintf(wait_ms, sizeof(wait_ms), "%d", e->wait_ms);
         const char *argv[3] = {"WAIT", "1", wait_ms};
         if (redisAppendCommandArgv(e->ctx, 3, argv, NULL) != REDIS_OK)
             return -1;
     }
-    for (i = 0; i < e->nbatch; i++) {
+    int broken = 0;
+    for (start = 0; start < e->nbatch; start += KSD_EMIT_GROUP) {
+        size_t cnt = e->nbatch - start < KSD_EMIT_GROUP ? e->nbatch - start : KSD_EMIT_GROUP;
         redisReply *r = NULL;
-        if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
+        if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r) {
+            broken = 1;
             break;
-        if (r->type == REDIS_REPLY_INTEGER) {
-            e->status[i] = r->integer == 1 ? EMIT_STORED : EMIT_DUP;
-        } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            e->use_eval[i] = 1;
-        } else if (r->type == REDIS_REPLY_ERROR && err_is_transient(r->str)) {
-            if (!transient)
-                snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", r->str);
-            transient = 1;
-            errors++;
-        } else {
-            errors++;
-            if (++e->attempts[i] >= KSD_EMIT_MAX_ATTEMPTS)
-                e->status[i] = EMIT_DROP;
         }
+        group_reply(e, r, start, cnt, &transient, &errors);
         freeReplyObject(r);
     }
-    int broken = i < e->nbatch;
     if (!broken && use_wait) {
         redisReply *r = NULL;
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r) {
@@ -1116,6 +1211,9 @@ static void emit_free(struct ksd_emit *e)
     free(e->status);
     free(e->attempts);
     free(e->use_eval);
+    free(e->slots);
+    free(e->argv);
+    free(e->argl);
     free(e);
 }
 
@@ -1168,7 +1266,11 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
     e->status = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->attempts = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->use_eval = calloc(KSD_EMIT_MAX_BATCH, 1);
-    if (!e->ring || !e->batch || !e->status || !e->attempts || !e->use_eval) {
+    e->slots = calloc(KSD_EMIT_GROUP, sizeof(*e->slots));
+    e->argv = calloc(EMIT_MAX_ARGS, sizeof(*e->argv));
+    e->argl = calloc(EMIT_MAX_ARGS, sizeof(*e->argl));
+    if (!e->ring || !e->batch || !e->status || !e->attempts || !e->use_eval || !e->slots ||
+        !e->argv || !e->argl) {
         snprintf(err, errlen, "out of memory for a queue of %zu events", e->cap);
         goto fail;
     }

@@ -316,3 +316,10 @@ const struct ksd_flow_stats *ksd_flow_table_stats(const struct ksd_flow_table *f
 {
     return &ft->st;
 }
+
+void ksd_flow_flush(struct ksd_flow_table *ft)
+{
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++)
+        while (ft->lists[c].head)
+            flow_remove(ft, ft->lists[c].head, KSD_FLOW_GONE_SHUTDOWN);
+}

@@ -59,6 +59,7 @@ struct ksd_flow {
     uint8_t flags;    /* KSD_FLOW_F_* */
     uint8_t cls;      /* enum ksd_flow_class */
     uint8_t app;      /* application label index (sensor-defined) */
+    uint8_t ndpi_app; /* nDPI label index (sensor-defined), 0 = none yet */
     uint32_t evmask;  /* evidence kinds already seen on this flow (sensor-defined) */
     void *ext;        /* dissection state while needed, freed by the table's destructor */
 };
@@ -99,6 +100,9 @@ struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt
 
 /* Update TCP state from a packet (flags) in direction dir; moves the flow between classes. */
 void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t tcp_flags, int dir);
+
+/* Remove every flow (end of input), releasing each through the destructor. */
+void ksd_flow_flush(struct ksd_flow_table *ft);
 
 /* Remove flows idle past their class timeout at capture time now. */
 void ksd_flow_expire(struct ksd_flow_table *ft, int64_t now);

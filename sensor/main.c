@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sensor/capture.h"
+#include "sensor/classify.h"
 #include "sensor/config.h"
 #include "sensor/event.h"
 #include "sensor/pipeline.h"
@@ -116,6 +117,38 @@ static FILE *open_out(const char *path)
     if (!fp)
         log_msg("%s: cannot open for writing: %s", path, strerror(errno));
     return fp;
+}
+
+/*
+ * The domain rules as an nDPI protocols file (custom protocol "Kaspersky"),
+ * so nDPI's own host matching labels the same flows. Returns the path of a
+ * temporary file (the caller unlinks it) or NULL.
+ */
+static char *write_ndpi_protos(const struct ksd_sigset *s)
+{
+    static char path[] = "/tmp/ksd-ndpi-XXXXXX";
+    size_t n = ksd_sig_count(s, -1), k = 0;
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct ksd_rule *r = ksd_sig_rule_at(s, i);
+        if (r && r->kind == KSD_RULE_DOMAIN && strcmp(r->category, "website") != 0)
+            names[k++] = r->pattern;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        free(names);
+        return NULL;
+    }
+    close(fd);
+    int rc = ksd_classify_write_protos(path, names, k);
+    free(names);
+    if (rc < 0) {
+        unlink(path);
+        return NULL;
+    }
+    return path;
 }
 
 struct progress {
@@ -235,8 +268,12 @@ int main(int argc, char **argv)
     }
 
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
-                                 cfg.sensor_id};
+                                 cfg.sensor_id, cfg.ndpi, NULL};
+    char *protos = cfg.ndpi ? write_ndpi_protos(sigs) : NULL;
+    wc.ndpi_protos = protos;
     w = ksd_worker_new(&wc, &sink);
+    if (protos)
+        unlink(protos);
     if (!w) {
         log_msg("out of memory");
         status = 1;

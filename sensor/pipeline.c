@@ -24,7 +24,9 @@
 #include "dissectors/ksd.h"
 #include "dissectors/ipfrag.h"
 #include "dissectors/quic.h"
+#include "dissectors/socks.h"
 #include "dissectors/tls.h"
+#include "sensor/classify.h"
 #include "sensor/correlate.h"
 #include "sensor/event.h"
 #include "sensor/flow.h"
@@ -42,6 +44,7 @@ enum cproto {
     CP_TLS,
     CP_HTTP,
     CP_DNS,
+    CP_SOCKS,
     CP_NONE,
 };
 
@@ -60,13 +63,15 @@ enum {
 };
 
 /* Bits of ksd_flow.evmask used by the pipeline. */
-#define FL_NAME        0x01 /* a server name was seen on the flow */
-#define FL_DNSIP       0x02 /* the server address was learned from a Kaspersky DNS answer */
-#define FL_TLSPORT     0x04 /* a TLS/QUIC flow, for no_sni accounting */
-#define FL_CDONE       0x10 /* client side finished */
-#define FL_SDONE       0x20 /* server side finished */
-#define FL_HELLO       0x40 /* a ClientHello was parsed */
-#define FL_NOSNI_SHIFT 8    /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
+#define FL_NAME        0x01   /* a server name was seen on the flow */
+#define FL_DNSIP       0x02   /* the server address was learned from a Kaspersky DNS answer */
+#define FL_TLSPORT     0x04   /* a TLS/QUIC flow, for no_sni accounting */
+#define FL_CDONE       0x10   /* client side finished */
+#define FL_SDONE       0x20   /* server side finished */
+#define FL_HELLO       0x40   /* a ClientHello was parsed */
+#define FL_NDPI_DONE   0x80   /* nDPI has labelled the flow */
+#define FL_PORTHOST    0x1000 /* a port rule waits for a server name on this flow */
+#define FL_NOSNI_SHIFT 8      /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
 
 static void nosni_set(struct ksd_flow *f, int reason)
 {
@@ -80,13 +85,14 @@ static int nosni_get(const struct ksd_flow *f)
 }
 
 struct flow_ext {
-    struct ksd_stream st[2]; /* client (0) and server (1) stream starts */
-    struct ksd_quic *quic;   /* QUIC Initial state, client side */
-    uint64_t skip_body;      /* HTTP body bytes still to skip */
-    uint8_t cp;              /* enum cproto of the client stream */
-    uint8_t hellos;          /* ClientHellos parsed */
-    uint8_t http_reqs;       /* HTTP requests parsed */
-    uint16_t dns_msgs;       /* DNS messages on TCP */
+    struct ksd_stream st[2];      /* client (0) and server (1) stream starts */
+    struct ksd_quic *quic;        /* QUIC Initial state, client side */
+    uint64_t skip_body;           /* HTTP body bytes still to skip */
+    uint8_t cp;                   /* enum cproto of the client stream */
+    uint8_t hellos;               /* ClientHellos parsed */
+    uint8_t http_reqs;            /* HTTP requests parsed */
+    uint16_t dns_msgs;            /* DNS messages on TCP */
+    struct ksd_classify_flow *nd; /* nDPI state while classifying */
 };
 
 struct ksd_worker {
@@ -96,6 +102,9 @@ struct ksd_worker {
     struct ksd_flow_table *ft;
     struct ksd_ipfrag *frag;
     struct ksd_corr *corr;
+    struct ksd_classify *cls;            /* nDPI, or NULL with --no-ndpi */
+    char labels[256][KSD_APP_LABEL_MAX]; /* interned nDPI labels; index 0 = none */
+    int nlabels;
     struct ksd_stats st;
     int64_t now;         /* capture time of the current packet */
     int64_t last_expire; /* capture time of the last expiry run */
@@ -152,6 +161,27 @@ static void fact(struct ksd_worker *w, const char *kind, const char *v1, const c
     fputc('\n', fp);
 }
 
+/* ---- application labels -------------------------------------------------- */
+
+static uint8_t label_intern(struct ksd_worker *w, const char *label)
+{
+    for (int i = 1; i < w->nlabels; i++)
+        if (strcmp(w->labels[i], label) == 0)
+            return (uint8_t)i;
+    if (w->nlabels >= 256)
+        return 0;
+    snprintf(w->labels[w->nlabels], sizeof(w->labels[0]), "%s", label);
+    return (uint8_t)w->nlabels++;
+}
+
+/* nDPI's label when it has one, else the label of ksd's own dissector. */
+static const char *app_label(const struct ksd_worker *w, const struct ksd_flow *f)
+{
+    if (f->ndpi_app && f->ndpi_app < w->nlabels)
+        return w->labels[f->ndpi_app];
+    return f->app < sizeof(app_names) / sizeof(app_names[0]) ? app_names[f->app] : "";
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 /*
@@ -186,7 +216,7 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
     snprintf(ev.category, sizeof(ev.category), "%s", r->category);
     ev.confidence = r->confidence;
-    snprintf(ev.app, sizeof(ev.app), "%s", f->app < 8 ? app_names[f->app] : "");
+    snprintf(ev.app, sizeof(ev.app), "%s", app_label(w, f));
     snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
@@ -203,6 +233,39 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         w->sink->push(w->sink->push_arg, &ev);
 }
 
+/*
+ * A port rule matched the server port of flow f. Direction says which side
+ * runs the product; a prerequisite (requires=) must have been seen between
+ * the same two hosts; a host binding (host=) needs the flow's server name,
+ * from the wire or learned from DNS (NULL: not known yet, check again when a
+ * name shows up).
+ */
+static void port_rule(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_rule *r,
+                      const char *name)
+{
+    int flagged = r->dir == KSD_SIG_FROM_SERVER ? !f->client : f->client;
+    struct ksd_addr a, b;
+    side_addr(f, flagged, &a);
+    side_addr(f, !flagged, &b);
+    if (r->req_port && !ksd_corr_pair_seen(w->corr, &a, &b, r->req_proto, r->req_port, w->now))
+        return;
+    if (r->host) {
+        if (!name)
+            name = ksd_corr_dns_lookup(w->corr, &a, &b, w->now);
+        if (!name) {
+            f->evmask |= FL_PORTHOST;
+            return;
+        }
+        if (!ksd_sig_host_allowed(r, name, strlen(name)))
+            return;
+    }
+    f->evmask &= ~(uint32_t)FL_PORTHOST;
+    char ind[32];
+    uint16_t port = ksd_flow_port(f, !f->client);
+    snprintf(ind, sizeof(ind), "%s/%u", f->key.proto == 6 ? "tcp" : "udp", port);
+    detect(w, f, flagged, "port", ind, r, NULL);
+}
+
 /* Match a server name seen on flow f (client side flagged). */
 static void match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evidence,
                        const char *name)
@@ -212,6 +275,12 @@ static void match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evi
     f->evmask |= FL_NAME;
     if (!w->sigs)
         return;
+    if (f->evmask & FL_PORTHOST) {
+        const struct ksd_rule *pr =
+            ksd_sig_match_port(w->sigs, f->key.proto, ksd_flow_port(f, !f->client));
+        if (pr)
+            port_rule(w, f, pr, name);
+    }
     const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
     if (r)
         detect(w, f, f->client, evidence, name, r, NULL);
@@ -254,11 +323,10 @@ static void flow_start(struct ksd_worker *w, struct ksd_flow *f)
     }
     uint16_t sport = ksd_flow_port(f, !f->client);
     r = ksd_sig_match_port(w->sigs, f->key.proto, sport);
-    if (r && !r->req_port) {
-        int flagged = r->dir == KSD_SIG_FROM_SERVER ? !f->client : f->client;
-        char ind[32];
-        snprintf(ind, sizeof(ind), "%s/%u", f->key.proto == 6 ? "tcp" : "udp", sport);
-        detect(w, f, flagged, "port", ind, r, NULL);
+    if (r) {
+        /* remembered as a possible prerequisite of other port rules */
+        ksd_corr_pair_note(w->corr, &client, &server, f->key.proto, sport, w->now);
+        port_rule(w, f, r, NULL);
     }
     if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
         f->evmask |= FL_DNSIP;
@@ -514,6 +582,8 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             } else if (sport == 53) {
                 x->cp = CP_DNS;
                 f->app = APP_DNS;
+            } else if (x->hellos == 0 && x->http_reqs == 0 && ksd_socks_probe(p, len)) {
+                x->cp = CP_SOCKS;
             } else if (len < 8) {
                 return; /* too little to tell yet */
             } else {
@@ -580,6 +650,24 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 w->st.http_not_http++;
             client_done(w, x, f);
             return;
+        }
+        if (x->cp == CP_SOCKS) {
+            struct ksd_socks_req sr;
+            size_t consumed = 0;
+            int rc = ksd_socks_parse_client(p, len, &sr, &consumed);
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc != KSD_OK) {
+                client_done(w, x, f);
+                return;
+            }
+            fact(w, "socks_target", sr.target, NULL);
+            if (sr.is_name)
+                match_name(w, f, "socks", sr.target);
+            ksd_stream_consume(&x->st[0], consumed);
+            x->cp = CP_UNKNOWN; /* the tunnelled protocol follows */
+            x->http_reqs = 1;   /* never a second SOCKS request */
+            continue;
         }
         if (x->cp == CP_DNS) {
             size_t off, mlen;
@@ -655,6 +743,8 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
     return f->ext;
 }
 
+/* Dissection is over: drop stream buffers and QUIC state now, and the whole
+ * extension once nDPI has also finished with the flow. */
 static void ext_release(struct ksd_flow *f)
 {
     struct flow_ext *x = f->ext;
@@ -663,8 +753,25 @@ static void ext_release(struct ksd_flow *f)
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
+    x->quic = NULL;
+    if (x->nd)
+        return;
     free(x);
     f->ext = NULL;
+}
+
+/* Flow leaves the table: nDPI's best guess if it had not decided yet. */
+static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct flow_ext *x = f->ext;
+    if (x && x->nd && w->cls) {
+        char label[KSD_APP_LABEL_MAX];
+        ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
+        f->ndpi_app = label_intern(w, label);
+    }
+    if (w->cls || f->app)
+        fact(w, "flow_app", app_label(w, f)[0] ? app_label(w, f) : "Unknown", NULL);
+    ext_release(f);
 }
 
 static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
@@ -779,7 +886,7 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
         }
     }
     settle_dns_ip(w, f);
-    ext_release(f);
+    ext_final(w, f);
     w->now = saved;
 }
 
@@ -797,6 +904,15 @@ struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_si
         ksd_flow_table_new((size_t)(c->max_flows > 0 ? c->max_flows : 1000000), &t, on_release, w);
     w->frag = ksd_ipfrag_new();
     w->corr = ksd_corr_new();
+    w->nlabels = 1;
+    if (c->ndpi) {
+        char err[256];
+        w->cls = ksd_classify_new(c->ndpi_protos, err, sizeof(err));
+        if (!w->cls) {
+            ksd_worker_free(w);
+            return NULL;
+        }
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     w->start_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -814,6 +930,7 @@ void ksd_worker_free(struct ksd_worker *w)
     ksd_flow_table_free(w->ft);
     ksd_ipfrag_free(w->frag);
     ksd_corr_free(w->corr);
+    ksd_classify_free(w->cls);
     free(w);
 }
 
@@ -838,10 +955,23 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
             f->evmask |= FL_TLSPORT;
         flow_start(w, f);
     }
+    if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3) {
+        struct flow_ext *x = ext_of(f);
+        char label[KSD_APP_LABEL_MAX];
+        if (x && ksd_classify_packet(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
+                                     sizeof(label)) == 1) {
+            f->ndpi_app = label_intern(w, label);
+            f->evmask |= FL_NDPI_DONE;
+            w->st.ndpi_classified++;
+        }
+    }
     if (p->proto == 6)
         handle_tcp(w, f, dir, p);
     else
         handle_udp(w, f, dir, p);
+    /* nDPI finished after dissection did: the extension can go now. */
+    if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
+        ext_release(f);
 }
 
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
@@ -878,10 +1008,7 @@ void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 
 void ksd_worker_finish(struct ksd_worker *w)
 {
-    ksd_flow_table_free(w->ft);
-    struct ksd_flow_timeouts t = {0, 0, 0};
-    w->ft = ksd_flow_table_new((size_t)(w->conf.max_flows > 0 ? w->conf.max_flows : 1000000), &t,
-                               on_release, w);
+    ksd_flow_flush(w->ft);
 }
 
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)

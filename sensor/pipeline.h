@@ -50,6 +50,7 @@ struct ksd_stats {
     uint64_t quic_hellos, quic_unknown_version;
     uint64_t http_requests, http_not_http;
     uint64_t nosni[KSD_NOSNI__COUNT];
+    uint64_t ndpi_classified; /* flows nDPI labelled before they ended */
     uint64_t facts;
     uint64_t events;
     struct ksd_stream_stats stream;
@@ -59,6 +60,8 @@ struct ksd_worker_conf {
     long max_flows;
     int64_t dedup_window_us;
     const char *sensor_id;
+    int ndpi;                /* classify flows with nDPI */
+    const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);

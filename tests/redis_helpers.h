@@ -196,7 +196,9 @@ static inline int rh_start_sentinel(struct rh_server *s, int master_port, int qu
         return -1;
     s->port = rh_free_port();
     s->sentinel = 1;
-    snprintf(s->conf, sizeof(s->conf), "%s/sentinel.conf", s->dir);
+    char dir[sizeof(s->dir)];
+    memcpy(dir, s->dir, sizeof(dir));
+    snprintf(s->conf, sizeof(s->conf), "%s/sentinel.conf", dir);
     FILE *f = fopen(s->conf, "w");
     if (!f)
         return -1;

@@ -1206,6 +1206,14 @@ static void test_decode_ipv6_fragment_header(void **state)
     assert_int_equal(dec(KSD_DLT_EN10MB, &g, &p), KSD_DEC_OK);
     expect_udp6(&p);
     expect_cut(KSD_DLT_EN10MB, &g, 14 + 40 + 5, KSD_DEC_TRUNC_IP);
+
+    /* a cut first fragment (offset 0, M) is decoded as far as it goes */
+    g.b[14 + 40 + 3] = 1;
+    assert_int_equal(dec(KSD_DLT_EN10MB, &g, &p), KSD_DEC_FRAGMENT);
+    assert_int_equal(ksd_decode(KSD_DLT_EN10MB, g.b, g.n - 2, &p), KSD_DEC_OK);
+    assert_int_equal(p.sport, 1111);
+    assert_int_equal(p.payload_len, PAYLEN - 2);
+    assert_int_equal(p.wire_payload_len, PAYLEN);
 }
 
 /* ----------------------------------------------------------------- ICMP */
@@ -1490,6 +1498,37 @@ static void test_decode_ctx_symmetric_gtp(void **state)
     assert_int_not_equal(p.ctx, c1); /* another tunnel endpoint */
 }
 
+/* Mirrored traffic keys GRE by direction (zeek_erspan-gre-teb.pcap: 0 and
+ * 0x02000000): for TEB the key stays out of ctx. */
+static void gre_teb_frame(struct fb *f, uint32_t key, int rev)
+{
+    size_t o = outer4(f, 47, O1, O2);
+    be16(f, 0x2000);
+    be16(f, 0x6558);
+    be32(f, key);
+    eth(f, 0x0800);
+    size_t ip = ip4(f, 17, rev ? B4 : A4, rev ? A4 : B4);
+    size_t u = udp(f, rev ? 53 : 1111, rev ? 1111 : 53);
+    put(f, PAY, PAYLEN);
+    udp_end(f, u);
+    ip4_end(f, ip);
+    ip4_end(f, o);
+}
+
+static void test_decode_ctx_mirror_gre_key_ignored(void **state)
+{
+    (void)state;
+    struct ksd_pkt p;
+    struct fb f = {0}, r = {0};
+    gre_teb_frame(&f, 0, 0);
+    gre_teb_frame(&r, 0x02000000, 1);
+    assert_int_equal(dec(KSD_DLT_EN10MB, &f, &p), KSD_DEC_OK);
+    expect_udp4(&p);
+    uint32_t c1 = p.ctx;
+    assert_int_equal(dec(KSD_DLT_EN10MB, &r, &p), KSD_DEC_OK);
+    assert_int_equal(p.ctx, c1);
+}
+
 static void test_decode_ip_keeps_outer_context(void **state)
 {
     (void)state;
@@ -1578,6 +1617,7 @@ int main(void)
         cmocka_unit_test(test_decode_nflog_tlvs),
         cmocka_unit_test(test_decode_ctx_symmetric_vxlan),
         cmocka_unit_test(test_decode_ctx_symmetric_gtp),
+        cmocka_unit_test(test_decode_ctx_mirror_gre_key_ignored),
         cmocka_unit_test(test_decode_ip_keeps_outer_context),
         cmocka_unit_test(test_decode_reason_names_stable),
     };

@@ -698,6 +698,58 @@ static void test_emit_replay_of_stored_events_not_duplicated(void **state)
     redisFree(rc);
 }
 
+static void test_emit_reply_lost_after_store_not_duplicated(void **state)
+{
+    struct tstate *t = *state;
+    struct rh_server *s = &t->srv[0];
+    const char *dbg[] = {"--enable-debug-command", "yes", NULL};
+    assert_int_equal(rh_start(s, dbg), 0);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
+    struct ksd_emit_conf c;
+    conf_for(&c, target);
+    c.command_timeout_ms = 200;
+    t->em = start_ok(&c);
+    struct ksd_event ev;
+    simple_event(&ev, 0);
+    assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    wait_delivered(t->em, 1, 5000);
+    rh_sleep_ms(250); /* past the first statistics refresh */
+
+    /* freeze the server for longer than the emitter's command timeout: the
+     * batch is read and stored when it wakes up, but the emitter has given up
+     * on that connection and sends the batch again on a new one */
+    redisContext *rc = rh_connect(s);
+    assert_non_null(rc);
+    assert_int_equal(redisAppendCommand(rc, "DEBUG SLEEP 1"), REDIS_OK);
+    int done = 0;
+    while (!done)
+        assert_int_equal(redisBufferWrite(rc, &done), REDIS_OK);
+    rh_sleep_ms(50);
+    for (uint64_t i = 1; i <= 10; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    }
+    redisReply *r = NULL;
+    redisSetTimeout(rc, (struct timeval){5, 0});
+    assert_int_equal(redisGetReply(rc, (void **)&r), REDIS_OK);
+    freeReplyObject(r);
+    wait_delivered(t->em, 11, 10000);
+    struct ksd_emit_stats st;
+    ksd_emit_get_stats(t->em, &st);
+    print_message("reply lost: sent %llu, duplicates skipped %llu, reconnects %llu\n",
+                  (unsigned long long)st.sent, (unsigned long long)st.duplicates_skipped,
+                  (unsigned long long)st.reconnects);
+    assert_true(st.reconnects >= 1);
+    assert_int_equal(st.sent + st.duplicates_skipped, 11);
+    assert_true(st.duplicates_skipped >= 1);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    assert_int_equal(check_exactly_once(rc, "t:events", 11), 0);
+    assert_cmd_str(rc, "1", "HGET t:host:10.0.0.5 events");
+    redisFree(rc);
+}
+
 static void test_emit_noscript_falls_back_to_eval(void **state)
 {
     struct tstate *t = *state;
@@ -722,6 +774,47 @@ static void test_emit_noscript_falls_back_to_eval(void **state)
     assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
     t->em = NULL;
     assert_int_equal(check_exactly_once(rc, "t:events", 50), 0);
+    redisFree(rc);
+}
+
+static void test_emit_rejected_event_retried_then_dropped_unmarked(void **state)
+{
+    struct tstate *t = *state;
+    struct rh_server *s = &t->srv[0];
+    assert_int_equal(rh_start(s, NULL), 0);
+    redisContext *rc = rh_connect(s);
+    assert_non_null(rc);
+    /* the stream key has the wrong type: every XADD fails inside the script */
+    freeReplyObject(cmd(rc, "SET t:events not-a-stream"));
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
+    struct ksd_emit_conf c;
+    conf_for(&c, target);
+    t->em = start_ok(&c);
+    struct ksd_event ev;
+    for (uint64_t i = 0; i < 3; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    }
+    struct ksd_emit_stats st;
+    long long end = rh_now_ms() + 5000;
+    do {
+        ksd_emit_get_stats(t->em, &st);
+        rh_sleep_ms(10);
+    } while (st.dropped < 3 && rh_now_ms() < end);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(st.sent, 0);
+    assert_true(st.errors >= 3 * KSD_EMIT_MAX_ATTEMPTS);
+    /* a failed event leaves no seen key behind, so it could be stored later */
+    assert_int_equal(cmd_int(rc, "EXISTS t:seen:s1:0000000000000000"), 0);
+    assert_int_equal(cmd_int(rc, "EXISTS t:host:10.0.0.0"), 0);
+    /* once the key is fixed, new events land */
+    freeReplyObject(cmd(rc, "DEL t:events"));
+    simple_event(&ev, 3);
+    assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    assert_int_equal(cmd_int(rc, "XLEN t:events"), 1);
     redisFree(rc);
 }
 
@@ -950,7 +1043,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emit_outage_under_load_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_replay_of_stored_events_not_duplicated, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_emit_reply_lost_after_store_not_duplicated, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_emit_noscript_falls_back_to_eval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_rejected_event_retried_then_dropped_unmarked,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_full_spool_drops_counted_then_replays, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_full_ring_without_spool_counts_drops, setup,

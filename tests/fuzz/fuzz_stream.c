@@ -135,6 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (len_before > 0) {
                     size_t at = a % len_before;
                     n = b % (len_before - at) + 1;
+                    if (n > KSD_FUZZ_MAX_SEG)
+                        n = KSD_FUZZ_MAX_SEG;
                     fill(seg, rs_before + (uint32_t)at, n);
                     seg[n - 1] ^= 0x5a;
                     seg[0] ^= 0xa5;
