@@ -71,6 +71,7 @@ enum {
 #define FL_HELLO       0x40   /* a ClientHello was parsed */
 #define FL_NDPI_DONE   0x80   /* nDPI has labelled the flow */
 #define FL_PORTHOST    0x1000 /* a port rule waits for a server name on this flow */
+#define FL_STARTPEND   0x2000 /* address/port rules wait for nDPI's label */
 #define FL_NOSNI_SHIFT 8      /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
 
 static void nosni_set(struct ksd_flow *f, int reason)
@@ -307,29 +308,38 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     detect(w, f, f->client, "dns_ip", ip, r, name);
 }
 
-/* First packet of a flow: address and port fingerprints, DNS-learned address. */
-static void flow_start(struct ksd_worker *w, struct ksd_flow *f)
+/* First packet of a flow: remember it as a possible prerequisite, and whether
+ * its server address was learned from a Kaspersky DNS answer. */
+static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
 {
-    if (!w->sigs)
-        return;
     struct ksd_addr client, server;
     side_addr(f, f->client, &client);
     side_addr(f, !f->client, &server);
-    char ip[64];
+    uint16_t sport = ksd_flow_port(f, !f->client);
+    if (w->sigs && ksd_sig_match_port(w->sigs, f->key.proto, sport))
+        ksd_corr_pair_note(w->corr, &client, &server, f->key.proto, sport, w->now);
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
+        f->evmask |= FL_DNSIP;
+}
+
+/* Address and port fingerprints of a flow. Run once nDPI has labelled the
+ * flow (or at once without nDPI), so the events carry the label. */
+static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
+{
+    f->evmask &= ~(uint32_t)FL_STARTPEND;
+    if (!w->sigs)
+        return;
+    struct ksd_addr server;
+    side_addr(f, !f->client, &server);
     const struct ksd_rule *r = ksd_sig_match_addr(w->sigs, server.family, server.a);
     if (r) {
+        char ip[64];
         ksd_addr_str(&server, ip, sizeof(ip));
         detect(w, f, f->client, "ip", ip, r, NULL);
     }
-    uint16_t sport = ksd_flow_port(f, !f->client);
-    r = ksd_sig_match_port(w->sigs, f->key.proto, sport);
-    if (r) {
-        /* remembered as a possible prerequisite of other port rules */
-        ksd_corr_pair_note(w->corr, &client, &server, f->key.proto, sport, w->now);
+    r = ksd_sig_match_port(w->sigs, f->key.proto, ksd_flow_port(f, !f->client));
+    if (r)
         port_rule(w, f, r, NULL);
-    }
-    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
-        f->evmask |= FL_DNSIP;
 }
 
 /* ---- DNS ----------------------------------------------------------------- */
@@ -615,8 +625,14 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 }
                 return;
             }
-            if (x->hellos == 0)
+            if (rc == KSD_ETRUNC && w->hello.sni[0]) {
+                /* oversized ClientHello: the name is in its first 16 KiB */
+                w->st.tls_client_hellos++;
+                x->hellos++;
+                report_hello(w, f, &w->hello);
+            } else if (x->hellos == 0) {
                 nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
+            }
             client_done(w, x, f);
             return;
         }
@@ -769,6 +785,8 @@ static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
         ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
         f->ndpi_app = label_intern(w, label);
     }
+    if (f->evmask & FL_STARTPEND)
+        flow_match(w, f);
     if (w->cls || f->app)
         fact(w, "flow_app", app_label(w, f)[0] ? app_label(w, f) : "Unknown", NULL);
     ext_release(f);
@@ -953,7 +971,11 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         uint16_t sport = ksd_flow_port(f, !f->client);
         if (is_tls_port(sport) && sport != 13000)
             f->evmask |= FL_TLSPORT;
-        flow_start(w, f);
+        flow_note(w, f);
+        if (w->cls)
+            f->evmask |= FL_STARTPEND;
+        else
+            flow_match(w, f);
     }
     if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3) {
         struct flow_ext *x = ext_of(f);
@@ -965,6 +987,8 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
             w->st.ndpi_classified++;
         }
     }
+    if ((f->evmask & FL_STARTPEND) && (f->evmask & FL_NDPI_DONE))
+        flow_match(w, f);
     if (p->proto == 6)
         handle_tcp(w, f, dir, p);
     else
