@@ -981,6 +981,10 @@ static int send_batch(struct ksd_emit *e)
             use_eval |= e->use_eval[start + j];
         if (append_group(e, start, cnt, use_eval) != 0)
             return -1;
+        /* write each group at once: Redis runs it while the next is built */
+        for (int done = 0; !done;)
+            if (redisBufferWrite(e->ctx, &done) != REDIS_OK)
+                return -1;
     }
     if (use_wait) {
         snprintf(wait_ms, sizeof(wait_ms), "%d", e->wait_ms);

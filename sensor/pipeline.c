@@ -792,8 +792,30 @@ static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
     ext_release(f);
 }
 
-static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+/* The first bytes say who is the client: a ClientHello or a request line. */
+static int looks_like_client(const uint8_t *p, size_t len)
 {
+    if (len >= 6 && p[0] == 0x16 && p[1] == 0x03 && p[5] == 0x01)
+        return 1;
+    return ksd_http_probe(p, len);
+}
+
+static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p)
+{
+    int dir = *dirp;
+    /* Picked up mid-stream and the port guess was wrong: the first payload
+     * decides, as long as nothing has been dissected yet. */
+    const struct flow_ext *x0 = f->ext;
+    if (dir == 1 && (f->flags & KSD_FLOW_F_MIDSTREAM) && p->payload_len &&
+        (!x0 || (x0->st[0].state == KSD_STREAM_INIT && x0->st[1].state == KSD_STREAM_INIT)) &&
+        !(f->flags & (KSD_FLOW_F_SYN | KSD_FLOW_F_SYNACK)) &&
+        looks_like_client(p->payload, p->payload_len)) {
+        uint32_t t = f->pkts[0];
+        f->pkts[0] = f->pkts[1];
+        f->pkts[1] = t;
+        f->client = (uint8_t)!f->client;
+        dir = *dirp = 0;
+    }
     ksd_flow_tcp_update(w->ft, f, p->tcp_flags, dir);
     if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE))
         return;
@@ -990,7 +1012,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     if ((f->evmask & FL_STARTPEND) && (f->evmask & FL_NDPI_DONE))
         flow_match(w, f);
     if (p->proto == 6)
-        handle_tcp(w, f, dir, p);
+        handle_tcp(w, f, &dir, p);
     else
         handle_udp(w, f, dir, p);
     /* nDPI finished after dissection did: the extension can go now. */
