@@ -175,4 +175,5 @@ layering:
 clean:
 	rm -rf build ksd
 
+-include deploy/install.mk
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -181,6 +181,8 @@ struct host_val {
     uint32_t catmask;
     uint8_t n_ind;
     char ind[KSD_HOST_TOP_INDICATORS][128];
+    char site[32];
+    char managed[12];
 };
 
 struct pair_key {
@@ -339,7 +341,8 @@ static int name_index(const char *const *names, size_t n, const char *s)
 }
 
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
-                       const char *evidence, const char *category, const char *indicator)
+                       const char *evidence, const char *category, const char *indicator,
+                       const char *site, const char *managed)
 {
     struct ksd_addr k;
     int created;
@@ -352,6 +355,8 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
     if (ts_us > h->last_us)
         h->last_us = ts_us;
     h->events++;
+    snprintf(h->site, sizeof(h->site), "%s", site ? site : "");
+    snprintf(h->managed, sizeof(h->managed), "%s", managed ? managed : "");
     int e =
         name_index(evidence_names, sizeof(evidence_names) / sizeof(evidence_names[0]), evidence);
     if (e >= 0)
@@ -419,8 +424,9 @@ void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out)
     for (struct lent *e = c->hosts.head; e && i < n; e = e->next)
         v[i++] = e;
     qsort(v, i, sizeof(*v), cmp_addr);
-    fprintf(out, "%-39s  %-12s  %-19s  %-19s  %6s  %-24s  %s\n", "CLIENT", "VERDICT",
-            "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE", "INDICATORS");
+    fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-22s  %s\n", "CLIENT", "SITE",
+            "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",
+            "INDICATORS");
     for (size_t j = 0; j < i; j++) {
         const struct ksd_addr *a = (const void *)v[j]->data;
         const struct host_val *h = (const void *)(v[j]->data + sizeof(struct ksd_addr));
@@ -444,7 +450,8 @@ void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out)
                 ind[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
             ind[l] = '\0';
         }
-        fprintf(out, "%-39s  %-12s  %-19s  %-19s  %6llu  %-24s  %s\n", addr,
+        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-22s  %s\n", addr,
+                h->site[0] ? h->site : "-", h->managed[0] ? h->managed : "no",
                 ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
                 ind);
     }

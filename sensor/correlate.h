@@ -74,7 +74,8 @@ uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const
 
 /* Record a detection for the host table. */
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
-                       const char *evidence, const char *category, const char *indicator);
+                       const char *evidence, const char *category, const char *indicator,
+                       const char *site, const char *managed);
 
 /* "product" when update, telemetry, activation, revocation, management,
  * product or oem evidence was seen; "website-only" when only website

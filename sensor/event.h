@@ -13,25 +13,26 @@
 #define KSD_EV_INDICATOR_MAX 512
 
 struct ksd_event {
-    uint64_t id;          /* sensor-unique id: (start time << 20) ^ sequence; idempotency key */
-    int64_t ts_us;        /* capture time of the packet that completed the evidence, Unix us */
-    char sensor[64];      /* --sensor-id */
-    char client[46];      /* host believed to run the product (text address) */
-    char server[46];      /* its peer */
-    uint16_t sport;       /* client port */
-    uint16_t dport;       /* server port */
-    char proto[8];        /* "tcp", "udp" */
-    char evidence[16];    /* dns, sni, quic_sni, http_host, http_ua, cert, ja3, ja4, ip, dns_ip, port */
+    uint64_t id;     /* sensor-unique id: (start time << 20) ^ sequence; idempotency key */
+    int64_t ts_us;   /* capture time of the packet that completed the evidence, Unix us */
+    char sensor[64]; /* --sensor-id */
+    char client[46]; /* host believed to run the product (text address) */
+    char server[46]; /* its peer */
+    uint16_t sport;  /* client port */
+    uint16_t dport;  /* server port */
+    char proto[8];   /* "tcp", "udp" */
+    char
+        evidence[16]; /* dns, sni, quic_sni, http_host, http_ua, cert, ja3, ja4, ip, dns_ip, port */
     char indicator[KSD_EV_INDICATOR_MAX]; /* observed value (any bytes; escaped on output) */
-    char rule[64];        /* rule id */
-    char category[16];    /* rule category */
-    int confidence;       /* 0..100 */
-    char app[32];         /* nDPI application label, "" when unknown */
-    char site[64];        /* site from the site map, "" when none */
-    char managed[16];     /* "managed", "exception" or "" */
-    char ruleset[64];     /* version line of the rule file that matched */
-    char via[256];        /* dns_ip: the name the address was learned from; else "" */
-    uint32_t count;       /* detections folded into this event (first of the window = 1) */
+    char rule[64];                        /* rule id */
+    char category[16];                    /* rule category */
+    int confidence;                       /* 0..100 */
+    char app[32];                         /* nDPI application label, "" when unknown */
+    char site[64];                        /* site from the site map, "" when none */
+    char managed[16];                     /* "managed", "exception" or "" */
+    char ruleset[64];                     /* version line of the rule file that matched */
+    char via[256];  /* dns_ip: the name the address was learned from; else "" */
+    uint32_t count; /* detections folded into this event (first of the window = 1) */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "sensor/classify.h"
 #include "sensor/config.h"
 #include "sensor/event.h"
+#include "sensor/known.h"
 #include "sensor/pipeline.h"
 #include "signatures/sig.h"
 
@@ -49,6 +50,8 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Reload and statistics must not interrupt a read in progress. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -92,6 +95,33 @@ static int check_signatures(const char *path)
     ksd_sig_free(s);
     return 0;
 }
+
+/* The known-host and site files of the configuration; both or neither. */
+static int load_lists(const struct ksd_config *cfg, struct ksd_known **known,
+                      struct ksd_known **sites)
+{
+    char err[512];
+    *known = *sites = NULL;
+    if (cfg->known_hosts &&
+        !(*known = ksd_known_load(cfg->known_hosts, KSD_KNOWN_HOSTS, err, sizeof(err)))) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    if (cfg->sites && !(*sites = ksd_known_load(cfg->sites, KSD_KNOWN_SITES, err, sizeof(err)))) {
+        fprintf(stderr, "%s\n", err);
+        ksd_known_free(*known);
+        *known = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What SIGHUP reloads, owned by main. */
+struct lists {
+    struct ksd_sigset **sigs;
+    struct ksd_known **known;
+    struct ksd_known **sites;
+};
 
 static struct ksd_sigset *load_sigs(const char *path)
 {
@@ -182,9 +212,35 @@ static void show_progress(struct progress *pg, struct ksd_capture *c, const char
             final ? "\n" : "");
 }
 
+/*
+ * SIGHUP: load rules, known hosts and sites anew; only when all three load
+ * are they swapped in (between two packets, so none is lost); otherwise the
+ * old set stays and the reason is logged as FILE:LINE: reason.
+ */
+static void reload(struct ksd_worker *w, struct lists *ls, const struct ksd_config *cfg)
+{
+    struct ksd_sigset *n = load_sigs(cfg->sigfile);
+    struct ksd_known *nk, *ns;
+    if (!n || load_lists(cfg, &nk, &ns) < 0) {
+        ksd_sig_free(n);
+        log_msg("reload failed; keeping rule set version %s", ksd_sig_version(*ls->sigs));
+        return;
+    }
+    ksd_worker_set_sigs(w, n);
+    ksd_worker_set_known(w, nk, ns);
+    ksd_sig_free(*ls->sigs);
+    ksd_known_free(*ls->known);
+    ksd_known_free(*ls->sites);
+    *ls->sigs = n;
+    *ls->known = nk;
+    *ls->sites = ns;
+    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites", cfg->sigfile,
+            ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk), ksd_known_count(ns));
+}
+
 /* Read one source to its end (or until stopped). Returns 0, or 1 on a read error. */
 static int run_source(struct ksd_capture *c, const char *name, struct ksd_worker *w,
-                      struct ksd_sigset **sigs, const struct ksd_config *cfg, struct progress *pg)
+                      struct lists *ls, const struct ksd_config *cfg, struct progress *pg)
 {
     struct ksd_frame fr;
     int rc = 0;
@@ -210,16 +266,7 @@ static int run_source(struct ksd_capture *c, const char *name, struct ksd_worker
         }
         if (reload_requested) {
             reload_requested = 0;
-            struct ksd_sigset *n = load_sigs(cfg->sigfile);
-            if (n) {
-                ksd_worker_set_sigs(w, n);
-                ksd_sig_free(*sigs);
-                *sigs = n;
-                log_msg("reloaded %s (version %s, %zu rules)", cfg->sigfile, ksd_sig_version(n),
-                        ksd_sig_count(n, -1));
-            } else {
-                log_msg("reload failed; keeping version %s", ksd_sig_version(*sigs));
-            }
+            reload(w, ls, cfg);
         }
     }
     show_progress(pg, c, name, ksd_worker_stats(w), 1);
@@ -245,14 +292,15 @@ int main(int argc, char **argv)
         log_msg("--redis: the Redis output is not built yet");
         return KSD_EXIT_USAGE;
     }
-    if (cfg.known_hosts || cfg.sites) {
-        log_msg("--known-hosts/--sites: not built yet");
-        return KSD_EXIT_USAGE;
-    }
-
     struct ksd_sigset *sigs = load_sigs(cfg.sigfile);
     if (!sigs)
         return KSD_EXIT_USAGE;
+    struct ksd_known *known = NULL, *sites = NULL;
+    if (load_lists(&cfg, &known, &sites) < 0) {
+        ksd_sig_free(sigs);
+        return KSD_EXIT_USAGE;
+    }
+    struct lists lists = {&sigs, &known, &sites};
 
     struct ksd_sink sink;
     memset(&sink, 0, sizeof(sink));
@@ -280,6 +328,7 @@ int main(int argc, char **argv)
         goto out;
     }
     ksd_worker_set_sigs(w, sigs);
+    ksd_worker_set_known(w, known, sites);
     install_signals();
 
     struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
@@ -294,7 +343,7 @@ int main(int argc, char **argv)
             goto out;
         }
         log_msg("capturing on %s (%s)", cfg.iface, ksd_capture_linktype_name(c));
-        status = run_source(c, cfg.iface, w, &sigs, &cfg, &pg);
+        status = run_source(c, cfg.iface, w, &lists, &cfg, &pg);
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0 && (cfg.stats || cs.dropped))
             fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
@@ -309,7 +358,7 @@ int main(int argc, char **argv)
                 status = 1;
                 continue;
             }
-            if (run_source(c, cfg.inputs[i], w, &sigs, &cfg, &pg))
+            if (run_source(c, cfg.inputs[i], w, &lists, &cfg, &pg))
                 status = 1;
             ksd_capture_close(c);
         }
@@ -328,5 +377,7 @@ out:
     fflush(stdout);
     ksd_worker_free(w);
     ksd_sig_free(sigs);
+    ksd_known_free(known);
+    ksd_known_free(sites);
     return status;
 }

@@ -30,6 +30,7 @@
 #include "sensor/correlate.h"
 #include "sensor/event.h"
 #include "sensor/flow.h"
+#include "sensor/known.h"
 #include "signatures/sig.h"
 
 #define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
@@ -100,6 +101,8 @@ struct ksd_worker {
     struct ksd_worker_conf conf;
     struct ksd_sink *sink;
     const struct ksd_sigset *sigs;
+    const struct ksd_known *known; /* --known-hosts, or NULL */
+    const struct ksd_known *sites; /* --sites, or NULL */
     struct ksd_flow_table *ft;
     struct ksd_ipfrag *frag;
     struct ksd_corr *corr;
@@ -195,7 +198,9 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     struct ksd_addr client, server;
     side_addr(f, flagged, &client);
     side_addr(f, !flagged, &server);
-    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator);
+    const char *site = ksd_known_lookup(w->sites, client.family, client.a);
+    const char *managed = ksd_known_lookup(w->known, client.family, client.a);
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed);
     uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
     if (n == 0)
         return;
@@ -219,6 +224,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     ev.confidence = r->confidence;
     snprintf(ev.app, sizeof(ev.app), "%s", app_label(w, f));
     snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
+    snprintf(ev.site, sizeof(ev.site), "%s", site ? site : "");
+    snprintf(ev.managed, sizeof(ev.managed), "%s", managed ? managed : "");
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
     ev.count = n;
@@ -977,6 +984,13 @@ void ksd_worker_free(struct ksd_worker *w)
 void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s)
 {
     w->sigs = s;
+}
+
+void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
+                          const struct ksd_known *sites)
+{
+    w->known = hosts;
+    w->sites = sites;
 }
 
 static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)

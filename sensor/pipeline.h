@@ -16,6 +16,7 @@
 #include "sensor/stream.h"
 
 struct ksd_sigset;
+struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
 
@@ -70,6 +71,10 @@ void ksd_worker_free(struct ksd_worker *w);
 /* The signature set to match with from now on (borrowed; the caller keeps it alive until
  * the next call). NULL disables matching (facts only). */
 void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s);
+
+/* Known-host labels and the site map (borrowed, like the signature set; NULL = none). */
+void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
+                          const struct ksd_known *sites);
 
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);

@@ -52,7 +52,7 @@ struct ksd_stream {
     uint8_t flags;              /* private KSD_STREAM_F_* bits (stream.c) */
 };
 
-/* Start a stream in state INIT. Allocates nothing. */
+/* Start a stream in state INIT. Allocates nothing. A zero-filled struct is the same. */
 void ksd_stream_init(struct ksd_stream *s);
 
 /* Release the buffer. The struct stays usable: state DONE, later segments ignored. */

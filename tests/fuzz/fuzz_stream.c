@@ -150,9 +150,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             case 6: /* a SYN, possibly late, possibly lying */
                 ksd_stream_syn(&s, base - 1 + (uint32_t)(int32_t)(int16_t)a);
                 break;
-            case 7:
-                if (a % 16 == 0)
+            case 7: /* done, or a small segment inside the window (many ranges) */
+                if (a % 64 == 0) {
                     ksd_stream_done(&s);
+                } else {
+                    uint32_t q = rs_before + (uint32_t)(b % KSD_STREAM_MAX_BYTES);
+                    n = a % 16 + 1;
+                    fill(seg, q, n);
+                    (void)ksd_stream_add(&s, q, seg, n, &st);
+                }
                 break;
         }
         check_view(&s);
