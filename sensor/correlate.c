@@ -411,9 +411,11 @@ static void fmt_time(int64_t us, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out)
+void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
 {
-    size_t n = c->hosts.n, i = 0;
+    size_t n = 0, i = 0;
+    for (int k = 0; k < nc; k++)
+        n += cs[k]->hosts.n;
     if (n == 0) {
         fprintf(out, "no flagged hosts\n");
         return;
@@ -421,8 +423,9 @@ void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out)
     struct lent **v = malloc(n * sizeof(*v));
     if (!v)
         return;
-    for (struct lent *e = c->hosts.head; e && i < n; e = e->next)
-        v[i++] = e;
+    for (int k = 0; k < nc; k++)
+        for (struct lent *e = cs[k]->hosts.head; e && i < n; e = e->next)
+            v[i++] = e;
     qsort(v, i, sizeof(*v), cmp_addr);
     fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-22s  %s\n", "CLIENT", "SITE",
             "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",

@@ -84,7 +84,7 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
 const char *ksd_corr_verdict_of(uint32_t catmask);
 
 /* Print the flagged hosts as an aligned table (sorted by client address). */
-void ksd_corr_hosts_print(const struct ksd_corr *c, FILE *out);
+void ksd_corr_hosts_print(const struct ksd_corr *const *c, int n, FILE *out);
 size_t ksd_corr_hosts_count(const struct ksd_corr *c);
 
 void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len);

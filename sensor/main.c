@@ -8,6 +8,7 @@
  * keeps the old set and logs FILE:LINE: reason).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@
 #include "sensor/config.h"
 #include "sensor/event.h"
 #include "sensor/known.h"
+#include "sensor/emit.h"
 #include "sensor/pipeline.h"
+#include "sensor/pool.h"
 #include "signatures/sig.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -116,13 +119,6 @@ static int load_lists(const struct ksd_config *cfg, struct ksd_known **known,
     return 0;
 }
 
-/* What SIGHUP reloads, owned by main. */
-struct lists {
-    struct ksd_sigset **sigs;
-    struct ksd_known **known;
-    struct ksd_known **sites;
-};
-
 static struct ksd_sigset *load_sigs(const char *path)
 {
     struct ksd_sigset *s = NULL;
@@ -151,7 +147,8 @@ static FILE *open_out(const char *path)
 
 /*
  * The domain rules as an nDPI protocols file (custom protocol "Kaspersky"),
- * so nDPI's own host matching labels the same flows. Returns the path of a
+ * so nDPI's own host matching labels the same flows. Website rules are left
+ * out: a visit to kaspersky.com is not the product. Returns the path of a
  * temporary file (the caller unlinks it) or NULL.
  */
 static char *write_ndpi_protos(const struct ksd_sigset *s)
@@ -181,12 +178,6 @@ static char *write_ndpi_protos(const struct ksd_sigset *s)
     return path;
 }
 
-struct progress {
-    int on;
-    int64_t last;
-    int64_t start;
-};
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -194,84 +185,187 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void show_progress(struct progress *pg, struct ksd_capture *c, const char *name,
-                          const struct ksd_stats *st, int final)
+/* Everything a run needs, owned by main. */
+struct run {
+    const struct ksd_config *cfg;
+    struct ksd_pool *pool;
+    struct ksd_sink sink;
+    struct ksd_emit *emit;
+    struct ksd_sigset *sigs;
+    struct ksd_known *known;
+    struct ksd_known *sites;
+    uint64_t drops;    /* capture drops reported so far */
+    int64_t started;   /* Unix seconds */
+    int64_t last_snap; /* monotonic us of the last Redis snapshot */
+    int progress;      /* show a progress line */
+    int64_t prog_last; /* monotonic us of the last progress line */
+    int64_t prog_start;
+};
+
+static void emit_log(void *arg, const char *msg)
 {
-    if (!pg->on)
+    (void)arg;
+    log_msg("redis: %s", msg);
+}
+
+static void push_event(void *arg, const struct ksd_event *ev)
+{
+    ksd_emit_push(arg, ev);
+}
+
+static void snapshot(struct run *r, int force)
+{
+    if (!r->emit)
         return;
     int64_t now = mono_us();
-    if (!final && now - pg->last < 500000)
+    if (!force && now - r->last_snap < 1000000)
         return;
-    pg->last = now;
-    double secs = (double)(now - pg->start) / 1e6;
+    r->last_snap = now;
+    struct ksd_sensor_snapshot s = {ksd_pool_packets(r->pool),
+                                    ksd_pool_bytes(r->pool),
+                                    r->drops,
+                                    ksd_pool_flows(r->pool),
+                                    0,
+                                    r->started,
+                                    KSD_VERSION};
+    pthread_mutex_lock(&r->sink.lock);
+    s.events = r->sink.events;
+    pthread_mutex_unlock(&r->sink.lock);
+    ksd_emit_snapshot(r->emit, &s);
+}
+
+static void show_progress(struct run *r, struct ksd_capture *c, const char *name, int final)
+{
+    if (!r->progress)
+        return;
+    int64_t now = mono_us();
+    if (!final && now - r->prog_last < 500000)
+        return;
+    r->prog_last = now;
+    double secs = (double)(now - r->prog_start) / 1e6;
     uint64_t size = ksd_capture_size(c), off = ksd_capture_offset(c);
+    pthread_mutex_lock(&r->sink.lock);
+    uint64_t events = r->sink.events;
+    pthread_mutex_unlock(&r->sink.lock);
     fprintf(stderr, "\r%s: %llu/%llu MB (%3.0f%%), %.0f packets/s, %llu detections   %s", name,
             (unsigned long long)(off >> 20), (unsigned long long)(size >> 20),
             size ? 100.0 * (double)off / (double)size : 0.0,
-            secs > 0 ? (double)st->packets / secs : 0.0, (unsigned long long)st->events,
+            secs > 0 ? (double)ksd_pool_packets(r->pool) / secs : 0.0, (unsigned long long)events,
             final ? "\n" : "");
 }
 
 /*
  * SIGHUP: load rules, known hosts and sites anew; only when all three load
- * are they swapped in (between two packets, so none is lost); otherwise the
- * old set stays and the reason is logged as FILE:LINE: reason.
+ * are they swapped in, between two frames, so no packet is lost. Otherwise
+ * the old set stays and the reason is logged as FILE:LINE: reason.
  */
-static void reload(struct ksd_worker *w, struct lists *ls, const struct ksd_config *cfg)
+static void reload(struct run *r)
 {
-    struct ksd_sigset *n = load_sigs(cfg->sigfile);
+    struct ksd_sigset *n = load_sigs(r->cfg->sigfile);
     struct ksd_known *nk, *ns;
-    if (!n || load_lists(cfg, &nk, &ns) < 0) {
+    if (!n || load_lists(r->cfg, &nk, &ns) < 0) {
         ksd_sig_free(n);
-        log_msg("reload failed; keeping rule set version %s", ksd_sig_version(*ls->sigs));
+        log_msg("reload failed; keeping rule set version %s", ksd_sig_version(r->sigs));
         return;
     }
-    ksd_worker_set_sigs(w, n);
-    ksd_worker_set_known(w, nk, ns);
-    ksd_sig_free(*ls->sigs);
-    ksd_known_free(*ls->known);
-    ksd_known_free(*ls->sites);
-    *ls->sigs = n;
-    *ls->known = nk;
-    *ls->sites = ns;
-    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites", cfg->sigfile,
+    struct ksd_lists l = {n, nk, ns};
+    ksd_pool_set_lists(r->pool, &l);
+    ksd_sig_free(r->sigs);
+    ksd_known_free(r->known);
+    ksd_known_free(r->sites);
+    r->sigs = n;
+    r->known = nk;
+    r->sites = ns;
+    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites", r->cfg->sigfile,
             ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk), ksd_known_count(ns));
 }
 
 /* Read one source to its end (or until stopped). Returns 0, or 1 on a read error. */
-static int run_source(struct ksd_capture *c, const char *name, struct ksd_worker *w,
-                      struct lists *ls, const struct ksd_config *cfg, struct progress *pg)
+static int run_source(struct run *r, struct ksd_capture *c, const char *name)
 {
     struct ksd_frame fr;
     int rc = 0;
+    uint64_t n = 0;
     current_capture = c;
     while (!stop_requested) {
-        int r = ksd_capture_next(c, &fr);
-        if (r == 1) {
-            ksd_worker_packet(w, &fr);
-            if ((ksd_worker_stats(w)->packets & 0x3ff) == 0)
-                show_progress(pg, c, name, ksd_worker_stats(w), 0);
-        } else if (r == 2) {
-            /* live read timeout: fall through to the signal checks */
-        } else if (r == 0) {
+        int got = ksd_capture_next(c, &fr);
+        if (got == 1) {
+            ksd_pool_packet(r->pool, &fr);
+            if ((++n & 0x3ff) != 0 && !stats_requested && !reload_requested)
+                continue;
+        } else if (got == 0) {
             break;
-        } else {
+        } else if (got < 0) {
             log_msg("%s: read error: %s", name, ksd_capture_error(c));
             rc = 1;
             break;
         }
+        /* every 1024 frames, and on each idle timeout of a live source */
+        show_progress(r, c, name, 0);
+        if (r->emit) {
+            struct ksd_capture_stats cs;
+            if (ksd_capture_stats(c, &cs) == 0)
+                r->drops = cs.dropped + cs.ifdropped;
+            snapshot(r, 0);
+        }
         if (stats_requested) {
             stats_requested = 0;
-            ksd_worker_print_stats(w, stderr);
+            ksd_pool_print_stats(r->pool, stderr);
         }
         if (reload_requested) {
             reload_requested = 0;
-            reload(w, ls, cfg);
+            reload(r);
         }
     }
-    show_progress(pg, c, name, ksd_worker_stats(w), 1);
+    show_progress(r, c, name, 1);
     current_capture = NULL;
     return rc;
+}
+
+static int start_redis(struct run *r)
+{
+    const struct ksd_config *cfg = r->cfg;
+    const char *why;
+    if (ksd_emit_parse_target(cfg->redis, NULL, &why) != 0) {
+        log_msg("--redis %s: %s", cfg->redis, why);
+        return KSD_EXIT_USAGE;
+    }
+    struct ksd_emit_conf ec;
+    memset(&ec, 0, sizeof(ec));
+    ec.target = cfg->redis;
+    ec.prefix = cfg->redis_prefix;
+    ec.auth_file = cfg->redis_auth_file;
+    ec.sensor_id = cfg->sensor_id;
+    ec.spool_path = cfg->spool;
+    ec.stream_maxlen = cfg->stream_maxlen;
+    ec.log = emit_log;
+    char err[512];
+    r->emit = ksd_emit_start(&ec, err, sizeof(err));
+    if (!r->emit) {
+        log_msg("redis: %s", err);
+        return KSD_EXIT_USAGE;
+    }
+    r->sink.push = push_event;
+    r->sink.push_arg = r->emit;
+    return 0;
+}
+
+static void stop_redis(struct run *r, int stats)
+{
+    if (!r->emit)
+        return;
+    snapshot(r, 1);
+    struct ksd_emit_stats es;
+    int rc = ksd_emit_stop(r->emit, 10000);
+    /* the stop freed the emitter; its last counts were printed by the log callback */
+    (void)es;
+    if (rc == 1)
+        log_msg("redis: unreachable at exit; undelivered events kept in the spool %s",
+                r->cfg->spool ? r->cfg->spool : "(none)");
+    else if (rc < 0)
+        log_msg("redis: some events could not be delivered (see the dropped counter)");
+    (void)stats;
+    r->emit = NULL;
 }
 
 int main(int argc, char **argv)
@@ -288,67 +382,69 @@ int main(int argc, char **argv)
         ksd_config_print(&cfg, stdout);
         return 0;
     }
-    if (cfg.redis) {
-        log_msg("--redis: the Redis output is not built yet");
-        return KSD_EXIT_USAGE;
-    }
-    struct ksd_sigset *sigs = load_sigs(cfg.sigfile);
-    if (!sigs)
-        return KSD_EXIT_USAGE;
-    struct ksd_known *known = NULL, *sites = NULL;
-    if (load_lists(&cfg, &known, &sites) < 0) {
-        ksd_sig_free(sigs);
-        return KSD_EXIT_USAGE;
-    }
-    struct lists lists = {&sigs, &known, &sites};
 
-    struct ksd_sink sink;
-    memset(&sink, 0, sizeof(sink));
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    r.cfg = &cfg;
+    pthread_mutex_init(&r.sink.lock, NULL);
+    r.started = (int64_t)time(NULL);
     int status = 0;
-    struct ksd_worker *w = NULL;
-    if (cfg.json && !(sink.json = open_out(cfg.json))) {
+    char *protos = NULL;
+    if (!(r.sigs = load_sigs(cfg.sigfile)))
+        return KSD_EXIT_USAGE;
+    if (load_lists(&cfg, &r.known, &r.sites) < 0) {
+        status = KSD_EXIT_USAGE;
+        goto out;
+    }
+    if ((cfg.json && !(r.sink.json = open_out(cfg.json))) ||
+        (cfg.facts && !(r.sink.facts = open_out(cfg.facts)))) {
         status = 1;
         goto out;
     }
-    if (cfg.facts && !(sink.facts = open_out(cfg.facts))) {
-        status = 1;
+    if (cfg.redis && (status = start_redis(&r)) != 0)
         goto out;
-    }
 
+    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (workers < 1)
+        workers = 1;
+    r.sink.threaded = workers > 1;
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
                                  cfg.sensor_id, cfg.ndpi, NULL};
-    char *protos = cfg.ndpi ? write_ndpi_protos(sigs) : NULL;
+    protos = cfg.ndpi ? write_ndpi_protos(r.sigs) : NULL;
     wc.ndpi_protos = protos;
-    w = ksd_worker_new(&wc, &sink);
+    struct ksd_lists lists = {r.sigs, r.known, r.sites};
+    r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)
         unlink(protos);
-    if (!w) {
-        log_msg("out of memory");
+    if (!r.pool) {
+        log_msg("cannot start %d workers (out of memory?)", workers);
         status = 1;
         goto out;
     }
-    ksd_worker_set_sigs(w, sigs);
-    ksd_worker_set_known(w, known, sites);
     install_signals();
 
     struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
-    struct progress pg = {0, 0, mono_us()};
-    pg.on = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
+    r.prog_start = mono_us();
+    r.progress = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
     char err[512];
     if (cfg.iface) {
         struct ksd_capture *c = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
         if (!c) {
             log_msg("%s", err);
             status = 1;
-            goto out;
+            goto finish;
         }
-        log_msg("capturing on %s (%s)", cfg.iface, ksd_capture_linktype_name(c));
-        status = run_source(c, cfg.iface, w, &lists, &cfg, &pg);
+        log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
+                workers, workers > 1 ? "s" : "");
+        status = run_source(&r, c, cfg.iface);
         struct ksd_capture_stats cs;
-        if (ksd_capture_stats(c, &cs) == 0 && (cfg.stats || cs.dropped))
-            fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
-                    (unsigned long long)cs.received, (unsigned long long)cs.dropped,
-                    (unsigned long long)cs.ifdropped);
+        if (ksd_capture_stats(c, &cs) == 0) {
+            r.drops = cs.dropped + cs.ifdropped;
+            if (cfg.stats || cs.dropped || cs.ifdropped)
+                fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
+                        (unsigned long long)cs.received, (unsigned long long)cs.dropped,
+                        (unsigned long long)cs.ifdropped);
+        }
         ksd_capture_close(c);
     } else {
         for (int i = 0; i < cfg.n_inputs && !stop_requested; i++) {
@@ -358,26 +454,28 @@ int main(int argc, char **argv)
                 status = 1;
                 continue;
             }
-            if (run_source(c, cfg.inputs[i], w, &lists, &cfg, &pg))
+            if (run_source(&r, c, cfg.inputs[i]))
                 status = 1;
             ksd_capture_close(c);
         }
     }
-    ksd_worker_finish(w);
+finish:
+    ksd_pool_finish(r.pool);
     if (cfg.stats)
-        ksd_worker_print_stats(w, stderr);
+        ksd_pool_print_stats(r.pool, stderr);
     if (cfg.hosts)
-        ksd_worker_print_hosts(w, stdout);
-
+        ksd_pool_print_hosts(r.pool, stdout);
 out:
-    if (sink.json && sink.json != stdout)
-        fclose(sink.json);
-    if (sink.facts && sink.facts != stdout)
-        fclose(sink.facts);
+    stop_redis(&r, cfg.stats);
+    if (r.sink.json && r.sink.json != stdout)
+        fclose(r.sink.json);
+    if (r.sink.facts && r.sink.facts != stdout)
+        fclose(r.sink.facts);
     fflush(stdout);
-    ksd_worker_free(w);
-    ksd_sig_free(sigs);
-    ksd_known_free(known);
-    ksd_known_free(sites);
+    ksd_pool_free(r.pool);
+    ksd_sig_free(r.sigs);
+    ksd_known_free(r.known);
+    ksd_known_free(r.sites);
+    pthread_mutex_destroy(&r.sink.lock);
     return status;
 }

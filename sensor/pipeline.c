@@ -147,6 +147,8 @@ static void fact(struct ksd_worker *w, const char *kind, const char *v1, const c
     w->st.facts++;
     if (!fp || !v1 || !*v1)
         return;
+    if (w->sink->threaded)
+        pthread_mutex_lock(&w->sink->lock);
     fputs(kind, fp);
     const char *vals[2] = {v1, v2};
     for (int i = 0; i < 2 && vals[i]; i++) {
@@ -163,6 +165,8 @@ static void fact(struct ksd_worker *w, const char *kind, const char *v1, const c
         }
     }
     fputc('\n', fp);
+    if (w->sink->threaded)
+        pthread_mutex_unlock(&w->sink->lock);
 }
 
 /* ---- application labels -------------------------------------------------- */
@@ -230,13 +234,17 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         snprintf(ev.via, sizeof(ev.via), "%s", via);
     ev.count = n;
     w->st.events++;
-    if (w->sink->json) {
-        char buf[4096];
-        if (ksd_event_json(&ev, buf, sizeof(buf)) > 0) {
-            fputs(buf, w->sink->json);
-            fputc('\n', w->sink->json);
-        }
+    char buf[4096];
+    int len = w->sink->json ? ksd_event_json(&ev, buf, sizeof(buf)) : 0;
+    if (w->sink->threaded)
+        pthread_mutex_lock(&w->sink->lock);
+    w->sink->events++;
+    if (len > 0) {
+        fputs(buf, w->sink->json);
+        fputc('\n', w->sink->json);
     }
+    if (w->sink->threaded)
+        pthread_mutex_unlock(&w->sink->lock);
     if (w->sink->push)
         w->sink->push(w->sink->push_arg, &ev);
 }
@@ -1034,41 +1042,62 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         ext_release(f);
 }
 
-void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
+/* Capture time moves on: expire idle flows and fragments once a second. */
+static void tick(struct ksd_worker *w, int64_t ts_us)
 {
-    struct ksd_pkt pkt;
-    w->now = fr->ts_us;
-    w->st.packets++;
-    w->st.bytes += fr->len;
+    w->now = ts_us;
     if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         w->last_expire = w->now;
     }
+}
+
+void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
+{
+    struct ksd_pkt pkt;
+    tick(w, fr->ts_us);
+    w->st.packets++;
+    w->st.bytes += fr->len;
     int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
     if (rc >= 0 && rc < KSD_DEC__COUNT)
         w->st.decode[rc]++;
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
         size_t dglen;
-        if (ksd_ipfrag_add(w->frag, &pkt, (uint64_t)w->now, &dg, &dglen) == 1) {
-            struct ksd_pkt inner = pkt;
-            w->st.fragments_reassembled++;
-            rc = ksd_decode_ip(dg, dglen, &inner);
-            if (rc == KSD_DEC_OK)
-                process_pkt(w, &inner);
-            else if (rc >= 0 && rc < KSD_DEC__COUNT)
-                w->st.decode[rc]++;
-        }
+        if (ksd_ipfrag_add(w->frag, &pkt, (uint64_t)w->now, &dg, &dglen) == 1)
+            ksd_worker_datagram(w, fr->ts_us, &pkt, dg, dglen);
         return;
     }
     if (rc == KSD_DEC_OK)
         process_pkt(w, &pkt);
 }
 
+void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_pkt *outer,
+                         const uint8_t *dg, size_t len)
+{
+    struct ksd_pkt inner = *outer;
+    tick(w, ts_us);
+    w->st.fragments_reassembled++;
+    int rc = ksd_decode_ip(dg, len, &inner);
+    if (rc == KSD_DEC_OK)
+        process_pkt(w, &inner);
+    else if (rc >= 0 && rc < KSD_DEC__COUNT)
+        w->st.decode[rc]++;
+}
+
 void ksd_worker_finish(struct ksd_worker *w)
 {
     ksd_flow_flush(w->ft);
+}
+
+void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part)
+{
+    _Static_assert(sizeof(struct ksd_stats) % sizeof(uint64_t) == 0, "stats are all uint64_t");
+    uint64_t *d = (uint64_t *)sum;
+    const uint64_t *s = (const uint64_t *)part;
+    for (size_t i = 0; i < sizeof(*sum) / sizeof(uint64_t); i++)
+        d[i] += s[i];
 }
 
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)
@@ -1078,20 +1107,83 @@ const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)
 
 uint64_t ksd_worker_flows(const struct ksd_worker *w)
 {
-    return w->ft ? ksd_flow_table_stats(w->ft)->created : 0;
+    return w->ft ? ksd_flow_table_stats(w->ft)->active : 0;
 }
 
-void ksd_worker_print_hosts(const struct ksd_worker *w, FILE *out)
+static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *fs,
+                        const struct ksd_ipfrag_stats *is, const struct ksd_corr_stats *cs,
+                        size_t hosts, int workers, FILE *out);
+
+void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out)
 {
-    ksd_corr_hosts_print(w->corr, out);
+    const struct ksd_corr *c[64];
+    int k = 0;
+    for (int i = 0; i < n && k < 64; i++)
+        c[k++] = ws[i]->corr;
+    ksd_corr_hosts_print(c, k, out);
 }
 
-void ksd_worker_print_stats(const struct ksd_worker *w, FILE *out)
+void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
+                             const struct ksd_ipfrag_stats *extra_frag, FILE *out)
 {
-    const struct ksd_stats *s = &w->st;
-    const struct ksd_flow_stats *fs = ksd_flow_table_stats(w->ft);
-    const struct ksd_ipfrag_stats *is = ksd_ipfrag_stats(w->frag);
-    const struct ksd_corr_stats *cs = ksd_corr_stats(w->corr);
+    struct ksd_stats st;
+    struct ksd_flow_stats fs;
+    struct ksd_ipfrag_stats is;
+    struct ksd_corr_stats cs;
+    size_t hosts = 0;
+    memset(&st, 0, sizeof(st));
+    memset(&fs, 0, sizeof(fs));
+    memset(&is, 0, sizeof(is));
+    memset(&cs, 0, sizeof(cs));
+    if (extra)
+        ksd_stats_add(&st, extra);
+    if (extra_frag)
+        is = *extra_frag;
+    for (int i = 0; i < n; i++) {
+        const struct ksd_worker *w = ws[i];
+        const struct ksd_flow_stats *f = ksd_flow_table_stats(w->ft);
+        const struct ksd_ipfrag_stats *q = ksd_ipfrag_stats(w->frag);
+        const struct ksd_corr_stats *c = ksd_corr_stats(w->corr);
+        ksd_stats_add(&st, &w->st);
+        fs.created += f->created;
+        fs.active += f->active;
+        fs.peak += f->peak;
+        fs.expired += f->expired;
+        fs.evicted += f->evicted;
+        is.fragments += q->fragments;
+        is.reassembled += q->reassembled;
+        is.timeouts += q->timeouts;
+        is.overlaps += q->overlaps;
+        is.evicted += q->evicted;
+        is.too_big += q->too_big;
+        is.invalid += q->invalid;
+        cs.dns_learned += c->dns_learned;
+        cs.dns_evicted += c->dns_evicted;
+        cs.dns_hits += c->dns_hits;
+        cs.dedup_evicted += c->dedup_evicted;
+        cs.suppressed += c->suppressed;
+        cs.hosts_evicted += c->hosts_evicted;
+        cs.pairs_evicted += c->pairs_evicted;
+        hosts += ksd_corr_hosts_count(w->corr);
+    }
+    print_stats(&st, &fs, &is, &cs, hosts, n, out);
+}
+
+void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out)
+{
+    ksd_workers_print_hosts(&w, 1, out);
+}
+
+void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)
+{
+    struct ksd_worker *ws[1] = {w};
+    ksd_workers_print_stats(ws, 1, NULL, NULL, out);
+}
+
+static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *fs,
+                        const struct ksd_ipfrag_stats *is, const struct ksd_corr_stats *cs,
+                        size_t hosts, int workers, FILE *out)
+{
     fprintf(out, "packets: %llu (%llu bytes)\n", (unsigned long long)s->packets,
             (unsigned long long)s->bytes);
     fprintf(out, "decode:");
@@ -1135,6 +1227,10 @@ void ksd_worker_print_stats(const struct ksd_worker *w, FILE *out)
     fprintf(out, "correlation: dns_learned=%llu dns_hits=%llu dns_evicted=%llu suppressed=%llu\n",
             (unsigned long long)cs->dns_learned, (unsigned long long)cs->dns_hits,
             (unsigned long long)cs->dns_evicted, (unsigned long long)cs->suppressed);
-    fprintf(out, "facts: %llu  events: %llu  flagged hosts: %zu\n", (unsigned long long)s->facts,
-            (unsigned long long)s->events, ksd_corr_hosts_count(w->corr));
+    fprintf(out, "nDPI: flows labelled=%llu, state per flow being classified=%zu bytes\n",
+            (unsigned long long)s->ndpi_classified, ksd_classify_flow_bytes());
+    fprintf(out, "memory: flow record=%zu bytes, flow extension=%zu bytes while dissecting\n",
+            sizeof(struct ksd_flow), sizeof(struct flow_ext));
+    fprintf(out, "facts: %llu  events: %llu  flagged hosts: %zu  workers: %d\n",
+            (unsigned long long)s->facts, (unsigned long long)s->events, hosts, workers);
 }

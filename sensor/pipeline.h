@@ -7,6 +7,7 @@
 #ifndef KSD_PIPELINE_H
 #define KSD_PIPELINE_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -20,12 +21,16 @@ struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
 
-/* Where events and facts go. Shared by workers; write calls are serialised. */
+/* Where events and facts go. Shared by workers; with threaded set, every
+ * write holds lock, so lines of different workers never interleave. */
 struct ksd_sink {
     FILE *json;                                          /* --json, or NULL */
     FILE *facts;                                         /* --facts, or NULL */
-    void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis; or NULL */
+    void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis (thread-safe); or NULL */
     void *push_arg;
+    int threaded;         /* several workers write */
+    pthread_mutex_t lock; /* initialised by the owner */
+    uint64_t events;      /* events written (under lock) */
 };
 
 /* Reasons a TLS/QUIC flow gave no SNI (facts "no_sni REASON", stats tls.no_sni.*). */
@@ -79,12 +84,24 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
 
+/* An IP datagram reassembled elsewhere (by the dispatcher): `outer` carries the
+ * tunnel context of its fragments (ctx, vlan, layers, tunnels). */
+void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_pkt *outer,
+                         const uint8_t *dg, size_t len);
+
 /* End of input: release every flow (pending evidence is emitted). */
 void ksd_worker_finish(struct ksd_worker *w);
 
+void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part);
+struct ksd_ipfrag_stats;
+/* Statistics and host table summed over several workers (`extra`: the dispatcher's own). */
+void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
+                             const struct ksd_ipfrag_stats *extra_frag, FILE *out);
+void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out);
+
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
-void ksd_worker_print_stats(const struct ksd_worker *w, FILE *out);
-void ksd_worker_print_hosts(const struct ksd_worker *w, FILE *out);
+void ksd_worker_print_stats(struct ksd_worker *w, FILE *out);
+void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out);
 uint64_t ksd_worker_flows(const struct ksd_worker *w);
 
 const char *ksd_nosni_name(int reason);

@@ -55,6 +55,16 @@ expect "stdin capture" 0 "" -- sh -c "\"$KSD\" -s $R -r - --facts - < \"$corpus/
 grep -q "^tls_sni	contile.services.mozilla.com$" "$tmp/out" && ok "stdin capture gives the SNI" ||
     no "stdin capture gives the SNI"
 
+# Worker threads change the order of output, never its content.
+diff=0
+for f in "$corpus"/*.pcap "$corpus"/*.pcapng deploy/demo.pcap; do
+    "$KSD" -s "$R" -r "$f" --facts - --threads 1 2>/dev/null | sort >"$tmp/t1"
+    "$KSD" -s "$R" -r "$f" --facts - --threads 2 2>/dev/null | sort >"$tmp/t2"
+    cmp -s "$tmp/t1" "$tmp/t2" || { echo "#   $(basename "$f") differs"; diff=$((diff + 1)); }
+done
+[ "$diff" -eq 0 ] && ok "corpus: --threads 2 gives the same facts as --threads 1" ||
+    no "corpus: $diff captures differ between 1 and 2 workers"
+
 # Every corpus capture: no crash, no sanitizer report.
 bad=0
 for f in "$corpus"/*.pcap "$corpus"/*.pcapng; do

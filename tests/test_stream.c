@@ -345,6 +345,37 @@ static void test_stream_late_syn_moves_start_back(void **state)
     ksd_stream_free(&s);
 }
 
+static void test_stream_move_back_refused_when_window_or_store_full(void **state)
+{
+    struct ksd_stream s;
+    struct ksd_stream_stats st = {0};
+    size_t i;
+
+    (void)state;
+    /* moving back 8000 bytes would need 18000 bytes of window: the segment is old */
+    ksd_stream_init(&s);
+    assert_int_equal(add_src(&s, 0, 20000, 10000, &st), 1);
+    assert_int_equal(add_src(&s, 0, 12000, 100, &st), 0);
+    assert_int_equal(ksd_stream_read_seq(&s), 20000);
+    assert_int_equal(st.retransmits, 1);
+    /* one that also overlaps the start keeps only its new bytes */
+    assert_int_equal(add_src(&s, 0, 12000, 8000 + 10010, &st), 1);
+    assert_int_equal(ksd_stream_read_seq(&s), 20000);
+    assert_data(&s, 20000, 10010);
+    ksd_stream_free(&s);
+
+    /* the in-order block would need a range slot and all are taken */
+    ksd_stream_init(&s);
+    assert_int_equal(add_src(&s, 0, 5000, 10, &st), 1);
+    for (i = 0; i < KSD_STREAM_MAX_SEGS; i++)
+        assert_int_equal(add_src(&s, 0, 5100 + i * 100, 10, &st), 0);
+    assert_int_equal(add_src(&s, 0, 4000, 10, &st), 0);
+    assert_int_equal(ksd_stream_read_seq(&s), 5000);
+    assert_int_equal(ksd_stream_state(&s), KSD_STREAM_ACTIVE);
+    assert_data(&s, 5000, 10);
+    ksd_stream_free(&s);
+}
+
 static void test_stream_hole_waits_then_fills(void **state)
 {
     struct ksd_stream s;
@@ -688,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_stream_seq_wraps_around),
         cmocka_unit_test(test_stream_midstream_pickup_then_earlier_segment),
         cmocka_unit_test(test_stream_late_syn_moves_start_back),
+        cmocka_unit_test(test_stream_move_back_refused_when_window_or_store_full),
         cmocka_unit_test(test_stream_hole_waits_then_fills),
         cmocka_unit_test(test_stream_gap_never_fills_then_store_overflows),
         cmocka_unit_test(test_stream_hole_past_window_is_gap),

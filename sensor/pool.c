@@ -1,0 +1,346 @@
+/*
+ * pool.c - capture thread -> worker threads (see pool.h).
+ *
+ * Ring records: a frame (header + captured bytes) or a reassembled datagram
+ * (outer packet context + datagram bytes), and control records: "adopt the
+ * lists published in the worker's slot" and "end of input". A worker that
+ * finds its ring empty sleeps briefly; the producer does the same when a
+ * ring is full, so a slow worker slows the capture thread (the kernel buffer
+ * absorbs a live burst, and a file is never read faster than it is
+ * processed) rather than losing packets.
+ */
+#include "sensor/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dissectors/decode.h"
+#include "dissectors/ipfrag.h"
+#include "sensor/flow.h"
+#include "sensor/ring.h"
+#include "signatures/sig.h"
+
+enum {
+    REC_FRAME = 1, /* struct rec_frame + bytes */
+    REC_DGRAM,     /* struct rec_dgram + bytes */
+    REC_LISTS,     /* adopt slot->lists */
+    REC_END,       /* end of input */
+};
+
+struct rec_frame {
+    int64_t ts_us;
+    uint32_t caplen;
+    uint32_t len;
+    int32_t linktype;
+    uint32_t pad;
+};
+
+struct rec_dgram {
+    int64_t ts_us;
+    struct ksd_pkt outer; /* context of the fragments; pointers inside are not used */
+    uint32_t len;
+    uint32_t pad;
+};
+
+struct slot {
+    struct ksd_pool *pool;
+    struct ksd_worker *w;
+    struct ksd_ring ring;
+    pthread_t thread;
+    struct ksd_lists lists;     /* published by the capture thread before REC_LISTS */
+    _Atomic uint64_t adopted;   /* generation of the lists this worker uses */
+    _Atomic uint64_t flows_now; /* flows in the table, refreshed now and then */
+    int started;
+};
+
+struct ksd_pool {
+    int n;
+    /* ports (tcp, udp) of from-server port rules: there the receiver is the client */
+    uint8_t agent_port[2][65536 / 8];
+    struct slot slots[KSD_POOL_MAX_WORKERS];
+    struct ksd_ipfrag *frag; /* the dispatcher's reassembly (N > 1) */
+    struct ksd_stats st;     /* the dispatcher's own counts (N > 1) */
+    uint64_t generation;
+    uint64_t packets, bytes;
+};
+
+static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
+
+static void nap(void)
+{
+    struct timespec ts = {0, 50000}; /* 50 us */
+    nanosleep(&ts, NULL);
+}
+
+static void adopt(struct slot *s)
+{
+    ksd_worker_set_sigs(s->w, s->lists.sigs);
+    ksd_worker_set_known(s->w, s->lists.known, s->lists.sites);
+}
+
+static void *worker_main(void *arg)
+{
+    struct slot *s = arg;
+    uint64_t gen = 0;
+    uint32_t type;
+    size_t len;
+    for (;;) {
+        const uint8_t *rec = ksd_ring_peek(&s->ring, &type, &len);
+        if (!rec) {
+            nap();
+            continue;
+        }
+        if (type == REC_FRAME) {
+            struct rec_frame h;
+            memcpy(&h, rec, sizeof(h));
+            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h)};
+            ksd_worker_packet(s->w, &fr);
+            if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
+                atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+        } else if (type == REC_DGRAM) {
+            struct rec_dgram h;
+            memcpy(&h, rec, sizeof(h));
+            ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
+        } else if (type == REC_LISTS) {
+            adopt(s);
+            atomic_store_explicit(&s->adopted, ++gen, memory_order_release);
+        } else if (type == REC_END) {
+            ksd_ring_release(&s->ring);
+            break;
+        }
+        ksd_ring_release(&s->ring);
+    }
+    ksd_worker_finish(s->w);
+    atomic_store_explicit(&s->flows_now, 0, memory_order_relaxed);
+    return NULL;
+}
+
+static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
+                 size_t dlen)
+{
+    void *dst;
+    while (!(dst = ksd_ring_reserve(&s->ring, hlen + dlen)))
+        nap();
+    if (hlen)
+        memcpy(dst, h, hlen);
+    if (dlen)
+        memcpy((uint8_t *)dst + hlen, data, dlen);
+    ksd_ring_commit(&s->ring, hlen + dlen, type);
+}
+
+struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
+                              const struct ksd_lists *lists)
+{
+    struct ksd_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    if (workers < 1)
+        workers = 1;
+    if (workers > KSD_POOL_MAX_WORKERS)
+        workers = KSD_POOL_MAX_WORKERS;
+    p->n = workers;
+    for (int i = 0; i < workers; i++) {
+        struct slot *s = &p->slots[i];
+        s->pool = p;
+        s->lists = *lists;
+        if (!(s->w = ksd_worker_new(wc, sink)))
+            goto fail;
+        adopt(s);
+    }
+    if (workers == 1)
+        return p;
+    note_agent_ports(p, lists->sigs);
+    if (!(p->frag = ksd_ipfrag_new()))
+        goto fail;
+    for (int i = 0; i < workers; i++) {
+        struct slot *s = &p->slots[i];
+        if (ksd_ring_init(&s->ring, KSD_POOL_RING_BYTES) < 0)
+            goto fail;
+        if (pthread_create(&s->thread, NULL, worker_main, s) != 0)
+            goto fail;
+        s->started = 1;
+    }
+    return p;
+fail:
+    ksd_pool_finish(p);
+    ksd_pool_free(p);
+    return NULL;
+}
+
+static int agent_port(const struct ksd_pool *p, uint8_t proto, uint16_t port)
+{
+    if (proto != 6 && proto != 17)
+        return 0;
+    return (p->agent_port[proto == 17][port >> 3] >> (port & 7)) & 1;
+}
+
+/* Ports on which the managed host listens (from-server port rules, e.g. KSC's
+ * UDP 15000 connection requests), so that the agent's flows meet in one
+ * worker with its TCP 13000 flows. */
+static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs)
+{
+    memset(p->agent_port, 0, sizeof(p->agent_port));
+    size_t n = sigs ? ksd_sig_count(sigs, -1) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ksd_rule *r = ksd_sig_rule_at(sigs, i);
+        if (!r || r->kind != KSD_RULE_PORT || r->dir != KSD_SIG_FROM_SERVER)
+            continue;
+        for (uint32_t port = r->port_lo; port <= r->port_hi; port++)
+            p->agent_port[r->proto == 17][port >> 3] |= (uint8_t)(1u << (port & 7));
+    }
+}
+
+/* The client of a packet's flow, from the ports alone (same for both directions). */
+static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
+{
+    size_t alen = k->family == 4 ? 4 : 16;
+    int s_svc = ksd_flow_is_service_port(k->proto, k->sport);
+    int d_svc = ksd_flow_is_service_port(k->proto, k->dport);
+    const uint8_t *a;
+    if (agent_port(p, k->proto, k->dport) && !agent_port(p, k->proto, k->sport))
+        a = k->dst;
+    else if (agent_port(p, k->proto, k->sport) && !agent_port(p, k->proto, k->dport))
+        a = k->src;
+    else if (d_svc && !s_svc)
+        a = k->src;
+    else if (s_svc && !d_svc)
+        a = k->dst;
+    else
+        a = memcmp(k->src, k->dst, alen) <= 0 ? k->src : k->dst;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < alen; i++) {
+        h ^= a[i];
+        h *= 16777619u;
+    }
+    return h ^ (h >> 16);
+}
+
+void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
+{
+    p->packets++;
+    p->bytes += fr->len;
+    if (p->n == 1) {
+        ksd_worker_packet(p->slots[0].w, fr);
+        return;
+    }
+    struct ksd_pkt pkt;
+    int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
+    if (rc == KSD_DEC_FRAGMENT) {
+        const uint8_t *dg;
+        size_t dglen;
+        p->st.packets++;
+        p->st.bytes += fr->len;
+        p->st.decode[KSD_DEC_FRAGMENT]++;
+        ksd_ipfrag_expire(p->frag, (uint64_t)fr->ts_us);
+        if (ksd_ipfrag_add(p->frag, &pkt, (uint64_t)fr->ts_us, &dg, &dglen) != 1)
+            return;
+        struct ksd_pkt inner = pkt;
+        if (ksd_decode_ip(dg, dglen, &inner) != KSD_DEC_OK)
+            inner = pkt; /* the worker counts the failure */
+        struct rec_dgram h;
+        memset(&h, 0, sizeof(h));
+        h.ts_us = fr->ts_us;
+        h.outer = pkt;
+        h.len = (uint32_t)dglen;
+        struct slot *s = &p->slots[client_hash(p, &inner) % (uint32_t)p->n];
+        push(s, REC_DGRAM, &h, sizeof(h), dg, dglen);
+        return;
+    }
+    uint32_t idx = rc == KSD_DEC_OK ? client_hash(p, &pkt) % (uint32_t)p->n : 0;
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, 0};
+    push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
+}
+
+void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
+{
+    if (p->n == 1) {
+        p->slots[0].lists = *lists;
+        adopt(&p->slots[0]);
+        return;
+    }
+    p->generation++;
+    note_agent_ports(p, lists->sigs);
+    for (int i = 0; i < p->n; i++) {
+        struct slot *s = &p->slots[i];
+        /* the worker reads s->lists only after this record, which the ring orders */
+        s->lists = *lists;
+        push(s, REC_LISTS, NULL, 0, NULL, 0);
+    }
+    for (int i = 0; i < p->n; i++)
+        while (atomic_load_explicit(&p->slots[i].adopted, memory_order_acquire) < p->generation)
+            nap();
+}
+
+void ksd_pool_finish(struct ksd_pool *p)
+{
+    if (p->n == 1) {
+        if (p->slots[0].w)
+            ksd_worker_finish(p->slots[0].w);
+        return;
+    }
+    for (int i = 0; i < p->n; i++) {
+        struct slot *s = &p->slots[i];
+        if (!s->started)
+            continue;
+        push(s, REC_END, NULL, 0, NULL, 0);
+        pthread_join(s->thread, NULL);
+        s->started = 0;
+    }
+}
+
+void ksd_pool_free(struct ksd_pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n; i++) {
+        ksd_worker_free(p->slots[i].w);
+        ksd_ring_destroy(&p->slots[i].ring);
+    }
+    ksd_ipfrag_free(p->frag);
+    free(p);
+}
+
+int ksd_pool_workers(const struct ksd_pool *p)
+{
+    return p->n;
+}
+
+uint64_t ksd_pool_packets(const struct ksd_pool *p)
+{
+    return p->packets;
+}
+
+uint64_t ksd_pool_bytes(const struct ksd_pool *p)
+{
+    return p->bytes;
+}
+
+uint64_t ksd_pool_flows(const struct ksd_pool *p)
+{
+    if (p->n == 1)
+        return ksd_worker_flows(p->slots[0].w);
+    uint64_t n = 0;
+    for (int i = 0; i < p->n; i++)
+        n += atomic_load_explicit(&p->slots[i].flows_now, memory_order_relaxed);
+    return n;
+}
+
+void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
+{
+    struct ksd_worker *ws[KSD_POOL_MAX_WORKERS];
+    for (int i = 0; i < p->n; i++)
+        ws[i] = p->slots[i].w;
+    ksd_workers_print_stats(ws, p->n, p->n > 1 ? &p->st : NULL,
+                            p->frag ? ksd_ipfrag_stats(p->frag) : NULL, out);
+}
+
+void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out)
+{
+    struct ksd_worker *ws[KSD_POOL_MAX_WORKERS];
+    for (int i = 0; i < p->n; i++)
+        ws[i] = p->slots[i].w;
+    ksd_workers_print_hosts(ws, p->n, out);
+}

@@ -1,0 +1,61 @@
+/*
+ * pool.h - the threads of DESIGN.md: the capture thread (the caller) hands
+ * every frame to one of N workers through a lock-free single-producer ring;
+ * each worker owns its flow table and correlation state. With one worker the
+ * frame is processed inline, in capture order (deterministic).
+ *
+ * Which worker: a hash of the *client* address, chosen from the ports alone
+ * (the side that is not on a service port; the lower address when both or
+ * neither are), which is the same for both directions of a flow. All flows
+ * of one host therefore meet in one worker, so DNS-learned addresses,
+ * suppression, host records and port prerequisites (TCP 13000 before UDP
+ * 15000) never need sharing. IP fragments are reassembled by the dispatcher
+ * first, so the whole datagram goes where its flow goes.
+ */
+#ifndef KSD_POOL_H
+#define KSD_POOL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sensor/capture.h"
+#include "sensor/pipeline.h"
+
+#define KSD_POOL_MAX_WORKERS 64
+#define KSD_POOL_RING_BYTES  (8u << 20) /* per worker */
+
+struct ksd_sigset;
+struct ksd_known;
+
+/* What a reload swaps, as one unit. */
+struct ksd_lists {
+    const struct ksd_sigset *sigs;
+    const struct ksd_known *known;
+    const struct ksd_known *sites;
+};
+
+struct ksd_pool;
+
+struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
+                              const struct ksd_lists *lists);
+/* Process (1 worker) or dispatch (N workers) one frame. Blocks while the chosen ring is full. */
+void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
+/*
+ * Swap the rules and lists: every worker adopts them before its next frame;
+ * returns once all have, so the caller may free the old ones.
+ */
+void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists);
+/* End of input: workers drain their rings, release all flows, and stop. */
+void ksd_pool_finish(struct ksd_pool *p);
+void ksd_pool_free(struct ksd_pool *p);
+
+int ksd_pool_workers(const struct ksd_pool *p);
+/* Frames and wire bytes the capture thread has handed on. */
+uint64_t ksd_pool_packets(const struct ksd_pool *p);
+uint64_t ksd_pool_bytes(const struct ksd_pool *p);
+/* Flows in the tables now (approximate while workers run). */
+uint64_t ksd_pool_flows(const struct ksd_pool *p);
+void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);
+void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out);
+
+#endif
