@@ -9,9 +9,9 @@ set -eu
 
 want=${1:-all}
 
-BUILD="make gcc pkg-config libpcap-dev libndpi-dev libhiredis-dev libssl-dev libinih-dev"
-TEST="libcmocka-dev redis-server redis-sentinel tcpdump tshark python3 iproute2 dnsutils openssl curl clang-format"
-DEMO="redis-server redis-tools"
+BUILD="make gcc pkg-config libpcap-dev libndpi-dev libhiredis-dev libssl-dev libinih-dev libmicrohttpd-dev"
+TEST="libcmocka-dev redis-server redis-sentinel redis-tools tcpdump tshark python3 iproute2 dnsutils openssl curl clang-format dnsmasq-base socat systemd chromium nodejs npm"
+DEMO="redis-server redis-tools python3"
 FUZZ="clang libclang-rt-14-dev"
 BENCH="tcpdump libndpi-bin time valgrind"
 BROWSER="chromium nodejs npm"
@@ -31,6 +31,8 @@ esac
 
 missing=""
 for p in $pkgs; do
+    # Node.js from another source (e.g. /usr/local) is as good as Debian's.
+    case "$p" in nodejs) command -v node >/dev/null 2>&1 && continue ;; npm) command -v npm >/dev/null 2>&1 && continue ;; esac
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing="$missing $p"
     fi

@@ -427,7 +427,7 @@ void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
         for (struct lent *e = cs[k]->hosts.head; e && i < n; e = e->next)
             v[i++] = e;
     qsort(v, i, sizeof(*v), cmp_addr);
-    fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-22s  %s\n", "CLIENT", "SITE",
+    fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-34s  %s\n", "CLIENT", "SITE",
             "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",
             "INDICATORS");
     for (size_t j = 0; j < i; j++) {
@@ -453,7 +453,7 @@ void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
                 ind[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
             ind[l] = '\0';
         }
-        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-22s  %s\n", addr,
+        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-34s  %s\n", addr,
                 h->site[0] ? h->site : "-", h->managed[0] ? h->managed : "no",
                 ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
                 ind);

@@ -1323,6 +1323,11 @@ fail:
 
 int ksd_emit_stop(struct ksd_emit *e, int drain_timeout_ms)
 {
+    return ksd_emit_stop_stats(e, drain_timeout_ms, NULL);
+}
+
+int ksd_emit_stop_stats(struct ksd_emit *e, int drain_timeout_ms, struct ksd_emit_stats *final)
+{
     if (!e)
         return 0;
     pthread_mutex_lock(&e->mu);
@@ -1332,6 +1337,8 @@ int ksd_emit_stop(struct ksd_emit *e, int drain_timeout_ms)
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thr, NULL);
     int result = e->result;
+    if (final)
+        ksd_emit_get_stats(e, final);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     emit_free(e);

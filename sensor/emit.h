@@ -136,5 +136,7 @@ void ksd_emit_get_stats(struct ksd_emit *e, struct ksd_emit_stats *out);
  * spool, KSD_ELIMIT when events had to be dropped (no spool, or spool full).
  */
 int ksd_emit_stop(struct ksd_emit *e, int drain_timeout_ms);
+/* The same, filling *final with the counters as they stood at the end. */
+int ksd_emit_stop_stats(struct ksd_emit *e, int drain_timeout_ms, struct ksd_emit_stats *final);
 
 #endif

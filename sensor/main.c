@@ -356,15 +356,21 @@ static void stop_redis(struct run *r, int stats)
         return;
     snapshot(r, 1);
     struct ksd_emit_stats es;
-    int rc = ksd_emit_stop(r->emit, 10000);
-    /* the stop freed the emitter; its last counts were printed by the log callback */
-    (void)es;
+    int rc = ksd_emit_stop_stats(r->emit, 10000, &es);
+    if (stats)
+        fprintf(stderr,
+                "redis: pushed=%llu sent=%llu duplicates_skipped=%llu spooled=%llu "
+                "replayed=%llu left_in_spool=%llu dropped=%llu reconnects=%llu errors=%llu\n",
+                (unsigned long long)es.pushed, (unsigned long long)es.sent,
+                (unsigned long long)es.duplicates_skipped, (unsigned long long)es.spooled,
+                (unsigned long long)es.replayed, (unsigned long long)es.spool_now,
+                (unsigned long long)es.dropped, (unsigned long long)es.reconnects,
+                (unsigned long long)es.errors);
     if (rc == 1)
         log_msg("redis: unreachable at exit; undelivered events kept in the spool %s",
                 r->cfg->spool ? r->cfg->spool : "(none)");
     else if (rc < 0)
         log_msg("redis: some events could not be delivered (see the dropped counter)");
-    (void)stats;
     r->emit = NULL;
 }
 
