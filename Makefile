@@ -31,11 +31,11 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-PKGS := libpcap libndpi hiredis libcrypto inih
+PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
-  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd
 endif
 
 OPT := -O2
@@ -155,7 +155,7 @@ bench: all
 	$(Q)sh tests/bench/bench.sh
 
 oracle: all
-	$(Q)sh tests/oracle.sh
+	$(Q)sh tests/oracle.sh --update
 
 FORMAT_SRCS = $(wildcard dissectors/*.[ch] signatures/*.[ch] sensor/*.[ch] tests/*.[ch] \
                          tests/fuzz/*.[ch] tests/tools/*.[ch])

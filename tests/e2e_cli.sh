@@ -55,6 +55,13 @@ expect "stdin capture" 0 "" -- sh -c "\"$KSD\" -s $R -r - --facts - < \"$corpus/
 grep -q "^tls_sni	contile.services.mozilla.com$" "$tmp/out" && ok "stdin capture gives the SNI" ||
     no "stdin capture gives the SNI"
 
+# TLS on port 80: found by content (the oracle, port-based, misses it).
+"$KSD" -s "$R" -r "$corpus/ndpi_tls_port_80.pcapng" --facts "$tmp/p80" 2>/dev/null
+grep -q "^ja3	3f2fba0262b1a22b739126dfb2fe7a7d$" "$tmp/p80" &&
+    grep -q "^ja4	t12i550500_168bb377f8c8_a1e935682795$" "$tmp/p80" &&
+    ok "TLS on port 80: ClientHello found by content (JA3 and JA4)" ||
+    no "TLS on port 80: ClientHello found by content (JA3 and JA4)"
+
 # Worker threads change the order of output, never its content.
 diff=0
 for f in "$corpus"/*.pcap "$corpus"/*.pcapng deploy/demo.pcap; do

@@ -4,8 +4,11 @@
 #
 # Prints a Markdown table per fact kind: oracle facts, ksd facts, in both,
 # only oracle, only ksd; the per-file differences go to build/oracle/diff.txt.
-# Usage: tests/oracle.sh [CORPUS_DIR]   (KSD=path to the binary, default ./ksd)
+# Usage: tests/oracle.sh [--update] [CORPUS_DIR]   (KSD=path to the binary, default ./ksd)
+# --update also rewrites the table between the oracle markers of tests/ORACLE.md.
 set -u
+update=0
+[ "${1:-}" = "--update" ] && { update=1; shift; }
 KSD=${KSD:-./ksd}
 corpus=${1:-${KSD_CORPUS:-../shared/corpus/real}}
 out=build/oracle
@@ -28,6 +31,7 @@ for f in "$corpus"/*.pcap "$corpus"/*.pcapng; do
         } >>"$out/diff.txt"
     fi
 done
+{
 echo "| kind | oracle | ksd | both | only oracle | only ksd | agreement |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for k in $kinds; do
@@ -46,5 +50,18 @@ for k in $kinds; do
     fi
     echo "| $k | $o | $s | $both | $((o - both)) | $((s - both)) | $pct |"
 done
+} >"$out/table.md"
+cat "$out/table.md"
 echo
+if [ "$update" -eq 1 ]; then
+    python3 - "$out/table.md" tests/ORACLE.md <<'PY'
+import sys
+table = open(sys.argv[1]).read()
+doc = open(sys.argv[2]).read()
+a, b = "<!-- oracle:begin -->\n", "<!-- oracle:end -->"
+i, j = doc.index(a) + len(a), doc.index(b)
+open(sys.argv[2], "w").write(doc[:i] + table + doc[j:])
+PY
+    echo "tests/ORACLE.md updated"
+fi
 echo "differences per file: $out/diff.txt"
