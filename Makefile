@@ -77,7 +77,7 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all test check unit e2e demo fuzz fuzz-smoke bench clean format format-check \
+.PHONY: all test check unit e2e demo demo-stop fuzz fuzz-smoke bench clean format format-check \
         layering deps test-asan tools oracle install uninstall
 .DEFAULT_GOAL := all
 
@@ -137,6 +137,12 @@ demo:
 	@sh deploy/install-deps.sh demo
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh deploy/demo.sh
+
+# Stop the dashboard and Redis that `make demo` left running.
+demo-stop:
+	$(Q)if [ -f build/demo/dashboard.pid ]; then read pid port <build/demo/dashboard.pid; \
+	  kill $$pid 2>/dev/null; redis-cli -p $$port shutdown nosave >/dev/null 2>&1; \
+	  rm -f build/demo/dashboard.pid; echo "demo stopped"; fi
 
 build/fuzz/%: tests/fuzz/%.c $(DISS_SRCS) $(SIG_SRCS)
 	@mkdir -p build/fuzz

@@ -28,7 +28,7 @@ if [ -n "${KSD_REDIS:-}" ]; then
 else
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --dir "$PWD/$out/redis" --save '' \
-        --appendonly no --daemonize no --logfile "$PWD/$out/redis/redis.log" &
+        --appendonly no --daemonize no --logfile "$PWD/$out/redis/redis.log" </dev/null >/dev/null 2>&1 &
     pid=$!
     i=0
     until redis-cli -p "$port" ping >/dev/null 2>&1; do
@@ -57,3 +57,18 @@ echo "   ksd:host:10.77.0.12 ->" $(redis-cli -p "$port" hgetall ksd:host:10.77.0
 echo
 echo "== flagged hosts"
 cat "$out/hosts.txt"
+
+# Leave the data browsable: the dashboard on the demo Redis, in the background.
+if [ -z "${KSD_REDIS:-}" ] && [ -z "${KSD_DEMO_NO_DASHBOARD:-}" ]; then
+    dport=8787
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' $dport \
+        2>/dev/null || dport=$(free_port)
+    # hand the Redis over to the background: it stays up for the dashboard
+    pid=
+    nohup ./ksd dashboard --redis "127.0.0.1:$port" --listen "127.0.0.1:$dport" \
+        </dev/null >"$out/dashboard.log" 2>&1 &
+    echo "$! $port" >"$out/dashboard.pid"
+    echo
+    echo "== dashboard: http://127.0.0.1:$dport/  (ksd report --redis 127.0.0.1:$port for the table;"
+    echo "   stop both with: make demo-stop)"
+fi

@@ -218,9 +218,13 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
             c->stream_maxlen = v;
             return NULL;
         case OPT_USER:
-            return "--user is not built yet (privilege dropping is a later release)";
+            if (!*val)
+                return "user must not be empty";
+            SETSTR(user);
+            return NULL;
         case OPT_SYSLOG:
-            return "--syslog is not built yet";
+            c->use_syslog = 1;
+            return NULL;
         default:
             return "unknown option";
     }
@@ -238,6 +242,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 {
     struct file_ctx *fc = user;
     (void)section;
+    if (fc->reason)
+        return 0; /* inih goes on after an error: keep the first reason */
     for (const struct option *o = long_opts; o->name; o++) {
         if (strcmp(o->name, name) != 0)
             continue;
@@ -303,7 +309,8 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     int opt;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":r:i:f:s:c:hV", long_opts, NULL)) != -1) {
+    int li = -1;
+    while ((opt = getopt_long(argc, argv, ":r:i:f:s:c:hV", long_opts, &li)) != -1) {
         if (opt == 'h') {
             ksd_config_usage(stdout);
             return -1;
@@ -334,8 +341,13 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             continue;
         }
         const char *why = apply(c, opt, optarg, 0);
+        int this_li = li;
+        li = -1; /* getopt_long leaves it unchanged for short options */
         if (why) {
-            fprintf(stderr, "ksd: %s: %s\n", argv[optind - 1], why);
+            if (this_li >= 0)
+                fprintf(stderr, "ksd: --%s: %s\n", long_opts[this_li].name, why);
+            else
+                fprintf(stderr, "ksd: -%c: %s\n", opt, why);
             return KSD_EXIT_USAGE;
         }
     }
@@ -394,6 +406,8 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     pstr(out, "sensor-id", c->sensor_id);
     pstr(out, "known-hosts", c->known_hosts);
     pstr(out, "sites", c->sites);
+    pstr(out, "user", c->user);
+    fprintf(out, "syslog = %s\n", c->use_syslog ? "yes" : "no");
     fprintf(out, "threads = %d\n", c->threads);
     fprintf(out, "no-ndpi = %s\n", c->ndpi ? "no" : "yes");
     fprintf(out, "stats = %s\n", c->stats ? "yes" : "no");

@@ -40,6 +40,8 @@ struct ksd_config {
     int buffer_mb;           /* --buffer-mb (live) */
     int progress;            /* --progress / --no-progress: -1 = auto (terminal) */
     long stream_maxlen;      /* --redis-maxlen */
+    const char *user;        /* --user: switch to this user after opening the capture */
+    int use_syslog;          /* --syslog */
     char hostname[256];      /* storage for the default sensor id */
 };
 

@@ -21,13 +21,14 @@ struct lent {
     struct lent *prev;
     struct lent *next;
     uint32_t h;
-    unsigned char data[]; /* key, then value */
+    _Alignas(8) unsigned char data[]; /* key, then value (at an 8-aligned offset) */
 };
 
 struct lmap {
     struct lent **b;
     uint32_t mask;
     size_t n, max, ksz, vsz;
+    size_t voff;       /* value offset: ksz rounded up so values are 8-aligned */
     struct lent *head; /* least recently used */
     struct lent *tail;
 };
@@ -45,6 +46,7 @@ static int lmap_init(struct lmap *m, size_t max, size_t ksz, size_t vsz)
     m->max = max;
     m->ksz = ksz;
     m->vsz = vsz;
+    m->voff = (ksz + 7) & ~(size_t)7;
     m->head = m->tail = NULL;
     return 0;
 }
@@ -103,7 +105,7 @@ static void *lmap_find(struct lmap *m, const void *key)
         if (e->h == h && memcmp(e->data, key, m->ksz) == 0) {
             list_unlink(m, e);
             list_append(m, e);
-            return e->data + m->ksz;
+            return e->data + m->voff;
         }
     }
     return NULL;
@@ -120,7 +122,7 @@ static void *lmap_get(struct lmap *m, const void *key, int *created, uint64_t *e
         lmap_remove(m, m->head);
         (*evicted)++;
     }
-    struct lent *e = calloc(1, sizeof(*e) + m->ksz + m->vsz);
+    struct lent *e = calloc(1, sizeof(*e) + m->voff + m->vsz);
     if (!e)
         return NULL;
     e->h = hash_bytes(key, m->ksz);
@@ -130,7 +132,7 @@ static void *lmap_get(struct lmap *m, const void *key, int *created, uint64_t *e
     list_append(m, e);
     m->n++;
     *created = 1;
-    return e->data + m->ksz;
+    return e->data + m->voff;
 }
 
 static void lmap_free(struct lmap *m)
@@ -432,7 +434,8 @@ void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
             "INDICATORS");
     for (size_t j = 0; j < i; j++) {
         const struct ksd_addr *a = (const void *)v[j]->data;
-        const struct host_val *h = (const void *)(v[j]->data + sizeof(struct ksd_addr));
+        const struct host_val *h =
+            (const void *)(v[j]->data + ((sizeof(struct ksd_addr) + 7) & ~(size_t)7));
         char addr[64], first[32], last[32], ev[128] = "", ind[512] = "";
         ksd_addr_str(a, addr, sizeof(addr));
         fmt_time(h->first_us, first, sizeof(first));

@@ -22,9 +22,13 @@
 #include "sensor/config.h"
 #include "sensor/event.h"
 #include "sensor/known.h"
+#include "sensor/log.h"
+#include "sensor/privdrop.h"
 #include "sensor/emit.h"
 #include "sensor/pipeline.h"
 #include "sensor/pool.h"
+#include "sensor/report.h"
+#include "sensor/web.h"
 #include "signatures/sig.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -63,12 +67,12 @@ static void install_signals(void)
 static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void log_msg(const char *fmt, ...)
 {
+    char buf[KSD_LOG_MAX_MSG];
     va_list ap;
     va_start(ap, fmt);
-    fputs("ksd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    ksd_log(LOG_ERR, "%s", buf);
 }
 
 static int check_signatures(const char *path)
@@ -376,6 +380,11 @@ static void stop_redis(struct run *r, int stats)
 
 int main(int argc, char **argv)
 {
+    /* Subcommands that read Redis: the report and the web dashboard. */
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return ksd_report_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "dashboard") == 0)
+        return ksd_web_main(argc - 1, argv + 1);
     struct ksd_config cfg;
     int rc = ksd_config_parse(&cfg, argc, argv);
     if (rc < 0)
@@ -388,6 +397,7 @@ int main(int argc, char **argv)
         ksd_config_print(&cfg, stdout);
         return 0;
     }
+    ksd_log_init(cfg.use_syslog, "ksd");
 
     struct run r;
     memset(&r, 0, sizeof(r));
@@ -396,6 +406,8 @@ int main(int argc, char **argv)
     r.started = (int64_t)time(NULL);
     int status = 0;
     char *protos = NULL;
+    struct ksd_capture *live = NULL; /* opened before the privilege drop */
+    char err[512];
     if (!(r.sigs = load_sigs(cfg.sigfile)))
         return KSD_EXIT_USAGE;
     if (load_lists(&cfg, &r.known, &r.sites) < 0) {
@@ -406,6 +418,25 @@ int main(int argc, char **argv)
         (cfg.facts && !(r.sink.facts = open_out(cfg.facts)))) {
         status = 1;
         goto out;
+    }
+    struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
+    if (cfg.iface) {
+        live = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
+        if (!live) {
+            log_msg("%s", err);
+            status = 1;
+            goto out;
+        }
+    }
+    if (cfg.iface || cfg.user) {
+        int pd = ksd_privdrop(cfg.user, err, sizeof(err));
+        if (pd < 0) {
+            log_msg("cannot drop privileges: %s", err);
+            status = 1;
+            goto out;
+        }
+        if (pd == 1)
+            ksd_log(LOG_WARNING, "%s (give --user to choose an unprivileged user)", err);
     }
     if (cfg.redis && (status = start_redis(&r)) != 0)
         goto out;
@@ -429,17 +460,11 @@ int main(int argc, char **argv)
     }
     install_signals();
 
-    struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
     r.prog_start = mono_us();
     r.progress = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
-    char err[512];
-    if (cfg.iface) {
-        struct ksd_capture *c = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
-        if (!c) {
-            log_msg("%s", err);
-            status = 1;
-            goto finish;
-        }
+    if (live) {
+        struct ksd_capture *c = live;
+        live = NULL;
         log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
                 workers, workers > 1 ? "s" : "");
         status = run_source(&r, c, cfg.iface);
@@ -465,7 +490,6 @@ int main(int argc, char **argv)
             ksd_capture_close(c);
         }
     }
-finish:
     ksd_pool_finish(r.pool);
     if (cfg.stats)
         ksd_pool_print_stats(r.pool, stderr);
@@ -478,6 +502,8 @@ out:
     if (r.sink.facts && r.sink.facts != stdout)
         fclose(r.sink.facts);
     fflush(stdout);
+    if (live)
+        ksd_capture_close(live);
     ksd_pool_free(r.pool);
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);

@@ -177,6 +177,13 @@ int ksd_privdrop(const char *user, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
+    uid_t ru, eu, su;
+    if (getresuid(&ru, &eu, &su) != 0)
+        return fail(err, errlen, "getresuid: %s", strerror(errno));
+    /* root only in the real or saved slot could come back later: become
+     * root again now so that the switch below covers every slot */
+    if (eu != 0 && (ru == 0 || su == 0) && seteuid(0) != 0)
+        return fail(err, errlen, "cannot regain root to drop it for good: %s", strerror(errno));
     if (geteuid() != 0)
         return drop_unprivileged(user, err, errlen);
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -263,6 +264,62 @@ static void test_privdrop_unprivileged_only_to_self(void **state)
     assert_int_equal(in_child(child_unprivileged), 0);
 }
 
+/* Started without root but with capabilities (systemd User= plus
+ * AmbientCapabilities=, or file capabilities): they are shed. */
+static void child_unprivileged_with_caps(void)
+{
+    uid_t nb = nobody_uid();
+    CHILD_CHECK(prctl(PR_SET_KEEPCAPS, 1UL, 0UL, 0UL, 0UL) == 0);
+    CHILD_CHECK(setresgid(nb, nb, nb) == 0);
+    CHILD_CHECK(setresuid(nb, nb, nb) == 0);
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    data[0].permitted = data[0].effective = (1u << CAP_NET_RAW) | (1u << CAP_NET_ADMIN);
+    CHILD_CHECK(syscall(SYS_capset, &hdr, data) == 0);
+    CHILD_CHECK(status_hex("CapEff") == ((1LL << CAP_NET_RAW) | (1LL << CAP_NET_ADMIN)));
+    char err[256];
+    CHILD_CHECK(ksd_privdrop(NULL, err, sizeof(err)) == 0);
+    CHILD_CHECK(getuid() == nb);
+    CHILD_CHECK(status_hex("CapEff") == 0);
+    CHILD_CHECK(status_hex("CapPrm") == 0);
+    CHILD_CHECK(status_hex("CapInh") == 0);
+    CHILD_CHECK(status_hex("NoNewPrivs") == 1);
+}
+
+static void test_privdrop_unprivileged_with_caps_sheds_them(void **state)
+{
+    (void)state;
+    skip_unless_root_with_nobody();
+    assert_int_equal(in_child(child_unprivileged_with_caps), 0);
+}
+
+/* Root parked in the saved uid (seteuid away) is still root: the switch
+ * covers every slot. */
+static void child_root_in_saved_uid(void)
+{
+    uid_t nb = nobody_uid();
+    CHILD_CHECK(seteuid(nb) == 0);
+    CHILD_CHECK(geteuid() == nb && getuid() == 0);
+    char err[256];
+    int rc = ksd_privdrop("nobody", err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "child: ksd_privdrop: %s\n", err);
+    CHILD_CHECK(rc == 0);
+    uid_t r, e, s;
+    CHILD_CHECK(getresuid(&r, &e, &s) == 0 && r == nb && e == nb && s == nb);
+    CHILD_CHECK(seteuid(0) == -1);
+    CHILD_CHECK(status_hex("CapPrm") == 0);
+    CHILD_CHECK(status_hex("CapBnd") == 0);
+}
+
+static void test_privdrop_root_in_saved_uid_dropped_too(void **state)
+{
+    (void)state;
+    skip_unless_root_with_nobody();
+    assert_int_equal(in_child(child_root_in_saved_uid), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_privdrop_without_setpcap_refused),
         cmocka_unit_test(test_privdrop_null_user_uses_ksd_or_stays_root),
         cmocka_unit_test(test_privdrop_unprivileged_only_to_self),
+        cmocka_unit_test(test_privdrop_unprivileged_with_caps_sheds_them),
+        cmocka_unit_test(test_privdrop_root_in_saved_uid_dropped_too),
     };
     return cmocka_run_group_tests_name("privdrop", tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@
 #define BG_BASE_TS    1795680000u /* 2026-11-26T08:00:00Z */
 #define BG_US_PER_PKT 15          /* nominal capture span per packet */
 #define BG_QUIC_DGRAM 1250        /* client Initial datagram payload size */
-#define BG_NONBULK    0.69        /* share of packets in non-bulk flows */
+#define BG_NONBULK    0.64        /* share of packets in non-bulk flows */
 
 enum bg_dir {
     BG_C = 0, /* client to server */
@@ -831,7 +831,7 @@ static size_t build_dns(const struct bg_gen *g, const struct bg_flow *f, int res
     int aaaa = !f->kasp && rng_below(&r, 4) == 0;
     int cname = !f->kasp && rng_below(&r, 3) == 0;
     int edns = rng_below(&r, 2);
-    unsigned nans = 1 + rng_below(&r, 3);
+    unsigned nans = f->kasp ? 1 : 1 + rng_below(&r, 3);
     put16(out, id);
     put16(out + 2, resp ? 0x8180 : 0x0100);
     put16(out + 4, 1);
@@ -1081,7 +1081,7 @@ static void plan_flow(struct bg_gen *g, struct bg_flow *f, int kind, struct bg_r
             f->ch = (uint8_t)(f->kasp ? (rng_below(r, 2) ? 0 : 2) : pick_ch_tcp(r));
             script_tls_open(g, f, r);
             if (kind == BG_K_TLS) {
-                size_t resp = 200 + rng_below(r, 4000);
+                size_t resp = 100 + rng_below(r, 2400);
                 for (size_t off = 0, k = 0; off < resp; off += BG_MSS, k++) {
                     size_t l = resp - off < BG_MSS ? resp - off : BG_MSS;
                     if (l < 40)

@@ -1,0 +1,698 @@
+/*
+ * web.c - the `ksd dashboard` HTTP server: the embedded analyst page and a
+ * read-only JSON API over Redis (through sensor/report.h), plus a
+ * Server-Sent Events stream (/api/live, text/event-stream as in the WHATWG
+ * HTML standard, section 9.2) that forwards the live channel.
+ *
+ * It does not write to Redis, serve files from disk, accept request bodies
+ * or anything but GET/HEAD. libmicrohttpd runs one thread per connection, so
+ * a live stream may block in its reader callback: it waits at most a second
+ * at a time for the next message, sends a comment line every
+ * KSD_WEB_HEARTBEAT_MS (which also finds a client that went away: the write
+ * fails and the stream is freed), and ends when the server stops. Ordinary
+ * API calls share one Redis connection under a mutex, reopened after a
+ * failure. HTTP Basic auth follows RFC 7617; the password is compared in
+ * constant time. Every string in a JSON answer is written with
+ * ksd_json_string; the page inserts them with textContent only.
+ */
+#include "sensor/web.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "dissectors/ksd.h"
+#include "sensor/emit.h"
+#include "sensor/web_assets.h"
+
+#define WEB_AUTH_MAX  1024 /* Authorization header value we decode */
+#define WEB_WAIT_MS   1000 /* live stream: longest wait before checking for shutdown */
+#define WEB_MAX_COUNT 1000 /* /api/events?count cap (also KSD_REPORT_MAX_EVENTS) */
+
+struct ksd_web {
+    struct MHD_Daemon *d;                /* the server */
+    pthread_mutex_t mu;                  /* guards db */
+    struct ksd_report_db *db;            /* shared connection for API calls; NULL = closed */
+    struct ksd_report_conf rc;           /* points into the copies below */
+    char target[512];                    /* copy of conf target */
+    char prefix[128];                    /* copy of conf prefix */
+    char auth_file[512];                 /* copy of conf auth file */
+    char password[KSD_WEB_MAX_PASSWORD]; /* "" = no auth */
+    atomic_int live;                     /* open live streams */
+    atomic_int stopping;                 /* set by ksd_web_stop */
+    int port;                            /* bound port */
+};
+
+struct web_live {
+    struct ksd_web *w;          /* server */
+    struct ksd_report_sub *sub; /* dedicated subscription */
+    struct ksd_report_buf out;  /* bytes to send */
+    size_t off;                 /* sent so far from out */
+    int idle_ms;                /* time since the last line was queued */
+};
+
+/* ---- responses ---- */
+
+static void add_headers(struct MHD_Response *r, const char *type)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                            "form-action 'none'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+}
+
+static enum MHD_Result send_bytes(struct MHD_Connection *c, unsigned status, const char *type,
+                                  const void *p, size_t n)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    add_headers(r, type);
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return send_bytes(c, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+static enum MHD_Result send_json_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    struct ksd_report_buf b = {0};
+    ksd_report_buf_str(&b, "{\"error\":");
+    ksd_report_buf_json(&b, msg, strlen(msg));
+    ksd_report_buf_str(&b, "}");
+    enum MHD_Result ok =
+        b.oom ? MHD_NO : send_bytes(c, status, "application/json; charset=utf-8", b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
+/* ---- auth ---- */
+
+static int b64_val(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+/* Decode standard base64 (padding optional); -1 on a bad character or overflow. */
+static int b64_decode(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (; *s && *s != '='; s++) {
+        int v = b64_val(*s);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n + 1 >= cap)
+                return -1;
+            out[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* Constant-time (in the expected length) comparison. */
+static int same_secret(const char *got, size_t gl, const char *want, size_t wl)
+{
+    unsigned diff = (unsigned)(gl ^ wl);
+    for (size_t i = 0; i < wl; i++)
+        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < gl ? got[i] : 0);
+    return diff == 0;
+}
+
+static int authorized(const struct ksd_web *w, struct MHD_Connection *c)
+{
+    char dec[WEB_AUTH_MAX], want[KSD_WEB_MAX_PASSWORD + 8];
+    if (!w->password[0])
+        return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Basic ", 6) != 0 || strlen(h) >= WEB_AUTH_MAX)
+        return 0;
+    h += 6;
+    while (*h == ' ')
+        h++;
+    int n = b64_decode(h, dec, sizeof(dec));
+    if (n < 0)
+        return 0;
+    int wl = snprintf(want, sizeof(want), "ksd:%s", w->password);
+    int ok = wl > 0 && same_secret(dec, (size_t)n, want, (size_t)wl);
+    explicit_bzero(dec, sizeof(dec));
+    explicit_bzero(want, sizeof(want));
+    return ok;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
+{
+    static const char msg[] = "authentication required\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    add_headers(r, "text/plain; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Basic realm=\"ksd\", charset=\"UTF-8\"");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- API ---- */
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    return v && v[0] ? v : NULL;
+}
+
+/* A small non-negative integer argument, def when absent, -1 when malformed. */
+static long arg_long(struct MHD_Connection *c, const char *name, long def, long max)
+{
+    const char *v = arg(c, name);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < 0)
+        return -1;
+    return x > max ? max : x;
+}
+
+enum web_api {
+    WEB_API_HOSTS,
+    WEB_API_SITES,
+    WEB_API_TIMELINE,
+    WEB_API_SENSORS,
+    WEB_API_EVENTS,
+};
+
+struct web_query {
+    struct ksd_report_filter f; /* hosts, sites */
+    long n;                     /* hours or count */
+};
+
+/* Run one API call on the shared connection; reopen it once when broken. */
+static int run_api(struct ksd_web *w, enum web_api api, const struct web_query *q,
+                   struct ksd_report_buf *b, char *err, size_t errlen)
+{
+    int rc = KSD_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!w->db) {
+            w->db = ksd_report_open(&w->rc, err, errlen);
+            if (!w->db)
+                break;
+        }
+        b->len = 0;
+        if (b->p)
+            b->p[0] = '\0';
+        switch (api) {
+            case WEB_API_HOSTS:
+            case WEB_API_SITES: {
+                struct ksd_report_host *h = NULL;
+                struct ksd_report_site *s = NULL;
+                size_t n = 0;
+                rc = ksd_report_hosts(w->db, &q->f, &h, &n);
+                if (rc == KSD_OK && api == WEB_API_HOSTS) {
+                    ksd_report_hosts_json(b, h, n);
+                } else if (rc == KSD_OK) {
+                    size_t ns = ksd_report_sites(h, n, &s);
+                    ksd_report_sites_json(b, s, ns);
+                }
+                free(h);
+                free(s);
+                break;
+            }
+            case WEB_API_TIMELINE:
+                rc = ksd_report_timeline_json(w->db, (int)q->n, b);
+                break;
+            case WEB_API_SENSORS:
+                rc = ksd_report_sensors_json(w->db, b);
+                break;
+            case WEB_API_EVENTS:
+                rc = ksd_report_events_json(w->db, (size_t)q->n, b);
+                break;
+        }
+        if (rc == KSD_OK)
+            break;
+        snprintf(err, errlen, "%s", ksd_report_error(w->db));
+        if (!ksd_report_broken(w->db))
+            break;
+        ksd_report_close(w->db);
+        w->db = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == KSD_OK && b->oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = KSD_ENOMEM;
+    }
+    return rc;
+}
+
+static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, enum web_api api)
+{
+    struct web_query q;
+    struct ksd_report_buf b = {0};
+    char err[256] = "";
+    memset(&q, 0, sizeof(q));
+    q.f.verdict = -1;
+    if (api == WEB_API_HOSTS || api == WEB_API_SITES) {
+        const char *since = arg(c, "since"), *site = arg(c, "site"), *v = arg(c, "verdict");
+        const char *um = arg(c, "unmanaged");
+        if (since && ksd_report_parse_date(since, &q.f.since) != KSD_OK) {
+            char *end;
+            long long t = strtoll(since, &end, 10);
+            if (*end || t < 0)
+                return send_json_error(c, MHD_HTTP_BAD_REQUEST, "since: not a date");
+            q.f.since = (int64_t)t;
+        }
+        if (v) {
+            enum ksd_report_verdict vd;
+            if (ksd_report_verdict_parse(v, &vd) != KSD_OK)
+                return send_json_error(c, MHD_HTTP_BAD_REQUEST, "verdict: unknown");
+            q.f.verdict = (int)vd;
+        }
+        q.f.site = site;
+        q.f.unmanaged = um && strcmp(um, "0") != 0;
+        q.f.top_scan = api == WEB_API_HOSTS ? KSD_WEB_TOP_SCAN : 0;
+    } else if (api == WEB_API_TIMELINE) {
+        q.n = arg_long(c, "hours", 48, KSD_REPORT_MAX_HOURS);
+        if (q.n < 1)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "hours: 1..720");
+    } else if (api == WEB_API_EVENTS) {
+        q.n = arg_long(c, "count", 50, WEB_MAX_COUNT);
+        if (q.n < 1)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "count: 1..1000");
+    }
+    enum MHD_Result ok;
+    if (run_api(w, api, &q, &b, err, sizeof(err)) != KSD_OK)
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
+    else
+        ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
+/* ---- live stream ---- */
+
+static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct web_live *l = cls;
+    (void)pos;
+    while (l->off >= l->out.len) {
+        if (atomic_load(&l->w->stopping))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        l->out.len = 0;
+        l->off = 0;
+        struct ksd_report_buf msg = {0};
+        int rc = ksd_report_sub_next(l->sub, WEB_WAIT_MS, &msg);
+        if (rc < 0) {
+            ksd_report_buf_free(&msg);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (rc == 1 && !msg.oom) {
+            ksd_report_buf_str(&l->out, "data: ");
+            ksd_report_buf_add(&l->out, msg.p, msg.len);
+            ksd_report_buf_str(&l->out, "\n\n");
+            l->idle_ms = 0;
+        } else {
+            l->idle_ms += WEB_WAIT_MS;
+            if (l->idle_ms >= KSD_WEB_HEARTBEAT_MS) {
+                ksd_report_buf_str(&l->out, ": heartbeat\n\n");
+                l->idle_ms = 0;
+            }
+        }
+        ksd_report_buf_free(&msg);
+        if (l->out.oom)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = l->out.len - l->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, l->out.p + l->off, n);
+    l->off += n;
+    return (ssize_t)n;
+}
+
+static void live_free(void *cls)
+{
+    struct web_live *l = cls;
+    ksd_report_sub_close(l->sub);
+    ksd_report_buf_free(&l->out);
+    atomic_fetch_sub(&l->w->live, 1);
+    free(l);
+}
+
+static enum MHD_Result serve_live(struct ksd_web *w, struct MHD_Connection *c)
+{
+    char err[256];
+    if (atomic_fetch_add(&w->live, 1) >= KSD_WEB_MAX_LIVE) {
+        atomic_fetch_sub(&w->live, 1);
+        return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many live streams\n");
+    }
+    struct web_live *l = calloc(1, sizeof(*l));
+    if (!l) {
+        atomic_fetch_sub(&w->live, 1);
+        return MHD_NO;
+    }
+    l->w = w;
+    l->sub = ksd_report_subscribe(&w->rc, err, sizeof(err));
+    if (!l->sub) {
+        free(l);
+        atomic_fetch_sub(&w->live, 1);
+        return send_json_error(c, MHD_HTTP_BAD_GATEWAY, err);
+    }
+    /* the first bytes go out at once so that the client sees the stream open */
+    ksd_report_buf_str(&l->out, "retry: 3000\n: connected\n\n");
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, live_read, l, live_free);
+    if (!r) {
+        live_free(l);
+        return MHD_NO;
+    }
+    add_headers(r, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- dispatch ---- */
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **req)
+{
+    struct ksd_web *w = cls;
+    (void)version;
+    (void)upload;
+    if (*req == NULL) {
+        /* first call: headers only; answer on the second (a body is refused below) */
+        static int marker;
+        *req = &marker;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!authorized(w, c))
+        return send_unauthorized(c);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+        return send_bytes(c, MHD_HTTP_OK, "text/html; charset=utf-8", ksd_web_index_html,
+                          sizeof(ksd_web_index_html) - 1);
+    if (strcmp(url, "/app.js") == 0)
+        return send_bytes(c, MHD_HTTP_OK, "text/javascript; charset=utf-8", ksd_web_app_js,
+                          sizeof(ksd_web_app_js) - 1);
+    if (strcmp(url, "/style.css") == 0)
+        return send_bytes(c, MHD_HTTP_OK, "text/css; charset=utf-8", ksd_web_style_css,
+                          sizeof(ksd_web_style_css) - 1);
+    if (strcmp(url, "/api/hosts") == 0)
+        return serve_api(w, c, WEB_API_HOSTS);
+    if (strcmp(url, "/api/sites") == 0)
+        return serve_api(w, c, WEB_API_SITES);
+    if (strcmp(url, "/api/timeline") == 0)
+        return serve_api(w, c, WEB_API_TIMELINE);
+    if (strcmp(url, "/api/sensors") == 0)
+        return serve_api(w, c, WEB_API_SENSORS);
+    if (strcmp(url, "/api/events") == 0)
+        return serve_api(w, c, WEB_API_EVENTS);
+    if (strcmp(url, "/api/live") == 0)
+        return serve_live(w, c);
+    return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* ---- start / stop ---- */
+
+static int read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+        fprintf(stderr, "ksd dashboard: warning: %s is readable by other users\n", path);
+    char line[KSD_WEB_MAX_PASSWORD + 2];
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    size_t n = ok ? strlen(line) : 0;
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n == 0 || n >= cap) {
+        explicit_bzero(line, sizeof(line));
+        snprintf(err, errlen, "password file %s: empty or longer than %zu bytes", path, cap - 1);
+        return -1;
+    }
+    memcpy(out, line, n + 1);
+    explicit_bzero(line, sizeof(line));
+    return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl, char *err,
+                        size_t errlen)
+{
+    char host[256], port[16];
+    const char *colon;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof(host) || colon == s)
+            goto bad;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+    }
+    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port))
+        goto bad;
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        goto bad;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+        goto bad;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sl = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+bad:
+    snprintf(err, errlen, "--listen: expected HOST:PORT or [V6]:PORT, got %s", s);
+    return -1;
+}
+
+static int copy_opt(char *dst, size_t cap, const char *s, const char **out)
+{
+    *out = NULL;
+    if (!s)
+        return 0;
+    if (strlen(s) >= cap)
+        return -1;
+    memcpy(dst, s, strlen(s) + 1);
+    *out = dst;
+    return 0;
+}
+
+struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    const char *listen = c->listen ? c->listen : KSD_WEB_DEFAULT_LISTEN;
+    if (parse_listen(listen, &ss, &sl, err, errlen) != 0)
+        return NULL;
+    if (!c->redis.target || ksd_emit_parse_target(c->redis.target, NULL, NULL) != KSD_OK) {
+        snprintf(err, errlen, "--redis: bad target (HOST:PORT or unix:PATH)");
+        return NULL;
+    }
+    struct ksd_web *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    atomic_init(&w->live, 0);
+    atomic_init(&w->stopping, 0);
+    w->rc.timeout_ms = c->redis.timeout_ms;
+    if (copy_opt(w->target, sizeof(w->target), c->redis.target, &w->rc.target) ||
+        copy_opt(w->prefix, sizeof(w->prefix), c->redis.prefix, &w->rc.prefix) ||
+        copy_opt(w->auth_file, sizeof(w->auth_file), c->redis.auth_file, &w->rc.auth_file)) {
+        snprintf(err, errlen, "Redis option too long");
+        goto err;
+    }
+    if (c->password_file &&
+        read_password(c->password_file, w->password, sizeof(w->password), err, errlen) != 0)
+        goto err;
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    w->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, w, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)KSD_WEB_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)120, MHD_OPTION_END);
+    if (!w->d) {
+        snprintf(err, errlen, "cannot listen on %s", listen);
+        goto err;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_BIND_PORT);
+    w->port = di ? di->port : 0;
+    return w;
+err:
+    explicit_bzero(w->password, sizeof(w->password));
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return NULL;
+}
+
+int ksd_web_port(const struct ksd_web *w)
+{
+    return w->port;
+}
+
+void ksd_web_stop(struct ksd_web *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stopping, 1);
+    MHD_stop_daemon(w->d);
+    ksd_report_close(w->db);
+    explicit_bzero(w->password, sizeof(w->password));
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/* ---- ksd dashboard ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ksd dashboard [--redis HOST:PORT|unix:PATH] [--redis-prefix P]\n"
+               "                     [--redis-auth-file FILE] [--listen HOST:PORT]\n"
+               "                     [--password-file FILE]\n"
+               "\n"
+               "  --redis TARGET        Redis written by ksd --redis (default 127.0.0.1:6379)\n"
+               "  --listen HOST:PORT    address to serve on (default " KSD_WEB_DEFAULT_LISTEN ")\n"
+               "  --password-file FILE  require HTTP Basic auth: user ksd, password = first "
+               "line\n");
+}
+
+int ksd_web_main(int argc, char **argv)
+{
+    enum {
+        O_REDIS = 256,
+        O_PREFIX,
+        O_AUTH,
+        O_LISTEN,
+        O_PASSWORD,
+    };
+    static const struct option opts[] = {
+        {"redis", required_argument, NULL, O_REDIS},
+        {"redis-prefix", required_argument, NULL, O_PREFIX},
+        {"redis-auth-file", required_argument, NULL, O_AUTH},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"password-file", required_argument, NULL, O_PASSWORD},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ksd_web_conf conf;
+    char err[512];
+    int o;
+    memset(&conf, 0, sizeof(conf));
+    conf.redis.target = "127.0.0.1:6379";
+    optind = 0;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+            case O_REDIS:
+                conf.redis.target = optarg;
+                break;
+            case O_PREFIX:
+                conf.redis.prefix = optarg;
+                break;
+            case O_AUTH:
+                conf.redis.auth_file = optarg;
+                break;
+            case O_LISTEN:
+                conf.listen = optarg;
+                break;
+            case O_PASSWORD:
+                conf.password_file = optarg;
+                break;
+            case 'h':
+                usage(stdout);
+                return 0;
+            default:
+                fprintf(stderr, "ksd dashboard: unknown option or missing argument: %s\n",
+                        optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+                usage(stderr);
+                return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ksd dashboard: unexpected argument: %s\n", argv[optind]);
+        return 2;
+    }
+    /* the server threads inherit this mask: only sigwait below sees the signals */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct ksd_web *w = ksd_web_start(&conf, err, sizeof(err));
+    if (!w) {
+        fprintf(stderr, "ksd dashboard: %s\n", err);
+        return strncmp(err, "--", 2) == 0 ? 2 : 1;
+    }
+    fprintf(stderr, "ksd dashboard: serving on port %d (%s), reading %s\n", ksd_web_port(w),
+            conf.listen ? conf.listen : KSD_WEB_DEFAULT_LISTEN, conf.redis.target);
+    int sig = 0;
+    sigwait(&set, &sig);
+    ksd_web_stop(w);
+    return 0;
+}

@@ -1,0 +1,253 @@
+#!/bin/sh
+# e2e_live.sh - ksd on a real interface: two network namespaces joined by a
+# veth pair (10.79.0.0/24). The sensor side (10.79.0.1) runs `ksd -i` and
+# the clients (dig, openssl s_client, curl); the server side (10.79.0.2)
+# runs dnsmasq answering Kaspersky names, `openssl s_server -www` and
+# `python3 -m http.server`. Checks the JSON events (dns, sni, http_host for
+# names of signatures/kaspersky.rules), that ksd switched to user nobody
+# with no capability left while capturing (when --user is available), and
+# that SIGTERM ends it with status 0.
+#
+# Needs root (skips otherwise) and the Debian packages iproute2,
+# dnsmasq-base, openssl, python3, curl, dnsutils. Every wait is bounded;
+# the trap removes the namespaces and stops every process started here.
+# Output: "ok N - ..." / "not ok N - ..." / "skip ..." lines.
+set -u
+KSD=${KSD:-./ksd}
+RULES=${RULES:-signatures/kaspersky.rules}
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skip live capture: needs root"
+    exit 0
+fi
+for t in ip:iproute2 dnsmasq:dnsmasq-base openssl:openssl python3:python3 curl:curl dig:dnsutils; do
+    if ! command -v "${t%%:*}" >/dev/null 2>&1; then
+        echo "skip live capture: needs ${t%%:*} (Debian package ${t#*:})"
+        exit 0
+    fi
+done
+
+NS=ksd$$s # sensor and clients
+NC=ksd$$c # servers
+A=10.79.0.1
+B=10.79.0.2
+tmp=$(mktemp -d)
+chmod 755 "$tmp" # the servers and a dropped ksd read files here
+pids=""
+ksd_pid=""
+cleanup() {
+    for p in $ksd_pid $pids; do kill "$p" 2>/dev/null; done
+    for ns in $NS $NC; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    wait 2>/dev/null # reap them (all were in the namespaces, now SIGKILLed)
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+no() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+# wait_for TENTHS command...: run command every 0.1 s until it succeeds.
+wait_for() {
+    tries=$1
+    shift
+    while [ "$tries" -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        tries=$((tries - 1))
+        sleep 0.1
+    done
+    return 1
+}
+inS() { ip netns exec "$NS" "$@"; }
+inC() { ip netns exec "$NC" "$@"; }
+
+# ---- network ---------------------------------------------------------------
+if ip netns add "$NS" && ip netns add "$NC" &&
+    ip -n "$NS" link add vS type veth peer name vC netns "$NC" &&
+    ip -n "$NS" addr add $A/24 dev vS && ip -n "$NC" addr add $B/24 dev vC &&
+    ip -n "$NS" link set vS up && ip -n "$NC" link set vC up &&
+    ip -n "$NS" link set lo up && ip -n "$NC" link set lo up; then
+    ok "two namespaces joined by a veth pair ($A - $B)"
+else
+    no "two namespaces joined by a veth pair ($A - $B)"
+    exit 1
+fi
+
+# ---- servers ---------------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=s07.upd.kaspersky.com" -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
+    >"$tmp/req.log" 2>&1 || { no "test certificate"; exit 1; }
+mkdir -p "$tmp/www"
+echo "index" >"$tmp/www/index.html"
+
+inC dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+    --bind-interfaces --listen-address=$B --port=53 --user=root --pid-file= \
+    --address=/kaspersky.com/$B --address=/kaspersky-labs.com/$B \
+    >"$tmp/dnsmasq.log" 2>&1 &
+pids="$pids $!"
+inC openssl s_server -accept $B:443 -cert "$tmp/cert.pem" -key "$tmp/key.pem" -www -quiet \
+    >"$tmp/s_server.log" 2>&1 </dev/null &
+pids="$pids $!"
+inC python3 -m http.server 80 --bind $B --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
+pids="$pids $!"
+listening() { inC ss -H -ln "$@" | grep -q .; }
+if wait_for 100 listening -u "sport = :53" && wait_for 100 listening -t "sport = :443" &&
+    wait_for 100 listening -t "sport = :80"; then
+    ok "dnsmasq, openssl s_server and http.server listen on $B"
+else
+    no "dnsmasq, openssl s_server and http.server listen on $B"
+    tail -3 "$tmp"/dnsmasq.log "$tmp"/s_server.log "$tmp"/http.log | sed 's/^/#   /'
+    exit 1
+fi
+
+# Redis on the sensor side's loopback, when installed: events must still
+# reach it after the privilege drop (the output thread starts after it).
+redis_args=""
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    mkdir -p "$tmp/redis" "$tmp/spool"
+    chown nobody "$tmp/spool" 2>/dev/null
+    inS redis-server --port 6390 --bind 127.0.0.1 --dir "$tmp/redis" --save "" --appendonly no \
+        --daemonize no >"$tmp/redis.log" 2>&1 &
+    pids="$pids $!"
+    if wait_for 100 inS redis-cli -p 6390 ping; then
+        redis_args="--redis 127.0.0.1:6390 --spool $tmp/spool/spool"
+    else
+        echo "skip redis output check: redis-server did not start"
+    fi
+else
+    echo "skip redis output check: needs redis-server and redis-cli (Debian package redis-server)"
+fi
+
+# ---- ksd -------------------------------------------------------------------
+user_args="--user nobody"
+if "$KSD" --user nobody -r /dev/null 2>&1 | grep -q "not built yet\|unknown option"; then
+    user_args=""
+    echo "skip privilege drop check: this ksd has no --user yet"
+fi
+start_ksd() {
+    # shellcheck disable=SC2086
+    ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --json "$tmp/events.json" --threads 2 \
+        --stats $user_args $redis_args >"$tmp/ksd.out" 2>"$tmp/ksd.err" &
+    ksd_pid=$!
+}
+start_ksd
+capturing() { grep -q "capturing on vS" "$tmp/ksd.err"; }
+if wait_for 100 capturing; then
+    ok "ksd captures on vS inside namespace $NS"
+else
+    no "ksd captures on vS inside namespace $NS"
+    sed 's/^/#   /' "$tmp/ksd.err" | head -5
+    exit 1
+fi
+# `ip netns exec` execs the command: the pid is ksd's own
+[ "$(cat /proc/$ksd_pid/comm 2>/dev/null)" = ksd ] || echo "# pid $ksd_pid is not ksd"
+
+if [ -n "$user_args" ]; then
+    nobody=$(id -u nobody)
+    dropped() { awk -v u="$nobody" '/^Uid:/ { exit !($2 == u && $3 == u && $4 == u && $5 == u) }' \
+        "/proc/$ksd_pid/status"; }
+    if wait_for 50 dropped; then
+        ok "ksd runs as nobody after opening the capture ($(grep '^Uid:' /proc/$ksd_pid/status | tr '\t' ' '))"
+    else
+        no "ksd runs as nobody after opening the capture"
+        grep '^Uid:' "/proc/$ksd_pid/status" | sed 's/^/#   /'
+    fi
+    caps=$(awk '/^Cap(Eff|Prm|Bnd|Amb):/ { printf "%s%s ", $1, $2 }' "/proc/$ksd_pid/status")
+    if awk '/^Cap(Eff|Prm|Bnd|Amb|Inh):/ { if ($2 !~ /^0+$/) bad = 1 } END { exit bad }' \
+        "/proc/$ksd_pid/status"; then
+        ok "ksd holds no capability ($caps)"
+    else
+        no "ksd holds no capability ($caps)"
+    fi
+    # every thread (workers, Redis output) started after the drop
+    nt=0 badt=""
+    for st in /proc/$ksd_pid/task/*/status; do
+        nt=$((nt + 1))
+        awk -v u="$nobody" '/^Uid:/ { if ($2 != u || $3 != u || $4 != u || $5 != u) bad = 1 }
+            /^Cap(Eff|Prm|Bnd|Amb|Inh):/ { if ($2 !~ /^0+$/) bad = 1 }
+            /^NoNewPrivs:/ { if ($2 != 1) bad = 1 } END { exit bad }' "$st" || badt="$badt $st"
+    done
+    [ -z "$badt" ] && ok "all $nt threads: uid nobody, no capability, no_new_privs" ||
+        no "all $nt threads: uid nobody, no capability, no_new_privs:$badt"
+    gid0=$(awk '/^Groups:/ { for (i = 2; i <= NF; i++) if ($i == 0) print "yes" }' \
+        "/proc/$ksd_pid/status")
+    [ -z "$gid0" ] && ok "ksd is in no root group" || no "ksd is in no root group"
+fi
+
+# ---- traffic from the sensor side --------------------------------------------
+if inS dig @$B s07.upd.kaspersky.com A +time=2 +tries=2 +short >"$tmp/dig.out" 2>&1 &&
+    grep -qx "$B" "$tmp/dig.out"; then
+    ok "dig s07.upd.kaspersky.com answered by dnsmasq"
+else
+    no "dig s07.upd.kaspersky.com answered by dnsmasq"
+    sed 's/^/#   /' "$tmp/dig.out" | head -3
+fi
+if echo | inS timeout 10 openssl s_client -connect $B:443 -servername s07.upd.kaspersky.com \
+    >"$tmp/s_client.out" 2>&1 && grep -q "CN *= *s07.upd.kaspersky.com" "$tmp/s_client.out"; then
+    ok "TLS handshake with SNI s07.upd.kaspersky.com"
+else
+    no "TLS handshake with SNI s07.upd.kaspersky.com"
+    tail -3 "$tmp/s_client.out" | sed 's/^/#   /'
+fi
+if inS curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    --resolve ds.kaspersky.com:80:$B http://ds.kaspersky.com/ >"$tmp/curl.out" 2>&1 &&
+    grep -qx 200 "$tmp/curl.out"; then
+    ok "HTTP GET with Host ds.kaspersky.com"
+else
+    no "HTTP GET with Host ds.kaspersky.com (got $(cat "$tmp/curl.out"))"
+fi
+
+# ---- stop and check ------------------------------------------------------------
+sleep 0.5 # let the last packets reach the capture ring
+kill -TERM "$ksd_pid" 2>/dev/null
+tries=100
+while [ $tries -gt 0 ] && kill -0 "$ksd_pid" 2>/dev/null; do
+    tries=$((tries - 1))
+    sleep 0.1
+done
+if kill -0 "$ksd_pid" 2>/dev/null; then
+    no "ksd exits within 10 s of SIGTERM"
+    kill -KILL "$ksd_pid" 2>/dev/null
+    wait "$ksd_pid" 2>/dev/null
+else
+    wait "$ksd_pid"
+    st=$?
+    [ "$st" -eq 0 ] && ok "ksd exits 0 on SIGTERM" || {
+        no "ksd exits 0 on SIGTERM (status $st)"
+        sed 's/^/#   /' "$tmp/ksd.err" | tail -5
+    }
+fi
+ksd_pid=""
+
+event() { # event EVIDENCE INDICATOR RULE
+    grep "\"evidence\":\"$1\"" "$tmp/events.json" 2>/dev/null | grep "\"indicator\":\"$2\"" |
+        grep "\"rule\":\"$3\"" | grep -q "\"client\":\"$A\""
+}
+for e in "dns s07.upd.kaspersky.com kl-upd-s07" "sni s07.upd.kaspersky.com kl-upd-s07" \
+    "http_host ds.kaspersky.com kl-prod-ds"; do
+    # shellcheck disable=SC2086
+    set -- $e
+    if event "$1" "$2" "$3"; then
+        ok "event $1 $2 ($3) from client $A"
+    else
+        no "event $1 $2 ($3) from client $A"
+    fi
+done
+if [ -n "$redis_args" ]; then
+    got=$(inS redis-cli -p 6390 XLEN ksd:events 2>&1)
+    if [ "$got" -ge 3 ] 2>/dev/null && inS redis-cli -p 6390 HGET "ksd:host:$A" events | grep -q '^[1-9]'; then
+        ok "Redis output after the privilege drop: ksd:events has $got entries, ksd:host:$A exists"
+    else
+        no "Redis output after the privilege drop: ksd:events has 3+ entries (got '$got')"
+    fi
+fi
+if [ "$failed" -ne 0 ]; then
+    echo "# events:"
+    sed 's/^/#   /' "$tmp/events.json" 2>/dev/null | head -10
+    echo "# ksd stderr:"
+    sed 's/^/#   /' "$tmp/ksd.err" | head -20
+fi
+exit $failed
