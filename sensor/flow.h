@@ -55,6 +55,7 @@ struct ksd_flow {
     int64_t last_us;  /* capture time of the latest packet */
     uint32_t pkts[2]; /* packets from client (0) and server (1) */
     uint32_t hash;    /* key hash */
+    uint32_t isn[2];  /* initial sequence numbers from SYN (0) and SYN-ACK (1) */
     uint8_t client;   /* which key side (0/1) is the client */
     uint8_t flags;    /* KSD_FLOW_F_* */
     uint8_t cls;      /* enum ksd_flow_class */

@@ -769,6 +769,10 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
             return NULL;
         ksd_stream_init(&x->st[0]);
         ksd_stream_init(&x->st[1]);
+        if (f->flags & KSD_FLOW_F_SYN)
+            ksd_stream_syn(&x->st[0], f->isn[0]);
+        if (f->flags & KSD_FLOW_F_SYNACK)
+            ksd_stream_syn(&x->st[1], f->isn[1]);
         f->ext = x;
     }
     return f->ext;
@@ -834,15 +838,18 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
     ksd_flow_tcp_update(w->ft, f, p->tcp_flags, dir);
     if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE))
         return;
-    struct flow_ext *x = ext_of(f);
-    if (!x)
-        return;
     uint32_t seq = p->seq;
     if (p->tcp_flags & 0x02) {
-        ksd_stream_syn(&x->st[dir], p->seq);
+        /* kept in the record; the streams (and their memory) wait for data */
+        f->isn[dir] = p->seq;
+        if (f->ext)
+            ksd_stream_syn(&((struct flow_ext *)f->ext)->st[dir], p->seq);
         seq = p->seq + 1;
     }
     if (p->payload_len == 0)
+        return;
+    struct flow_ext *x = ext_of(f);
+    if (!x)
         return;
     if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
         client_done(w, x, f);
@@ -1021,7 +1028,9 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         else
             flow_match(w, f);
     }
-    if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3) {
+    /* nDPI state (hundreds of bytes) only for flows that carry data: a SYN
+     * flood or a port scan costs the flow record alone. */
+    if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3 && (p->payload_len || f->ext)) {
         struct flow_ext *x = ext_of(f);
         char label[KSD_APP_LABEL_MAX];
         if (x && ksd_classify_packet(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
