@@ -23,6 +23,8 @@
 #include <openssl/evp.h>
 
 #include "dissectors/ja.h"
+
+#include "dissectors/crypto.h"
 #include "dissectors/ksd.h"
 
 /* A bounded string under construction; overflow sets err and stays set. */
@@ -134,7 +136,7 @@ int ksd_ja_ja3(const struct ksd_ja_hello *h, char out[33])
     int rc = ksd_ja_ja3_string(h, buf, sizeof(buf));
     if (rc != KSD_OK)
         return rc;
-    return digest_hex(EVP_md5(), buf, strlen(buf), out, 32);
+    return digest_hex(ksd_crypto_md5(), buf, strlen(buf), out, 32);
 }
 
 int ksd_ja_ja3s(uint16_t version, uint16_t cipher, const uint16_t *exts, size_t n_exts,
@@ -153,7 +155,7 @@ int ksd_ja_ja3s(uint16_t version, uint16_t cipher, const uint16_t *exts, size_t 
     sb_dec_list(&s, exts, n_exts, 0);
     if (s.err)
         return KSD_ELIMIT;
-    return digest_hex(EVP_md5(), buf, s.len, out, 32);
+    return digest_hex(ksd_crypto_md5(), buf, s.len, out, 32);
 }
 
 static int cmp_u16(const void *a, const void *b)
@@ -311,7 +313,7 @@ int ksd_ja_ja4(const struct ksd_ja_hello *h, char out[40])
     } else {
         sb_init(&s, buf, sizeof(buf));
         sb_hex_list(&s, l.ciphers, l.n_ciphers, 0);
-        rc = s.err ? KSD_ELIMIT : digest_hex(EVP_sha256(), buf, s.len, out + o.len, 12);
+        rc = s.err ? KSD_ELIMIT : digest_hex(ksd_crypto_sha256(), buf, s.len, out + o.len, 12);
     }
     if (rc != KSD_OK)
         goto fail;
@@ -327,7 +329,7 @@ int ksd_ja_ja4(const struct ksd_ja_hello *h, char out[40])
     ja4_c_string(h, &l, &s);
     if (s.err || o.err)
         goto fail_limit;
-    rc = digest_hex(EVP_sha256(), buf, s.len, out + o.len, 12);
+    rc = digest_hex(ksd_crypto_sha256(), buf, s.len, out + o.len, 12);
     if (rc != KSD_OK)
         goto fail;
     return KSD_OK;

@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KSD_OK     0
-#define KSD_ETRUNC (-1) /* captured bytes ran out */
-#define KSD_EINVAL (-2) /* bytes present but malformed */
-#define KSD_EAGAIN (-3) /* stream dissector: need more bytes */
-#define KSD_ENOMEM (-4) /* allocation failed or a bound was reached */
-#define KSD_ELIMIT (-5) /* a named KSD_MAX_* cap was reached */
+#define KSD_OK      0
+#define KSD_ETRUNC  (-1) /* captured bytes ran out */
+#define KSD_EINVAL  (-2) /* bytes present but malformed */
+#define KSD_EAGAIN  (-3) /* stream dissector: need more bytes */
+#define KSD_ENOMEM  (-4) /* allocation failed or a bound was reached */
+#define KSD_ELIMIT  (-5) /* a named KSD_MAX_* cap was reached */
 #define KSD_ENOTSUP (-6) /* valid but unsupported (version, type) */
 
 #define KSD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -65,6 +65,8 @@
  */
 #include "dissectors/quic.h"
 
+#include "dissectors/crypto.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,11 +207,7 @@ static uint64_t quic_varint(struct ksd_rd *r)
 static int quic_hmac(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
                      uint8_t out[QUIC_SECRET_LEN])
 {
-    unsigned int out_len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, d, d_len, out, &out_len) ||
-        out_len != QUIC_SECRET_LEN)
-        return KSD_ENOMEM;
-    return KSD_OK;
+    return ksd_crypto_hmac_sha256(key, key_len, d, d_len, out);
 }
 
 /* HKDF-Expand-Label(secret, label, "", out_len) for out_len <= 32: one
@@ -279,7 +277,7 @@ static int quic_hp_mask(const uint8_t hp[16], const uint8_t *sample, uint8_t mas
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, ok;
 
-    ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), NULL, hp, NULL) == 1 &&
+    ok = ctx && EVP_EncryptInit_ex(ctx, ksd_crypto_aes128_ecb(), NULL, hp, NULL) == 1 &&
          EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
          EVP_EncryptUpdate(ctx, mask, &n, sample, QUIC_SAMPLE_LEN) == 1 && n == QUIC_SAMPLE_LEN;
     EVP_CIPHER_CTX_free(ctx);
@@ -296,7 +294,7 @@ static int quic_gcm_open(const struct ksd_quic_keys *k, const uint8_t nonce[12],
     int n = 0, rc = KSD_ENOMEM;
 
     memcpy(tag, tag_in, sizeof(tag));
-    if (!ctx || EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, NULL, NULL) != 1 ||
+    if (!ctx || EVP_DecryptInit_ex(ctx, ksd_crypto_aes128_gcm(), NULL, NULL, NULL) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
         EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1 ||

@@ -119,8 +119,7 @@ static inline uint32_t rd_le32(struct ksd_rd *r)
         return (uint32_t)rd_fail(r);
     const uint8_t *p = r->base + r->off;
     r->off += 4;
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 /* Returns a pointer to the next n bytes and advances, or NULL (error set). */
