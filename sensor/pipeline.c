@@ -580,6 +580,26 @@ static void stream_trouble(struct ksd_flow *f, struct flow_ext *x, int st)
         nosni_set(f, st == KSD_STREAM_GAP ? KSD_NOSNI_GAP : KSD_NOSNI_TRUNCATED);
 }
 
+/*
+ * The start of a client stream that is not a TLS record but holds a
+ * ClientHello record header (16 03 0x LL LL 01) within its first
+ * KSD_TLS_MAX_RESYNC bytes: the number of stray bytes before it, else 0.
+ * tshark restarts TLS at every segment; ksd reads streams, and allows this
+ * little slack at the very start only, with the handshake type checked, so
+ * random payload does not turn into fingerprints.
+ */
+#define KSD_TLS_MAX_RESYNC 4
+static size_t tls_resync(const uint8_t *p, size_t len)
+{
+    if (len < 6 || ksd_tls_probe(p, len))
+        return 0;
+    for (size_t k = 1; k <= KSD_TLS_MAX_RESYNC && k + 6 <= len; k++)
+        if (p[k] == 0x16 && p[k + 1] == 0x03 && p[k + 2] <= 0x04 && p[k + 5] == 0x01 &&
+            ((p[k + 3] << 8) | p[k + 4]) >= 4)
+            return k;
+    return 0;
+}
+
 static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
 {
     for (int guard = 0; guard < 64 && !(f->evmask & FL_CDONE); guard++) {
@@ -595,6 +615,13 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
         }
         if (x->cp == CP_UNKNOWN) {
             uint16_t sport = ksd_flow_port(f, !f->client);
+            size_t junk = x->hellos == 0 && x->http_reqs == 0 ? tls_resync(p, len) : 0;
+            if (junk) {
+                /* a few stray bytes before a ClientHello record: skip them */
+                w->st.tls_resync++;
+                ksd_stream_consume(&x->st[0], junk);
+                continue;
+            }
             if (ksd_tls_probe(p, len)) {
                 x->cp = CP_TLS;
                 f->evmask |= FL_TLSPORT;
@@ -824,9 +851,9 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
     int dir = *dirp;
     /* Picked up mid-stream and the port guess was wrong: the first payload
      * decides, as long as nothing has been dissected yet. */
-    const struct flow_ext *x0 = f->ext;
+    struct flow_ext *x0 = f->ext;
     if (dir == 1 && (f->flags & KSD_FLOW_F_MIDSTREAM) && p->payload_len &&
-        (!x0 || (x0->st[0].state == KSD_STREAM_INIT && x0->st[1].state == KSD_STREAM_INIT)) &&
+        (!x0 || (x0->cp == CP_UNKNOWN && x0->st[0].state == KSD_STREAM_INIT)) &&
         !(f->flags & (KSD_FLOW_F_SYN | KSD_FLOW_F_SYNACK)) &&
         looks_like_client(p->payload, p->payload_len)) {
         uint32_t t = f->pkts[0];
@@ -834,6 +861,11 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         f->pkts[1] = t;
         f->client = (uint8_t)!f->client;
         dir = *dirp = 0;
+        if (x0) { /* what the "server" sent so far was the client's */
+            struct ksd_stream s0 = x0->st[0];
+            x0->st[0] = x0->st[1];
+            x0->st[1] = s0;
+        }
     }
     ksd_flow_tcp_update(w->ft, f, p->tcp_flags, dir);
     if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE))
@@ -1222,9 +1254,12 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
         if (s->dns_err[i])
             fprintf(out, " err.%s=%llu", ksd_dns_err_name(i), (unsigned long long)s->dns_err[i]);
     fprintf(out, "\n");
-    fprintf(out, "tls: client_hellos=%llu server_hellos=%llu certificates=%llu not_tls=%llu\n",
+    fprintf(out,
+            "tls: client_hellos=%llu server_hellos=%llu certificates=%llu not_tls=%llu "
+            "resync=%llu\n",
             (unsigned long long)s->tls_client_hellos, (unsigned long long)s->tls_server_hellos,
-            (unsigned long long)s->tls_certs, (unsigned long long)s->tls_not_tls);
+            (unsigned long long)s->tls_certs, (unsigned long long)s->tls_not_tls,
+            (unsigned long long)s->tls_resync);
     fprintf(out, "quic: client_hellos=%llu unknown_version=%llu\n",
             (unsigned long long)s->quic_hellos, (unsigned long long)s->quic_unknown_version);
     fprintf(out, "no_sni:");

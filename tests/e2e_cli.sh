@@ -62,6 +62,13 @@ grep -q "^ja3	3f2fba0262b1a22b739126dfb2fe7a7d$" "$tmp/p80" &&
     ok "TLS on port 80: ClientHello found by content (JA3 and JA4)" ||
     no "TLS on port 80: ClientHello found by content (JA3 and JA4)"
 
+# Stray byte before a ClientHello, wrong port guess of the client: both hellos found.
+"$KSD" -s "$R" -r "$corpus/ndpi_ossfuzz_seed_fake_traces_1-rawip.pcapng" --facts "$tmp/fz" 2>/dev/null
+grep -q "^ja4	t10d010100_a4c07683491e_000000000000$" "$tmp/fz" &&
+    grep -q "^ja4	ts3i000000_000000000000_000000000000$" "$tmp/fz" &&
+    ok "stray byte before the ClientHello record: fingerprint found" ||
+    no "stray byte before the ClientHello record: fingerprint found"
+
 # Worker threads change the order of output, never its content.
 diff=0
 for f in "$corpus"/*.pcap "$corpus"/*.pcapng deploy/demo.pcap; do
