@@ -52,6 +52,13 @@ printf '10.0.0.0/8 headquarters!\n' >"$tmp/bad-sites"
 "$KSD" -s $R -r deploy/demo.pcap --sites "$tmp/bad-sites" >/dev/null 2>"$tmp/err"
 check "bad site name: FILE:LINE: reason, exit 2" '[ $? -eq 2 ] && grep -q "bad-sites:1: bad site name" "$tmp/err"'
 
+# nDPI labels every event's flow; the Kaspersky custom protocol comes from the rules.
+"$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --json "$tmp/app.json" 2>/dev/null
+check "nDPI labels the Kaspersky TLS flow (TLS.Kaspersky)" \
+    '[ "$(field "$tmp/app.json" 10.77.0.11 app)" = TLS.Kaspersky ]'
+"$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --json "$tmp/app0.json" --no-ndpi 2>/dev/null
+check "--no-ndpi: ksd's own dissector label (TLS)" '[ "$(field "$tmp/app0.json" 10.77.0.11 app)" = TLS ]'
+
 # Suppression: one event per (client, rule, evidence) per window; 0 = every detection.
 "$KSD" -s $R -r deploy/demo.pcap --json "$tmp/d300.json" 2>/dev/null
 "$KSD" -s $R -r deploy/demo.pcap --json "$tmp/d0.json" --dedup-window 0 2>/dev/null
