@@ -78,7 +78,7 @@ else
 endif
 
 .PHONY: all test check unit e2e demo demo-stop fuzz fuzz-smoke bench clean format format-check \
-        layering deps test-asan tools oracle install uninstall
+        layering deps test-asan tools oracle ndpi-compare install uninstall
 .DEFAULT_GOAL := all
 
 all: $(KSD_BIN)
@@ -162,6 +162,10 @@ bench: all
 
 oracle: all
 	$(Q)sh tests/oracle.sh --update
+
+# nDPI's server names against ksd's dissectors over the shared corpus.
+ndpi-compare: all
+	$(Q)sh tests/ndpi-compare.sh
 
 FORMAT_SRCS = $(wildcard dissectors/*.[ch] signatures/*.[ch] sensor/*.[ch] tests/*.[ch] \
                          tests/fuzz/*.[ch] tests/tools/*.[ch])

@@ -82,6 +82,29 @@ static void name_of(struct ksd_classify *c, ndpi_protocol p, char *label, size_t
 int ksd_classify_packet(struct ksd_classify *c, struct ksd_classify_flow **state, const uint8_t *l3,
                         size_t l3_len, int64_t ts_us, char *label, size_t label_len)
 {
+    return ksd_classify_packet_name(c, state, l3, l3_len, ts_us, label, label_len, NULL, 0);
+}
+
+/* nDPI's host name, lower-cased, printable ASCII only. */
+static void copy_name(const struct ksd_classify_flow *s, char *name, size_t name_len)
+{
+    if (!name || !name_len)
+        return;
+    size_t i = 0;
+    const char *h = s->f->host_server_name;
+    for (; i + 1 < name_len && i < sizeof(s->f->host_server_name) && h[i]; i++) {
+        char ch = h[i];
+        name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : (ch > 0x20 && ch < 0x7f) ? ch : '?';
+    }
+    name[i] = '\0';
+}
+
+int ksd_classify_packet_name(struct ksd_classify *c, struct ksd_classify_flow **state,
+                             const uint8_t *l3, size_t l3_len, int64_t ts_us, char *label,
+                             size_t label_len, char *name, size_t name_len)
+{
+    if (name && name_len)
+        name[0] = '\0';
     if (!*state) {
         struct ksd_classify_flow *s = calloc(1, sizeof(*s));
         if (!s)
@@ -101,10 +124,12 @@ int ksd_classify_packet(struct ksd_classify *c, struct ksd_classify_flow **state
     s->packets++;
     if (p.app_protocol != NDPI_PROTOCOL_UNKNOWN || p.master_protocol != NDPI_PROTOCOL_UNKNOWN) {
         name_of(c, p, label, label_len);
+        copy_name(s, name, name_len);
         state_free(state);
         return 1;
     }
     if (s->packets >= KSD_NDPI_MAX_PACKETS) {
+        copy_name(s, name, name_len);
         ksd_classify_giveup(c, state, label, label_len);
         return 1;
     }

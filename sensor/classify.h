@@ -32,6 +32,12 @@ void ksd_classify_free(struct ksd_classify *c);
 int ksd_classify_packet(struct ksd_classify *c, struct ksd_classify_flow **state, const uint8_t *l3,
                         size_t l3_len, int64_t ts_us, char *label, size_t label_len);
 
+/* The same, and the server name nDPI extracted for the flow (SNI, Host, DNS
+ * question; "" when none) copied into name when the label is final. */
+int ksd_classify_packet_name(struct ksd_classify *c, struct ksd_classify_flow **state,
+                             const uint8_t *l3, size_t l3_len, int64_t ts_us, char *label,
+                             size_t label_len, char *name, size_t name_len);
+
 /* The flow ended before nDPI decided: take its best guess, free the state. */
 void ksd_classify_giveup(struct ksd_classify *c, struct ksd_classify_flow **state, char *label,
                          size_t label_len);

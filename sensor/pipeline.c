@@ -1064,9 +1064,10 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
      * flood or a port scan costs the flow record alone. */
     if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3 && (p->payload_len || f->ext)) {
         struct flow_ext *x = ext_of(f);
-        char label[KSD_APP_LABEL_MAX];
-        if (x && ksd_classify_packet(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
-                                     sizeof(label)) == 1) {
+        char label[KSD_APP_LABEL_MAX], name[96];
+        if (x && ksd_classify_packet_name(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
+                                          sizeof(label), name, sizeof(name)) == 1) {
+            fact(w, "ndpi_host", name, NULL); /* for make ndpi-compare */
             f->ndpi_app = label_intern(w, label);
             f->evmask |= FL_NDPI_DONE;
             w->st.ndpi_classified++;
