@@ -360,7 +360,10 @@ static void stop_redis(struct run *r, int stats)
         return;
     snapshot(r, 1);
     struct ksd_emit_stats es;
-    int rc = ksd_emit_stop_stats(r->emit, 10000, &es);
+    ksd_emit_get_stats(r->emit, &es);
+    /* Drain for up to 10 s while Redis answers; when it is down, one more
+     * second for a reconnect, then what is left goes to the spool. */
+    int rc = ksd_emit_stop_stats(r->emit, es.connected ? 10000 : 1000, &es);
     if (stats)
         fprintf(stderr,
                 "redis: pushed=%llu sent=%llu duplicates_skipped=%llu spooled=%llu "
