@@ -574,9 +574,33 @@ static int is_tls_port(uint16_t port)
            port == 13299 || port == 17000 || port == 17100;
 }
 
-static void stream_trouble(struct ksd_flow *f, struct flow_ext *x, int st)
+/*
+ * A ClientHello that will never be complete (a missing segment, a stream cut
+ * short): its server name is often in the part that arrived. Parse what is
+ * there; a name found is reported (without JA3/JA4, which need the whole
+ * hello) and counted as tls.partial.
+ */
+static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
 {
-    if (x->hellos == 0 && x->cp == CP_TLS)
+    size_t len;
+    const uint8_t *p = ksd_stream_data(&x->st[0], &len);
+    if (x->cp != CP_TLS || x->hellos || !p || len < 10 || p[0] != 0x16 || p[5] != 0x01)
+        return 0;
+    size_t rec = ((size_t)p[3] << 8) | p[4];
+    size_t n = len - 5 < rec ? len - 5 : rec;
+    ksd_tls_parse_hello(p + 5, n, 't', &w->hello);
+    if (!w->hello.sni[0])
+        return 0;
+    w->hello.has_ja = 0;
+    w->st.tls_partial++;
+    x->hellos++;
+    report_hello(w, f, &w->hello);
+    return 1;
+}
+
+static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int st)
+{
+    if (x->hellos == 0 && x->cp == CP_TLS && !partial_hello(w, f, x))
         nosni_set(f, st == KSD_STREAM_GAP ? KSD_NOSNI_GAP : KSD_NOSNI_TRUNCATED);
 }
 
@@ -608,7 +632,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
         int sst = ksd_stream_state(&x->st[0]);
         if (!p || len == 0) {
             if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
-                stream_trouble(f, x, sst);
+                stream_trouble(w, f, x, sst);
                 client_done(w, x, f);
             }
             return;
@@ -662,7 +686,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             }
             if (rc == KSD_EAGAIN) {
                 if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
-                    stream_trouble(f, x, sst);
+                    stream_trouble(w, f, x, sst);
                     client_done(w, x, f);
                 }
                 return;
@@ -826,6 +850,7 @@ static void ext_release(struct ksd_flow *f)
 static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
 {
     struct flow_ext *x = f->ext;
+
     if (x && x->nd && w->cls) {
         char label[KSD_APP_LABEL_MAX];
         ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
@@ -968,6 +993,10 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     (void)reason;
     int64_t saved = w->now;
     w->now = f->last_us;
+    struct flow_ext *x = f->ext;
+    /* the flow ends with a ClientHello still waiting for a missing segment */
+    if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
+        nosni_set(f, KSD_NOSNI_GAP);
     if (f->evmask & FL_TLSPORT) {
         int why = -1, noted = nosni_get(f);
         if (!(f->evmask & FL_HELLO))
@@ -1257,10 +1286,10 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
     fprintf(out, "\n");
     fprintf(out,
             "tls: client_hellos=%llu server_hellos=%llu certificates=%llu not_tls=%llu "
-            "resync=%llu\n",
+            "resync=%llu partial=%llu\n",
             (unsigned long long)s->tls_client_hellos, (unsigned long long)s->tls_server_hellos,
             (unsigned long long)s->tls_certs, (unsigned long long)s->tls_not_tls,
-            (unsigned long long)s->tls_resync);
+            (unsigned long long)s->tls_resync, (unsigned long long)s->tls_partial);
     fprintf(out, "quic: client_hellos=%llu unknown_version=%llu\n",
             (unsigned long long)s->quic_hellos, (unsigned long long)s->quic_unknown_version);
     fprintf(out, "no_sni:");

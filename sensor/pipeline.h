@@ -53,7 +53,8 @@ struct ksd_stats {
     uint64_t dns_messages, dns_err[KSD_DNS_ERR_COUNT];
     uint64_t mdns_messages, llmnr_messages;
     uint64_t tls_client_hellos, tls_server_hellos, tls_certs, tls_not_tls;
-    uint64_t tls_resync; /* streams with stray bytes before the ClientHello record */
+    uint64_t tls_resync;  /* streams with stray bytes before the ClientHello record */
+    uint64_t tls_partial; /* names taken from ClientHellos that never completed */
     uint64_t quic_hellos, quic_unknown_version;
     uint64_t http_requests, http_not_http;
     uint64_t nosni[KSD_NOSNI__COUNT];
