@@ -162,7 +162,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     mkdir -p "$tmp/unit"
     sed "s|^ExecStart=$P/sbin/ksd|ExecStart=$D2$P/sbin/ksd|" "$D2$P/lib/systemd/system/ksd.service" \
         >"$tmp/unit/ksd.service"
-    if MANPATH="$D2$P/share/man" systemd-analyze verify "$tmp/unit/ksd.service" >"$tmp/va" 2>&1 &&
+    # Documentation= is checked by running man(1), which minimal systems lack;
+    # the pages themselves are checked above.
+    man_opt=--man=no
+    command -v man >/dev/null 2>&1 && man_opt=--man=yes
+    if MANPATH="$D2$P/share/man" systemd-analyze verify $man_opt "$tmp/unit/ksd.service" >"$tmp/va" 2>&1 &&
         ! grep -q . "$tmp/va"; then
         ok "systemd-analyze verify ksd.service: clean"
     else

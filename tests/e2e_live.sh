@@ -65,6 +65,11 @@ inS() { ip netns exec "$NS" "$@"; }
 inC() { ip netns exec "$NC" "$@"; }
 
 # ---- network ---------------------------------------------------------------
+if ! ip netns add "ksdprobe$$" 2>"$tmp/netns.err"; then
+    echo "skip live capture: network namespaces cannot be created here ($(head -1 "$tmp/netns.err"))"
+    exit 0
+fi
+ip netns del "ksdprobe$$"
 if ip netns add "$NS" && ip netns add "$NC" &&
     ip -n "$NS" link add vS type veth peer name vC netns "$NC" &&
     ip -n "$NS" addr add $A/24 dev vS && ip -n "$NC" addr add $B/24 dev vC &&
