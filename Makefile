@@ -77,7 +77,7 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all test check unit e2e demo demo-stop fuzz fuzz-smoke bench clean format format-check \
+.PHONY: all test check unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench clean format format-check \
         layering deps test-asan tools oracle ndpi-compare install uninstall
 .DEFAULT_GOAL := all
 
@@ -152,6 +152,10 @@ build/fuzz/%: tests/fuzz/%.c $(DISS_SRCS) $(SIG_SRCS)
 	  -o $@ $< $(DISS_SRCS) $(SIG_SRCS) -lcrypto
 
 fuzz: $(FUZZ_BINS)
+
+# The long campaign (10 minutes per harness by default; FUZZ_SECONDS=N).
+fuzz-long: fuzz
+	$(Q)sh tests/fuzz/long.sh $(FUZZ_BINS)
 
 fuzz-smoke: fuzz
 	$(Q)sh tests/fuzz/smoke.sh $(FUZZ_BINS)
