@@ -323,3 +323,11 @@ void ksd_flow_flush(struct ksd_flow_table *ft)
         while (ft->lists[c].head)
             flow_remove(ft, ft->lists[c].head, KSD_FLOW_GONE_SHUTDOWN);
 }
+
+void ksd_flow_foreach(struct ksd_flow_table *ft, void (*fn)(struct ksd_flow *f, void *arg),
+                      void *arg)
+{
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++)
+        for (struct ksd_flow *f = ft->lists[c].head; f; f = f->next)
+            fn(f, arg);
+}

@@ -102,6 +102,10 @@ struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt
 /* Update TCP state from a packet (flags) in direction dir; moves the flow between classes. */
 void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t tcp_flags, int dir);
 
+/* Call fn for every flow in the table (fn must not remove flows). */
+void ksd_flow_foreach(struct ksd_flow_table *ft, void (*fn)(struct ksd_flow *f, void *arg),
+                      void *arg);
+
 /* Remove every flow (end of input), releasing each through the destructor. */
 void ksd_flow_flush(struct ksd_flow_table *ft);
 

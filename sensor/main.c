@@ -155,9 +155,9 @@ static FILE *open_out(const char *path)
  * out: a visit to kaspersky.com is not the product. Returns the path of a
  * temporary file (the caller unlinks it) or NULL.
  */
-static char *write_ndpi_protos(const struct ksd_sigset *s)
+static char *write_ndpi_protos(const struct ksd_sigset *s, char path[32])
 {
-    static char path[] = "/tmp/ksd-ndpi-XXXXXX";
+    snprintf(path, 32, "/tmp/ksd-ndpi-XXXXXX");
     size_t n = ksd_sig_count(s, -1), k = 0;
     const char **names = calloc(n ? n : 1, sizeof(*names));
     if (!names)
@@ -272,8 +272,12 @@ static void reload(struct run *r)
         log_msg("reload failed; keeping rule set version %s", ksd_sig_version(r->sigs));
         return;
     }
-    struct ksd_lists l = {n, nk, ns};
-    ksd_pool_set_lists(r->pool, &l);
+    char pbuf[32];
+    char *protos = r->cfg->ndpi ? write_ndpi_protos(n, pbuf) : NULL;
+    struct ksd_lists l = {n, nk, ns, protos};
+    ksd_pool_set_lists(r->pool, &l); /* returns once every worker has adopted them */
+    if (protos)
+        unlink(protos);
     ksd_sig_free(r->sigs);
     ksd_known_free(r->known);
     ksd_known_free(r->sites);
@@ -408,7 +412,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&r.sink.lock, NULL);
     r.started = (int64_t)time(NULL);
     int status = 0;
-    char *protos = NULL;
+    char *protos = NULL, pbuf[32];
     struct ksd_capture *live = NULL; /* opened before the privilege drop */
     char err[512];
     if (!(r.sigs = load_sigs(cfg.sigfile)))
@@ -450,9 +454,9 @@ int main(int argc, char **argv)
     r.sink.threaded = workers > 1;
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
                                  cfg.sensor_id, cfg.ndpi, NULL};
-    protos = cfg.ndpi ? write_ndpi_protos(r.sigs) : NULL;
+    protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
-    struct ksd_lists lists = {r.sigs, r.known, r.sites};
+    struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)
         unlink(protos);

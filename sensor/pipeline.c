@@ -1062,6 +1062,33 @@ void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s)
     w->sigs = s;
 }
 
+/* A flow nDPI is still classifying: its label from the module about to go. */
+static void ndpi_settle(struct ksd_flow *f, void *arg)
+{
+    struct ksd_worker *w = arg;
+    struct flow_ext *x = f->ext;
+    if (!x || !x->nd)
+        return;
+    char label[KSD_APP_LABEL_MAX];
+    ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
+    f->ndpi_app = label_intern(w, label);
+    f->evmask |= FL_NDPI_DONE;
+}
+
+int ksd_worker_reload_ndpi(struct ksd_worker *w, const char *protos)
+{
+    if (!w->cls)
+        return 0;
+    char err[256];
+    struct ksd_classify *n = ksd_classify_new(protos, err, sizeof(err));
+    if (!n)
+        return -1;
+    ksd_flow_foreach(w->ft, ndpi_settle, w);
+    ksd_classify_free(w->cls);
+    w->cls = n;
+    return 0;
+}
+
 void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
                           const struct ksd_known *sites)
 {

@@ -79,6 +79,14 @@ void ksd_worker_free(struct ksd_worker *w);
  * the next call). NULL disables matching (facts only). */
 void ksd_worker_set_sigs(struct ksd_worker *w, const struct ksd_sigset *s);
 
+/*
+ * Replace the nDPI module by one loaded with a new protocols file (the
+ * Kaspersky custom protocol regenerated from reloaded rules). Flows nDPI was
+ * still classifying get its best guess from the old module first. Returns 0,
+ * or -1 (the old module stays) when the new one cannot be made.
+ */
+int ksd_worker_reload_ndpi(struct ksd_worker *w, const char *protos);
+
 /* Known-host labels and the site map (borrowed, like the signature set; NULL = none). */
 void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
                           const struct ksd_known *sites);

@@ -79,6 +79,9 @@ static void adopt(struct slot *s)
 {
     ksd_worker_set_sigs(s->w, s->lists.sigs);
     ksd_worker_set_known(s->w, s->lists.known, s->lists.sites);
+    if (s->lists.ndpi_protos)
+        ksd_worker_reload_ndpi(s->w, s->lists.ndpi_protos);
+    s->lists.ndpi_protos = NULL;
 }
 
 static void *worker_main(void *arg)
@@ -146,6 +149,7 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
         struct slot *s = &p->slots[i];
         s->pool = p;
         s->lists = *lists;
+        s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
         if (!(s->w = ksd_worker_new(wc, sink)))
             goto fail;
         adopt(s);

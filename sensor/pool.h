@@ -32,6 +32,7 @@ struct ksd_lists {
     const struct ksd_sigset *sigs;
     const struct ksd_known *known;
     const struct ksd_known *sites;
+    const char *ndpi_protos; /* reload only: nDPI protocols file to load, or NULL */
 };
 
 struct ksd_pool;
