@@ -158,10 +158,19 @@ int ksd_ja_ja3s(uint16_t version, uint16_t cipher, const uint16_t *exts, size_t 
     return digest_hex(ksd_crypto_md5(), buf, s.len, out, 32);
 }
 
-static int cmp_u16(const void *a, const void *b)
+/* Insertion sort: the lists are short (at most a few hundred values, usually
+ * 10-30), and glibc's qsort allocates and calls back per comparison. */
+static void sort_u16(uint16_t *v, size_t n)
 {
-    uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
-    return (x > y) - (x < y);
+    for (size_t i = 1; i < n; i++) {
+        uint16_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
 }
 
 /* The sorted lists and the signature list JA4 hashes. */
@@ -195,8 +204,8 @@ static void ja4_collect(const struct ksd_ja_hello *h, struct ja4_lists *l)
     for (size_t i = 0; i < n_s; i++)
         if (!ksd_ja_is_grease(h->sigalgs[i]))
             l->n_sigs++;
-    qsort(l->ciphers, l->n_ciphers, sizeof(l->ciphers[0]), cmp_u16);
-    qsort(l->exts, l->n_exts, sizeof(l->exts[0]), cmp_u16);
+    sort_u16(l->ciphers, l->n_ciphers);
+    sort_u16(l->exts, l->n_exts);
 }
 
 static const char *ja4_version(uint16_t v)
