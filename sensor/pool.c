@@ -159,7 +159,8 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
     note_agent_ports(p, lists->sigs);
     if (!(p->frag = ksd_ipfrag_new()))
         goto fail;
-    for (int i = 0; i < workers; i++) {
+    /* worker 0 runs in the capture thread; the others get a thread and a ring */
+    for (int i = 1; i < workers; i++) {
         struct slot *s = &p->slots[i];
         if (ksd_ring_init(&s->ring, KSD_POOL_RING_BYTES) < 0)
             goto fail;
@@ -249,11 +250,18 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         h.ts_us = fr->ts_us;
         h.outer = pkt;
         h.len = (uint32_t)dglen;
-        struct slot *s = &p->slots[client_hash(p, &inner) % (uint32_t)p->n];
-        push(s, REC_DGRAM, &h, sizeof(h), dg, dglen);
+        uint32_t di = client_hash(p, &inner) % (uint32_t)p->n;
+        if (di == 0)
+            ksd_worker_datagram(p->slots[0].w, fr->ts_us, &pkt, dg, dglen);
+        else
+            push(&p->slots[di], REC_DGRAM, &h, sizeof(h), dg, dglen);
         return;
     }
     uint32_t idx = rc == KSD_DEC_OK ? client_hash(p, &pkt) % (uint32_t)p->n : 0;
+    if (idx == 0) {
+        ksd_worker_packet(p->slots[0].w, fr);
+        return;
+    }
     struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, 0};
     push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
 }
@@ -267,25 +275,24 @@ void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
     }
     p->generation++;
     note_agent_ports(p, lists->sigs);
-    for (int i = 0; i < p->n; i++) {
+    p->slots[0].lists = *lists;
+    adopt(&p->slots[0]);
+    for (int i = 1; i < p->n; i++) {
         struct slot *s = &p->slots[i];
         /* the worker reads s->lists only after this record, which the ring orders */
         s->lists = *lists;
         push(s, REC_LISTS, NULL, 0, NULL, 0);
     }
-    for (int i = 0; i < p->n; i++)
+    for (int i = 1; i < p->n; i++)
         while (atomic_load_explicit(&p->slots[i].adopted, memory_order_acquire) < p->generation)
             nap();
 }
 
 void ksd_pool_finish(struct ksd_pool *p)
 {
-    if (p->n == 1) {
-        if (p->slots[0].w)
-            ksd_worker_finish(p->slots[0].w);
-        return;
-    }
-    for (int i = 0; i < p->n; i++) {
+    if (p->slots[0].w)
+        ksd_worker_finish(p->slots[0].w);
+    for (int i = 1; i < p->n; i++) {
         struct slot *s = &p->slots[i];
         if (!s->started)
             continue;
@@ -326,8 +333,8 @@ uint64_t ksd_pool_flows(const struct ksd_pool *p)
 {
     if (p->n == 1)
         return ksd_worker_flows(p->slots[0].w);
-    uint64_t n = 0;
-    for (int i = 0; i < p->n; i++)
+    uint64_t n = ksd_worker_flows(p->slots[0].w);
+    for (int i = 1; i < p->n; i++)
         n += atomic_load_explicit(&p->slots[i].flows_now, memory_order_relaxed);
     return n;
 }

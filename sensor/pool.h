@@ -10,7 +10,8 @@
  * of one host therefore meet in one worker, so DNS-learned addresses,
  * suppression, host records and port prerequisites (TCP 13000 before UDP
  * 15000) never need sharing. IP fragments are reassembled by the dispatcher
- * first, so the whole datagram goes where its flow goes.
+ * first, so the whole datagram goes where its flow goes. Worker 0 runs in the
+ * capture thread itself, so N workers keep N cores busy, not N + 1.
  */
 #ifndef KSD_POOL_H
 #define KSD_POOL_H
