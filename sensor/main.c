@@ -75,17 +75,13 @@ static void log_msg(const char *fmt, ...)
     ksd_log(LOG_ERR, "%s", buf);
 }
 
+static struct ksd_sigset *load_sigs(const char *path);
+
 static int check_signatures(const char *path)
 {
-    struct ksd_sigset *s = NULL;
-    struct ksd_sig_error err;
-    if (ksd_sig_load_file(path, &s, &err) != 0) {
-        if (err.line > 0)
-            fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.reason);
-        else
-            fprintf(stderr, "%s: %s\n", err.file[0] ? err.file : path, err.reason);
+    struct ksd_sigset *s = load_sigs(path);
+    if (!s)
         return 1;
-    }
     static const char *const kinds[] = {"domain", "cidr", "port",      "ja3",
                                         "ja4",    "cert", "http_path", "http_ua"};
     printf("%s: ok, version %s, %zu rules, %zu bytes compiled\n", path, ksd_sig_version(s),
@@ -128,10 +124,11 @@ static struct ksd_sigset *load_sigs(const char *path)
     struct ksd_sigset *s = NULL;
     struct ksd_sig_error err;
     if (ksd_sig_load_file(path, &s, &err) != 0) {
+        /* FILE:LINE: reason for a bad line, FILE: reason for a file that cannot be read */
         if (err.line > 0)
             fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.reason);
         else
-            fprintf(stderr, "ksd: %s: %s\n", err.file[0] ? err.file : path, err.reason);
+            fprintf(stderr, "%s: %s\n", err.file[0] ? err.file : path, err.reason);
         return NULL;
     }
     return s;
