@@ -10,6 +10,7 @@
  * says nothing about an unrelated host that talks to the same CDN node.
  */
 #include "sensor/correlate.h"
+#include "signatures/sig.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -168,12 +169,6 @@ struct dedup_val {
 static const char *const evidence_names[] = {
     "dns", "sni", "quic_sni", "http_host", "http_ua",   "cert", "ja3",
     "ja4", "ip",  "dns_ip",   "port",      "http_path", "socks"};
-/* Categories of signatures/README.md; the first seven are a running product. */
-static const char *const category_names[] = {
-    "update", "telemetry", "activation", "revocation", "management",    "product",
-    "oem",    "download",  "website",    "proxy",      "infrastructure"};
-#define PRODUCT_CATS 0x7fu /* update .. oem */
-#define WEBSITE_CAT  (1u << 8)
 
 struct host_val {
     int64_t first_us;
@@ -363,8 +358,8 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
         name_index(evidence_names, sizeof(evidence_names) / sizeof(evidence_names[0]), evidence);
     if (e >= 0)
         h->evmask |= 1u << e;
-    int cat =
-        name_index(category_names, sizeof(category_names) / sizeof(category_names[0]), category);
+    size_t ncat;
+    int cat = name_index(ksd_sig_categories(&ncat), ncat, category);
     if (cat >= 0)
         h->catmask |= 1u << cat;
     for (int i = 0; i < h->n_ind; i++)
@@ -376,11 +371,20 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
 
 const char *ksd_corr_verdict_of(uint32_t catmask)
 {
-    if (catmask & PRODUCT_CATS)
-        return "product";
-    if (catmask == WEBSITE_CAT)
-        return "website-only";
-    return "suspected";
+    size_t ncat;
+    const char *const *cats = ksd_sig_categories(&ncat);
+    int website = 0, other = 0;
+    for (size_t i = 0; i < ncat && i < 32; i++) {
+        if (!(catmask & (1u << i)))
+            continue;
+        if (ksd_sig_category_is_product(cats[i], strlen(cats[i])))
+            return "product";
+        if (strcmp(cats[i], "website") == 0)
+            website = 1;
+        else
+            other = 1;
+    }
+    return website && !other ? "website-only" : "suspected";
 }
 
 size_t ksd_corr_hosts_count(const struct ksd_corr *c)

@@ -15,6 +15,7 @@
  * that has failed is never reused (the caller reopens).
  */
 #include "sensor/report.h"
+#include "signatures/sig.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -175,9 +176,6 @@ void ksd_report_buf_free(struct ksd_report_buf *b)
 
 /* ---- verdict and dates ---- */
 
-static const char *const product_cats[] = {"update",     "telemetry", "activation", "revocation",
-                                           "management", "product",   "oem"};
-
 enum ksd_report_verdict ksd_report_verdict_of(const char *categories)
 {
     int any = 0, website = 0, other = 0;
@@ -194,9 +192,8 @@ enum ksd_report_verdict ksd_report_verdict_of(const char *categories)
         if (n == 0)
             continue;
         any = 1;
-        for (size_t i = 0; i < KSD_ARRAY_LEN(product_cats); i++)
-            if (strlen(product_cats[i]) == n && memcmp(product_cats[i], s, n) == 0)
-                return KSD_REPORT_PRODUCT;
+        if (ksd_sig_category_is_product(s, n))
+            return KSD_REPORT_PRODUCT;
         if (n == 7 && memcmp(s, "website", 7) == 0)
             website = 1;
         else

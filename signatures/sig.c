@@ -26,6 +26,16 @@ static const char *const categories[KSD_SIG_NCAT] = {
     "download", "website",   "oem",        "proxy",      "infrastructure",
 };
 
+bool ksd_sig_category_is_product(const char *name, size_t len)
+{
+    static const char *const product[] = {"update",     "telemetry", "activation", "revocation",
+                                          "management", "product",   "oem"};
+    for (size_t i = 0; i < sizeof(product) / sizeof(product[0]); i++)
+        if (strlen(product[i]) == len && memcmp(product[i], name, len) == 0)
+            return true;
+    return false;
+}
+
 const char *const *ksd_sig_categories(size_t *n)
 {
     if (n != NULL)

@@ -123,6 +123,11 @@ const struct ksd_rule *ksd_sig_rule_at(const struct ksd_sigset *s, size_t i);
 /* The known category names (static storage); *n gets their number. */
 const char *const *ksd_sig_categories(size_t *n);
 
+/* True when a category (len bytes, need not be NUL-terminated) means a
+ * running product: update, telemetry, activation, revocation, management,
+ * product, oem. The one place host verdicts take this rule from. */
+bool ksd_sig_category_is_product(const char *name, size_t len);
+
 /* Bytes held by the set (rules, strings, tables), for the statistics. */
 size_t ksd_sig_memory(const struct ksd_sigset *s);
 
