@@ -359,7 +359,8 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
     if (e >= 0)
         h->evmask |= 1u << e;
     size_t ncat;
-    int cat = name_index(ksd_sig_categories(&ncat), ncat, category);
+    const char *const *cats = ksd_sig_categories(&ncat); /* sets ncat: call it first */
+    int cat = name_index(cats, ncat, category);
     if (cat >= 0)
         h->catmask |= 1u << cat;
     for (int i = 0; i < h->n_ind; i++)
