@@ -136,6 +136,44 @@ int ksd_classify_packet_name(struct ksd_classify *c, struct ksd_classify_flow **
     return 0;
 }
 
+void ksd_classify_hello(struct ksd_classify *c, struct ksd_classify_flow **state, int quic,
+                        const char *sni, const uint8_t *server_ip4, char *label, size_t label_len)
+{
+    u_int16_t master = quic ? NDPI_PROTOCOL_QUIC : NDPI_PROTOCOL_TLS;
+    ndpi_protocol p;
+    memset(&p, 0, sizeof(p));
+    p.master_protocol = NDPI_PROTOCOL_UNKNOWN;
+    p.app_protocol = master;
+    size_t n = sni ? strlen(sni) : 0;
+    if (n > 0 && n < 256) {
+        struct ndpi_flow_struct *f = *state ? (*state)->f : NULL;
+        struct ndpi_flow_struct *own = NULL;
+        if (!f)
+            f = own = calloc(1, ndpi_detection_get_sizeof_ndpi_flow_struct());
+        char name[256];
+        memcpy(name, sni, n + 1);
+        if (f && ndpi_match_hostname_protocol(c->mod, f, master, name, (u_int)n) &&
+            f->detected_protocol_stack[0] != NDPI_PROTOCOL_UNKNOWN &&
+            f->detected_protocol_stack[0] != master) {
+            p.master_protocol = master;
+            p.app_protocol = f->detected_protocol_stack[0];
+        }
+        if (own)
+            ndpi_free_flow(own);
+    }
+    if (p.master_protocol == NDPI_PROTOCOL_UNKNOWN && server_ip4) {
+        struct in_addr a;
+        memcpy(&a.s_addr, server_ip4, 4);
+        u_int16_t id = ndpi_network_ptree_match(c->mod, &a);
+        if (id != NDPI_PROTOCOL_UNKNOWN && id != master) {
+            p.master_protocol = master;
+            p.app_protocol = id;
+        }
+    }
+    name_of(c, p, label, label_len);
+    state_free(state);
+}
+
 void ksd_classify_giveup(struct ksd_classify *c, struct ksd_classify_flow **state, char *label,
                          size_t label_len)
 {

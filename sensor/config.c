@@ -34,6 +34,7 @@ enum {
     OPT_STATS,
     OPT_THREADS,
     OPT_NO_NDPI,
+    OPT_NDPI_FULL,
     OPT_PRINT_CONFIG,
     OPT_DEDUP,
     OPT_MAX_FLOWS,
@@ -67,6 +68,7 @@ static const struct option long_opts[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"no-ndpi", no_argument, NULL, OPT_NO_NDPI},
+    {"ndpi-full", no_argument, NULL, OPT_NDPI_FULL},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
@@ -104,6 +106,7 @@ void ksd_config_usage(FILE *out)
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
           "  --threads N            worker threads (default: one per core)\n"
           "  --no-ndpi              do not classify flows with nDPI\n"
+          "  --ndpi-full            nDPI also parses the ClientHellos ksd parsed\n"
           "  --max-flows N          flow table cap (default 1000000)\n"
           "output:\n"
           "  --json FILE            detection events as JSON lines (- = stdout)\n"
@@ -200,6 +203,9 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
             return NULL;
         case OPT_NO_NDPI:
             c->ndpi = 0;
+            return NULL;
+        case OPT_NDPI_FULL:
+            c->ndpi_full = 1;
             return NULL;
         case OPT_PROGRESS:
             c->progress = 1;
@@ -430,6 +436,7 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     fprintf(out, "syslog = %s\n", c->use_syslog ? "yes" : "no");
     fprintf(out, "threads = %d\n", c->threads);
     fprintf(out, "no-ndpi = %s\n", c->ndpi ? "no" : "yes");
+    fprintf(out, "ndpi-full = %s\n", c->ndpi_full ? "yes" : "no");
     fprintf(out, "stats = %s\n", c->stats ? "yes" : "no");
     fprintf(out, "dedup-window = %d\n", c->dedup_window_s);
     fprintf(out, "max-flows = %ld\n", c->max_flows);

@@ -33,6 +33,7 @@ struct ksd_config {
     int hosts;               /* --hosts: print the flagged-host table at the end */
     int threads;             /* --threads, 0 = one per core */
     int ndpi;                /* 1 unless --no-ndpi */
+    int ndpi_full;           /* --ndpi-full: nDPI parses ClientHellos ksd has parsed too */
     int print_config;        /* --print-config */
     int dedup_window_s;      /* --dedup-window, default 300 */
     long max_flows;          /* --max-flows, default 1000000 */

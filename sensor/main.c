@@ -450,7 +450,8 @@ int main(int argc, char **argv)
         workers = 1;
     r.sink.threaded = workers > 1;
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
-                                 cfg.sensor_id, cfg.ndpi, NULL};
+                                 cfg.sensor_id, cfg.ndpi,
+                                 NULL,          cfg.ndpi_full};
     protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};

@@ -73,6 +73,8 @@ enum {
 #define FL_NDPI_DONE   0x80   /* nDPI has labelled the flow */
 #define FL_PORTHOST    0x1000 /* a port rule waits for a server name on this flow */
 #define FL_STARTPEND   0x2000 /* address/port rules wait for nDPI's label */
+#define FL_NDPI_HELD   0x4000 /* nDPI waits while ksd collects the ClientHello */
+#define FL_NDPI_DATA   0x8000 /* nDPI has been given a packet with payload */
 #define FL_NOSNI_SHIFT 8      /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
 
 static void nosni_set(struct ksd_flow *f, int reason)
@@ -107,6 +109,7 @@ struct ksd_worker {
     struct ksd_ipfrag *frag;
     struct ksd_corr *corr;
     struct ksd_classify *cls;            /* nDPI, or NULL with --no-ndpi */
+    int ndpi_full;                       /* nDPI parses ClientHellos too (--ndpi-full) */
     char labels[256][KSD_APP_LABEL_MAX]; /* interned nDPI labels; index 0 = none */
     int nlabels;
     struct ksd_stats st;
@@ -460,10 +463,37 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
 
 /* ---- TLS ----------------------------------------------------------------- */
 
+/*
+ * nDPI and a parsed ClientHello: nDPI has been held off the packets of the
+ * hello (see hello_held) and labels the flow from its SNI through its own
+ * host-name tables, before any event of the flow is emitted; address and port
+ * rules that waited for the label run now, as they would have at this packet.
+ */
+static void label_from_hello(struct ksd_worker *w, struct ksd_flow *f,
+                             const struct ksd_tls_hello *h)
+{
+    struct flow_ext *x = f->ext;
+    if (!w->cls || (f->evmask & FL_NDPI_DONE) || !x)
+        return;
+    char label[KSD_APP_LABEL_MAX];
+    struct ksd_addr server;
+    side_addr(f, !f->client, &server);
+    ksd_classify_hello(w->cls, &x->nd, h->transport == 'q', h->ech ? NULL : h->sni,
+                       server.family == 4 ? server.a : NULL, label, sizeof(label));
+    f->ndpi_app = label_intern(w, label);
+    f->evmask = (f->evmask | FL_NDPI_DONE) & ~(uint32_t)FL_NDPI_HELD;
+    w->st.ndpi_classified++;
+    w->st.ndpi_by_hello++;
+    if (f->evmask & FL_STARTPEND)
+        flow_match(w, f);
+}
+
 static void report_hello(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_tls_hello *h)
 {
     int quic = h->transport == 'q';
     f->evmask |= FL_HELLO;
+    if (f->evmask & FL_NDPI_HELD)
+        label_from_hello(w, f, h);
     if (h->sni[0]) {
         fact(w, quic ? "quic_sni" : "tls_sni", h->sni, NULL);
         if (h->ech)
@@ -1031,6 +1061,7 @@ struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_si
     if (c->ndpi) {
         char err[256];
         w->cls = ksd_classify_new(c->ndpi_protos, err, sizeof(err));
+        w->ndpi_full = c->ndpi_full;
         if (!w->cls) {
             ksd_worker_free(w);
             return NULL;
@@ -1096,6 +1127,28 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
     w->sites = sites;
 }
 
+/*
+ * Should nDPI skip this packet? Client packets that start or continue a
+ * ClientHello (TLS record or QUIC Initial) that ksd is collecting: ksd parses
+ * the hello once and label_from_hello asks nDPI only for the SNI's label,
+ * which spares nDPI's second parse of every handshake (its TLS dissector
+ * formats JA3 strings with snprintf). --ndpi-full turns this off.
+ */
+static int hello_held(const struct ksd_worker *w, const struct ksd_flow *f, int dir,
+                      const struct ksd_pkt *p)
+{
+    if (w->ndpi_full || dir != 0 || !p->payload_len ||
+        (f->evmask & (FL_NDPI_DONE | FL_CDONE | FL_HELLO)))
+        return 0;
+    if (f->evmask & FL_NDPI_HELD)
+        return 1;
+    if (f->evmask & FL_NDPI_DATA)
+        return 0; /* nDPI is already dissecting something else (e.g. SOCKS): let it finish */
+    if (p->proto == 6)
+        return ksd_tls_probe(p->payload, p->payload_len);
+    return ksd_quic_probe(p->payload, p->payload_len);
+}
+
 static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
 {
     if (p->proto != 6 && p->proto != 17)
@@ -1116,9 +1169,14 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         else
             flow_match(w, f);
     }
+    if (w->cls && hello_held(w, f, dir, p))
+        f->evmask |= FL_NDPI_HELD;
     /* nDPI state (hundreds of bytes) only for flows that carry data: a SYN
      * flood or a port scan costs the flow record alone. */
-    if (w->cls && !(f->evmask & FL_NDPI_DONE) && p->l3 && (p->payload_len || f->ext)) {
+    if (w->cls && !(f->evmask & (FL_NDPI_DONE | FL_NDPI_HELD)) && p->l3 &&
+        (p->payload_len || f->ext)) {
+        if (p->payload_len)
+            f->evmask |= FL_NDPI_DATA;
         struct flow_ext *x = ext_of(f);
         char label[KSD_APP_LABEL_MAX], name[96];
         if (x && ksd_classify_packet_name(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
@@ -1135,6 +1193,10 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         handle_tcp(w, f, &dir, p);
     else
         handle_udp(w, f, dir, p);
+    /* ksd finished the client side without a ClientHello: nDPI takes over
+     * from the next packet (it has missed the held ones). */
+    if ((f->evmask & FL_NDPI_HELD) && (f->evmask & FL_CDONE))
+        f->evmask &= ~(uint32_t)FL_NDPI_HELD;
     /* nDPI finished after dissection did: the extension can go now. */
     if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
         ext_release(f);
@@ -1154,21 +1216,27 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 {
     struct ksd_pkt pkt;
+    int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
+    ksd_worker_decoded(w, fr, &pkt, rc);
+}
+
+void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
+                        int rc)
+{
     tick(w, fr->ts_us);
     w->st.packets++;
     w->st.bytes += fr->len;
-    int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
     if (rc >= 0 && rc < KSD_DEC__COUNT)
         w->st.decode[rc]++;
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
         size_t dglen;
-        if (ksd_ipfrag_add(w->frag, &pkt, (uint64_t)w->now, &dg, &dglen) == 1)
-            ksd_worker_datagram(w, fr->ts_us, &pkt, dg, dglen);
+        if (ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1)
+            ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
         return;
     }
     if (rc == KSD_DEC_OK)
-        process_pkt(w, &pkt);
+        process_pkt(w, pkt);
 }
 
 void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_pkt *outer,
@@ -1328,8 +1396,11 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
     fprintf(out, "correlation: dns_learned=%llu dns_hits=%llu dns_evicted=%llu suppressed=%llu\n",
             (unsigned long long)cs->dns_learned, (unsigned long long)cs->dns_hits,
             (unsigned long long)cs->dns_evicted, (unsigned long long)cs->suppressed);
-    fprintf(out, "nDPI: flows labelled=%llu, state per flow being classified=%zu bytes\n",
-            (unsigned long long)s->ndpi_classified, ksd_classify_flow_bytes());
+    fprintf(out,
+            "nDPI: flows labelled=%llu (from ksd's ClientHello=%llu), state per flow being "
+            "classified=%zu bytes\n",
+            (unsigned long long)s->ndpi_classified, (unsigned long long)s->ndpi_by_hello,
+            ksd_classify_flow_bytes());
     fprintf(out, "memory: flow record=%zu bytes, flow extension=%zu bytes while dissecting\n",
             sizeof(struct ksd_flow), sizeof(struct flow_ext));
     fprintf(out, "facts: %llu  events: %llu  flagged hosts: %zu  workers: %d\n",

@@ -59,6 +59,7 @@ struct ksd_stats {
     uint64_t http_requests, http_not_http;
     uint64_t nosni[KSD_NOSNI__COUNT];
     uint64_t ndpi_classified; /* flows nDPI labelled before they ended */
+    uint64_t ndpi_by_hello;   /* of those, labelled from the SNI of ksd's ClientHello */
     uint64_t facts;
     uint64_t events;
     struct ksd_stream_stats stream;
@@ -70,6 +71,7 @@ struct ksd_worker_conf {
     const char *sensor_id;
     int ndpi;                /* classify flows with nDPI */
     const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
+    int ndpi_full;           /* nDPI also parses the ClientHellos ksd has parsed */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
@@ -93,6 +95,12 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
 
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
+
+/* Process one frame already decoded into `pkt` (pointing into fr->data), `rc`
+ * being what ksd_decode returned for it: saves the capture thread a second
+ * decode of the frames it dispatches to its own worker. */
+void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
+                        int rc);
 
 /* An IP datagram reassembled elsewhere (by the dispatcher): `outer` carries the
  * tunnel context of its fragments (ctx, vlan, layers, tunnels). */

@@ -24,6 +24,7 @@
 
 #define KSD_POOL_MAX_WORKERS 64
 #define KSD_POOL_RING_BYTES  (8u << 20) /* per worker */
+#define KSD_POOL_SHARE       3          /* hash shares of a ring worker per capture-thread share */
 
 struct ksd_sigset;
 struct ksd_known;

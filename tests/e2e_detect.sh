@@ -58,6 +58,16 @@ check "nDPI labels the Kaspersky TLS flow (TLS.Kaspersky)" \
     '[ "$(field "$tmp/app.json" 10.77.0.11 app)" = TLS.Kaspersky ]'
 "$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --json "$tmp/app0.json" --no-ndpi 2>/dev/null
 check "--no-ndpi: ksd's own dissector label (TLS)" '[ "$(field "$tmp/app0.json" 10.77.0.11 app)" = TLS ]'
+# The ClientHello is parsed once: nDPI labels the flow from ksd's SNI through
+# its host tables; --ndpi-full has nDPI dissect the handshake itself. Same label.
+"$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --json "$tmp/appf.json" --ndpi-full 2>/dev/null
+check "--ndpi-full: nDPI's own TLS dissection gives the same label" \
+    '[ "$(field "$tmp/appf.json" 10.77.0.11 app)" = TLS.Kaspersky ]'
+"$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --stats 2>&1 >/dev/null | grep '^nDPI:' >"$tmp/nd"
+"$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --stats --ndpi-full 2>&1 >/dev/null |
+    grep '^nDPI:' >"$tmp/ndf"
+check "labels from ksd's ClientHello are counted (and none with --ndpi-full)" \
+    'grep -q "(from ksd.s ClientHello=1)" "$tmp/nd" && grep -q "(from ksd.s ClientHello=0)" "$tmp/ndf"'
 
 # Suppression: one event per (client, rule, evidence) per window; 0 = every detection.
 "$KSD" -s $R -r deploy/demo.pcap --json "$tmp/d300.json" 2>/dev/null
