@@ -5,8 +5,9 @@
 # build/bench/bench-N-sSEED-kK.pcap with build/tools/benchgen, then times each
 # tool BENCH_RUNS times with /usr/bin/time and prints the medians: the libpcap
 # read floor (tcpdump), ndpiReader (nDPI 4.2), ksd with and without nDPI on 1
-# and 2 workers. Then it checks the targets (PASS/MISS) and the accuracy: the
-# set of "client" values in each ksd run's events must equal FILE.kaspersky.
+# and 2 workers, and ksd with --ndpi-full (nDPI dissects every handshake
+# too). Then it checks the targets (PASS/MISS) and the accuracy: the set of
+# "client" values in each ksd run's events must equal FILE.kaspersky.
 #
 # Environment: BENCH_PACKETS (2000000), BENCH_RUNS (3), BENCH_SEED (1),
 # BENCH_KCLIENTS (20), BENCH_DIR (build/bench), KSD (./ksd),
@@ -110,6 +111,7 @@ measure ksd_ndpi_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --json "$DIR/events
 measure ksd_raw_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --no-ndpi --json "$DIR/events-raw-1.json"
 measure ksd_ndpi_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --json "$DIR/events-ndpi-2.json"
 measure ksd_raw_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --no-ndpi --json "$DIR/events-raw-2.json"
+measure ksd_full_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --ndpi-full --json "$DIR/events-full-1.json"
 
 [ "$(cat "$TMP/floor.res")" != "n/a" ] || die "tcpdump failed: $(cat "$TMP/floor.why")"
 [ "$(cat "$TMP/ndpi.res")" != "n/a" ] || die "ndpiReader failed: $(cat "$TMP/ndpi.why")"
@@ -141,6 +143,7 @@ row "ksd +nDPI 1 worker" ksd_ndpi_1
 row "ksd no-nDPI 1 worker" ksd_raw_1
 row "ksd +nDPI 2 workers" ksd_ndpi_2
 row "ksd no-nDPI 2 workers" ksd_raw_2
+row "ksd --ndpi-full 1 worker" ksd_full_1
 echo
 
 # ---- targets ----------------------------------------------------------------
@@ -171,7 +174,7 @@ echo
 # ---- accuracy ---------------------------------------------------------------
 echo "Accuracy (event clients vs $PCAP.kaspersky, $(wc -l <"$PCAP.kaspersky") Kaspersky clients):"
 sort -u "$PCAP.kaspersky" >"$TMP/want"
-for v in ndpi-1 raw-1 ndpi-2 raw-2; do
+for v in ndpi-1 raw-1 ndpi-2 raw-2 full-1; do
     label=ksd_$(echo "$v" | tr - _)
     ev=$DIR/events-$v.json
     if [ "$(res "$label")" = "n/a" ] || [ ! -f "$ev" ]; then
