@@ -55,26 +55,36 @@ static void sb_putc(struct sbuf *s, char c)
     s->p[s->len] = '\0';
 }
 
+/* n characters at once: one room check (these run for every ClientHello). */
+static void sb_putn(struct sbuf *s, const char *src, size_t n)
+{
+    if (s->err || s->len + n >= s->cap) {
+        s->err = 1;
+        return;
+    }
+    memcpy(s->p + s->len, src, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
 static void sb_dec(struct sbuf *s, unsigned v)
 {
     char tmp[12];
-    size_t n = 0;
+    size_t i = sizeof(tmp);
     do {
-        tmp[n++] = (char)('0' + v % 10);
+        tmp[--i] = (char)('0' + v % 10);
         v /= 10;
-    } while (v != 0 && n < sizeof(tmp));
-    while (n > 0)
-        sb_putc(s, tmp[--n]);
+    } while (v != 0 && i > 0);
+    sb_putn(s, tmp + i, sizeof(tmp) - i);
 }
 
 static const char hexdig[] = "0123456789abcdef";
 
 static void sb_hex4(struct sbuf *s, uint16_t v)
 {
-    sb_putc(s, hexdig[(v >> 12) & 0xf]);
-    sb_putc(s, hexdig[(v >> 8) & 0xf]);
-    sb_putc(s, hexdig[(v >> 4) & 0xf]);
-    sb_putc(s, hexdig[v & 0xf]);
+    const char t[4] = {hexdig[(v >> 12) & 0xf], hexdig[(v >> 8) & 0xf], hexdig[(v >> 4) & 0xf],
+                       hexdig[v & 0xf]};
+    sb_putn(s, t, sizeof(t));
 }
 
 int ksd_ja_is_grease(uint16_t v)

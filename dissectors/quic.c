@@ -67,6 +67,7 @@
 
 #include "dissectors/crypto.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,10 +435,25 @@ static void quic_crypto_add(struct ksd_quic *q, uint64_t off, const uint8_t *d, 
     if (n > KSD_QUIC_MAX_CRYPTO - off)
         n = KSD_QUIC_MAX_CRYPTO - (size_t)off;
     memcpy(q->crypto + off, d, n);
-    for (size_t i = (size_t)off; i < (size_t)off + n; i++)
+    /* mark [off, off + n): partial bytes bit by bit, whole bytes at once */
+    size_t i = (size_t)off, end = (size_t)off + n;
+    for (; i < end && (i & 7); i++)
         q->have[i >> 3] |= (uint8_t)(1u << (i & 7));
-    while (q->contig < KSD_QUIC_MAX_CRYPTO && quic_covered(q, q->contig))
-        q->contig++;
+    if (end - i >= 8) {
+        memset(q->have + (i >> 3), 0xff, (end - i) >> 3);
+        i += (end - i) & ~(size_t)7;
+    }
+    for (; i < end; i++)
+        q->have[i >> 3] |= (uint8_t)(1u << (i & 7));
+    /* advance the contiguous prefix, a whole byte of the bitmap at a time */
+    while (q->contig < KSD_QUIC_MAX_CRYPTO) {
+        if (!(q->contig & 7) && q->have[q->contig >> 3] == 0xff)
+            q->contig += 8;
+        else if (quic_covered(q, q->contig))
+            q->contig++;
+        else
+            break;
+    }
 }
 
 /* gQUIC frame type (one byte) to the IETF type with the same layout; other
@@ -531,7 +547,13 @@ static int quic_frames(struct ksd_quic *q, struct ksd_rd *r, int gquic)
 
 struct ksd_quic *ksd_quic_new(void)
 {
-    return calloc(1, sizeof(struct ksd_quic));
+    /* crypto[] is only read below contig, so only the rest needs zeroing */
+    struct ksd_quic *q = malloc(sizeof(*q));
+    if (q) {
+        memset(q, 0, offsetof(struct ksd_quic, crypto));
+        memset(q->have, 0, sizeof(q->have));
+    }
+    return q;
 }
 
 void ksd_quic_free(struct ksd_quic *q)
