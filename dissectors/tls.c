@@ -59,12 +59,12 @@ _Static_assert(KSD_X509_SERIAL_MAX == KSD_TLS_SERIAL_MAX, "serial buffers differ
 
 /* What the ClientHello walk collects besides the public struct. */
 struct hello_state {
-    struct ksd_ja_hello ja; /* fingerprint inputs */
-    int over_cap;           /* a list held more values than ja.h keeps */
-    int ext_broken;         /* the extension block did not parse */
-    int have_versions;      /* a non-GREASE supported_versions value was seen */
-    int have_sigalgs;       /* signature_algorithms already taken */
-    int have_alpn;          /* ALPN already taken */
+    struct ksd_ja_hello *ja; /* fingerprint inputs: the hello's ja_in */
+    int over_cap;            /* a list held more values than ja.h keeps */
+    int ext_broken;          /* the extension block did not parse */
+    int have_versions;       /* a non-GREASE supported_versions value was seen */
+    int have_sigalgs;        /* signature_algorithms already taken */
+    int have_alpn;           /* ALPN already taken */
 };
 
 /* A reader over the next `n` bytes, or over what is left when fewer remain
@@ -127,12 +127,12 @@ static void ext_alpn(struct ksd_rd *e, struct ksd_tls_hello *out, struct hello_s
     st->have_alpn = 1;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = rd_u8(&name);
-        st->ja.alpn[i] = c;
+        st->ja->alpn[i] = c;
         if (ksd_is_print(c) && k + 1 < sizeof(out->alpn))
             out->alpn[k++] = (char)c;
     }
     out->alpn[k] = '\0';
-    st->ja.alpn_len = n;
+    st->ja->alpn_len = n;
 }
 
 static void ext_versions(struct ksd_rd *e, struct hello_state *st)
@@ -142,8 +142,8 @@ static void ext_versions(struct ksd_rd *e, struct hello_state *st)
         uint16_t v = rd_be16(&list);
         if (ksd_ja_is_grease(v))
             continue;
-        if (!st->have_versions || v > st->ja.max_version)
-            st->ja.max_version = v;
+        if (!st->have_versions || v > st->ja->max_version)
+            st->ja->max_version = v;
         st->have_versions = 1;
     }
 }
@@ -153,11 +153,11 @@ static void ext_point_formats(struct ksd_rd *e, struct hello_state *st)
     struct ksd_rd list = sub_clamped(e, rd_u8(e));
     while (rd_left(&list) >= 1) {
         uint8_t v = rd_u8(&list);
-        if (st->ja.n_pfmts >= KSD_JA_MAX_PFMTS) {
+        if (st->ja->n_pfmts >= KSD_JA_MAX_PFMTS) {
             st->over_cap = 1;
             return;
         }
-        st->ja.pfmts[st->ja.n_pfmts++] = v;
+        st->ja->pfmts[st->ja->n_pfmts++] = v;
     }
 }
 
@@ -180,7 +180,8 @@ static void parse_extension(uint16_t type, struct ksd_rd *e, struct ksd_tls_hell
             break;
         case TLS_EXT_GROUPS: /* appended across duplicates, as tshark's JA3 does */
             list = sub_clamped(e, rd_be16(e));
-            read_u16_list(&list, st->ja.groups, &st->ja.n_groups, KSD_JA_MAX_GROUPS, &st->over_cap);
+            read_u16_list(&list, st->ja->groups, &st->ja->n_groups, KSD_JA_MAX_GROUPS,
+                          &st->over_cap);
             break;
         case TLS_EXT_POINT_FORMATS:
             ext_point_formats(e, st);
@@ -190,7 +191,7 @@ static void parse_extension(uint16_t type, struct ksd_rd *e, struct ksd_tls_hell
                 break;
             st->have_sigalgs = 1;
             list = sub_clamped(e, rd_be16(e));
-            read_u16_list(&list, st->ja.sigalgs, &st->ja.n_sigalgs, KSD_JA_MAX_SIGALGS,
+            read_u16_list(&list, st->ja->sigalgs, &st->ja->n_sigalgs, KSD_JA_MAX_SIGALGS,
                           &st->over_cap);
             break;
         case TLS_EXT_ECH:
@@ -222,10 +223,10 @@ static void parse_extensions(struct ksd_rd *blk, struct ksd_tls_hello *out, stru
         struct ksd_rd e = rd_sub(blk, n);
         if (out->n_exts < UINT16_MAX)
             out->n_exts++;
-        if (st->ja.n_exts >= KSD_JA_MAX_EXTS)
+        if (st->ja->n_exts >= KSD_JA_MAX_EXTS)
             st->over_cap = 1;
         else
-            st->ja.exts[st->ja.n_exts++] = type;
+            st->ja->exts[st->ja->n_exts++] = type;
         parse_extension(type, &e, out, st);
     }
 }
@@ -247,10 +248,10 @@ static int parse_hello_body(struct ksd_rd *b, int complete, struct ksd_tls_hello
         uint16_t c = rd_be16(&cs);
         if (out->n_ciphers < UINT16_MAX)
             out->n_ciphers++;
-        if (st->ja.n_ciphers >= KSD_JA_MAX_CIPHERS)
+        if (st->ja->n_ciphers >= KSD_JA_MAX_CIPHERS)
             st->over_cap = 1;
         else
-            st->ja.ciphers[st->ja.n_ciphers++] = c;
+            st->ja->ciphers[st->ja->n_ciphers++] = c;
     }
     rd_skip(b, rd_u8(b)); /* compression methods */
     if (rd_err(b))
@@ -280,6 +281,7 @@ int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct k
 
     memset(out, 0, sizeof(*out));
     memset(&st, 0, sizeof(st));
+    st.ja = &out->ja_in;
     out->transport = transport == 'q' ? 'q' : 't';
     out->nosni = KSD_TLS_NOSNI_TRUNCATED;
 
@@ -295,7 +297,7 @@ int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct k
     rc = parse_hello_body(&body, complete, out, &st);
     if (rc == KSD_EINVAL)
         return rc;
-    out->max_version = st.have_versions ? st.ja.max_version : out->legacy_version;
+    out->max_version = st.have_versions ? st.ja->max_version : out->legacy_version;
     if (out->sni[0] != '\0')
         out->nosni = KSD_TLS_NOSNI_NONE;
     else if (out->ech || out->esni)
@@ -305,15 +307,25 @@ int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct k
     if (rc != KSD_OK || st.ext_broken || st.over_cap)
         return rc;
 
-    st.ja.transport = out->transport;
-    st.ja.legacy_version = out->legacy_version;
-    st.ja.max_version = out->max_version;
-    st.ja.has_sni_ext = out->has_sni_ext;
-    if (ksd_ja_ja3(&st.ja, out->ja3) == KSD_OK && ksd_ja_ja4(&st.ja, out->ja4) == KSD_OK)
-        out->has_ja = 1;
-    else
-        out->ja3[0] = out->ja4[0] = '\0';
+    st.ja->transport = out->transport;
+    st.ja->legacy_version = out->legacy_version;
+    st.ja->max_version = out->max_version;
+    st.ja->has_sni_ext = out->has_sni_ext;
+    out->ja_ok = 1;
     return KSD_OK;
+}
+
+int ksd_tls_hello_ja(struct ksd_tls_hello *h)
+{
+    if (h->has_ja || !h->ja_ok)
+        return h->has_ja;
+    if (ksd_ja_ja3(&h->ja_in, h->ja3) == KSD_OK && ksd_ja_ja4(&h->ja_in, h->ja4) == KSD_OK) {
+        h->has_ja = 1;
+    } else {
+        h->ja3[0] = h->ja4[0] = '\0';
+        h->ja_ok = 0;
+    }
+    return h->has_ja;
 }
 
 /* ------------------------------------------------------------------------ */

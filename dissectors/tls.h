@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dissectors/ja.h"
+
 #define KSD_TLS_MAX_HELLO       16384 /* handshake message bytes ksd reassembles */
 #define KSD_TLS_NAME_MAX        256   /* SNI / certificate name buffer, with NUL */
 #define KSD_TLS_MAX_SANS        16    /* DNS SANs kept from a certificate */
@@ -36,9 +38,11 @@ struct ksd_tls_hello {
     uint8_t ech;                /* encrypted_client_hello (0xfe0d) present: sni is the outer name */
     uint8_t esni;               /* draft encrypted_server_name (0xffce) present */
     char alpn[64];              /* first ALPN protocol, printable bytes only, "" when none */
-    uint8_t has_ja;             /* JA3/JA4 defined (extension block parsed) */
+    uint8_t ja_ok;              /* JA3/JA4 defined (extension block parsed): see ksd_tls_hello_ja */
+    uint8_t has_ja;             /* ja3/ja4 below are computed (by ksd_tls_hello_ja) */
     char ja3[33];               /* md5 hex of the JA3 string */
     char ja4[40];               /* FoxIO JA4 a_b_c */
+    struct ksd_ja_hello ja_in;  /* what they are computed from (valid when ja_ok) */
     uint16_t n_ciphers;         /* cipher suites (GREASE included) */
     uint16_t n_exts;            /* extensions (GREASE included) */
     uint8_t nosni;              /* enum ksd_tls_nosni: why sni is "" (NONE when it is not) */
@@ -62,14 +66,22 @@ struct ksd_tls_server {
  * header (type 1, 24-bit length) and holds the whole message. `transport`
  * is 't' or 'q'. Returns KSD_OK, KSD_ETRUNC, KSD_EINVAL.
  *
- * KSD_OK with has_ja == 0: the extension block does not parse (an extension
+ * KSD_OK with ja_ok == 0: the extension block does not parse (an extension
  * runs past it) or holds more values than ksd keeps; sni/alpn are what was
  * read before that point. KSD_ETRUNC: len is shorter than the message; the
- * prefix is parsed as far as it goes (sni may be set, has_ja is 0, nosni is
+ * prefix is parsed as far as it goes (sni may be set, ja_ok is 0, nosni is
  * KSD_TLS_NOSNI_TRUNCATED when no name was reached). KSD_EINVAL: not a
  * ClientHello, or a list inside it runs past the message (out undefined).
  */
 int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct ksd_tls_hello *out);
+
+/*
+ * JA3 and JA4 of a parsed ClientHello, computed on first call (the parsers
+ * only keep the lists, so a sensor that needs no fingerprint for a hello pays
+ * nothing for them). Returns has_ja: 1 with ja3/ja4 filled, 0 when the hello
+ * has none (ja_ok == 0: extension block broken, lists over ksd's caps).
+ */
+int ksd_tls_hello_ja(struct ksd_tls_hello *h);
 
 /*
  * Client side of a TCP stream: `p` holds the in-order bytes from the start of
@@ -85,7 +97,7 @@ int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct k
  * SSLv2-format ClientHello (never fingerprinted), or the client moved on to
  * other handshake messages, application data or an SSLv2 record. On
  * KSD_ETRUNC, out holds what the first KSD_TLS_MAX_HELLO bytes gave (sni may
- * be set, has_ja is 0) and *consumed is unchanged. Handshake bytes that
+ * be set, ja_ok is 0) and *consumed is unchanged. Handshake bytes that
  * share the last record of a ClientHello are skipped with that record.
  */
 int ksd_tls_client_stream(const uint8_t *p, size_t len, size_t *consumed,

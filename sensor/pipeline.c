@@ -488,7 +488,7 @@ static void label_from_hello(struct ksd_worker *w, struct ksd_flow *f,
         flow_match(w, f);
 }
 
-static void report_hello(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_tls_hello *h)
+static void report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h)
 {
     int quic = h->transport == 'q';
     f->evmask |= FL_HELLO;
@@ -500,7 +500,11 @@ static void report_hello(struct ksd_worker *w, struct ksd_flow *f, const struct 
             fact(w, "tls_ech_outer", h->sni, NULL);
         match_name(w, f, quic ? "quic_sni" : "sni", h->sni);
     }
-    if (h->has_ja) {
+    /* JA3/JA4 only when something takes them: --facts, or JA rules loaded */
+    int want_ja =
+        w->sink->facts != NULL ||
+        (w->sigs && (ksd_sig_count(w->sigs, KSD_RULE_JA3) || ksd_sig_count(w->sigs, KSD_RULE_JA4)));
+    if (want_ja && ksd_tls_hello_ja(h)) {
         if (!quic)
             fact(w, "ja3", h->ja3, NULL);
         fact(w, quic ? "quic_ja4" : "ja4", h->ja4, NULL);
@@ -621,7 +625,7 @@ static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_e
     ksd_tls_parse_hello(p + 5, n, 't', &w->hello);
     if (!w->hello.sni[0])
         return 0;
-    w->hello.has_ja = 0;
+    w->hello.ja_ok = w->hello.has_ja = 0; /* a cut hello has no fingerprint */
     w->st.tls_partial++;
     x->hellos++;
     report_hello(w, f, &w->hello);

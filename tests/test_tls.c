@@ -19,6 +19,24 @@
 #include "dissectors/tls.h"
 #include "dissectors/x509.h"
 
+/* The parsers keep the fingerprint lists; these compute JA3/JA4 from them
+ * as the sensor does when it wants them. */
+static int parse_hello(const uint8_t *m, size_t n, char t, struct ksd_tls_hello *h)
+{
+    int rc = ksd_tls_parse_hello(m, n, t, h);
+    if (rc == KSD_OK || rc == KSD_ETRUNC)
+        ksd_tls_hello_ja(h);
+    return rc;
+}
+
+static int client_stream(const uint8_t *p, size_t n, size_t *consumed, struct ksd_tls_hello *h)
+{
+    int rc = ksd_tls_client_stream(p, n, consumed, h);
+    if (rc == KSD_OK || rc == KSD_ETRUNC)
+        ksd_tls_hello_ja(h);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Byte builders                                                            */
 /* ------------------------------------------------------------------------ */
@@ -537,13 +555,31 @@ static const uint8_t cert_odd[] = {
 /* ClientHello fields and fingerprints                                      */
 /* ------------------------------------------------------------------------ */
 
+static void test_tls_ja_computed_on_demand(void **state)
+{
+    (void)state;
+    static struct buf b;
+    struct ksd_tls_hello h, h2;
+    build_known_hello(&b);
+    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(h.ja_ok, 1);
+    assert_int_equal(h.has_ja, 0);
+    assert_string_equal(h.ja3, "");
+    assert_int_equal(ksd_tls_hello_ja(&h), 1);
+    assert_int_equal(strlen(h.ja3), 32);
+    assert_int_equal(strlen(h.ja4), 36);
+    h2 = h;
+    assert_int_equal(ksd_tls_hello_ja(&h), 1); /* a second call changes nothing */
+    assert_memory_equal(&h, &h2, sizeof(h));
+}
+
 static void test_tls_sni_lowercased_trailing_dot_removed(void **state)
 {
     (void)state;
     static struct buf b;
     struct ksd_tls_hello h;
     build_known_hello(&b);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_string_equal(h.sni, "example.com");
     assert_int_equal(h.has_sni_ext, 1);
     assert_int_equal(h.nosni, KSD_TLS_NOSNI_NONE);
@@ -568,7 +604,7 @@ static void test_tls_no_sni_absent(void **state)
     ext_raw(&b, 0xff01, "\0", 1);
     close_len(&b, ex, 2);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_string_equal(h.sni, "");
     assert_int_equal(h.has_sni_ext, 0);
     assert_int_equal(h.nosni, KSD_TLS_NOSNI_ABSENT);
@@ -585,7 +621,7 @@ static void test_tls_ja3_known_hello_exact(void **state)
     static struct buf b;
     struct ksd_tls_hello h;
     build_known_hello(&b);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_int_equal(h.has_ja, 1);
     /* md5("771,49195-47,0-10-11-13-16-43,29-23,0") */
     assert_string_equal(h.ja3, "4ac62e4c25000b7cc6e442f1b2839c3f");
@@ -600,7 +636,7 @@ static void test_tls_ja4_known_hello_exact(void **state)
     static struct buf b;
     struct ksd_tls_hello h;
     build_known_hello(&b);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 'q', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 'q', &h), KSD_OK);
     assert_string_equal(h.ja4, "q13d0206h2_a137a120d3d9_fb71836bce29");
 }
 
@@ -648,7 +684,7 @@ static void test_tls_grease_only_versions_fall_back_to_legacy(void **state)
     ext_versions(&b, vers, 1);
     close_len(&b, ex, 2);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_int_equal(h.max_version, 0x0303);
     assert_memory_equal(h.ja4, "t12i010100", 10);
 }
@@ -667,7 +703,7 @@ static void test_tls_ja4_version_draft_is_00(void **state)
     ext_versions(&b, vers, 3);
     close_len(&b, ex, 2);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_int_equal(h.max_version, 0x7f1c);
     assert_memory_equal(h.ja4, "t00i010100", 10);
 }
@@ -684,7 +720,7 @@ static void alpn_case(const char *first, const char *want)
     ext_alpn(&b, names, 2);
     close_len(&b, ex, 2);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_memory_equal(h.ja4 + 8, want, 2);
 }
 
@@ -746,7 +782,7 @@ static void test_tls_real_hellos_match_oracle(void **state)
     for (size_t i = 0; i < KSD_ARRAY_LEN(real_cases); i++) {
         const struct real_case *c = &real_cases[i];
         struct ksd_tls_hello h;
-        assert_int_equal(ksd_tls_parse_hello(c->p, c->n, 't', &h), KSD_OK);
+        assert_int_equal(parse_hello(c->p, c->n, 't', &h), KSD_OK);
         assert_int_equal(h.has_ja, 1);
         assert_string_equal(h.sni, c->sni);
         assert_string_equal(h.ja3, c->ja3);
@@ -758,8 +794,7 @@ static void test_tls_real_many_ciphers_count_capped(void **state)
 {
     (void)state;
     struct ksd_tls_hello h;
-    assert_int_equal(ksd_tls_parse_hello(ch_many_ciphers, sizeof(ch_many_ciphers), 't', &h),
-                     KSD_OK);
+    assert_int_equal(parse_hello(ch_many_ciphers, sizeof(ch_many_ciphers), 't', &h), KSD_OK);
     assert_int_equal(h.n_ciphers, 131);
 }
 
@@ -767,7 +802,7 @@ static void test_tls_ech_flag_outer_sni(void **state)
 {
     (void)state;
     struct ksd_tls_hello h;
-    assert_int_equal(ksd_tls_parse_hello(ch_ech, sizeof(ch_ech), 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(ch_ech, sizeof(ch_ech), 't', &h), KSD_OK);
     assert_int_equal(h.ech, 1);
     assert_int_equal(h.esni, 0);
     assert_string_equal(h.sni, "cloudflare-ech.com");
@@ -778,7 +813,7 @@ static void test_tls_esni_flag_no_sni(void **state)
 {
     (void)state;
     struct ksd_tls_hello h;
-    assert_int_equal(ksd_tls_parse_hello(ch_esni, sizeof(ch_esni), 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(ch_esni, sizeof(ch_esni), 't', &h), KSD_OK);
     assert_int_equal(h.esni, 1);
     assert_int_equal(h.ech, 0);
     assert_int_equal(h.has_sni_ext, 0);
@@ -791,7 +826,7 @@ static void test_tls_bad_extension_no_ja_keeps_sni(void **state)
 {
     (void)state;
     struct ksd_tls_hello h;
-    assert_int_equal(ksd_tls_parse_hello(ch_bad_ext, sizeof(ch_bad_ext), 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(ch_bad_ext, sizeof(ch_bad_ext), 't', &h), KSD_OK);
     assert_int_equal(h.has_ja, 0);
     assert_string_equal(h.ja3, "");
     assert_string_equal(h.ja4, "");
@@ -808,7 +843,7 @@ static void test_tls_no_extension_block(void **state)
     memset(&b, 0, sizeof(b));
     size_t hs = hello_begin(&b, 0x0301, cs, 2);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_OK);
     assert_int_equal(h.has_ja, 1);
     assert_string_equal(h.ja3, "dac4920d4335e769327dbf4e1b759e15"); /* md5("769,47-53,,,") */
     assert_memory_equal(h.ja4, "t10i020000_", 11);
@@ -822,9 +857,9 @@ static void test_tls_not_a_client_hello_rejected(void **state)
     static const uint8_t sh[] = {0x02, 0x00, 0x00, 0x02, 0x03, 0x03};
     static struct buf b;
     struct ksd_tls_hello h;
-    assert_int_equal(ksd_tls_parse_hello(sh, sizeof(sh), 't', &h), KSD_EINVAL);
-    assert_int_equal(ksd_tls_parse_hello(sh, 0, 't', &h), KSD_ETRUNC);
-    assert_int_equal(ksd_tls_parse_hello(NULL, 0, 't', &h), KSD_ETRUNC);
+    assert_int_equal(parse_hello(sh, sizeof(sh), 't', &h), KSD_EINVAL);
+    assert_int_equal(parse_hello(sh, 0, 't', &h), KSD_ETRUNC);
+    assert_int_equal(parse_hello(NULL, 0, 't', &h), KSD_ETRUNC);
     /* Complete message whose cipher list claims 0xffff bytes. */
     memset(&b, 0, sizeof(b));
     put8(&b, 1);
@@ -836,7 +871,7 @@ static void test_tls_not_a_client_hello_rejected(void **state)
     put16(&b, 0xffff);
     put16(&b, 0x1301);
     close_len(&b, hs, 3);
-    assert_int_equal(ksd_tls_parse_hello(b.b, b.n, 't', &h), KSD_EINVAL);
+    assert_int_equal(parse_hello(b.b, b.n, 't', &h), KSD_EINVAL);
 }
 
 /* Every prefix of a real hello: ETRUNC, never a fingerprint, never a crash;
@@ -849,7 +884,7 @@ static void test_tls_truncated_hello_every_length(void **state)
     int saw_sni = 0;
     for (size_t k = 0; k < n; k++) {
         struct ksd_tls_hello h;
-        int rc = ksd_tls_parse_hello(p, k, 't', &h);
+        int rc = parse_hello(p, k, 't', &h);
         assert_int_equal(rc, KSD_ETRUNC);
         assert_int_equal(h.has_ja, 0);
         if (h.sni[0] != '\0') {
@@ -875,10 +910,10 @@ static void test_tls_stream_single_record(void **state)
     memset(&s, 0, sizeof(s));
     records(&s, 22, ch_firefox, sizeof(ch_firefox), 16384);
     assert_int_equal(ksd_tls_probe(s.b, s.n), 1);
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_OK);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_OK);
     assert_int_equal(consumed, s.n);
     assert_string_equal(h.ja4, "t13d1715h2_5b57614c22b0_3d5424432f57");
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_EAGAIN);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_EAGAIN);
 }
 
 /* One ClientHello in two records, delivered in two calls split inside the
@@ -893,15 +928,15 @@ static void test_tls_stream_hello_split_records_and_calls(void **state)
     memset(&s, 0, sizeof(s));
     records(&s, 22, ch_ech, sizeof(ch_ech), 300);
     assert_int_equal(s.n, sizeof(ch_ech) + 10);
-    assert_int_equal(ksd_tls_client_stream(s.b, 305 + 40, &consumed, &h), KSD_EAGAIN);
+    assert_int_equal(client_stream(s.b, 305 + 40, &consumed, &h), KSD_EAGAIN);
     assert_int_equal(consumed, 0);
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_OK);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_OK);
     assert_int_equal(consumed, s.n);
     assert_int_equal(h.ech, 1);
     assert_string_equal(h.ja3, "2fcbf8655473005933c5869b2b5d8044");
     for (size_t k = 0; k < s.n; k++) {
         consumed = 0;
-        assert_int_equal(ksd_tls_client_stream(s.b, k, &consumed, &h), KSD_EAGAIN);
+        assert_int_equal(client_stream(s.b, k, &consumed, &h), KSD_EAGAIN);
     }
 }
 
@@ -914,7 +949,7 @@ static void test_tls_stream_tiny_records(void **state)
     size_t consumed = 0;
     memset(&s, 0, sizeof(s));
     records(&s, 22, ch_https3_301, sizeof(ch_https3_301), 1);
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_OK);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_OK);
     assert_string_equal(h.sni, "www.github.com");
     assert_string_equal(h.ja4, "t10d230100_6a57a6f57151_000000000000");
 }
@@ -934,11 +969,11 @@ static void test_tls_stream_second_hello_after_hrr(void **state)
     records(&s, 20, ccs, 1, 16384);
     records(&s, 22, ch_firefox, sizeof(ch_firefox), 100);
     putn(&s, appdata, sizeof(appdata));
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_OK);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_OK);
     assert_string_equal(h.sni, "www.github.com");
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_OK);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_OK);
     assert_string_equal(h.sni, "contile.services.mozilla.com");
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_ENOTSUP);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_ENOTSUP);
 }
 
 static void test_tls_stream_not_tls_rejected(void **state)
@@ -950,13 +985,13 @@ static void test_tls_stream_not_tls_rejected(void **state)
     static const uint8_t partial[] = {0x16, 0x03};
     struct ksd_tls_hello h;
     size_t consumed = 0;
-    assert_int_equal(ksd_tls_client_stream(http, sizeof(http) - 1, &consumed, &h), KSD_EINVAL);
-    assert_int_equal(ksd_tls_client_stream(badver, sizeof(badver), &consumed, &h), KSD_EINVAL);
-    assert_int_equal(ksd_tls_client_stream(huge, sizeof(huge), &consumed, &h), KSD_EINVAL);
-    assert_int_equal(ksd_tls_client_stream(partial, sizeof(partial), &consumed, &h), KSD_EAGAIN);
+    assert_int_equal(client_stream(http, sizeof(http) - 1, &consumed, &h), KSD_EINVAL);
+    assert_int_equal(client_stream(badver, sizeof(badver), &consumed, &h), KSD_EINVAL);
+    assert_int_equal(client_stream(huge, sizeof(huge), &consumed, &h), KSD_EINVAL);
+    assert_int_equal(client_stream(partial, sizeof(partial), &consumed, &h), KSD_EAGAIN);
     assert_int_equal(ksd_tls_probe(http, sizeof(http) - 1), 0);
     consumed = 100;
-    assert_int_equal(ksd_tls_client_stream(partial, sizeof(partial), &consumed, &h), KSD_EINVAL);
+    assert_int_equal(client_stream(partial, sizeof(partial), &consumed, &h), KSD_EINVAL);
 }
 
 static void test_tls_stream_sslv2_hello_not_fingerprinted(void **state)
@@ -965,8 +1000,7 @@ static void test_tls_stream_sslv2_hello_not_fingerprinted(void **state)
     struct ksd_tls_hello h;
     size_t consumed = 0;
     memset(&h, 0, sizeof(h));
-    assert_int_equal(ksd_tls_client_stream(sslv2_hello, sizeof(sslv2_hello), &consumed, &h),
-                     KSD_ENOTSUP);
+    assert_int_equal(client_stream(sslv2_hello, sizeof(sslv2_hello), &consumed, &h), KSD_ENOTSUP);
     assert_int_equal(h.has_ja, 0);
     assert_int_equal(ksd_tls_probe(sslv2_hello, sizeof(sslv2_hello)), 0);
 }
@@ -991,11 +1025,11 @@ static void test_tls_stream_oversized_hello_truncated(void **state)
     close_len(&m, ex, 2);
     close_len(&m, hs, 3);
     records(&s, 22, m.b, m.n, 16384);
-    assert_int_equal(ksd_tls_client_stream(s.b, s.n, &consumed, &h), KSD_ETRUNC);
+    assert_int_equal(client_stream(s.b, s.n, &consumed, &h), KSD_ETRUNC);
     assert_int_equal(consumed, 0);
     assert_string_equal(h.sni, "big.example");
     assert_int_equal(h.has_ja, 0);
-    assert_int_equal(ksd_tls_parse_hello(m.b, m.n, 't', &h), KSD_OK);
+    assert_int_equal(parse_hello(m.b, m.n, 't', &h), KSD_OK);
     assert_int_equal(h.has_ja, 1);
 }
 
@@ -1126,6 +1160,7 @@ static void test_tls_x509_dn_rendering(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tls_ja_computed_on_demand),
         cmocka_unit_test(test_tls_sni_lowercased_trailing_dot_removed),
         cmocka_unit_test(test_tls_no_sni_absent),
         cmocka_unit_test(test_tls_ja3_known_hello_exact),

@@ -135,11 +135,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(padded, d, m);
             size_t len = fuzz_seal(fuzz_versions[(mode >> 1) & 7], dcids[(mode >> 4) & 3],
                                    dcid_lens[(mode >> 4) & 3], i, padded, pl, sealed);
-            if (len)
-                (void)ksd_quic_feed(q, sealed, len, &h);
+            if (len && ksd_quic_feed(q, sealed, len, &h) == KSD_OK)
+                (void)ksd_tls_hello_ja(&h);
         } else {
             (void)ksd_quic_probe(d, n);
-            (void)ksd_quic_feed(q, d, n, &h);
+            if (ksd_quic_feed(q, d, n, &h) == KSD_OK)
+                (void)ksd_tls_hello_ja(&h);
         }
     }
     const uint8_t *prefix;

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t before = consumed;
         if (ksd_tls_client_stream(data, size, &consumed, &h) != KSD_OK)
             break;
-        if (h.has_ja && (strlen(h.ja3) != 32 || strlen(h.ja4) != 36))
+        if (ksd_tls_hello_ja(&h) && (strlen(h.ja3) != 32 || strlen(h.ja4) != 36))
             __builtin_trap();
         if (consumed <= before || consumed > size)
             __builtin_trap();
