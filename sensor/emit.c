@@ -7,15 +7,25 @@
  * Delivery. Events are stored by the Lua script below, KSD_EMIT_GROUP events
  * per EVALSHA, and up to KSD_EMIT_MAX_BATCH events are pipelined per round
  * trip (redisAppendCommandArgv, binary-safe; then one redisGetReply per
- * command, every reply freed). For each event the script first does SET
- * <prefix>seen:<sensor>:<id> NX EX dedup_ttl_s and only if that succeeds
- * writes the stream entry, the host hash, the hosts sorted set and the live
- * message; all of it runs atomically. A batch whose replies were lost with
- * the connection is simply sent again: what Redis already had answers 0 and
- * is counted as a duplicate, not stored twice. If a command inside the script
- * fails (say WRONGTYPE), the script deletes that seen key again so the event
- * stays retryable; after KSD_EMIT_MAX_ATTEMPTS rejections it is dropped and
- * counted. NOSCRIPT (script cache flushed) falls back to EVAL.
+ * command, every reply freed). Exactly-once rests on per-event markers: the
+ * id of each stored event is a field of the hash <prefix>seen:<sensor>:m<M>
+ * (M = the event's ts in Unix minutes, so a resend finds the same hash),
+ * written by the same script that writes the stream entry, the host hash,
+ * the hosts sorted set and the live message; the script runs atomically and
+ * first asks, with one HMGET per such hash, which events of the group are
+ * already there. Each marker hash gets EXPIRE dedup_ttl_s whenever ids are
+ * added, so a marker lives at least dedup_ttl_s after its event was stored.
+ * Event ids are not monotonic (several workers, wall-clock start times), so
+ * no high-water mark can replace the per-event markers. A batch whose
+ * replies were lost with the connection is simply sent again: what Redis
+ * already had answers 0 and is counted as a duplicate, not stored twice.
+ * Host records are read and written once per client and group (events of
+ * one client folded in order, with the same result as one by one). If a
+ * command fails (say WRONGTYPE), nothing of the events concerned is written,
+ * so they stay retryable; after KSD_EMIT_MAX_ATTEMPTS rejections an event is
+ * dropped and counted. NOSCRIPT (script cache flushed) falls back to EVAL.
+ * Spool replays also honour the per-event keys <prefix>seen:<sensor>:<id> of
+ * earlier versions (and mark those events in the new form).
  *
  * Outages. A connection that returned any I/O, EOF or timeout error is freed,
  * never reused; reconnection backs off from KSD_EMIT_BACKOFF_MIN doubling to
@@ -65,66 +75,208 @@
 #define EMIT_MAX_PASSWD 512   /* auth file line */
 
 /*
- * One EVALSHA stores up to KSD_EMIT_GROUP events.
- * KEYS: 1 stream, 2 hosts zset, then per event j (1-based): 2j+1 its seen
- *       key, 2j+2 its host hash.
- * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 number of events, then per
- *       event p: p nf, p+1 ts (Unix s), p+2 client, p+3 evidence, p+4
- *       category, p+5 indicator, p+6 rule, p+7 sensor, p+8 site, p+9 managed,
- *       p+10 ruleset, p+11 JSON, p+12.. nf stream field/value pairs.
- * Returns one integer per event: 1 stored, 0 already there (seen key set),
- * -1 failed (its seen key removed again, so it stays retryable), followed by
- * the first error message when one failed. The seen key is set NX first;
- * only then are the other keys written.
+ * One EVALSHA stores up to KSD_EMIT_GROUP events (append_group builds it).
+ * KEYS: 1 stream, 2 hosts zset, then 3 .. 2+nb the group's distinct seen
+ *       buckets (hash <prefix>seen:<sensor>:m<minute of ts>, fields = event
+ *       ids), then 3+nb .. 2+nb+nc the group's distinct host hashes, then,
+ *       only when legacy is 1 (spool replay), per event j the per-event key
+ *       <prefix>seen:<sensor>:<id> an earlier version of ksd set.
+ * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 n events, 5 nb, 6 nc,
+ *       7 legacy, then per event j at p = 8 + 23 (j - 1): p its bucket index
+ *       (1..nb), p+1 its client index (1..nc), p+2 ts (Unix s), p+3 JSON,
+ *       p+4 .. p+17 the stream values ts, sensor, client, server, sport,
+ *       dport, proto, evidence, indicator, rule, category, confidence, app,
+ *       id, p+18 .. p+22 site, managed, ruleset, via, count ("" = absent).
+ * Returns one integer per event: 1 stored, 0 already there (its id is in its
+ * bucket), -1 failed (nothing of it written, so it stays retryable),
+ * followed by the first error message when one failed.
+ *
+ * Order of work: type checks of the stream and hosts keys (a wrong type
+ * fails the whole group before anything is written); one HMGET per bucket
+ * (which events are new); one HMGET per client (its current host record);
+ * then per new event, in order, XADD and PUBLISH, folding the event into its
+ * client's record exactly as a one-by-one update would (first_seen min,
+ * last_seen and the last_* fields from the last event with ts >= the running
+ * last_seen, site/managed/ruleset only when non-empty, categories union in
+ * order); then one HSET (and ZADD when last_seen moved) per client and one
+ * HSET + EXPIRE per bucket marking the stored ids. The marker and the entry
+ * are written by the same script, so they exist together or not at all.
  */
 static const char emit_script[] =
-    "local ttl, maxlen, chan = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local A = ARGV\n"
+    "local ttl, maxlen, chan = A[1], A[2], A[3]\n"
+    "local n, nb, nc = tonumber(A[4]), tonumber(A[5]), tonumber(A[6])\n"
+    "local legacy = A[7] == '1'\n"
     "local res, firsterr = {}, nil\n"
-    "local function put(t, k, v) t[#t + 1] = k; t[#t + 1] = v end\n"
-    "local function store(host, p, nf)\n"
-    "  redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',\n"
-    "             unpack(ARGV, p + 12, p + 11 + 2 * nf))\n"
-    "  local tss = ARGV[p + 1]\n"
-    "  local ts = tonumber(tss)\n"
-    "  local evf = 'ev:' .. ARGV[p + 3]\n"
-    "  local h = redis.call('HMGET', host, 'first_seen', 'last_seen', 'categories',\n"
-    "                       'events', evf)\n"
-    "  local first, last, cats = tonumber(h[1]), tonumber(h[2]), h[3]\n"
-    "  local set = {'events', (tonumber(h[4]) or 0) + 1, evf, (tonumber(h[5]) or 0) + 1}\n"
-    "  if not first or ts < first then put(set, 'first_seen', tss) end\n"
-    "  if not last or ts >= last then\n"
-    "    put(set, 'last_seen', tss); put(set, 'last_indicator', ARGV[p + 5])\n"
-    "    put(set, 'last_rule', ARGV[p + 6]); put(set, 'sensor', ARGV[p + 7])\n"
-    "    if ARGV[p + 8] ~= '' then put(set, 'site', ARGV[p + 8]) end\n"
-    "    if ARGV[p + 9] ~= '' then put(set, 'managed', ARGV[p + 9]) end\n"
-    "    if ARGV[p + 10] ~= '' then put(set, 'ruleset', ARGV[p + 10]) end\n"
-    "    redis.call('ZADD', KEYS[2], tss, ARGV[p + 2])\n"
+    "local function fail(j, err)\n"
+    "  res[j] = -1\n"
+    "  if not firsterr then\n"
+    "    firsterr = type(err) == 'table' and tostring(err.err) or tostring(err)\n"
     "  end\n"
-    "  local cat = ARGV[p + 4]\n"
-    "  if cat ~= '' then\n"
-    "    if not cats or cats == '' then put(set, 'categories', cat)\n"
-    "    elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
-    "      put(set, 'categories', cats .. ',' .. cat)\n"
+    "end\n"
+    "local function typeok(k, want)\n"
+    "  local t = redis.call('TYPE', k)\n"
+    "  t = type(t) == 'table' and t.ok or t\n"
+    "  return t == 'none' or t == want\n"
+    "end\n"
+    "local function wrongtype(k)\n"
+    "  return 'WRONGTYPE ' .. k .. ' holds the wrong kind of value'\n"
+    "end\n"
+    "local bad = nil\n"
+    "if not typeok(KEYS[1], 'stream') then bad = wrongtype(KEYS[1])\n"
+    "elseif not typeok(KEYS[2], 'zset') then bad = wrongtype(KEYS[2]) end\n"
+    "if bad then\n"
+    "  for j = 1, n do fail(j, bad) end\n"
+    "  res[#res + 1] = firsterr\n"
+    "  return res\n"
+    "end\n"
+    "-- which events are new: one HMGET per seen bucket, event ids as fields\n"
+    "local bids, bev, bnew = {}, {}, {}\n"
+    "for b = 1, nb do bids[b], bev[b], bnew[b] = {}, {}, {} end\n"
+    "for j = 1, n do\n"
+    "  local p = 8 + (j - 1) * 23\n"
+    "  local b = tonumber(A[p])\n"
+    "  local l = bids[b]\n"
+    "  l[#l + 1] = A[p + 17]\n"
+    "  bev[b][#l] = j\n"
+    "end\n"
+    "for b = 1, nb do\n"
+    "  local ingroup = {}\n"
+    "  if #bids[b] > 0 then\n"
+    "    local ok, h = pcall(redis.call, 'HMGET', KEYS[2 + b], unpack(bids[b]))\n"
+    "    for i, j in ipairs(bev[b]) do\n"
+    "      local id = bids[b][i]\n"
+    "      if not ok then fail(j, h)\n"
+    "      elseif h[i] or ingroup[id] then res[j] = 0\n"
+    "      elseif legacy and redis.call('EXISTS', KEYS[2 + nb + nc + j]) == 1 then\n"
+    "        res[j] = 0\n"
+    "        ingroup[id] = true\n"
+    "        local l = bnew[b]\n"
+    "        l[#l + 1] = id; l[#l + 1] = '1'\n"
+    "      else ingroup[id] = true end\n"
     "    end\n"
     "  end\n"
-    "  redis.call('HSET', host, unpack(set))\n"
-    "  redis.call('PUBLISH', chan, ARGV[p + 11])\n"
     "end\n"
-    "local p = 5\n"
-    "for j = 1, tonumber(ARGV[4]) do\n"
-    "  local nf = tonumber(ARGV[p])\n"
-    "  local seen = KEYS[2 * j + 1]\n"
-    "  if redis.call('SET', seen, '1', 'NX', 'EX', ttl) then\n"
-    "    local ok, err = pcall(store, KEYS[2 * j + 2], p, nf)\n"
-    "    if ok then res[j] = 1 else\n"
-    "      redis.call('DEL', seen)\n"
-    "      res[j] = -1\n"
-    "      if not firsterr then\n"
-    "        firsterr = type(err) == 'table' and tostring(err.err) or tostring(err)\n"
+    "-- host records: one HMGET per client of the group\n"
+    "local cev, evfs = {}, {}\n"
+    "for c = 1, nc do cev[c] = {} end\n"
+    "for j = 1, n do\n"
+    "  if not res[j] then\n"
+    "    local p = 8 + (j - 1) * 23\n"
+    "    local l = cev[tonumber(A[p + 1])]\n"
+    "    l[#l + 1] = j\n"
+    "    evfs[j] = 'ev:' .. A[p + 11]\n"
+    "  end\n"
+    "end\n"
+    "local host = {}\n"
+    "for c = 1, nc do\n"
+    "  local l = cev[c]\n"
+    "  if #l > 0 then\n"
+    "    local fields, evi = {'first_seen', 'last_seen', 'categories', 'events'}, {}\n"
+    "    for _, j in ipairs(l) do\n"
+    "      local evf = evfs[j]\n"
+    "      if not evi[evf] then fields[#fields + 1] = evf; evi[evf] = #fields end\n"
+    "    end\n"
+    "    local key = KEYS[2 + nb + c]\n"
+    "    local ok, h = pcall(redis.call, 'HMGET', key, unpack(fields))\n"
+    "    if ok then\n"
+    "      local ev = {}\n"
+    "      for f, i in pairs(evi) do ev[f] = tonumber(h[i]) or 0 end\n"
+    "      host[c] = {key = key, first = tonumber(h[1]), last = tonumber(h[2]), cats = h[3],\n"
+    "                 events = tonumber(h[4]) or 0, ev = ev, evset = {}, set = {}, n = 0}\n"
+    "    else\n"
+    "      for _, j in ipairs(l) do fail(j, h) end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "-- stream entry and live message per event, in order; host state one by one\n"
+    "local function xadd(p)\n"
+    "  local k = KEYS[1]\n"
+    "  if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' then\n"
+    "    if A[p + 22] ~= '' then\n"
+    "      redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', 'ts', A[p + 4], 'sensor', A[p + 5],\n"
+    "                 'client', A[p + 6], 'server', A[p + 7], 'sport', A[p + 8], 'dport', A[p + "
+    "9],\n"
+    "                 'proto', A[p + 10], 'evidence', A[p + 11], 'indicator', A[p + 12],\n"
+    "                 'rule', A[p + 13], 'category', A[p + 14], 'confidence', A[p + 15],\n"
+    "                 'app', A[p + 16], 'id', A[p + 17], 'count', A[p + 22])\n"
+    "    else\n"
+    "      redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', 'ts', A[p + 4], 'sensor', A[p + 5],\n"
+    "                 'client', A[p + 6], 'server', A[p + 7], 'sport', A[p + 8], 'dport', A[p + "
+    "9],\n"
+    "                 'proto', A[p + 10], 'evidence', A[p + 11], 'indicator', A[p + 12],\n"
+    "                 'rule', A[p + 13], 'category', A[p + 14], 'confidence', A[p + 15],\n"
+    "                 'app', A[p + 16], 'id', A[p + 17])\n"
+    "    end\n"
+    "  else\n"
+    "    local f = {'ts', A[p + 4], 'sensor', A[p + 5], 'client', A[p + 6], 'server', A[p + 7],\n"
+    "               'sport', A[p + 8], 'dport', A[p + 9], 'proto', A[p + 10], 'evidence', A[p + "
+    "11],\n"
+    "               'indicator', A[p + 12], 'rule', A[p + 13], 'category', A[p + 14],\n"
+    "               'confidence', A[p + 15], 'app', A[p + 16], 'id', A[p + 17]}\n"
+    "    if A[p + 18] ~= '' then f[#f + 1] = 'site'; f[#f + 1] = A[p + 18] end\n"
+    "    if A[p + 19] ~= '' then f[#f + 1] = 'managed'; f[#f + 1] = A[p + 19] end\n"
+    "    if A[p + 20] ~= '' then f[#f + 1] = 'ruleset'; f[#f + 1] = A[p + 20] end\n"
+    "    if A[p + 21] ~= '' then f[#f + 1] = 'via'; f[#f + 1] = A[p + 21] end\n"
+    "    if A[p + 22] ~= '' then f[#f + 1] = 'count'; f[#f + 1] = A[p + 22] end\n"
+    "    redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', unpack(f))\n"
+    "  end\n"
+    "  redis.call('PUBLISH', chan, A[p + 3])\n"
+    "end\n"
+    "for j = 1, n do\n"
+    "  local p = 8 + (j - 1) * 23\n"
+    "  local s = host[tonumber(A[p + 1])]\n"
+    "  if not res[j] then\n"
+    "    local ok, err = pcall(xadd, p)\n"
+    "    if not ok then fail(j, err) else\n"
+    "      res[j] = 1\n"
+    "      local l = bnew[tonumber(A[p])]\n"
+    "      l[#l + 1] = A[p + 17]; l[#l + 1] = '1'\n"
+    "      s.n = s.n + 1\n"
+    "      s.events = s.events + 1\n"
+    "      local evf = evfs[j]\n"
+    "      s.ev[evf] = s.ev[evf] + 1\n"
+    "      s.evset[evf] = true\n"
+    "      local tss = A[p + 2]\n"
+    "      local ts = tonumber(tss)\n"
+    "      local set = s.set\n"
+    "      if not s.first or ts < s.first then s.first = ts; set.first_seen = tss end\n"
+    "      if not s.last or ts >= s.last then\n"
+    "        s.last = ts; s.zadd = tss\n"
+    "        set.last_seen = tss; set.last_indicator = A[p + 12]\n"
+    "        set.last_rule = A[p + 13]; set.sensor = A[p + 5]\n"
+    "        if A[p + 18] ~= '' then set.site = A[p + 18] end\n"
+    "        if A[p + 19] ~= '' then set.managed = A[p + 19] end\n"
+    "        if A[p + 20] ~= '' then set.ruleset = A[p + 20] end\n"
+    "      end\n"
+    "      local cat, cats = A[p + 14], s.cats\n"
+    "      if cat ~= '' then\n"
+    "        if not cats or cats == '' then s.cats = cat; set.categories = cat\n"
+    "        elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
+    "          s.cats = cats .. ',' .. cat; set.categories = s.cats\n"
+    "        end\n"
     "      end\n"
     "    end\n"
-    "  else res[j] = 0 end\n"
-    "  p = p + 12 + 2 * nf\n"
+    "  end\n"
+    "end\n"
+    "for c = 1, nc do\n"
+    "  local s = host[c]\n"
+    "  if s and s.n > 0 then\n"
+    "    local h = {'events', s.events}\n"
+    "    for f in pairs(s.evset) do h[#h + 1] = f; h[#h + 1] = s.ev[f] end\n"
+    "    for f, v in pairs(s.set) do h[#h + 1] = f; h[#h + 1] = v end\n"
+    "    local ok, err = pcall(redis.call, 'HSET', s.key, unpack(h))\n"
+    "    if ok and s.zadd then\n"
+    "      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 23 + 6])\n"
+    "    end\n"
+    "    if not ok and not firsterr then firsterr = tostring(err.err or err) end\n"
+    "  end\n"
+    "end\n"
+    "for b = 1, nb do\n"
+    "  if #bnew[b] > 0 then\n"
+    "    redis.call('HSET', KEYS[2 + b], unpack(bnew[b]))\n"
+    "    redis.call('EXPIRE', KEYS[2 + b], ttl)\n"
+    "  end\n"
     "end\n"
     "if firsterr then res[#res + 1] = firsterr end\n"
     "return res\n";
@@ -199,6 +351,7 @@ struct ksd_emit {
     int batch_from_spool;    /* batch was read from the spool */
     uint64_t batch_next;     /* spool position after the batch */
     struct emit_slot *slots; /* KSD_EMIT_GROUP per-event scratch */
+    uint16_t *chash;         /* EMIT_CHASH, the group's clients by hash */
     const char **argv;       /* EMIT_MAX_ARGS, one group command */
     size_t *argl;            /* their lengths */
     char errmsg[256];        /* last connection error */
@@ -747,46 +900,109 @@ static size_t fill_batch(struct ksd_emit *e)
 
 /* Per-event strings of one group, referenced by argv until the append. */
 struct emit_slot {
-    char k_seen[EMIT_KEY_MAX]; /* prefix seen:<sensor>:<id> */
-    char k_host[EMIT_KEY_MAX]; /* prefix host:<client> */
-    char nf[8];                /* stream field pairs */
+    char k_seen[EMIT_KEY_MAX]; /* the group's j-th distinct bucket: seen:<sensor>:m<minute> */
+    char k_host[EMIT_KEY_MAX]; /* the group's j-th distinct client: host:<client> */
+    char k_old[EMIT_KEY_MAX];  /* spool replay: seen:<sensor>:<id> of earlier versions */
+    const char *b_sensor;      /* bucket j: its sensor */
+    long long b_minute;        /* bucket j: its minute */
+    size_t c_first;            /* client j: its first event in the group */
+    char bi[24];               /* bucket index, 1-based */
+    char ci[24];               /* client index, 1-based */
     char tss[24];              /* ts, Unix seconds */
     char ts[32];               /* ts, ISO 8601 */
     char id[24];               /* id, 16 hex digits */
     char sport[8];             /* decimal */
     char dport[8];             /* decimal */
     char conf[16];             /* decimal */
-    char cnt[16];              /* decimal */
+    char cnt[16];              /* decimal, "" when 0 */
     int jl;                    /* JSON length */
     char json[EMIT_JSON_MAX];  /* ksd_event_json */
 };
 
-#define EMIT_ARGS_PER_EVENT 52 /* 2 keys + 12 fixed + 19 field pairs */
+#define EMIT_ARGS_PER_EVENT 26 /* 3 keys (bucket, host, former seen key) + 23 values */
 #define EMIT_MAX_ARGS       (16 + KSD_EMIT_GROUP * EMIT_ARGS_PER_EVENT)
+#define EMIT_CHASH          (4 * KSD_EMIT_GROUP) /* client hash slots, a power of two */
+
+static uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
 
 /* Append one EVALSHA (or EVAL) storing batch[start .. start+cnt). */
 static int append_group(struct ksd_emit *e, size_t start, size_t cnt, int use_eval)
 {
     const char **argv = e->argv;
     size_t *len = e->argl;
-    int n = 0;
-    char ttl[16], maxlen[24], nkeys[16], nev[16];
+    const struct ksd_event *evs = &e->batch[start];
+    int n = 0, legacy = e->batch_from_spool;
+    size_t nb = 0, nc = 0;
+    char ttl[16], maxlen[24], nkeys[16], nev[16], snb[16], snc[16];
 #define A(s)                                                                                       \
     do {                                                                                           \
         argv[n] = (s);                                                                             \
         len[n] = strlen(argv[n]);                                                                  \
         n++;                                                                                       \
     } while (0)
-#define F(k, v)                                                                                    \
-    do {                                                                                           \
-        A(k);                                                                                      \
-        A(v);                                                                                      \
-        pairs++;                                                                                   \
-    } while (0)
+    /* pass 1: distinct buckets and clients, per-event strings */
+    memset(e->chash, 0, EMIT_CHASH * sizeof(*e->chash));
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &evs[j];
+        struct emit_slot *sl = &e->slots[j];
+        const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
+        long long tss = (long long)(ev->ts_us / 1000000);
+        long long minute = tss >= 0 ? tss / 60 : -((59 - tss) / 60);
+        size_t b = 0;
+        while (b < nb && !(e->slots[b].b_minute == minute && !strcmp(e->slots[b].b_sensor, sensor)))
+            b++;
+        if (b == nb) {
+            struct emit_slot *bs = &e->slots[nb++];
+            bs->b_minute = minute;
+            bs->b_sensor = sensor;
+            snprintf(bs->k_seen, sizeof(bs->k_seen), "%sseen:%s:m%lld", e->prefix, sensor, minute);
+        }
+        snprintf(sl->bi, sizeof(sl->bi), "%zu", b + 1);
+        uint32_t h = str_hash(ev->client) & (EMIT_CHASH - 1);
+        size_t c;
+        for (;; h = (h + 1) & (EMIT_CHASH - 1)) {
+            if (e->chash[h] == 0) {
+                c = nc++;
+                e->chash[h] = (uint16_t)(c + 1);
+                e->slots[c].c_first = j;
+                snprintf(e->slots[c].k_host, sizeof(e->slots[c].k_host), "%shost:%s", e->prefix,
+                         ev->client);
+                break;
+            }
+            c = (size_t)e->chash[h] - 1;
+            if (!strcmp(evs[e->slots[c].c_first].client, ev->client))
+                break;
+        }
+        snprintf(sl->ci, sizeof(sl->ci), "%zu", c + 1);
+        snprintf(sl->id, sizeof(sl->id), "%016llx", (unsigned long long)ev->id);
+        if (legacy)
+            snprintf(sl->k_old, sizeof(sl->k_old), "%sseen:%s:%s", e->prefix, sensor, sl->id);
+        sl->jl = ksd_event_json(ev, sl->json, sizeof(sl->json));
+        if (sl->jl < 0)
+            sl->jl = 0;
+        snprintf(sl->tss, sizeof(sl->tss), "%lld", tss);
+        ksd_format_ts(ev->ts_us, sl->ts);
+        snprintf(sl->sport, sizeof(sl->sport), "%u", ev->sport);
+        snprintf(sl->dport, sizeof(sl->dport), "%u", ev->dport);
+        snprintf(sl->conf, sizeof(sl->conf), "%d", ev->confidence);
+        if (ev->count)
+            snprintf(sl->cnt, sizeof(sl->cnt), "%u", ev->count);
+        else
+            sl->cnt[0] = '\0';
+    }
+    /* pass 2: the command */
     snprintf(ttl, sizeof(ttl), "%d", e->dedup_ttl_s);
     snprintf(maxlen, sizeof(maxlen), "%ld", e->maxlen);
-    snprintf(nkeys, sizeof(nkeys), "%zu", 2 + 2 * cnt);
+    snprintf(nkeys, sizeof(nkeys), "%zu", 2 + nb + nc + (legacy ? cnt : 0));
     snprintf(nev, sizeof(nev), "%zu", cnt);
+    snprintf(snb, sizeof(snb), "%zu", nb);
+    snprintf(snc, sizeof(snc), "%zu", nc);
     if (use_eval) {
         A("EVAL");
         A(emit_script);
@@ -797,78 +1013,49 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt, int use_ev
     A(nkeys);
     A(e->k_events);
     A(e->k_hosts);
-    for (size_t j = 0; j < cnt; j++) {
-        const struct ksd_event *ev = &e->batch[start + j];
-        struct emit_slot *sl = &e->slots[j];
-        const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
-        snprintf(sl->id, sizeof(sl->id), "%016llx", (unsigned long long)ev->id);
-        snprintf(sl->k_seen, sizeof(sl->k_seen), "%sseen:%s:%s", e->prefix, sensor, sl->id);
-        snprintf(sl->k_host, sizeof(sl->k_host), "%shost:%s", e->prefix, ev->client);
-        A(sl->k_seen);
-        A(sl->k_host);
-    }
+    for (size_t b = 0; b < nb; b++)
+        A(e->slots[b].k_seen);
+    for (size_t c = 0; c < nc; c++)
+        A(e->slots[c].k_host);
+    if (legacy)
+        for (size_t j = 0; j < cnt; j++)
+            A(e->slots[j].k_old);
     A(ttl);
     A(maxlen);
     A(e->k_live);
     A(nev);
+    A(snb);
+    A(snc);
+    A(legacy ? "1" : "0");
     for (size_t j = 0; j < cnt; j++) {
-        const struct ksd_event *ev = &e->batch[start + j];
+        const struct ksd_event *ev = &evs[j];
         struct emit_slot *sl = &e->slots[j];
-        const char *sensor = ev->sensor[0] ? ev->sensor : e->sensor_id;
-        int pairs = 0;
-        sl->jl = ksd_event_json(ev, sl->json, sizeof(sl->json));
-        if (sl->jl < 0)
-            sl->jl = 0;
-        snprintf(sl->tss, sizeof(sl->tss), "%lld", (long long)(ev->ts_us / 1000000));
-        ksd_format_ts(ev->ts_us, sl->ts);
-        snprintf(sl->sport, sizeof(sl->sport), "%u", ev->sport);
-        snprintf(sl->dport, sizeof(sl->dport), "%u", ev->dport);
-        snprintf(sl->conf, sizeof(sl->conf), "%d", ev->confidence);
-        snprintf(sl->cnt, sizeof(sl->cnt), "%u", ev->count);
-        int nf_at = n;
-        A(""); /* nf, filled below */
+        A(sl->bi);
+        A(sl->ci);
         A(sl->tss);
-        A(ev->client);
-        A(ev->evidence);
-        A(ev->category);
-        A(ev->indicator);
-        A(ev->rule);
-        A(sensor);
-        A(ev->site);
-        A(ev->managed);
-        A(ev->ruleset);
         argv[n] = sl->json;
         len[n] = (size_t)sl->jl;
         n++;
-        F("ts", sl->ts);
-        F("sensor", sensor);
-        F("client", ev->client);
-        F("server", ev->server);
-        F("sport", sl->sport);
-        F("dport", sl->dport);
-        F("proto", ev->proto);
-        F("evidence", ev->evidence);
-        F("indicator", ev->indicator);
-        F("rule", ev->rule);
-        F("category", ev->category);
-        F("confidence", sl->conf);
-        F("app", ev->app);
-        F("id", sl->id);
-        if (ev->site[0])
-            F("site", ev->site);
-        if (ev->managed[0])
-            F("managed", ev->managed);
-        if (ev->ruleset[0])
-            F("ruleset", ev->ruleset);
-        if (ev->via[0])
-            F("via", ev->via);
-        if (ev->count)
-            F("count", sl->cnt);
-        snprintf(sl->nf, sizeof(sl->nf), "%d", pairs);
-        argv[nf_at] = sl->nf;
-        len[nf_at] = strlen(sl->nf);
+        A(sl->ts);
+        A(ev->sensor[0] ? ev->sensor : e->sensor_id);
+        A(ev->client);
+        A(ev->server);
+        A(sl->sport);
+        A(sl->dport);
+        A(ev->proto);
+        A(ev->evidence);
+        A(ev->indicator);
+        A(ev->rule);
+        A(ev->category);
+        A(sl->conf);
+        A(ev->app);
+        A(sl->id);
+        A(ev->site);
+        A(ev->managed);
+        A(ev->ruleset);
+        A(ev->via);
+        A(sl->cnt);
     }
-#undef F
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
 }
@@ -1216,6 +1403,7 @@ static void emit_free(struct ksd_emit *e)
     free(e->attempts);
     free(e->use_eval);
     free(e->slots);
+    free(e->chash);
     free(e->argv);
     free(e->argl);
     free(e);
@@ -1271,10 +1459,11 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
     e->attempts = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->use_eval = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->slots = calloc(KSD_EMIT_GROUP, sizeof(*e->slots));
+    e->chash = calloc(EMIT_CHASH, sizeof(*e->chash));
     e->argv = calloc(EMIT_MAX_ARGS, sizeof(*e->argv));
     e->argl = calloc(EMIT_MAX_ARGS, sizeof(*e->argl));
     if (!e->ring || !e->batch || !e->status || !e->attempts || !e->use_eval || !e->slots ||
-        !e->argv || !e->argl) {
+        !e->chash || !e->argv || !e->argl) {
         snprintf(err, errlen, "out of memory for a queue of %zu events", e->cap);
         goto fail;
     }

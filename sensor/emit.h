@@ -7,8 +7,9 @@
  * exception: events that were in flight when a connection broke and that are
  * written to the spool at stop land after events that overflowed to the spool
  * while they were in flight. Exactly-once rests on the event id: each event is
- * stored by one Lua script that first sets <prefix>seen:<sensor>:<id> (NX,
- * dedup_ttl_s), so a resend after a broken connection is a no-op.
+ * stored by one Lua script that checks and then marks its id in the hash
+ * <prefix>seen:<sensor>:m<minute of ts> (kept dedup_ttl_s after the last id
+ * added), so a resend after a broken connection is a no-op.
  */
 #ifndef KSD_EMIT_H
 #define KSD_EMIT_H
@@ -21,7 +22,7 @@
 #define KSD_EMIT_MAX_SENTINELS 8    /* sentinel://h1:p1,...,h8:p8/name */
 #define KSD_EMIT_MAX_HOST      256  /* host name or address text */
 #define KSD_EMIT_MAX_BATCH     512  /* events pipelined per round trip */
-#define KSD_EMIT_GROUP         32   /* events stored by one EVALSHA */
+#define KSD_EMIT_GROUP         128  /* events stored by one EVALSHA */
 #define KSD_EMIT_SPILL_CHUNK   256  /* events moved from the ring to the spool at once */
 #define KSD_EMIT_BACKOFF_MIN   100  /* ms before the first reconnect attempt */
 #define KSD_EMIT_BACKOFF_MAX   5000 /* reconnect backoff cap, ms */
@@ -60,7 +61,7 @@ struct ksd_emit_conf {
     long stream_maxlen;       /* XADD MAXLEN ~; 0 = 1000000 */
     int stats_interval_ms;    /* sensor:<id> refresh; 0 = 5000 */
     int stats_ttl_s;          /* TTL of sensor:<id>; 0 = 3 x interval */
-    int dedup_ttl_s;          /* lifetime of the seen:<sensor>:<id> keys; 0 = 86400 */
+    int dedup_ttl_s;          /* lifetime of the seen:<sensor>:m<minute> markers; 0 = 86400 */
     int replica_wait_ms;      /* sentinel targets: WAIT 1 <ms> after each batch; 0 = 100,
                                  < 0 = never WAIT. Ignored for other targets. */
     void (*log)(void *arg, const char *msg); /* connection state changes, from the output

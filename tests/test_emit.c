@@ -408,11 +408,13 @@ static void test_emit_normal_path_writes_every_key(void **state)
     assert_string_equal(r->element[3]->str, "1700000200");
     freeReplyObject(r);
 
-    /* the dedup keys */
-    r = cmd(rc, "TTL t:seen:s1:abcdef0123456789");
+    /* the dedup markers: the id in the hash of its sensor and ts minute */
+    r = cmd(rc, "TTL t:seen:s1:m28333336");
     assert_true(r->integer > 86000 && r->integer <= 86400);
     freeReplyObject(r);
-    assert_int_equal(cmd_int(rc, "EXISTS t:seen:s1:0000000000000001"), 1);
+    assert_int_equal(cmd_int(rc, "HEXISTS t:seen:s1:m28333336 abcdef0123456789"), 1);
+    assert_int_equal(cmd_int(rc, "HEXISTS t:seen:s1:m28333335 0000000000000001"), 1);
+    assert_int_equal(cmd_int(rc, "HEXISTS t:seen:s1:m28333335 abcdef0123456789"), 0);
 
     /* the live channel: the JSON of each event, in order */
     for (int i = 0; i < 3; i++) {
@@ -777,6 +779,178 @@ static void test_emit_noscript_falls_back_to_eval(void **state)
     redisFree(rc);
 }
 
+/* Push evs one by one (each delivered before the next) or all at once. */
+static void deliver(struct tstate *t, const char *target, const char *prefix,
+                    const struct ksd_event *evs, size_t n, int one_by_one)
+{
+    struct ksd_emit_conf c;
+    conf_for(&c, target);
+    c.prefix = prefix;
+    t->em = start_ok(&c);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ksd_emit_push(t->em, &evs[i]), 0);
+        if (one_by_one)
+            wait_delivered(t->em, i + 1, 5000);
+    }
+    wait_delivered(t->em, n, 5000);
+    struct ksd_emit_stats st;
+    ksd_emit_get_stats(t->em, &st);
+    assert_int_equal(st.sent, n);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+}
+
+/* HGETALL of key, sorted "field=value" lines, for comparing two hashes. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void hash_text(redisContext *rc, const char *key, char *out, size_t cap)
+{
+    redisReply *r = cmd(rc, "HGETALL %s", key);
+    char *lines[64];
+    size_t n = 0;
+    assert_true(r->elements / 2 <= 64);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        lines[n] = malloc(strlen(r->element[i]->str) + strlen(r->element[i + 1]->str) + 2);
+        assert_non_null(lines[n]);
+        sprintf(lines[n], "%s=%s", r->element[i]->str, r->element[i + 1]->str);
+        n++;
+    }
+    qsort(lines, n, sizeof(lines[0]), cmp_str);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used += (size_t)snprintf(out + used, cap - used, "%s\n", lines[i]);
+        assert_true(used < cap);
+        free(lines[i]);
+    }
+    freeReplyObject(r);
+}
+
+static void test_emit_group_of_one_client_equals_one_by_one(void **state)
+{
+    struct tstate *t = *state;
+    struct rh_server *s = &t->srv[0];
+    assert_int_equal(rh_start(s, NULL), 0);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
+    /* one client, out-of-order times, equal times, site/managed only on
+     * some events (also on one older than last_seen), several evidence kinds
+     * and categories, a second client interleaved */
+    static const struct {
+        const char *client, *evidence, *category, *site, *managed;
+        int64_t ts_s;
+    } spec[] = {
+        {"10.7.0.1", "sni", "telemetry", "", "", 1700000100},
+        {"10.7.0.1", "dns", "update", "hq", "", 1700000050},
+        {"10.7.0.2", "sni", "telemetry", "", "", 1700000000},
+        {"10.7.0.1", "sni", "", "", "managed", 1700000100},
+        {"10.7.0.1", "ja3", "telemetry", "", "", 1700000200},
+        {"10.7.0.1", "dns", "licensing", "branch", "", 1700000150},
+        {"10.7.0.2", "cert", "update", "hq", "", 1700000300},
+        {"10.7.0.1", "sni", "update", "", "", 1700000200},
+        {"10.7.0.1", "http_host", "", "", "", 1700000010},
+    };
+    struct ksd_event evs[KSD_ARRAY_LEN(spec)];
+    for (size_t i = 0; i < KSD_ARRAY_LEN(spec); i++) {
+        make_event(&evs[i], 100 + i, spec[i].client, spec[i].evidence, spec[i].category,
+                   spec[i].ts_s * 1000000);
+        snprintf(evs[i].site, sizeof(evs[i].site), "%s", spec[i].site);
+        snprintf(evs[i].managed, sizeof(evs[i].managed), "%s", spec[i].managed);
+    }
+    /* a previous record under both prefixes: the group folds into it */
+    redisContext *rc = rh_connect(s);
+    assert_non_null(rc);
+    for (int k = 0; k < 2; k++) {
+        const char *pre = k ? "u:" : "g:";
+        freeReplyObject(cmd(rc,
+                            "HSET %shost:10.7.0.1 first_seen 1700000060 last_seen 1700000120 "
+                            "events 3 ev:sni 2 categories licensing sensor old",
+                            pre));
+        freeReplyObject(cmd(rc, "ZADD %shosts 1700000120 10.7.0.1", pre));
+    }
+    deliver(t, target, "g:", evs, KSD_ARRAY_LEN(evs), 0);
+    deliver(t, target, "u:", evs, KSD_ARRAY_LEN(evs), 1);
+    const char *clients[] = {"10.7.0.1", "10.7.0.2"};
+    for (size_t i = 0; i < KSD_ARRAY_LEN(clients); i++) {
+        char a[4096], b[4096], ka[64], kb[64];
+        snprintf(ka, sizeof(ka), "g:host:%s", clients[i]);
+        snprintf(kb, sizeof(kb), "u:host:%s", clients[i]);
+        hash_text(rc, ka, a, sizeof(a));
+        hash_text(rc, kb, b, sizeof(b));
+        assert_string_equal(a, b);
+        redisReply *za = cmd(rc, "ZSCORE g:hosts %s", clients[i]);
+        redisReply *zb = cmd(rc, "ZSCORE u:hosts %s", clients[i]);
+        assert_string_equal(za->str, zb->str);
+        freeReplyObject(za);
+        freeReplyObject(zb);
+    }
+    /* and the expected values, spelled out */
+    redisReply *r = cmd(rc, "HGETALL g:host:10.7.0.1");
+    assert_field(r, "first_seen", "1700000010");
+    assert_field(r, "last_seen", "1700000200");
+    assert_field(r, "events", "10");
+    assert_field(r, "ev:sni", "5");
+    assert_field(r, "ev:dns", "2");
+    assert_field(r, "categories", "licensing,telemetry,update");
+    assert_field(r, "last_rule", "kl-107");
+    assert_field(r, "sensor", "s1");
+    /* site and managed came only with events older than the running last_seen */
+    assert_null(field(r, "site"));
+    assert_null(field(r, "managed"));
+    freeReplyObject(r);
+    assert_int_equal(cmd_int(rc, "XLEN g:events"), (long long)KSD_ARRAY_LEN(evs));
+    redisFree(rc);
+}
+
+static void test_emit_replay_honours_markers_of_earlier_versions(void **state)
+{
+    struct tstate *t = *state;
+    struct rh_server *s = &t->srv[0];
+    const uint64_t n = 10;
+    assert_int_equal(rh_start(s, NULL), 0);
+    redisContext *rc = rh_connect(s);
+    assert_non_null(rc);
+    /* an earlier ksd stored events 0..4 (per-event seen keys), then stopped
+     * with all ten in its spool */
+    for (uint64_t i = 0; i < 5; i++)
+        freeReplyObject(cmd(rc, "SET t:seen:s1:%016llx 1 EX 600", (unsigned long long)i));
+    int err = 0;
+    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
+    assert_non_null(sp);
+    struct ksd_event ev;
+    for (uint64_t i = 0; i < n; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
+    }
+    ksd_spool_close(sp);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
+    struct ksd_emit_conf c;
+    conf_for(&c, target);
+    c.spool_path = t->path;
+    t->em = start_ok(&c);
+    wait_delivered(t->em, n, 5000);
+    struct ksd_emit_stats st;
+    ksd_emit_get_stats(t->em, &st);
+    assert_int_equal(st.duplicates_skipped, 5);
+    assert_int_equal(st.sent, 5);
+    /* the same ids again (a second replay): all already there */
+    for (uint64_t i = 0; i < n; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    }
+    wait_delivered(t->em, 2 * n, 5000);
+    ksd_emit_get_stats(t->em, &st);
+    assert_int_equal(st.duplicates_skipped, 5 + n);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    assert_int_equal(cmd_int(rc, "XLEN t:events"), 5);
+    redisFree(rc);
+}
+
 static void test_emit_rejected_event_retried_then_dropped_unmarked(void **state)
 {
     struct tstate *t = *state;
@@ -805,8 +979,8 @@ static void test_emit_rejected_event_retried_then_dropped_unmarked(void **state)
     assert_int_equal(st.dropped, 3);
     assert_int_equal(st.sent, 0);
     assert_true(st.errors >= 3 * KSD_EMIT_MAX_ATTEMPTS);
-    /* a failed event leaves no seen key behind, so it could be stored later */
-    assert_int_equal(cmd_int(rc, "EXISTS t:seen:s1:0000000000000000"), 0);
+    /* a failed event leaves no seen marker behind, so it could be stored later */
+    assert_int_equal(cmd_int(rc, "EXISTS t:seen:s1:m28333333"), 0);
     assert_int_equal(cmd_int(rc, "EXISTS t:host:10.0.0.0"), 0);
     /* once the key is fixed, new events land */
     freeReplyObject(cmd(rc, "DEL t:events"));
@@ -1046,6 +1220,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emit_reply_lost_after_store_not_duplicated, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_noscript_falls_back_to_eval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_group_of_one_client_equals_one_by_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_emit_replay_honours_markers_of_earlier_versions, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_emit_rejected_event_retried_then_dropped_unmarked,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_full_spool_drops_counted_then_replays, setup,
