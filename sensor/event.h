@@ -13,7 +13,7 @@
 #define KSD_EV_INDICATOR_MAX 512
 
 struct ksd_event {
-    uint64_t id;     /* sensor-unique id: (start time << 20) ^ sequence; idempotency key */
+    uint64_t id;     /* sensor-unique id: ms block start, worker, sequence; idempotency key */
     int64_t ts_us;   /* capture time of the packet that completed the evidence, Unix us */
     char sensor[64]; /* --sensor-id */
     char client[46]; /* host believed to run the product (text address) */

@@ -113,10 +113,11 @@ struct ksd_worker {
     char labels[256][KSD_APP_LABEL_MAX]; /* interned nDPI labels; index 0 = none */
     int nlabels;
     struct ksd_stats st;
-    int64_t now;         /* capture time of the current packet */
-    int64_t last_expire; /* capture time of the last expiry run */
-    uint64_t seq;        /* event sequence */
-    int64_t start_us;    /* wall-clock start, for event ids */
+    int64_t now;          /* capture time of the current packet */
+    int64_t last_expire;  /* capture time of the last expiry run */
+    uint64_t id_epoch_ms; /* event ids: wall-clock ms this worker's id block started */
+    uint32_t id_seq;      /* events in the current block */
+    uint32_t index;       /* worker number (0..63), part of every event id */
     struct ksd_dns_msg dns;
     struct ksd_tls_hello hello;
     struct ksd_tls_server server;
@@ -195,6 +196,33 @@ static const char *app_label(const struct ksd_worker *w, const struct ksd_flow *
 
 /* ---- events -------------------------------------------------------------- */
 
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Sensor-unique event ids, the idempotency key of the Redis output:
+ * 41 bits of a wall-clock millisecond (a block start), 6 bits of the worker
+ * number, 17 bits of sequence within the block. A block holds 131,072
+ * events; the next starts at the current millisecond, or one past the last
+ * block when the clock has not moved on, so ids never repeat within a run
+ * nor between the workers of one sensor; across restarts they do not repeat
+ * unless the wall clock went back.
+ */
+static uint64_t next_event_id(struct ksd_worker *w)
+{
+    if (w->id_seq >= (1u << 17)) {
+        uint64_t now = wall_ms();
+        w->id_epoch_ms = now > w->id_epoch_ms ? now : w->id_epoch_ms + 1;
+        w->id_seq = 0;
+    }
+    return (w->id_epoch_ms & ((1ull << 41) - 1)) << 23 | (uint64_t)(w->index & 63) << 17 |
+           w->id_seq++;
+}
+
 /*
  * A rule matched `indicator` on flow f. `flagged` is the key side of the host
  * believed to run the product. Suppressed within the dedup window.
@@ -213,7 +241,7 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         return;
     struct ksd_event ev;
     memset(&ev, 0, sizeof(ev));
-    ev.id = ((uint64_t)w->start_us << 20) ^ ++w->seq;
+    ev.id = next_event_id(w);
     ev.ts_us = w->now;
     snprintf(ev.sensor, sizeof(ev.sensor), "%s", w->conf.sensor_id ? w->conf.sensor_id : "");
     ksd_addr_str(&client, ev.client, sizeof(ev.client));
@@ -1071,9 +1099,7 @@ struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_si
             return NULL;
         }
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    w->start_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    w->id_epoch_ms = wall_ms();
     if (!w->ft || !w->frag || !w->corr) {
         ksd_worker_free(w);
         return NULL;
@@ -1215,6 +1241,11 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         w->last_expire = w->now;
     }
+}
+
+void ksd_worker_set_index(struct ksd_worker *w, int index)
+{
+    w->index = (uint32_t)index & 63;
 }
 
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)

@@ -93,6 +93,9 @@ int ksd_worker_reload_ndpi(struct ksd_worker *w, const char *protos);
 void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
                           const struct ksd_known *sites);
 
+/* The worker's number in its pool (0..63): part of its event ids. */
+void ksd_worker_set_index(struct ksd_worker *w, int index);
+
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
 

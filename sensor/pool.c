@@ -152,6 +152,7 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
         s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
         if (!(s->w = ksd_worker_new(wc, sink)))
             goto fail;
+        ksd_worker_set_index(s->w, i);
         adopt(s);
     }
     if (workers == 1)
