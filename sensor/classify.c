@@ -136,10 +136,13 @@ int ksd_classify_packet_name(struct ksd_classify *c, struct ksd_classify_flow **
     return 0;
 }
 
-void ksd_classify_hello(struct ksd_classify *c, struct ksd_classify_flow **state, int quic,
-                        const char *sni, const uint8_t *server_ip4, char *label, size_t label_len)
+void ksd_classify_by_name(struct ksd_classify *c, struct ksd_classify_flow **state, int proto,
+                          const char *sni, const uint8_t *client_ip4, const uint8_t *server_ip4,
+                          char *label, size_t label_len)
 {
-    u_int16_t master = quic ? NDPI_PROTOCOL_QUIC : NDPI_PROTOCOL_TLS;
+    u_int16_t master = proto == KSD_CLASSIFY_QUIC  ? NDPI_PROTOCOL_QUIC
+                       : proto == KSD_CLASSIFY_DNS ? NDPI_PROTOCOL_DNS
+                                                   : NDPI_PROTOCOL_TLS;
     ndpi_protocol p;
     memset(&p, 0, sizeof(p));
     p.master_protocol = NDPI_PROTOCOL_UNKNOWN;
@@ -161,9 +164,12 @@ void ksd_classify_hello(struct ksd_classify *c, struct ksd_classify_flow **state
         if (own)
             ndpi_free_flow(own);
     }
-    if (p.master_protocol == NDPI_PROTOCOL_UNKNOWN && server_ip4) {
+    const uint8_t *ips[2] = {client_ip4, server_ip4};
+    for (int i = 0; i < 2 && p.master_protocol == NDPI_PROTOCOL_UNKNOWN; i++) {
+        if (!ips[i])
+            continue;
         struct in_addr a;
-        memcpy(&a.s_addr, server_ip4, 4);
+        memcpy(&a.s_addr, ips[i], 4);
         u_int16_t id = ndpi_network_ptree_match(c->mod, &a);
         if (id != NDPI_PROTOCOL_UNKNOWN && id != master) {
             p.master_protocol = master;

@@ -38,18 +38,25 @@ int ksd_classify_packet_name(struct ksd_classify *c, struct ksd_classify_flow **
                              const uint8_t *l3, size_t l3_len, int64_t ts_us, char *label,
                              size_t label_len, char *name, size_t name_len);
 
+/* Protocols whose first client message ksd parses itself. */
+enum ksd_classify_proto {
+    KSD_CLASSIFY_TLS,  /* TLS over TCP: the ClientHello's SNI */
+    KSD_CLASSIFY_QUIC, /* QUIC: the Initial's ClientHello SNI */
+    KSD_CLASSIFY_DNS,  /* DNS over UDP: the query's first question */
+};
+
 /*
- * Label a TLS (quic = 0) or QUIC (quic = 1) flow from the server name of a
- * ClientHello that ksd has parsed, through nDPI's own host-name tables (the
- * call nDPI's TLS and QUIC dissectors make for the SNI): "TLS.Kaspersky",
- * "QUIC.Google"; when no host rule matches, nDPI's address table for an IPv4
- * server (server_ip4, 4 bytes, or NULL): "TLS.AmazonAWS"; else the bare
- * transport. nDPI then
- * does not parse the same handshake a second time. Frees the state; always
- * writes a label.
+ * Label a flow from the name in its first client message, which ksd has
+ * parsed, through nDPI's own host-name tables (the call nDPI's TLS, QUIC and
+ * DNS dissectors make for that name): "TLS.Kaspersky", "QUIC.Google",
+ * "DNS.Apple"; when no host rule matches, nDPI's address table for the IPv4
+ * client, then server (4 bytes each, or NULL; the order nDPI's own address
+ * guess takes): "TLS.AmazonAWS", "DNS.Google"; else the bare protocol. nDPI then does not parse the
+ * same message a second time. Frees the state; always writes a label.
  */
-void ksd_classify_hello(struct ksd_classify *c, struct ksd_classify_flow **state, int quic,
-                        const char *sni, const uint8_t *server_ip4, char *label, size_t label_len);
+void ksd_classify_by_name(struct ksd_classify *c, struct ksd_classify_flow **state, int proto,
+                          const char *name, const uint8_t *client_ip4, const uint8_t *server_ip4,
+                          char *label, size_t label_len);
 
 /* The flow ended before nDPI decided: take its best guess, free the state. */
 void ksd_classify_giveup(struct ksd_classify *c, struct ksd_classify_flow **state, char *label,

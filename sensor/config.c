@@ -106,7 +106,7 @@ void ksd_config_usage(FILE *out)
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
           "  --threads N            worker threads (default: one per core)\n"
           "  --no-ndpi              do not classify flows with nDPI\n"
-          "  --ndpi-full            nDPI also parses the ClientHellos ksd parsed\n"
+          "  --ndpi-full            nDPI also parses the hellos and queries ksd parsed\n"
           "  --max-flows N          flow table cap (default 1000000)\n"
           "output:\n"
           "  --json FILE            detection events as JSON lines (- = stdout)\n"

@@ -405,6 +405,33 @@ static int name_in(char (*set)[KSD_DNS_NAME_BUF], int n, const char *name)
  * a Kaspersky name. Answer records outside the chain (an answer "about"
  * another name) are facts but never evidence.
  */
+/*
+ * nDPI and a first client message ksd parsed (ClientHello, DNS query): nDPI
+ * has been held off its packets (see ndpi_held) and labels the flow from the
+ * name in it through its own host-name tables, before any event of the flow
+ * is emitted; address and port rules that waited for the label run now, as
+ * they would have at this packet.
+ */
+static void label_from_name(struct ksd_worker *w, struct ksd_flow *f, int proto, const char *name)
+{
+    struct ksd_classify_flow *none = NULL;
+    struct ksd_classify_flow **nd = f->ext ? &((struct flow_ext *)f->ext)->nd : &none;
+    if (!w->cls || (f->evmask & FL_NDPI_DONE))
+        return;
+    char label[KSD_APP_LABEL_MAX];
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    ksd_classify_by_name(w->cls, nd, proto, name, client.family == 4 ? client.a : NULL,
+                         server.family == 4 ? server.a : NULL, label, sizeof(label));
+    f->ndpi_app = label_intern(w, label);
+    f->evmask = (f->evmask | FL_NDPI_DONE) & ~(uint32_t)FL_NDPI_HELD;
+    w->st.ndpi_classified++;
+    w->st.ndpi_by_name++;
+    if (f->evmask & FL_STARTPEND)
+        flow_match(w, f);
+}
+
 static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p,
                        size_t len, int app)
 {
@@ -423,6 +450,12 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
     const char *qkind = app == APP_MDNS    ? "mdns_query"
                         : app == APP_LLMNR ? "llmnr_query"
                                            : "dns_query";
+    if (f->evmask & FL_NDPI_HELD) {
+        if (rc == KSD_OK && !m->qr && m->n_questions > 0)
+            label_from_name(w, f, KSD_CLASSIFY_DNS, m->q[0].name);
+        else
+            f->evmask &= ~(uint32_t)FL_NDPI_HELD; /* not a query: nDPI from the next packet */
+    }
     /* The querier: the sender of a query, the receiver of a response. */
     int querier = m->qr ? (dir == 0 ? !f->client : f->client) : (dir == 0 ? f->client : !f->client);
     for (int i = 0; i < m->n_questions; i++) {
@@ -491,37 +524,12 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
 
 /* ---- TLS ----------------------------------------------------------------- */
 
-/*
- * nDPI and a parsed ClientHello: nDPI has been held off the packets of the
- * hello (see hello_held) and labels the flow from its SNI through its own
- * host-name tables, before any event of the flow is emitted; address and port
- * rules that waited for the label run now, as they would have at this packet.
- */
-static void label_from_hello(struct ksd_worker *w, struct ksd_flow *f,
-                             const struct ksd_tls_hello *h)
-{
-    struct flow_ext *x = f->ext;
-    if (!w->cls || (f->evmask & FL_NDPI_DONE) || !x)
-        return;
-    char label[KSD_APP_LABEL_MAX];
-    struct ksd_addr server;
-    side_addr(f, !f->client, &server);
-    ksd_classify_hello(w->cls, &x->nd, h->transport == 'q', h->ech ? NULL : h->sni,
-                       server.family == 4 ? server.a : NULL, label, sizeof(label));
-    f->ndpi_app = label_intern(w, label);
-    f->evmask = (f->evmask | FL_NDPI_DONE) & ~(uint32_t)FL_NDPI_HELD;
-    w->st.ndpi_classified++;
-    w->st.ndpi_by_hello++;
-    if (f->evmask & FL_STARTPEND)
-        flow_match(w, f);
-}
-
 static void report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h)
 {
     int quic = h->transport == 'q';
     f->evmask |= FL_HELLO;
     if (f->evmask & FL_NDPI_HELD)
-        label_from_hello(w, f, h);
+        label_from_name(w, f, quic ? KSD_CLASSIFY_QUIC : KSD_CLASSIFY_TLS, h->ech ? NULL : h->sni);
     if (h->sni[0]) {
         fact(w, quic ? "quic_sni" : "tls_sni", h->sni, NULL);
         if (h->ech)
@@ -1159,13 +1167,14 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
 
 /*
  * Should nDPI skip this packet? Client packets that start or continue a
- * ClientHello (TLS record or QUIC Initial) that ksd is collecting: ksd parses
- * the hello once and label_from_hello asks nDPI only for the SNI's label,
- * which spares nDPI's second parse of every handshake (its TLS dissector
- * formats JA3 strings with snprintf). --ndpi-full turns this off.
+ * ClientHello (TLS record or QUIC Initial) that ksd is collecting, and a DNS
+ * query to port 53: ksd parses the message once and label_from_name asks
+ * nDPI only for the label of the name in it, which spares nDPI's second
+ * parse (its TLS dissector formats JA3 strings with snprintf for every
+ * hello). --ndpi-full turns this off.
  */
-static int hello_held(const struct ksd_worker *w, const struct ksd_flow *f, int dir,
-                      const struct ksd_pkt *p)
+static int ndpi_held(const struct ksd_worker *w, const struct ksd_flow *f, int dir,
+                     const struct ksd_pkt *p)
 {
     if (w->ndpi_full || dir != 0 || !p->payload_len ||
         (f->evmask & (FL_NDPI_DONE | FL_CDONE | FL_HELLO)))
@@ -1176,7 +1185,29 @@ static int hello_held(const struct ksd_worker *w, const struct ksd_flow *f, int 
         return 0; /* nDPI is already dissecting something else (e.g. SOCKS): let it finish */
     if (p->proto == 6)
         return ksd_tls_probe(p->payload, p->payload_len);
+    if (p->dport == 53)
+        return p->payload_len >= 12 && !(p->payload[2] & 0x80); /* QR = 0: a query */
     return ksd_quic_probe(p->payload, p->payload_len);
+}
+
+/* Give nDPI one packet of a flow it is still classifying. nDPI state
+ * (hundreds of bytes) only for flows that carry data: a SYN flood or a port
+ * scan costs the flow record alone. */
+static void ndpi_feed(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_pkt *p)
+{
+    if (!p->l3 || (!p->payload_len && !f->ext))
+        return;
+    if (p->payload_len)
+        f->evmask |= FL_NDPI_DATA;
+    struct flow_ext *x = ext_of(f);
+    char label[KSD_APP_LABEL_MAX], name[96];
+    if (x && ksd_classify_packet_name(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
+                                      sizeof(label), name, sizeof(name)) == 1) {
+        fact(w, "ndpi_host", name, NULL); /* for make ndpi-compare */
+        f->ndpi_app = label_intern(w, label);
+        f->evmask |= FL_NDPI_DONE;
+        w->st.ndpi_classified++;
+    }
 }
 
 static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
@@ -1199,34 +1230,29 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         else
             flow_match(w, f);
     }
-    if (w->cls && hello_held(w, f, dir, p))
+    int held = 0;
+    if (w->cls && ndpi_held(w, f, dir, p)) {
         f->evmask |= FL_NDPI_HELD;
-    /* nDPI state (hundreds of bytes) only for flows that carry data: a SYN
-     * flood or a port scan costs the flow record alone. */
-    if (w->cls && !(f->evmask & (FL_NDPI_DONE | FL_NDPI_HELD)) && p->l3 &&
-        (p->payload_len || f->ext)) {
-        if (p->payload_len)
-            f->evmask |= FL_NDPI_DATA;
-        struct flow_ext *x = ext_of(f);
-        char label[KSD_APP_LABEL_MAX], name[96];
-        if (x && ksd_classify_packet_name(w->cls, &x->nd, p->l3, p->l3_len, w->now, label,
-                                          sizeof(label), name, sizeof(name)) == 1) {
-            fact(w, "ndpi_host", name, NULL); /* for make ndpi-compare */
-            f->ndpi_app = label_intern(w, label);
-            f->evmask |= FL_NDPI_DONE;
-            w->st.ndpi_classified++;
-        }
+        held = 1;
     }
+    if (w->cls && !(f->evmask & (FL_NDPI_DONE | FL_NDPI_HELD)))
+        ndpi_feed(w, f, p);
     if ((f->evmask & FL_STARTPEND) && (f->evmask & FL_NDPI_DONE))
         flow_match(w, f);
     if (p->proto == 6)
         handle_tcp(w, f, &dir, p);
     else
         handle_udp(w, f, dir, p);
-    /* ksd finished the client side without a ClientHello: nDPI takes over
-     * from the next packet (it has missed the held ones). */
+    /* ksd finished the client side without the message it held nDPI for
+     * (not TLS, a gap, a DNS packet that is no query): nDPI takes over with
+     * this packet (it has missed earlier held ones, if any). */
     if ((f->evmask & FL_NDPI_HELD) && (f->evmask & FL_CDONE))
         f->evmask &= ~(uint32_t)FL_NDPI_HELD;
+    if (held && !(f->evmask & (FL_NDPI_DONE | FL_NDPI_HELD))) {
+        ndpi_feed(w, f, p);
+        if ((f->evmask & FL_STARTPEND) && (f->evmask & FL_NDPI_DONE))
+            flow_match(w, f);
+    }
     /* nDPI finished after dissection did: the extension can go now. */
     if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
         ext_release(f);
@@ -1432,9 +1458,9 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
             (unsigned long long)cs->dns_learned, (unsigned long long)cs->dns_hits,
             (unsigned long long)cs->dns_evicted, (unsigned long long)cs->suppressed);
     fprintf(out,
-            "nDPI: flows labelled=%llu (from ksd's ClientHello=%llu), state per flow being "
+            "nDPI: flows labelled=%llu (from a name ksd parsed=%llu), state per flow being "
             "classified=%zu bytes\n",
-            (unsigned long long)s->ndpi_classified, (unsigned long long)s->ndpi_by_hello,
+            (unsigned long long)s->ndpi_classified, (unsigned long long)s->ndpi_by_name,
             ksd_classify_flow_bytes());
     fprintf(out, "memory: flow record=%zu bytes, flow extension=%zu bytes while dissecting\n",
             sizeof(struct ksd_flow), sizeof(struct flow_ext));

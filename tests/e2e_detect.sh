@@ -69,8 +69,13 @@ check "--ndpi-full: nDPI's own TLS dissection gives the same label" \
 "$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --stats 2>&1 >/dev/null | grep '^nDPI:' >"$tmp/nd"
 "$KSD" -s $R -r tests/pcap/tls-sni-update.pcap --stats --ndpi-full 2>&1 >/dev/null |
     grep '^nDPI:' >"$tmp/ndf"
-check "labels from ksd's ClientHello are counted (and none with --ndpi-full)" \
-    'grep -q "(from ksd.s ClientHello=1)" "$tmp/nd" && grep -q "(from ksd.s ClientHello=0)" "$tmp/ndf"'
+apps() { "$KSD" -s $R -r deploy/demo.pcap --threads 1 --facts - "$@" 2>/dev/null | grep '^flow_app' | sort; }
+apps >"$tmp/apps"
+apps --ndpi-full >"$tmp/apps-full"
+check "demo: every flow's label (DNS, TLS, HTTP, Kaspersky or not) as with --ndpi-full" \
+    'cmp -s "$tmp/apps" "$tmp/apps-full" && grep -q "DNS.Kaspersky" "$tmp/apps" && grep -q "TLS.Kaspersky" "$tmp/apps"'
+check "labels from names ksd parsed are counted (and none with --ndpi-full)" \
+    'grep -q "(from a name ksd parsed=1)" "$tmp/nd" && grep -q "(from a name ksd parsed=0)" "$tmp/ndf"'
 
 # Suppression: one event per (client, rule, evidence) per window; 0 = every detection.
 "$KSD" -s $R -r deploy/demo.pcap --json "$tmp/d300.json" 2>/dev/null
