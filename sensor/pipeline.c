@@ -921,6 +921,14 @@ static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
 {
     struct flow_ext *x = f->ext;
 
+    /* held off nDPI for a hello or query that never completed: the label of
+     * its protocol (and nDPI's address table), as nDPI's own guess would be */
+    if (w->cls && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
+        label_from_name(w, f,
+                        f->key.proto == 6                    ? KSD_CLASSIFY_TLS
+                        : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
+                                                             : KSD_CLASSIFY_QUIC,
+                        NULL);
     if (x && x->nd && w->cls) {
         char label[KSD_APP_LABEL_MAX];
         ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
