@@ -3,7 +3,7 @@
 #
 # Generates (once, reused while the parameters and the generator are unchanged)
 # build/bench/bench-N-sSEED-kK.pcap with build/tools/benchgen, then times each
-# tool BENCH_RUNS times with /usr/bin/time and prints the medians: the libpcap
+# tool BENCH_RUNS times with /usr/bin/time, round-robin, and prints the medians: the libpcap
 # read floor (tcpdump), ndpiReader (nDPI 4.2), ksd with and without nDPI on 1
 # and 2 workers, and ksd with --ndpi-full (nDPI dissects every handshake
 # too). Then it checks the targets (PASS/MISS) and the accuracy: the set of
@@ -78,24 +78,38 @@ echo
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-# measure LABEL CMD... : runs CMD RUNS times; writes $TMP/LABEL.res "sec rss_kb"
-# or "n/a" with the reason in $TMP/LABEL.why.
-measure() {
+# Tools are timed round-robin (run 1 of every tool, then run 2 of every
+# tool, ...), so that a shared machine's slow and fast moments fall on all of
+# them alike and the ratios hold. A tool that fails once is "n/a" with the
+# reason in $TMP/LABEL.why; else $TMP/LABEL.res is "median_seconds median_rss_kb".
+LABELS=
+tool() { # tool LABEL CMD...
     label=$1
     shift
+    LABELS="$LABELS $label"
     echo "  $label: $*" >>"$TMP/commands"
+    for a in "$@"; do # each argument single-quoted, for eval
+        printf "'%s' " "$(printf '%s' "$a" | sed "s/'/'\\\\''/g")"
+    done >"$TMP/$label.cmd"
     : >"$TMP/$label.runs"
-    i=0
-    while [ "$i" -lt "$RUNS" ]; do
-        if ! "$TIME" -f '%e %M' -o "$TMP/$label.time" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err"; then
-            echo "n/a" >"$TMP/$label.res"
-            grep -v '^Command exited' "$TMP/$label.err" "$TMP/$label.time" 2>/dev/null |
-                sed 's/^[^:]*://' | head -2 | tr '\n' ' ' >"$TMP/$label.why"
-            return 0
-        fi
-        tail -1 "$TMP/$label.time" >>"$TMP/$label.runs"
-        i=$((i + 1))
-    done
+}
+run_once() { # run_once LABEL
+    label=$1
+    [ -f "$TMP/$label.why" ] && return 0
+    if ! eval "\"\$TIME\" -f '%e %M' -o \"\$TMP/\$label.time\" $(cat "$TMP/$label.cmd")" \
+        >"$TMP/$label.out" 2>"$TMP/$label.err"; then
+        grep -v '^Command exited' "$TMP/$label.err" "$TMP/$label.time" 2>/dev/null |
+            sed 's/^[^:]*://' | head -2 | tr '\n' ' ' >"$TMP/$label.why"
+        return 0
+    fi
+    tail -1 "$TMP/$label.time" >>"$TMP/$label.runs"
+}
+median() { # median LABEL
+    label=$1
+    if [ -f "$TMP/$label.why" ]; then
+        echo "n/a" >"$TMP/$label.res"
+        return 0
+    fi
     awk '{ s[NR] = $1; m[NR] = $2 }
          function med(a, n,   i, j, t) {
              for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) {
@@ -105,13 +119,23 @@ measure() {
          END { printf "%s %s\n", med(s, NR), med(m, NR) }' "$TMP/$label.runs" >"$TMP/$label.res"
 }
 
-measure floor tcpdump -nr "$PCAP" -w /dev/null
-measure ndpi ndpiReader -i "$PCAP" -q
-measure ksd_ndpi_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --json "$DIR/events-ndpi-1.json"
-measure ksd_raw_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --no-ndpi --json "$DIR/events-raw-1.json"
-measure ksd_ndpi_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --json "$DIR/events-ndpi-2.json"
-measure ksd_raw_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --no-ndpi --json "$DIR/events-raw-2.json"
-measure ksd_full_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --ndpi-full --json "$DIR/events-full-1.json"
+tool floor tcpdump -nr "$PCAP" -w /dev/null
+tool ndpi ndpiReader -i "$PCAP" -q
+tool ksd_ndpi_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --json "$DIR/events-ndpi-1.json"
+tool ksd_raw_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --no-ndpi --json "$DIR/events-raw-1.json"
+tool ksd_ndpi_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --json "$DIR/events-ndpi-2.json"
+tool ksd_raw_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --no-ndpi --json "$DIR/events-raw-2.json"
+tool ksd_full_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --ndpi-full --json "$DIR/events-full-1.json"
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    for l in $LABELS; do
+        run_once "$l"
+    done
+    i=$((i + 1))
+done
+for l in $LABELS; do
+    median "$l"
+done
 
 [ "$(cat "$TMP/floor.res")" != "n/a" ] || die "tcpdump failed: $(cat "$TMP/floor.why")"
 [ "$(cat "$TMP/ndpi.res")" != "n/a" ] || die "ndpiReader failed: $(cat "$TMP/ndpi.why")"
