@@ -3,7 +3,8 @@
 # host_server_name when it labels a flow) against the names ksd's own
 # dissectors extract (tls_sni, quic_sni, http_host, dns_query), per capture
 # of the shared corpus, summed. Prints a Markdown table and the names each
-# side alone found (build/ndpi-compare/diff.txt).
+# side alone found (build/ndpi-compare/diff.txt). ksd runs with --ndpi-full,
+# so that nDPI dissects every hello and query itself and its names are its own.
 set -u
 KSD=${KSD:-./ksd}
 corpus=${1:-${KSD_CORPUS:-../shared/corpus/real}}
@@ -12,7 +13,8 @@ rm -rf "$out"
 mkdir -p "$out"
 for f in "$corpus"/*.pcap "$corpus"/*.pcapng; do
     [ -f "$f" ] || continue
-    "$KSD" -r "$f" -s signatures/kaspersky.rules --threads 1 --facts "$out/$(basename "$f").facts" \
+    "$KSD" -r "$f" -s signatures/kaspersky.rules --threads 1 --ndpi-full \
+        --facts "$out/$(basename "$f").facts" \
         2>/dev/null
 done
 python3 - "$out" <<'PY'
