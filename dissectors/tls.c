@@ -443,7 +443,7 @@ static const uint8_t hrr_random[32] = {
 /* ServerHello body (RFC 8446 section 4.1.3). 1 for a HelloRetryRequest. */
 static int parse_server_hello(struct ksd_rd *b, struct ksd_tls_server *out, int *is_hrr)
 {
-    uint16_t exts[KSD_JA_MAX_EXTS];
+    uint16_t *exts = out->ja3s_exts;
     size_t n_exts = 0;
 
     uint16_t legacy = rd_be16(b);
@@ -469,7 +469,22 @@ static int parse_server_hello(struct ksd_rd *b, struct ksd_tls_server *out, int 
                 out->version = rd_be16(&e);
         }
     }
-    return ksd_ja_ja3s(legacy, out->cipher, exts, n_exts, out->ja3s);
+    out->ja3s_legacy = legacy;
+    out->ja3s_n_exts = (uint16_t)n_exts;
+    out->ja3s[0] = '\0';
+    out->ja3s_ok = 1;
+    return KSD_OK;
+}
+
+int ksd_tls_server_ja3s(struct ksd_tls_server *s)
+{
+    if (s->ja3s[0] || !s->ja3s_ok)
+        return s->ja3s[0] != '\0';
+    if (ksd_ja_ja3s(s->ja3s_legacy, s->cipher, s->ja3s_exts, s->ja3s_n_exts, s->ja3s) != KSD_OK) {
+        s->ja3s[0] = '\0';
+        s->ja3s_ok = 0;
+    }
+    return s->ja3s[0] != '\0';
 }
 
 /* Certificate (RFC 5246 section 7.4.2): the first certificate of the list,

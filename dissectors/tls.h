@@ -49,9 +49,13 @@ struct ksd_tls_hello {
 };
 
 struct ksd_tls_server {
-    uint16_t version;                  /* negotiated version (supported_versions if present) */
-    uint16_t cipher;                   /* chosen cipher suite */
-    char ja3s[33];                     /* md5 hex of JA3S */
+    uint16_t version;     /* negotiated version (supported_versions if present) */
+    uint16_t cipher;      /* chosen cipher suite */
+    char ja3s[33];        /* md5 hex of JA3S, by ksd_tls_server_ja3s */
+    uint8_t ja3s_ok;      /* a ServerHello was parsed: JA3S is defined */
+    uint16_t ja3s_legacy; /* its legacy_version */
+    uint16_t ja3s_n_exts; /* its extension types, in order */
+    uint16_t ja3s_exts[KSD_JA_MAX_EXTS];
     uint8_t has_cert;                  /* a Certificate message was parsed (TLS <= 1.2) */
     char serial[KSD_TLS_SERIAL_MAX];   /* first certificate's serial, lower-case hex */
     char subject[KSD_TLS_NAME_MAX];    /* subject DN as "C=RU, O=..., CN=..." */
@@ -117,6 +121,10 @@ int ksd_tls_client_stream(const uint8_t *p, size_t len, size_t *consumed,
  * extensions than ja.h keeps. `p` must start at a record boundary.
  */
 int ksd_tls_server_stream(const uint8_t *p, size_t len, struct ksd_tls_server *out);
+
+/* JA3S of the parsed ServerHello, computed on first call (as for
+ * ksd_tls_hello_ja). Returns 1 with ja3s filled, 0 when there is none. */
+int ksd_tls_server_ja3s(struct ksd_tls_server *s);
 
 /* Quick probe: do these bytes start like a TLS handshake record? 1 yes, 0 no. */
 int ksd_tls_probe(const uint8_t *p, size_t len);

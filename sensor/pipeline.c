@@ -557,10 +557,10 @@ static void report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tl
         nosni_set(f, (h->ech || h->esni) ? KSD_NOSNI_ECH : KSD_NOSNI_ABSENT);
 }
 
-static void report_server(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_tls_server *s)
+static void report_server(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_server *s)
 {
     w->st.tls_server_hellos++;
-    if (s->ja3s[0])
+    if (w->sink->facts && ksd_tls_server_ja3s(s))
         fact(w, "ja3s", s->ja3s, NULL);
     if (!s->has_cert)
         return;

@@ -1075,6 +1075,8 @@ static void test_tls_server_hello_ja3s_tls13(void **state)
     assert_int_equal(sv.version, 0x0304);
     assert_int_equal(sv.cipher, 0x1301);
     assert_int_equal(sv.has_cert, 0);
+    assert_string_equal(sv.ja3s, ""); /* computed on demand */
+    assert_int_equal(ksd_tls_server_ja3s(&sv), 1);
     assert_string_equal(sv.ja3s, "f4febc55ea12b31ae17cfb7e614afda8"); /* md5("771,4865,43-51") */
     assert_int_equal(ksd_tls_server_stream(s.b, s.n - 1, &sv), KSD_EAGAIN);
 }
@@ -1108,6 +1110,7 @@ static void test_tls_server_certificate_tls12(void **state)
         assert_int_equal(sv.version, 0x0303);
         assert_int_equal(sv.cipher, 0xc02f);
         /* md5("771,49199,65281-11-16") */
+        assert_int_equal(ksd_tls_server_ja3s(&sv), 1);
         assert_string_equal(sv.ja3s, "1089ea6f0461a29006cc96dfe7a11d80");
         assert_int_equal(sv.has_cert, 1);
         assert_string_equal(

@@ -40,7 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (consumed <= before || consumed > size)
             __builtin_trap();
     }
-    ksd_tls_server_stream(data, size, &s);
+    if (ksd_tls_server_stream(data, size, &s) == KSD_OK && ksd_tls_server_ja3s(&s) &&
+        strlen(s.ja3s) != 32)
+        __builtin_trap();
     ksd_x509_parse(data, size, &c);
     return 0;
 }
