@@ -148,9 +148,9 @@ static void side_addr(const struct ksd_flow *f, int side, struct ksd_addr *a)
 static void fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2)
 {
     FILE *fp = w->sink->facts;
-    w->st.facts++;
     if (!fp || !v1 || !*v1)
         return;
+    w->st.facts++; /* facts written (--facts) */
     if (w->sink->threaded)
         pthread_mutex_lock(&w->sink->lock);
     fputs(kind, fp);
@@ -390,7 +390,7 @@ static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
 
 /* ---- DNS ----------------------------------------------------------------- */
 
-static int name_in(char (*set)[KSD_DNS_NAME_BUF], int n, const char *name)
+static int name_in(const char *const *set, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
         if (strcmp(set[i], name) == 0)
@@ -473,21 +473,20 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         return;
     const char *q0 = m->q[0].name;
     char ip[64];
-    for (int i = 0; i < m->n_answers; i++) {
+    for (int i = 0; i < m->n_answers && app == APP_DNS && w->sink->facts; i++) {
         const struct ksd_dns_rr *rr = &m->an[i];
         if (!rr->family || (rr->type != KSD_DNS_TYPE_A && rr->type != KSD_DNS_TYPE_AAAA))
             continue;
         inet_ntop(rr->family == 4 ? AF_INET : AF_INET6, rr->addr, ip, sizeof(ip));
-        if (app == APP_DNS)
-            fact(w, "dns_answer", q0, ip);
+        fact(w, "dns_answer", q0, ip);
     }
     if (app != APP_DNS || !w->sigs)
         return;
-    /* Follow the chain from the first question. */
-    char chain[16][KSD_DNS_NAME_BUF];
+    /* Follow the chain from the first question (names live in w->dns). */
+    const char *chain[16];
     int nchain = 0;
     const char *matched = NULL;
-    snprintf(chain[nchain++], sizeof(chain[0]), "%s", q0);
+    chain[nchain++] = q0;
     if (ksd_sig_match_domain(w->sigs, q0, strlen(q0)))
         matched = chain[0];
     for (int pass = 0; pass < 2; pass++) {
@@ -496,7 +495,7 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
             if (rr->type != 5 || !rr->target[0] || !name_in(chain, nchain, rr->owner) ||
                 name_in(chain, nchain, rr->target))
                 continue;
-            snprintf(chain[nchain], sizeof(chain[0]), "%s", rr->target);
+            chain[nchain] = rr->target;
             const struct ksd_rule *r =
                 ksd_sig_match_domain(w->sigs, chain[nchain], strlen(chain[nchain]));
             if (r) {

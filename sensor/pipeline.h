@@ -60,7 +60,7 @@ struct ksd_stats {
     uint64_t nosni[KSD_NOSNI__COUNT];
     uint64_t ndpi_classified; /* flows nDPI labelled before they ended */
     uint64_t ndpi_by_name;    /* of those, labelled from a name ksd parsed (SNI, DNS query) */
-    uint64_t facts;
+    uint64_t facts;           /* facts written to --facts */
     uint64_t events;
     struct ksd_stream_stats stream;
 };
