@@ -65,6 +65,7 @@ struct ksd_pool {
     struct ksd_stats st;     /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
+    uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
 };
 
 static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
@@ -145,6 +146,7 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
     if (workers > KSD_POOL_MAX_WORKERS)
         workers = KSD_POOL_MAX_WORKERS;
     p->n = workers;
+    p->own = wc->ndpi ? 1 : 0;
     for (int i = 0; i < workers; i++) {
         struct slot *s = &p->slots[i];
         s->pool = p;
@@ -226,16 +228,17 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
 
 /*
  * The worker of a client hash. Worker 0 runs in the capture thread, which
- * also reads, decodes and copies every frame, so it takes one share of the
- * hash space and every other worker KSD_POOL_SHARE shares: with two workers
- * the capture thread keeps a quarter of the clients. Measured with make
- * bench: an even split left the capture thread the bottleneck.
+ * also reads, decodes and copies every frame, so it takes `own` shares of
+ * the hash space and every other worker KSD_POOL_SHARE shares. Measured with
+ * make bench on two cores: with nDPI (heavy work per flow) the capture thread
+ * does best keeping a quarter of the clients (own = 1); without nDPI its
+ * reading and copying alone match a worker's load, and it keeps none.
  */
 static uint32_t pick(const struct ksd_pool *p, uint32_t h)
 {
-    uint32_t shares = 1 + KSD_POOL_SHARE * (uint32_t)(p->n - 1);
+    uint32_t shares = p->own + KSD_POOL_SHARE * (uint32_t)(p->n - 1);
     uint32_t s = h % shares;
-    return s == 0 ? 0 : 1 + (s - 1) / KSD_POOL_SHARE;
+    return s < p->own ? 0 : 1 + (s - p->own) / KSD_POOL_SHARE;
 }
 
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
