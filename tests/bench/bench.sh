@@ -148,7 +148,8 @@ echo
 
 FLOOR=$(res floor)
 NDPI=$(res ndpi)
-printf '%-24s %8s %12s %8s %9s %9s %9s\n' tool seconds packets/s Gbit/s "RSS MB" "x floor" "x nDPI"
+printf '%-24s %8s %12s %8s %9s %9s %9s  %s\n' tool seconds packets/s Gbit/s "RSS MB" "x floor" \
+    "x nDPI" "runs (s)"
 row() {
     name=$1
     r=$(res "$2")
@@ -156,10 +157,11 @@ row() {
         printf '%-24s %8s   (%s)\n' "$name" "n/a" "$(cat "$TMP/$2.why")"
         return
     fi
-    echo "$r $FLOOR $NDPI" | awk -v n="$name" -v p="$NPKT" -v b="$NBYTES" '{
+    spread=$(sort -n "$TMP/$2.runs" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }')
+    echo "$r $FLOOR $NDPI" | awk -v n="$name" -v p="$NPKT" -v b="$NBYTES" -v sp="$spread" '{
         s = $1 > 0 ? $1 : 0.01; fs = $3 > 0 ? $3 : 0.01; ns = $5 > 0 ? $5 : 0.01
-        printf "%-24s %8.2f %12.0f %8.2f %9.1f %9.2f %9.2f\n", n, $1, p / s, b * 8 / s / 1e9,
-               $2 / 1024, fs / s, ns / s }'
+        printf "%-24s %8.2f %12.0f %8.2f %9.1f %9.2f %9.2f  %s\n", n, $1, p / s, b * 8 / s / 1e9,
+               $2 / 1024, fs / s, ns / s, sp }'
 }
 row "tcpdump (read floor)" floor
 row "ndpiReader" ndpi
