@@ -73,7 +73,7 @@ enum {
 #define FL_NDPI_DONE   0x80   /* nDPI has labelled the flow */
 #define FL_PORTHOST    0x1000 /* a port rule waits for a server name on this flow */
 #define FL_STARTPEND   0x2000 /* address/port rules wait for nDPI's label */
-#define FL_NDPI_HELD   0x4000 /* nDPI waits while ksd collects the ClientHello */
+#define FL_NDPI_HELD   0x4000 /* nDPI waits while ksd collects a ClientHello or DNS query */
 #define FL_NDPI_DATA   0x8000 /* nDPI has been given a packet with payload */
 #define FL_NOSNI_SHIFT 8      /* bits 8..11: enum ksd_nosni + 1 of a TLS/QUIC flow, 0 = none */
 
@@ -109,7 +109,7 @@ struct ksd_worker {
     struct ksd_ipfrag *frag;
     struct ksd_corr *corr;
     struct ksd_classify *cls;            /* nDPI, or NULL with --no-ndpi */
-    int ndpi_full;                       /* nDPI parses ClientHellos too (--ndpi-full) */
+    int ndpi_full;                       /* nDPI parses hellos and queries too (--ndpi-full) */
     char labels[256][KSD_APP_LABEL_MAX]; /* interned nDPI labels; index 0 = none */
     int nlabels;
     struct ksd_stats st;
@@ -399,13 +399,6 @@ static int name_in(const char *const *set, int n, const char *name)
 }
 
 /*
- * One DNS message on flow f, sent in direction dir. Question names are facts
- * and evidence; answers are facts, and the addresses reached from the
- * question through the CNAME chain are learned when a name of that chain is
- * a Kaspersky name. Answer records outside the chain (an answer "about"
- * another name) are facts but never evidence.
- */
-/*
  * nDPI and a first client message ksd parsed (ClientHello, DNS query): nDPI
  * has been held off its packets (see ndpi_held) and labels the flow from the
  * name in it through its own host-name tables, before any event of the flow
@@ -432,6 +425,13 @@ static void label_from_name(struct ksd_worker *w, struct ksd_flow *f, int proto,
         flow_match(w, f);
 }
 
+/*
+ * One DNS message on flow f, sent in direction dir. Question names are facts
+ * and evidence; answers are facts, and the addresses reached from the
+ * question through the CNAME chain are learned when a name of that chain is
+ * a Kaspersky name. Answer records outside the chain (an answer "about"
+ * another name) are facts but never evidence.
+ */
 static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p,
                        size_t len, int app)
 {
