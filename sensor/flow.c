@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define KSD_FLOW_SLAB 16383 /* records allocated at once: with the link, 2 MiB */
+#define KSD_FLOW_SLAB 16383 /* records allocated at once: with the link, just under 2 MiB */
 #define HUGE_SZ       ((size_t)2 << 20)
 
 struct slab {
