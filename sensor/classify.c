@@ -17,6 +17,7 @@
 
 struct ksd_classify {
     struct ndpi_detection_module_struct *mod;
+    struct ndpi_flow_struct *scratch; /* for ksd_classify_by_name on a flow nDPI never saw */
 };
 
 struct ksd_classify_flow {
@@ -47,6 +48,12 @@ struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t
         return NULL;
     }
     ndpi_finalize_initialization(c->mod);
+    if (!(c->scratch = calloc(1, ndpi_detection_get_sizeof_ndpi_flow_struct()))) {
+        snprintf(err, errlen, "out of memory");
+        ndpi_exit_detection_module(c->mod);
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -55,6 +62,7 @@ void ksd_classify_free(struct ksd_classify *c)
     if (!c)
         return;
     ndpi_exit_detection_module(c->mod);
+    free(c->scratch);
     free(c);
 }
 
@@ -149,10 +157,7 @@ void ksd_classify_by_name(struct ksd_classify *c, struct ksd_classify_flow **sta
     p.app_protocol = master;
     size_t n = sni ? strlen(sni) : 0;
     if (n > 0 && n < 256) {
-        struct ndpi_flow_struct *f = *state ? (*state)->f : NULL;
-        struct ndpi_flow_struct *own = NULL;
-        if (!f)
-            f = own = calloc(1, ndpi_detection_get_sizeof_ndpi_flow_struct());
+        struct ndpi_flow_struct *f = *state ? (*state)->f : c->scratch;
         char name[256];
         memcpy(name, sni, n + 1);
         if (f && ndpi_match_hostname_protocol(c->mod, f, master, name, (u_int)n) &&
@@ -161,8 +166,10 @@ void ksd_classify_by_name(struct ksd_classify *c, struct ksd_classify_flow **sta
             p.master_protocol = master;
             p.app_protocol = f->detected_protocol_stack[0];
         }
-        if (own)
-            ndpi_free_flow(own);
+        if (f == c->scratch) { /* clean for the next flow */
+            ndpi_free_flow_data(f);
+            memset(f, 0, ndpi_detection_get_sizeof_ndpi_flow_struct());
+        }
     }
     const uint8_t *ips[2] = {client_ip4, server_ip4};
     for (int i = 0; i < 2 && p.master_protocol == NDPI_PROTOCOL_UNKNOWN; i++) {
