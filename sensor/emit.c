@@ -4,26 +4,35 @@
  * delivers each of them exactly once to Redis (CONTRACT.md "Redis keys";
  * STYLE.md rule 19). It is the only file that includes hiredis.h.
  *
- * Delivery. Events are stored by the Lua script below, KSD_EMIT_GROUP events
- * per EVALSHA, and up to KSD_EMIT_MAX_BATCH events are pipelined per round
- * trip (redisAppendCommandArgv, binary-safe; then one redisGetReply per
- * command, every reply freed). Exactly-once rests on per-event markers: the
- * id of each stored event is a field of the hash <prefix>seen:<sensor>:m<M>
- * (M = the event's ts in Unix minutes, so a resend finds the same hash),
- * written by the same script that writes the stream entry, the host hash,
- * the hosts sorted set and the live message; the script runs atomically and
- * first asks, with one HMGET per such hash, which events of the group are
- * already there. Each marker hash gets EXPIRE dedup_ttl_s whenever ids are
- * added, so a marker lives at least dedup_ttl_s after its event was stored.
- * Event ids are not monotonic (several workers, wall-clock start times), so
- * no high-water mark can replace the per-event markers. A batch whose
- * replies were lost with the connection is simply sent again: what Redis
- * already had answers 0 and is counted as a duplicate, not stored twice.
- * Host records are read and written once per client and group (events of
- * one client folded in order, with the same result as one by one). If a
- * command fails (say WRONGTYPE), nothing of the events concerned is written,
- * so they stay retryable; after KSD_EMIT_MAX_ATTEMPTS rejections an event is
- * dropped and counted. NOSCRIPT (script cache flushed) falls back to EVAL.
+ * Delivery. Up to KSD_EMIT_MAX_BATCH events go out per round trip
+ * (redisAppendCommandArgv, binary-safe; then one redisGetReply per command,
+ * every reply freed). Exactly-once rests on per-event markers: the id of
+ * each stored event is a field of the hash <prefix>seen:<sensor>:m<M> (M =
+ * the event's ts in Unix minutes, so a resend finds the same hash), written
+ * atomically with the stream entry, the host hash, the hosts sorted set and
+ * the live message. Each marker hash gets EXPIRE dedup_ttl_s whenever ids
+ * are added, so a marker lives at least dedup_ttl_s after its event was
+ * stored. Event ids are not monotonic (several workers, wall-clock start
+ * times), so no high-water mark can replace the per-event markers.
+ *
+ * Two paths. A batch taken from the ring and never sent (the normal case)
+ * cannot be in Redis yet: it takes the fresh path, one MULTI/EXEC per
+ * KSD_EMIT_TXN events holding one EVAL of store_script (markers and host
+ * records, one read and one write per client and transaction) and a plain
+ * XADD and PUBLISH per event; the transaction runs all or nothing, also
+ * when the connection breaks. A batch read from the spool, or sent before
+ * (its replies lost with the connection, rejected events, an unconfirmed
+ * WAIT), takes the checked path: emit_script, KSD_EMIT_GROUP events per
+ * EVAL, first asks with one HMGET per seen hash which events are already
+ * there, and stores only the others; what Redis already had answers 0 and
+ * is counted as a duplicate, not stored twice. Both fold the events of one
+ * client in order, with the same host record as one by one (tested).
+ * Scripts always go as EVAL (Redis caches them by digest), so a flushed
+ * script cache changes nothing. If the stream key has the wrong type,
+ * nothing of the events concerned is written, so they stay retryable; after
+ * KSD_EMIT_MAX_ATTEMPTS rejections an event is dropped and counted. A host
+ * record or sorted set that cannot be written is counted as an error and
+ * leaves its events stored.
  * Spool replays also honour the per-event keys <prefix>seen:<sensor>:<id> of
  * earlier versions (and mark those events in the new form).
  *
@@ -75,7 +84,8 @@
 #define EMIT_MAX_PASSWD 512   /* auth file line */
 
 /*
- * One EVALSHA stores up to KSD_EMIT_GROUP events (append_group builds it).
+ * The checked path: one EVAL stores up to KSD_EMIT_GROUP events
+ * (append_group builds it).
  * KEYS: 1 stream, 2 hosts zset, then 3 .. 2+nb the group's distinct seen
  *       buckets (hash <prefix>seen:<sensor>:m<minute of ts>, fields = event
  *       ids), then 3+nb .. 2+nb+nc the group's distinct host hashes, then,
@@ -89,10 +99,12 @@
  *       id, p+18 .. p+22 site, managed, ruleset, via, count ("" = absent).
  * Returns one integer per event: 1 stored, 0 already there (its id is in its
  * bucket), -1 failed (nothing of it written, so it stays retryable),
- * followed by the first error message when one failed.
+ * followed by the first error message when something failed (a failed host
+ * record write leaves its events stored).
  *
- * Order of work: type checks of the stream and hosts keys (a wrong type
- * fails the whole group before anything is written); one HMGET per bucket
+ * Order of work: type check of the stream key (a wrong type fails the
+ * whole group before anything is written) and of the hosts key (a wrong
+ * type only skips the ZADDs, as in store_script); one HMGET per bucket
  * (which events are new); one HMGET per client (its current host record);
  * then per new event, in order, XADD and PUBLISH, folding the event into its
  * client's record exactly as a one-by-one update would (first_seen min,
@@ -122,14 +134,12 @@ static const char emit_script[] =
     "local function wrongtype(k)\n"
     "  return 'WRONGTYPE ' .. k .. ' holds the wrong kind of value'\n"
     "end\n"
-    "local bad = nil\n"
-    "if not typeok(KEYS[1], 'stream') then bad = wrongtype(KEYS[1])\n"
-    "elseif not typeok(KEYS[2], 'zset') then bad = wrongtype(KEYS[2]) end\n"
-    "if bad then\n"
-    "  for j = 1, n do fail(j, bad) end\n"
+    "if not typeok(KEYS[1], 'stream') then\n"
+    "  for j = 1, n do fail(j, wrongtype(KEYS[1])) end\n"
     "  res[#res + 1] = firsterr\n"
     "  return res\n"
     "end\n"
+    "local zok = typeok(KEYS[2], 'zset')\n"
     "-- which events are new: one HMGET per seen bucket, event ids as fields\n"
     "local bids, bev, bnew = {}, {}, {}\n"
     "for b = 1, nb do bids[b], bev[b], bnew[b] = {}, {}, {} end\n"
@@ -266,8 +276,10 @@ static const char emit_script[] =
     "    for f in pairs(s.evset) do h[#h + 1] = f; h[#h + 1] = s.ev[f] end\n"
     "    for f, v in pairs(s.set) do h[#h + 1] = f; h[#h + 1] = v end\n"
     "    local ok, err = pcall(redis.call, 'HSET', s.key, unpack(h))\n"
-    "    if ok and s.zadd then\n"
+    "    if ok and s.zadd and zok then\n"
     "      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 23 + 6])\n"
+    "    elseif ok and s.zadd then\n"
+    "      ok, err = false, wrongtype(KEYS[2])\n"
     "    end\n"
     "    if not ok and not firsterr then firsterr = tostring(err.err or err) end\n"
     "  end\n"
@@ -281,7 +293,116 @@ static const char emit_script[] =
     "if firsterr then res[#res + 1] = firsterr end\n"
     "return res\n";
 
+/*
+ * The fresh-event path (send_fresh) stores events that were never sent
+ * before, so nothing of them can be in Redis yet and no seen check is
+ * needed: one MULTI/EXEC per KSD_EMIT_TXN events holds one EVAL of this
+ * script (seen markers and host records), then XADD and PUBLISH per event
+ * as plain commands. The transaction makes the markers and the entries
+ * exist together or not at all, so a resend after a lost EXEC reply goes
+ * through emit_script, which finds the markers.
+ * KEYS: 1 stream, 2 hosts zset, 3 .. 2+nb the seen buckets, 3+nb .. 2+nb+nc
+ *       the host hashes.
+ * ARGV: 1 dedup ttl, 2 nb, 3 nc, 3+b the ids of bucket b (16 hex digits
+ *       each, concatenated), then per client, from p = 4 + nb on:
+ *       p client, p+1 its events in the transaction, p+2 their first ts,
+ *       p+3 their last ts, p+4 .. p+6 last_indicator, last_rule, sensor of
+ *       the latest of them, p+7 .. p+12 (ts, value) of the latest event with
+ *       a site, managed, ruleset ("" = none) among those that raised the
+ *       running maximum ts (only they can set these fields, see
+ *       plan_txn), p+13 their categories in order ("a,b"), p+14 the
+ *       number k of their evidence kinds, then k pairs (kind, count); the
+ *       next client starts at p + 15 + 2k.
+ * The fold equals the one-by-one update of emit_script. Returns 1, or the
+ * first error of a host or marker write as a string (the events are stored
+ * anyway); an error reply only when the stream key has the wrong type, in
+ * which case it wrote nothing and every XADD fails too.
+ */
+static const char store_script[] =
+    "local A = ARGV\n"
+    "local ttl, nb, nc = A[1], tonumber(A[2]), tonumber(A[3])\n"
+    "local function typeof(k)\n"
+    "  local t = redis.call('TYPE', k)\n"
+    "  return type(t) == 'table' and t.ok or t\n"
+    "end\n"
+    "local t = typeof(KEYS[1])\n"
+    "if t ~= 'none' and t ~= 'stream' then\n"
+    "  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' holds the wrong kind of value')\n"
+    "end\n"
+    "local firsterr = nil\n"
+    "local function note(err)\n"
+    "  if not firsterr then\n"
+    "    firsterr = type(err) == 'table' and tostring(err.err) or tostring(err)\n"
+    "  end\n"
+    "end\n"
+    "for b = 1, nb do\n"
+    "  local s, f = A[3 + b], {}\n"
+    "  for i = 1, #s, 16 do f[#f + 1] = string.sub(s, i, i + 15); f[#f + 1] = '1' end\n"
+    "  local ok, err = pcall(redis.call, 'HSET', KEYS[2 + b], unpack(f))\n"
+    "  if ok then redis.call('EXPIRE', KEYS[2 + b], ttl) else note(err) end\n"
+    "end\n"
+    "local zadd, p = {}, 4 + nb\n"
+    "for c = 1, nc do\n"
+    "  local key = KEYS[2 + nb + c]\n"
+    "  local f, add = {'first_seen', 'last_seen', 'categories', 'events'}, {}\n"
+    "  local nk = tonumber(A[p + 14])\n"
+    "  for i = 1, nk do\n"
+    "    f[4 + i] = 'ev:' .. A[p + 13 + 2 * i]; add[4 + i] = tonumber(A[p + 14 + 2 * i])\n"
+    "  end\n"
+    "  local ok, h = pcall(redis.call, 'HMGET', key, unpack(f))\n"
+    "  if not ok then note(h) else\n"
+    "    local set = {'events', (tonumber(h[4]) or 0) + tonumber(A[p + 1])}\n"
+    "    for i = 5, #f do set[#set + 1] = f[i]; set[#set + 1] = (tonumber(h[i]) or 0) + add[i] "
+    "end\n"
+    "    local first, last = tonumber(h[1]), tonumber(h[2])\n"
+    "    if not first or tonumber(A[p + 2]) < first then\n"
+    "      set[#set + 1] = 'first_seen'; set[#set + 1] = A[p + 2]\n"
+    "    end\n"
+    "    local newer = not last or tonumber(A[p + 3]) >= last\n"
+    "    if newer then\n"
+    "      set[#set + 1] = 'last_seen'; set[#set + 1] = A[p + 3]\n"
+    "      set[#set + 1] = 'last_indicator'; set[#set + 1] = A[p + 4]\n"
+    "      set[#set + 1] = 'last_rule'; set[#set + 1] = A[p + 5]\n"
+    "      set[#set + 1] = 'sensor'; set[#set + 1] = A[p + 6]\n"
+    "    end\n"
+    "    for k, name in ipairs({'site', 'managed', 'ruleset'}) do\n"
+    "      local v = A[p + 6 + 2 * k]\n"
+    "      if v ~= '' and (not last or tonumber(A[p + 5 + 2 * k]) >= last) then\n"
+    "        set[#set + 1] = name; set[#set + 1] = v\n"
+    "      end\n"
+    "    end\n"
+    "    local cats, grown = h[3], false\n"
+    "    if not cats then cats = '' end\n"
+    "    for cat in string.gmatch(A[p + 13], '[^,]+') do\n"
+    "      if cats == '' then cats = cat; grown = true\n"
+    "      elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
+    "        cats = cats .. ',' .. cat; grown = true\n"
+    "      end\n"
+    "    end\n"
+    "    if grown then set[#set + 1] = 'categories'; set[#set + 1] = cats end\n"
+    "    ok, h = pcall(redis.call, 'HSET', key, unpack(set))\n"
+    "    if not ok then note(h)\n"
+    "    elseif newer then zadd[#zadd + 1] = A[p + 3]; zadd[#zadd + 1] = A[p] end\n"
+    "  end\n"
+    "  p = p + 15 + 2 * nk\n"
+    "end\n"
+    "if #zadd > 0 then\n"
+    "  local ok, err = pcall(redis.call, 'ZADD', KEYS[2], unpack(zadd))\n"
+    "  if not ok then note(err) end\n"
+    "end\n"
+    "return firsterr or 1\n";
+
 struct emit_slot;
+struct emit_host;
+struct emit_bucket;
+
+/* RESP written by the fresh path (resp_*). */
+struct resp {
+    char *buf;  /* the commands so far */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+    int oom;    /* an allocation failed: the buffer is incomplete */
+};
 
 enum emit_status {
     EMIT_PENDING, /* not yet answered */
@@ -333,28 +454,33 @@ struct ksd_emit {
     int result;                      /* ksd_emit_stop's return value */
 
     /* output thread only */
-    redisContext *ctx;       /* NULL while disconnected */
-    char sha[48];            /* SCRIPT LOAD result */
-    int backoff_ms;          /* next reconnect delay */
-    int64_t next_connect;    /* monotonic ms */
-    int64_t next_stats;      /* monotonic ms */
-    int64_t next_sync;       /* monotonic ms */
-    int64_t wait_skip_until; /* no WAIT before this, monotonic ms */
-    int down_logged;         /* the current outage was logged */
-    int ever_connected;      /* for the reconnect counter */
-    struct ksd_event *batch; /* KSD_EMIT_MAX_BATCH events in flight */
-    unsigned char *status;   /* enum emit_status per batch event */
-    unsigned char *attempts; /* sends rejected per batch event */
-    unsigned char *use_eval; /* NOSCRIPT seen: send with EVAL */
-    size_t nbatch;           /* events in batch */
-    size_t batch_orig;       /* events the spool batch started with */
-    int batch_from_spool;    /* batch was read from the spool */
-    uint64_t batch_next;     /* spool position after the batch */
-    struct emit_slot *slots; /* KSD_EMIT_GROUP per-event scratch */
-    uint16_t *chash;         /* EMIT_CHASH, the group's clients by hash */
-    const char **argv;       /* EMIT_MAX_ARGS, one group command */
-    size_t *argl;            /* their lengths */
-    char errmsg[256];        /* last connection error */
+    redisContext *ctx;        /* NULL while disconnected */
+    int backoff_ms;           /* next reconnect delay */
+    int64_t next_connect;     /* monotonic ms */
+    int64_t next_stats;       /* monotonic ms */
+    int64_t next_sync;        /* monotonic ms */
+    int64_t wait_skip_until;  /* no WAIT before this, monotonic ms */
+    int down_logged;          /* the current outage was logged */
+    int ever_connected;       /* for the reconnect counter */
+    struct ksd_event *batch;  /* KSD_EMIT_MAX_BATCH events in flight */
+    unsigned char *status;    /* enum emit_status per batch event */
+    unsigned char *attempts;  /* sends rejected per batch event */
+    size_t nbatch;            /* events in batch */
+    size_t batch_orig;        /* events the spool batch started with */
+    int batch_from_spool;     /* batch was read from the spool */
+    int batch_sent;           /* some of the batch went out: resend with emit_script */
+    uint64_t batch_next;      /* spool position after the batch */
+    struct emit_slot *slots;  /* KSD_EMIT_GROUP per-event scratch */
+    uint16_t *chash;          /* EMIT_CHASH, the group's clients by hash */
+    struct emit_host *hosts;  /* KSD_EMIT_TXN, the transaction's clients */
+    struct emit_bucket *bkts; /* KSD_EMIT_TXN, its seen buckets */
+    uint16_t *bidx;           /* KSD_EMIT_TXN, bucket of each of its events */
+    char *ids;                /* 16 * KSD_EMIT_TXN, the ids by bucket */
+    char *json;               /* EMIT_JSON_MAX, one event */
+    struct resp out;          /* the fresh path's commands */
+    const char **argv;        /* EMIT_MAX_ARGS, one group command */
+    size_t *argl;             /* their lengths */
+    char errmsg[256];         /* last connection error */
 };
 
 static int64_t mono_ms(void)
@@ -622,7 +748,7 @@ static redisReply *run(struct ksd_emit *e, redisContext *c, int argc, const char
     return r;
 }
 
-/* AUTH, ROLE (sentinel), SCRIPT LOAD on a fresh connection. 0 or -1. */
+/* AUTH and, for sentinel targets, ROLE on a fresh connection. 0 or -1. */
 static int setup_ctx(struct ksd_emit *e, redisContext *c, int check_role)
 {
     redisReply *r;
@@ -657,18 +783,6 @@ static int setup_ctx(struct ksd_emit *e, redisContext *c, int check_role)
             return -1;
         }
     }
-    const char *argv[3] = {"SCRIPT", "LOAD", emit_script};
-    r = run(e, c, 3, argv);
-    if (!r)
-        return -1;
-    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(e->sha)) {
-        set_errmsg(e, "SCRIPT LOAD", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-        freeReplyObject(r);
-        return -1;
-    }
-    memcpy(e->sha, r->str, r->len);
-    e->sha[r->len] = '\0';
-    freeReplyObject(r);
     return 0;
 }
 
@@ -889,7 +1003,7 @@ static size_t fill_batch(struct ksd_emit *e)
     }
     memset(e->status, EMIT_PENDING, e->nbatch);
     memset(e->attempts, 0, e->nbatch);
-    memset(e->use_eval, 0, e->nbatch);
+    e->batch_sent = 0;
     pthread_mutex_lock(&e->mu);
     e->inflight = e->batch_from_spool ? 0 : e->nbatch;
     pthread_mutex_unlock(&e->mu);
@@ -931,15 +1045,15 @@ static uint32_t str_hash(const char *s)
     return h;
 }
 
-/* Append one EVALSHA (or EVAL) storing batch[start .. start+cnt). */
-static int append_group(struct ksd_emit *e, size_t start, size_t cnt, int use_eval)
+/* Append one EVAL of emit_script storing batch[start .. start+cnt). */
+static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
 {
     const char **argv = e->argv;
     size_t *len = e->argl;
     const struct ksd_event *evs = &e->batch[start];
     int n = 0, legacy = e->batch_from_spool;
     size_t nb = 0, nc = 0;
-    char ttl[16], maxlen[24], nkeys[16], nev[16], snb[16], snc[16];
+    char ttl[16], maxlen[24], nkeys[24], nev[24], snb[24], snc[24];
 #define A(s)                                                                                       \
     do {                                                                                           \
         argv[n] = (s);                                                                             \
@@ -1003,13 +1117,8 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt, int use_ev
     snprintf(nev, sizeof(nev), "%zu", cnt);
     snprintf(snb, sizeof(snb), "%zu", nb);
     snprintf(snc, sizeof(snc), "%zu", nc);
-    if (use_eval) {
-        A("EVAL");
-        A(emit_script);
-    } else {
-        A("EVALSHA");
-        A(e->sha);
-    }
+    A("EVAL");
+    A(emit_script);
     A(nkeys);
     A(e->k_events);
     A(e->k_hosts);
@@ -1093,7 +1202,6 @@ static void commit_batch(struct ksd_emit *e)
                 if (k != i) {
                     e->batch[k] = e->batch[i];
                     e->attempts[k] = e->attempts[i];
-                    e->use_eval[k] = e->use_eval[i];
                 }
                 e->status[k] = EMIT_PENDING;
                 k++;
@@ -1122,11 +1230,6 @@ static void commit_batch(struct ksd_emit *e)
 static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
                         int *transient, uint64_t *errors)
 {
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        for (size_t j = 0; j < cnt; j++)
-            e->use_eval[start + j] = 1;
-        return;
-    }
     if (r->type == REDIS_REPLY_ERROR && err_is_transient(r->str)) {
         if (!*transient)
             snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", r->str);
@@ -1134,6 +1237,9 @@ static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, s
         (*errors)++;
         return;
     }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > cnt &&
+        r->element[cnt]->type == REDIS_REPLY_STRING)
+        (*errors)++; /* the script's first error (also when events were stored) */
     for (size_t j = 0; j < cnt; j++) {
         const redisReply *x =
             r->type == REDIS_REPLY_ARRAY && j < r->elements ? r->element[j] : NULL;
@@ -1148,30 +1254,464 @@ static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, s
     }
 }
 
+/* ---- the fresh-event path (store_script) ---- */
+
+#define EMIT_HOST_KINDS 16                 /* evidence kinds and categories folded per client */
+#define EMIT_TXN_CHASH  (4 * KSD_EMIT_TXN) /* client hash slots, a power of two */
+#define EMIT_ALL_CHASH  (EMIT_TXN_CHASH > EMIT_CHASH ? EMIT_TXN_CHASH : EMIT_CHASH)
+
+/* One client of a transaction: its events folded (plan_txn). */
+struct emit_host {
+    size_t ev0;                        /* its first event: client text */
+    size_t last_ev;                    /* latest event raising the running maximum ts */
+    size_t opt_ev[3];                  /* latest such event with site, managed, ruleset */
+    long long first_s, max_s;          /* ts range, Unix s */
+    uint32_t n;                        /* its events */
+    int nkinds, ncats;                 /* used entries of kind/cat */
+    const char *kind[EMIT_HOST_KINDS]; /* distinct evidence kinds */
+    uint32_t kind_n[EMIT_HOST_KINDS];  /* their counts */
+    const char *cat[EMIT_HOST_KINDS];  /* distinct categories, in order */
+    char key[EMIT_KEY_MAX];            /* host:<client> */
+    char cats[EMIT_HOST_KINDS * 17];   /* "a,b" */
+};
+
+/* One seen bucket of a transaction. */
+struct emit_bucket {
+    const char *sensor;     /* its sensor */
+    long long minute;       /* its minute */
+    size_t n, off;          /* its ids: e->ids + 16 * off, n of them */
+    char key[EMIT_KEY_MAX]; /* seen:<sensor>:m<minute> */
+};
+
+static long long ev_seconds(const struct ksd_event *ev)
+{
+    return (long long)(ev->ts_us / 1000000);
+}
+
+static const char *ev_sensor(const struct ksd_emit *e, const struct ksd_event *ev)
+{
+    return ev->sensor[0] ? ev->sensor : e->sensor_id;
+}
+
+static int find_str(const char *const *list, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return i;
+    return -1;
+}
+
 /*
- * Pipeline the batch in groups of KSD_EMIT_GROUP events (plus WAIT for
- * sentinel targets), read every reply. Returns 0, or -1 when the connection
- * must be dropped.
+ * Plan one transaction over batch[start .. start+max): its distinct buckets
+ * and clients, and each client's fold. An event that raises the running
+ * maximum ts of its client (ts >= every earlier one) is the only kind that
+ * can set last_* and site/managed/ruleset when applied one by one; those
+ * with ts below the stored last_seen do not, and since the raising events
+ * are in ts order, the script only has to compare the latest of each kind
+ * with the stored last_seen. Stops early (at least one event) when a
+ * client would exceed EMIT_HOST_KINDS kinds or categories. Returns the
+ * events taken; *nb and *nc get the counts.
+ */
+static size_t plan_txn(struct ksd_emit *e, size_t start, size_t max, size_t *nb, size_t *nc)
+{
+    size_t b_n = 0, c_n = 0, j;
+    memset(e->chash, 0, EMIT_TXN_CHASH * sizeof(*e->chash));
+    for (j = 0; j < max; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        uint32_t hsh = str_hash(ev->client) & (EMIT_TXN_CHASH - 1);
+        struct emit_host *h = NULL;
+        for (;; hsh = (hsh + 1) & (EMIT_TXN_CHASH - 1)) {
+            if (e->chash[hsh] == 0)
+                break;
+            h = &e->hosts[e->chash[hsh] - 1];
+            if (strcmp(e->batch[h->ev0].client, ev->client) == 0)
+                break;
+            h = NULL;
+        }
+        int kind = h ? find_str(h->kind, h->nkinds, ev->evidence) : -1;
+        int cat = h && ev->category[0] ? find_str(h->cat, h->ncats, ev->category) : -1;
+        if (h && j > 0 &&
+            ((kind < 0 && h->nkinds == EMIT_HOST_KINDS) ||
+             (ev->category[0] && cat < 0 && h->ncats == EMIT_HOST_KINDS)))
+            break;
+        long long tss = ev_seconds(ev);
+        if (!h) {
+            h = &e->hosts[c_n++];
+            e->chash[hsh] = (uint16_t)c_n;
+            memset(h, 0, offsetof(struct emit_host, key));
+            h->ev0 = start + j;
+            h->first_s = h->max_s = tss;
+            for (int k = 0; k < 3; k++)
+                h->opt_ev[k] = SIZE_MAX;
+            snprintf(h->key, sizeof(h->key), "%shost:%s", e->prefix, ev->client);
+        }
+        h->n++;
+        if (kind < 0 && h->nkinds < EMIT_HOST_KINDS) {
+            kind = h->nkinds++;
+            h->kind[kind] = ev->evidence;
+            h->kind_n[kind] = 0;
+        }
+        if (kind >= 0)
+            h->kind_n[kind]++;
+        if (ev->category[0] && cat < 0 && h->ncats < EMIT_HOST_KINDS)
+            h->cat[h->ncats++] = ev->category;
+        if (tss < h->first_s)
+            h->first_s = tss;
+        if (h->n == 1 || tss >= h->max_s) {
+            const char *opt[3] = {ev->site, ev->managed, ev->ruleset};
+            h->max_s = tss;
+            h->last_ev = start + j;
+            for (int k = 0; k < 3; k++)
+                if (opt[k][0])
+                    h->opt_ev[k] = start + j;
+        }
+        /* its seen bucket */
+        const char *sensor = ev_sensor(e, ev);
+        long long minute = tss >= 0 ? tss / 60 : -((59 - tss) / 60);
+        size_t b = 0;
+        while (b < b_n && !(e->bkts[b].minute == minute && !strcmp(e->bkts[b].sensor, sensor)))
+            b++;
+        if (b == b_n) {
+            struct emit_bucket *bk = &e->bkts[b_n++];
+            bk->minute = minute;
+            bk->sensor = sensor;
+            bk->n = 0;
+            snprintf(bk->key, sizeof(bk->key), "%sseen:%s:m%lld", e->prefix, sensor, minute);
+        }
+        e->bkts[b].n++;
+        e->bidx[j] = (uint16_t)b;
+    }
+    /* ids laid out by bucket */
+    size_t off = 0;
+    for (size_t b = 0; b < b_n; b++) {
+        e->bkts[b].off = off;
+        off += e->bkts[b].n;
+        e->bkts[b].n = 0;
+    }
+    for (size_t i = 0; i < j; i++) {
+        struct emit_bucket *bk = &e->bkts[e->bidx[i]];
+        char id[24];
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)e->batch[start + i].id);
+        memcpy(e->ids + 16 * (bk->off + bk->n++), id, 16);
+    }
+    /* per-client strings */
+    for (size_t c = 0; c < c_n; c++) {
+        struct emit_host *h = &e->hosts[c];
+        size_t used = 0;
+        h->cats[0] = '\0';
+        for (int k = 0; k < h->ncats; k++)
+            used += (size_t)snprintf(h->cats + used, sizeof(h->cats) - used, "%s%s", k ? "," : "",
+                                     h->cat[k]);
+    }
+    *nb = b_n;
+    *nc = c_n;
+    return j;
+}
+
+/*
+ * RESP for the fresh path, written straight into one buffer and handed to
+ * hiredis with redisAppendFormattedCommand: hiredis formats every argument
+ * through sdscatfmt, which was most of this thread's time.
+ */
+
+static int resp_room(struct resp *r, size_t more)
+{
+    if (r->len + more <= r->cap)
+        return 0;
+    size_t cap = r->cap ? r->cap : 65536;
+    while (cap < r->len + more)
+        cap *= 2;
+    char *b = realloc(r->buf, cap);
+    if (!b) {
+        r->oom = 1;
+        return -1;
+    }
+    r->buf = b;
+    r->cap = cap;
+    return 0;
+}
+
+/* Decimal digits of v at p (room for 20); returns their count. */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void resp_head(struct resp *r, char kind, uint64_t n)
+{
+    if (resp_room(r, 24) != 0)
+        return;
+    r->buf[r->len++] = kind;
+    r->len += put_u64(r->buf + r->len, n);
+    r->buf[r->len++] = '\r';
+    r->buf[r->len++] = '\n';
+}
+
+static void resp_bulk(struct resp *r, const char *s, size_t n)
+{
+    resp_head(r, '$', n);
+    if (resp_room(r, n + 2) != 0)
+        return;
+    memcpy(r->buf + r->len, s, n);
+    r->len += n;
+    r->buf[r->len++] = '\r';
+    r->buf[r->len++] = '\n';
+}
+
+static void resp_str(struct resp *r, const char *s)
+{
+    resp_bulk(r, s, strlen(s));
+}
+
+static void resp_num(struct resp *r, long long v)
+{
+    char d[24];
+    size_t n = 0;
+    if (v < 0) {
+        d[n++] = '-';
+        n += put_u64(d + n, (uint64_t)0 - (uint64_t)v);
+    } else {
+        n = put_u64(d, (uint64_t)v);
+    }
+    resp_bulk(r, d, n);
+}
+
+/* Append MULTI, EVAL store_script, XADD + PUBLISH per event, EXEC. 0 or -1. */
+static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, size_t nc)
+{
+    struct resp *r = &e->out;
+    r->len = 0;
+    r->oom = 0;
+    resp_head(r, '*', 1);
+    resp_str(r, "MULTI");
+    /* EVAL store_script (see its comment for the layout) */
+    size_t argc = 3 + 2 + nb + nc + 3 + nb;
+    for (size_t c = 0; c < nc; c++)
+        argc += 15 + 2 * (size_t)e->hosts[c].nkinds;
+    resp_head(r, '*', argc);
+    resp_str(r, "EVAL");
+    resp_bulk(r, store_script, sizeof(store_script) - 1);
+    resp_num(r, (long long)(2 + nb + nc));
+    resp_str(r, e->k_events);
+    resp_str(r, e->k_hosts);
+    for (size_t b = 0; b < nb; b++)
+        resp_str(r, e->bkts[b].key);
+    for (size_t c = 0; c < nc; c++)
+        resp_str(r, e->hosts[c].key);
+    resp_num(r, e->dedup_ttl_s);
+    resp_num(r, (long long)nb);
+    resp_num(r, (long long)nc);
+    for (size_t b = 0; b < nb; b++)
+        resp_bulk(r, e->ids + 16 * e->bkts[b].off, 16 * e->bkts[b].n);
+    for (size_t c = 0; c < nc; c++) {
+        const struct emit_host *h = &e->hosts[c];
+        const struct ksd_event *last = &e->batch[h->last_ev];
+        resp_str(r, e->batch[h->ev0].client);
+        resp_num(r, h->n);
+        resp_num(r, h->first_s);
+        resp_num(r, h->max_s);
+        resp_str(r, last->indicator);
+        resp_str(r, last->rule);
+        resp_str(r, ev_sensor(e, last));
+        for (int k = 0; k < 3; k++) {
+            const struct ksd_event *o = h->opt_ev[k] != SIZE_MAX ? &e->batch[h->opt_ev[k]] : NULL;
+            if (!o) {
+                resp_bulk(r, "", 0);
+                resp_bulk(r, "", 0);
+                continue;
+            }
+            resp_num(r, ev_seconds(o));
+            resp_str(r, k == 0 ? o->site : k == 1 ? o->managed : o->ruleset);
+        }
+        resp_str(r, h->cats);
+        resp_num(r, h->nkinds);
+        for (int k = 0; k < h->nkinds; k++) {
+            resp_str(r, h->kind[k]);
+            resp_num(r, h->kind_n[k]);
+        }
+    }
+    /* XADD and PUBLISH per event */
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        const char *opt[5] = {ev->site, ev->managed, ev->ruleset, ev->via, ev->count ? "1" : ""};
+        static const char *const optf[5] = {"site", "managed", "ruleset", "via", "count"};
+        char ts[32], id[24];
+        size_t nopt = 0;
+        for (int k = 0; k < 5; k++)
+            nopt += opt[k][0] != '\0';
+        resp_head(r, '*', 6 + 2 * (14 + nopt));
+        resp_str(r, "XADD");
+        resp_str(r, e->k_events);
+        resp_str(r, "MAXLEN");
+        resp_str(r, "~");
+        resp_num(r, e->maxlen);
+        resp_str(r, "*");
+        ksd_format_ts(ev->ts_us, ts);
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)ev->id);
+        resp_str(r, "ts");
+        resp_str(r, ts);
+        resp_str(r, "sensor");
+        resp_str(r, ev_sensor(e, ev));
+        resp_str(r, "client");
+        resp_str(r, ev->client);
+        resp_str(r, "server");
+        resp_str(r, ev->server);
+        resp_str(r, "sport");
+        resp_num(r, ev->sport);
+        resp_str(r, "dport");
+        resp_num(r, ev->dport);
+        resp_str(r, "proto");
+        resp_str(r, ev->proto);
+        resp_str(r, "evidence");
+        resp_str(r, ev->evidence);
+        resp_str(r, "indicator");
+        resp_str(r, ev->indicator);
+        resp_str(r, "rule");
+        resp_str(r, ev->rule);
+        resp_str(r, "category");
+        resp_str(r, ev->category);
+        resp_str(r, "confidence");
+        resp_num(r, ev->confidence);
+        resp_str(r, "app");
+        resp_str(r, ev->app);
+        resp_str(r, "id");
+        resp_bulk(r, id, 16);
+        for (int k = 0; k < 5; k++) {
+            if (!opt[k][0])
+                continue;
+            resp_str(r, optf[k]);
+            if (k == 4)
+                resp_num(r, ev->count);
+            else
+                resp_str(r, opt[k]);
+        }
+        int jl = ksd_event_json(ev, e->json, EMIT_JSON_MAX);
+        resp_head(r, '*', 3);
+        resp_str(r, "PUBLISH");
+        resp_str(r, e->k_live);
+        resp_bulk(r, e->json, jl > 0 ? (size_t)jl : 0);
+    }
+    resp_head(r, '*', 1);
+    resp_str(r, "EXEC");
+    if (r->oom || redisAppendFormattedCommand(e->ctx, r->buf, r->len) != REDIS_OK)
+        return -1;
+    for (int done = 0; !done;)
+        if (redisBufferWrite(e->ctx, &done) != REDIS_OK)
+            return -1;
+    return 0;
+}
+
+/* An event that was not stored: retry, or drop after the last attempt. */
+static void not_stored(struct ksd_emit *e, size_t i, const char *err, int *transient,
+                       uint64_t *errors)
+{
+    (*errors)++;
+    if (err && err_is_transient(err)) {
+        if (!*transient)
+            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", err);
+        *transient = 1;
+        return;
+    }
+    if (++e->attempts[i] >= KSD_EMIT_MAX_ATTEMPTS)
+        e->status[i] = EMIT_DROP;
+}
+
+/* Read the replies of one append_txn. 0, or -1 when the connection broke. */
+static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient, uint64_t *errors)
+{
+    char queue_err[256] = "";
+    redisReply *r = NULL;
+    /* MULTI, the EVAL, XADD and PUBLISH per event: +OK / +QUEUED, or a
+     * queueing error that makes EXEC fail with EXECABORT */
+    for (size_t i = 0; i < 2 + 2 * cnt; i++) {
+        if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
+            return -1;
+        if (r->type == REDIS_REPLY_ERROR && !queue_err[0])
+            snprintf(queue_err, sizeof(queue_err), "%.200s", r->str);
+        freeReplyObject(r);
+    }
+    if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * cnt) {
+        /* nothing ran */
+        const char *why = queue_err[0] ? queue_err : r->type == REDIS_REPLY_ERROR ? r->str : NULL;
+        for (size_t j = 0; j < cnt; j++)
+            not_stored(e, start + j, why, transient, errors);
+        freeReplyObject(r);
+        return 0;
+    }
+    /* the script's reply: an error means it wrote nothing (the stream key
+     * has the wrong type, so every XADD failed too); a string, that some
+     * marker or host record could not be written */
+    const redisReply *s = r->element[0];
+    int marked = s->type != REDIS_REPLY_ERROR;
+    if (s->type == REDIS_REPLY_ERROR || s->type == REDIS_REPLY_STRING)
+        (*errors)++;
+    for (size_t j = 0; j < cnt; j++) {
+        const redisReply *x = r->element[1 + 2 * j];
+        if (x->type == REDIS_REPLY_STRING) {
+            e->status[start + j] = EMIT_STORED;
+        } else if (marked) {
+            /* its marker is there without its entry, so a resend would be
+             * taken for a duplicate: count it lost (no XADD error other
+             * than the wrong type the script checked is known to happen) */
+            (*errors)++;
+            e->status[start + j] = EMIT_DROP;
+        } else {
+            not_stored(e, start + j, x->type == REDIS_REPLY_ERROR ? x->str : NULL, transient,
+                       errors);
+        }
+        if (r->element[2 + 2 * j]->type == REDIS_REPLY_ERROR)
+            (*errors)++;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/*
+ * Pipeline the batch (plus WAIT for sentinel targets) and read every reply.
+ * A batch that never went out takes the fresh path, transactions of up to
+ * KSD_EMIT_TXN events; a batch from the spool, or one sent before (reply
+ * lost, rejected events, unconfirmed WAIT), goes through emit_script in
+ * groups of KSD_EMIT_GROUP events, which skips what Redis already has.
+ * Returns 0, or -1 when the connection must be dropped.
  */
 static int send_batch(struct ksd_emit *e)
 {
     int64_t now = mono_ms();
     int use_wait = e->tgt.kind == KSD_EMIT_SENTINEL && e->wait_ms > 0 && now >= e->wait_skip_until;
+    int fresh = !e->batch_from_spool && !e->batch_sent;
     int transient = 0;
     uint64_t errors = 0;
-    size_t start, ngroups = 0;
+    size_t start, cnt, nparts = 0;
+    size_t part[KSD_EMIT_MAX_BATCH]; /* events per transaction or group */
     char wait_ms[16];
-    for (start = 0; start < e->nbatch; start += KSD_EMIT_GROUP, ngroups++) {
-        size_t cnt = e->nbatch - start < KSD_EMIT_GROUP ? e->nbatch - start : KSD_EMIT_GROUP;
-        int use_eval = 0;
-        for (size_t j = 0; j < cnt; j++)
-            use_eval |= e->use_eval[start + j];
-        if (append_group(e, start, cnt, use_eval) != 0)
-            return -1;
-        /* write each group at once: Redis runs it while the next is built */
-        for (int done = 0; !done;)
-            if (redisBufferWrite(e->ctx, &done) != REDIS_OK)
+    e->batch_sent = 1;
+    for (start = 0; start < e->nbatch; start += cnt) {
+        size_t rest = e->nbatch - start;
+        if (fresh) {
+            size_t nb, nc;
+            cnt = plan_txn(e, start, rest < KSD_EMIT_TXN ? rest : KSD_EMIT_TXN, &nb, &nc);
+            if (append_txn(e, start, cnt, nb, nc) != 0)
                 return -1;
+        } else {
+            cnt = rest < KSD_EMIT_GROUP ? rest : KSD_EMIT_GROUP;
+            if (append_group(e, start, cnt) != 0)
+                return -1;
+            /* write each group at once: Redis runs it while the next is built */
+            for (int done = 0; !done;)
+                if (redisBufferWrite(e->ctx, &done) != REDIS_OK)
+                    return -1;
+        }
+        part[nparts++] = cnt;
     }
     if (use_wait) {
         snprintf(wait_ms, sizeof(wait_ms), "%d", e->wait_ms);
@@ -1180,14 +1720,18 @@ static int send_batch(struct ksd_emit *e)
             return -1;
     }
     int broken = 0;
-    for (start = 0; start < e->nbatch; start += KSD_EMIT_GROUP) {
-        size_t cnt = e->nbatch - start < KSD_EMIT_GROUP ? e->nbatch - start : KSD_EMIT_GROUP;
+    start = 0;
+    for (size_t k = 0; k < nparts && !broken; start += part[k++]) {
+        if (fresh) {
+            broken = read_txn(e, start, part[k], &transient, &errors) != 0;
+            continue;
+        }
         redisReply *r = NULL;
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r) {
             broken = 1;
             break;
         }
-        group_reply(e, r, start, cnt, &transient, &errors);
+        group_reply(e, r, start, part[k], &transient, &errors);
         freeReplyObject(r);
     }
     if (!broken && use_wait) {
@@ -1401,7 +1945,12 @@ static void emit_free(struct ksd_emit *e)
     free(e->batch);
     free(e->status);
     free(e->attempts);
-    free(e->use_eval);
+    free(e->hosts);
+    free(e->bkts);
+    free(e->bidx);
+    free(e->ids);
+    free(e->json);
+    free(e->out.buf);
     free(e->slots);
     free(e->chash);
     free(e->argv);
@@ -1457,13 +2006,17 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
     e->batch = calloc(KSD_EMIT_MAX_BATCH, sizeof(*e->batch));
     e->status = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->attempts = calloc(KSD_EMIT_MAX_BATCH, 1);
-    e->use_eval = calloc(KSD_EMIT_MAX_BATCH, 1);
     e->slots = calloc(KSD_EMIT_GROUP, sizeof(*e->slots));
-    e->chash = calloc(EMIT_CHASH, sizeof(*e->chash));
+    e->chash = calloc(EMIT_ALL_CHASH, sizeof(*e->chash));
     e->argv = calloc(EMIT_MAX_ARGS, sizeof(*e->argv));
     e->argl = calloc(EMIT_MAX_ARGS, sizeof(*e->argl));
-    if (!e->ring || !e->batch || !e->status || !e->attempts || !e->use_eval || !e->slots ||
-        !e->chash || !e->argv || !e->argl) {
+    e->hosts = calloc(KSD_EMIT_TXN, sizeof(*e->hosts));
+    e->bkts = calloc(KSD_EMIT_TXN, sizeof(*e->bkts));
+    e->bidx = calloc(KSD_EMIT_TXN, sizeof(*e->bidx));
+    e->ids = malloc(16 * KSD_EMIT_TXN);
+    e->json = malloc(EMIT_JSON_MAX);
+    if (!e->ring || !e->batch || !e->status || !e->attempts || !e->slots || !e->chash || !e->argv ||
+        !e->argl || !e->hosts || !e->bkts || !e->bidx || !e->ids || !e->json) {
         snprintf(err, errlen, "out of memory for a queue of %zu events", e->cap);
         goto fail;
     }

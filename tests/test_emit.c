@@ -752,7 +752,8 @@ static void test_emit_reply_lost_after_store_not_duplicated(void **state)
     redisFree(rc);
 }
 
-static void test_emit_noscript_falls_back_to_eval(void **state)
+/* Both paths send their scripts with EVAL: a flushed script cache changes nothing. */
+static void test_emit_script_cache_flush_changes_nothing(void **state)
 {
     struct tstate *t = *state;
     struct rh_server *s = &t->srv[0];
@@ -779,17 +780,32 @@ static void test_emit_noscript_falls_back_to_eval(void **state)
     redisFree(rc);
 }
 
-/* Push evs one by one (each delivered before the next) or all at once. */
+/*
+ * Deliver evs: pushed all at once (DELIVER_BATCH: stored by one transaction
+ * of the fresh path), pushed one by one, each delivered before the next
+ * (DELIVER_SINGLE), or replayed from a spool written before the start
+ * (DELIVER_SPOOL: the checked path, emit_script).
+ */
+enum { DELIVER_BATCH, DELIVER_SINGLE, DELIVER_SPOOL };
+
 static void deliver(struct tstate *t, const char *target, const char *prefix,
-                    const struct ksd_event *evs, size_t n, int one_by_one)
+                    const struct ksd_event *evs, size_t n, int how)
 {
     struct ksd_emit_conf c;
     conf_for(&c, target);
     c.prefix = prefix;
+    if (how == DELIVER_SPOOL) {
+        int err = 0;
+        struct ksd_spool *sp = ksd_spool_open(in_dir(t, "deliver.spool"), 0, &err);
+        assert_non_null(sp);
+        assert_int_equal(ksd_spool_append(sp, evs, n), (int)n);
+        ksd_spool_close(sp);
+        c.spool_path = t->path;
+    }
     t->em = start_ok(&c);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; how != DELIVER_SPOOL && i < n; i++) {
         assert_int_equal(ksd_emit_push(t->em, &evs[i]), 0);
-        if (one_by_one)
+        if (how == DELIVER_SINGLE)
             wait_delivered(t->em, i + 1, 5000);
     }
     wait_delivered(t->em, n, 5000);
@@ -829,7 +845,7 @@ static void hash_text(redisContext *rc, const char *key, char *out, size_t cap)
     freeReplyObject(r);
 }
 
-static void test_emit_group_of_one_client_equals_one_by_one(void **state)
+static void test_emit_transaction_equals_one_by_one_and_replay(void **state)
 {
     struct tstate *t = *state;
     struct rh_server *s = &t->srv[0];
@@ -860,32 +876,36 @@ static void test_emit_group_of_one_client_equals_one_by_one(void **state)
         snprintf(evs[i].site, sizeof(evs[i].site), "%s", spec[i].site);
         snprintf(evs[i].managed, sizeof(evs[i].managed), "%s", spec[i].managed);
     }
-    /* a previous record under both prefixes: the group folds into it */
+    /* a previous record under each prefix: the events fold into it */
     redisContext *rc = rh_connect(s);
     assert_non_null(rc);
-    for (int k = 0; k < 2; k++) {
-        const char *pre = k ? "u:" : "g:";
+    for (int k = 0; k < 3; k++) {
+        const char *pre = k == 0 ? "g:" : k == 1 ? "u:" : "r:";
         freeReplyObject(cmd(rc,
                             "HSET %shost:10.7.0.1 first_seen 1700000060 last_seen 1700000120 "
                             "events 3 ev:sni 2 categories licensing sensor old",
                             pre));
         freeReplyObject(cmd(rc, "ZADD %shosts 1700000120 10.7.0.1", pre));
     }
-    deliver(t, target, "g:", evs, KSD_ARRAY_LEN(evs), 0);
-    deliver(t, target, "u:", evs, KSD_ARRAY_LEN(evs), 1);
+    deliver(t, target, "g:", evs, KSD_ARRAY_LEN(evs), DELIVER_BATCH);
+    deliver(t, target, "u:", evs, KSD_ARRAY_LEN(evs), DELIVER_SINGLE);
+    deliver(t, target, "r:", evs, KSD_ARRAY_LEN(evs), DELIVER_SPOOL);
     const char *clients[] = {"10.7.0.1", "10.7.0.2"};
     for (size_t i = 0; i < KSD_ARRAY_LEN(clients); i++) {
-        char a[4096], b[4096], ka[64], kb[64];
-        snprintf(ka, sizeof(ka), "g:host:%s", clients[i]);
-        snprintf(kb, sizeof(kb), "u:host:%s", clients[i]);
-        hash_text(rc, ka, a, sizeof(a));
-        hash_text(rc, kb, b, sizeof(b));
-        assert_string_equal(a, b);
-        redisReply *za = cmd(rc, "ZSCORE g:hosts %s", clients[i]);
-        redisReply *zb = cmd(rc, "ZSCORE u:hosts %s", clients[i]);
-        assert_string_equal(za->str, zb->str);
-        freeReplyObject(za);
-        freeReplyObject(zb);
+        for (int k = 1; k < 3; k++) {
+            const char *other = k == 1 ? "u:" : "r:";
+            char a[4096], b[4096], ka[64], kb[64];
+            snprintf(ka, sizeof(ka), "g:host:%s", clients[i]);
+            snprintf(kb, sizeof(kb), "%shost:%s", other, clients[i]);
+            hash_text(rc, ka, a, sizeof(a));
+            hash_text(rc, kb, b, sizeof(b));
+            assert_string_equal(a, b);
+            redisReply *za = cmd(rc, "ZSCORE g:hosts %s", clients[i]);
+            redisReply *zb = cmd(rc, "ZSCORE %shosts %s", other, clients[i]);
+            assert_string_equal(za->str, zb->str);
+            freeReplyObject(za);
+            freeReplyObject(zb);
+        }
     }
     /* and the expected values, spelled out */
     redisReply *r = cmd(rc, "HGETALL g:host:10.7.0.1");
@@ -937,14 +957,21 @@ static void test_emit_replay_honours_markers_of_earlier_versions(void **state)
     ksd_emit_get_stats(t->em, &st);
     assert_int_equal(st.duplicates_skipped, 5);
     assert_int_equal(st.sent, 5);
-    /* the same ids again (a second replay): all already there */
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    /* the same ids spooled again (a second replay): all already there */
+    sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
+    assert_non_null(sp);
     for (uint64_t i = 0; i < n; i++) {
         simple_event(&ev, i);
-        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
     }
-    wait_delivered(t->em, 2 * n, 5000);
+    ksd_spool_close(sp);
+    t->em = start_ok(&c);
+    wait_delivered(t->em, n, 5000);
     ksd_emit_get_stats(t->em, &st);
-    assert_int_equal(st.duplicates_skipped, 5 + n);
+    assert_int_equal(st.duplicates_skipped, n);
+    assert_int_equal(st.sent, 0);
     assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
     t->em = NULL;
     assert_int_equal(cmd_int(rc, "XLEN t:events"), 5);
@@ -989,6 +1016,63 @@ static void test_emit_rejected_event_retried_then_dropped_unmarked(void **state)
     assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
     t->em = NULL;
     assert_int_equal(cmd_int(rc, "XLEN t:events"), 1);
+    redisFree(rc);
+}
+
+static void log_to_stderr(void *arg, const char *msg)
+{
+    (void)arg;
+    print_message("  [emit] %s\n", msg);
+}
+
+/*
+ * The hosts key has the wrong type: the fresh path stores the events, their
+ * markers and host hashes, reports the failed ZADD as an error, and a
+ * resend of the same ids (a replay) finds them all.
+ */
+static void test_emit_wrong_hosts_key_stores_events_counts_error(void **state)
+{
+    struct tstate *t = *state;
+    struct rh_server *s = &t->srv[0];
+    assert_int_equal(rh_start(s, NULL), 0);
+    redisContext *rc = rh_connect(s);
+    assert_non_null(rc);
+    freeReplyObject(cmd(rc, "SET t:hosts not-a-zset"));
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
+    struct ksd_emit_conf c;
+    conf_for(&c, target);
+    t->em = start_ok(&c);
+    struct ksd_event ev;
+    for (uint64_t i = 0; i < 5; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
+    }
+    wait_delivered(t->em, 5, 5000);
+    struct ksd_emit_stats st;
+    ksd_emit_get_stats(t->em, &st);
+    assert_int_equal(st.sent, 5);
+    assert_true(st.errors >= 1);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    assert_int_equal(check_exactly_once(rc, "t:events", 5), 0);
+    assert_cmd_str(rc, "1", "HGET t:host:10.0.0.4 events");
+    int err = 0;
+    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
+    assert_non_null(sp);
+    for (uint64_t i = 0; i < 5; i++) {
+        simple_event(&ev, i);
+        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
+    }
+    ksd_spool_close(sp);
+    c.spool_path = t->path;
+    t->em = start_ok(&c);
+    wait_delivered(t->em, 5, 5000);
+    ksd_emit_get_stats(t->em, &st);
+    assert_int_equal(st.duplicates_skipped, 5);
+    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
+    t->em = NULL;
+    assert_int_equal(check_exactly_once(rc, "t:events", 5), 0);
     redisFree(rc);
 }
 
@@ -1120,12 +1204,6 @@ static size_t sentinel_count(struct rh_server *sen, const char *what)
     return n;
 }
 
-static void log_to_stderr(void *arg, const char *msg)
-{
-    (void)arg;
-    print_message("  [emit] %s\n", msg);
-}
-
 static void test_emit_sentinel_failover_exactly_once(void **state)
 {
     struct tstate *t = *state;
@@ -1219,13 +1297,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_reply_lost_after_store_not_duplicated, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_emit_noscript_falls_back_to_eval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_emit_group_of_one_client_equals_one_by_one, setup,
+        cmocka_unit_test_setup_teardown(test_emit_script_cache_flush_changes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_emit_transaction_equals_one_by_one_and_replay, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_replay_honours_markers_of_earlier_versions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_rejected_event_retried_then_dropped_unmarked,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_wrong_hosts_key_stores_events_counts_error, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_emit_full_spool_drops_counted_then_replays, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_full_ring_without_spool_counts_drops, setup,
