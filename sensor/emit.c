@@ -311,8 +311,8 @@ static const char emit_script[] =
  *       a site, managed, ruleset ("" = none) among those that raised the
  *       running maximum ts (only they can set these fields, see
  *       plan_txn), p+13 their categories in order ("a,b"), p+14 the
- *       number k of their evidence kinds, then k pairs (kind, count); the
- *       next client starts at p + 15 + 2k.
+ *       number k of their evidence kinds, then k pairs (field "ev:<kind>",
+ *       count); the next client starts at p + 15 + 2k.
  * The fold equals the one-by-one update of emit_script. Returns 1, or the
  * first error of a host or marker write as a string (the events are stored
  * anyway); an error reply only when the stream key has the wrong type, in
@@ -341,53 +341,69 @@ static const char store_script[] =
     "  local ok, err = pcall(redis.call, 'HSET', KEYS[2 + b], unpack(f))\n"
     "  if ok then redis.call('EXPIRE', KEYS[2 + b], ttl) else note(err) end\n"
     "end\n"
-    "local zadd, p = {}, 4 + nb\n"
+    "local zadd, nz, p, f, set = {}, 0, 4 + nb, {}, {}\n"
     "for c = 1, nc do\n"
     "  local key = KEYS[2 + nb + c]\n"
-    "  local f, add = {'first_seen', 'last_seen', 'categories', 'events'}, {}\n"
     "  local nk = tonumber(A[p + 14])\n"
-    "  for i = 1, nk do\n"
-    "    f[4 + i] = 'ev:' .. A[p + 13 + 2 * i]; add[4 + i] = tonumber(A[p + 14 + 2 * i])\n"
-    "  end\n"
-    "  local ok, h = pcall(redis.call, 'HMGET', key, unpack(f))\n"
+    "  f[1], f[2], f[3], f[4] = 'first_seen', 'last_seen', 'categories', 'events'\n"
+    "  for i = 1, nk do f[4 + i] = A[p + 13 + 2 * i] end\n"
+    "  local ok, h = pcall(redis.call, 'HMGET', key, unpack(f, 1, 4 + nk))\n"
     "  if not ok then note(h) else\n"
-    "    local set = {'events', (tonumber(h[4]) or 0) + tonumber(A[p + 1])}\n"
-    "    for i = 5, #f do set[#set + 1] = f[i]; set[#set + 1] = (tonumber(h[i]) or 0) + add[i] "
-    "end\n"
+    "    set[1], set[2] = 'events', (tonumber(h[4]) or 0) + tonumber(A[p + 1])\n"
+    "    local n = 2\n"
+    "    for i = 1, nk do\n"
+    "      set[n + 1], set[n + 2] = f[4 + i], (tonumber(h[4 + i]) or 0) + tonumber(A[p + 14 + 2 * i])\n"
+    "      n = n + 2\n"
+    "    end\n"
     "    local first, last = tonumber(h[1]), tonumber(h[2])\n"
     "    if not first or tonumber(A[p + 2]) < first then\n"
-    "      set[#set + 1] = 'first_seen'; set[#set + 1] = A[p + 2]\n"
+    "      set[n + 1], set[n + 2] = 'first_seen', A[p + 2]\n"
+    "      n = n + 2\n"
     "    end\n"
     "    local newer = not last or tonumber(A[p + 3]) >= last\n"
     "    if newer then\n"
-    "      set[#set + 1] = 'last_seen'; set[#set + 1] = A[p + 3]\n"
-    "      set[#set + 1] = 'last_indicator'; set[#set + 1] = A[p + 4]\n"
-    "      set[#set + 1] = 'last_rule'; set[#set + 1] = A[p + 5]\n"
-    "      set[#set + 1] = 'sensor'; set[#set + 1] = A[p + 6]\n"
+    "      set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'last_seen', A[p + 3], 'sensor', A[p + 6]\n"
+    "      set[n + 5], set[n + 6], set[n + 7], set[n + 8] =\n"
+    "        'last_indicator', A[p + 4], 'last_rule', A[p + 5]\n"
+    "      n = n + 8\n"
     "    end\n"
-    "    for k, name in ipairs({'site', 'managed', 'ruleset'}) do\n"
-    "      local v = A[p + 6 + 2 * k]\n"
-    "      if v ~= '' and (not last or tonumber(A[p + 5 + 2 * k]) >= last) then\n"
-    "        set[#set + 1] = name; set[#set + 1] = v\n"
+    "    if A[p + 8] ~= '' and (not last or tonumber(A[p + 7]) >= last) then\n"
+    "      set[n + 1], set[n + 2] = 'site', A[p + 8]\n"
+    "      n = n + 2\n"
+    "    end\n"
+    "    if A[p + 10] ~= '' and (not last or tonumber(A[p + 9]) >= last) then\n"
+    "      set[n + 1], set[n + 2] = 'managed', A[p + 10]\n"
+    "      n = n + 2\n"
+    "    end\n"
+    "    if A[p + 12] ~= '' and (not last or tonumber(A[p + 11]) >= last) then\n"
+    "      set[n + 1], set[n + 2] = 'ruleset', A[p + 12]\n"
+    "      n = n + 2\n"
+    "    end\n"
+    "    local cats, gc = h[3] or '', A[p + 13]\n"
+    "    if gc ~= '' and gc ~= cats then\n"
+    "      local grown = false\n"
+    "      for cat in string.gmatch(gc, '[^,]+') do\n"
+    "        if cats == '' then cats = cat; grown = true\n"
+    "        elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
+    "          cats = cats .. ',' .. cat; grown = true\n"
+    "        end\n"
+    "      end\n"
+    "      if grown then\n"
+    "        set[n + 1], set[n + 2] = 'categories', cats\n"
+    "        n = n + 2\n"
     "      end\n"
     "    end\n"
-    "    local cats, grown = h[3], false\n"
-    "    if not cats then cats = '' end\n"
-    "    for cat in string.gmatch(A[p + 13], '[^,]+') do\n"
-    "      if cats == '' then cats = cat; grown = true\n"
-    "      elseif not string.find(',' .. cats .. ',', ',' .. cat .. ',', 1, true) then\n"
-    "        cats = cats .. ',' .. cat; grown = true\n"
-    "      end\n"
-    "    end\n"
-    "    if grown then set[#set + 1] = 'categories'; set[#set + 1] = cats end\n"
-    "    ok, h = pcall(redis.call, 'HSET', key, unpack(set))\n"
+    "    ok, h = pcall(redis.call, 'HSET', key, unpack(set, 1, n))\n"
     "    if not ok then note(h)\n"
-    "    elseif newer then zadd[#zadd + 1] = A[p + 3]; zadd[#zadd + 1] = A[p] end\n"
+    "    elseif newer then\n"
+    "      zadd[nz + 1], zadd[nz + 2] = A[p + 3], A[p]\n"
+    "      nz = nz + 2\n"
+    "    end\n"
     "  end\n"
     "  p = p + 15 + 2 * nk\n"
     "end\n"
-    "if #zadd > 0 then\n"
-    "  local ok, err = pcall(redis.call, 'ZADD', KEYS[2], unpack(zadd))\n"
+    "if nz > 0 then\n"
+    "  local ok, err = pcall(redis.call, 'ZADD', KEYS[2], unpack(zadd, 1, nz))\n"
     "  if not ok then note(err) end\n"
     "end\n"
     "return firsterr or 1\n";
@@ -1534,7 +1550,14 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         resp_str(r, h->cats);
         resp_num(r, h->nkinds);
         for (int k = 0; k < h->nkinds; k++) {
-            resp_str(r, h->kind[k]);
+            size_t kl = strlen(h->kind[k]);
+            resp_head(r, '$', 3 + kl);
+            if (resp_room(r, 5 + kl) == 0) {
+                memcpy(r->buf + r->len, "ev:", 3);
+                memcpy(r->buf + r->len + 3, h->kind[k], kl);
+                memcpy(r->buf + r->len + 3 + kl, "\r\n", 2);
+                r->len += 5 + kl;
+            }
             resp_num(r, h->kind_n[k]);
         }
     }

@@ -4,8 +4,13 @@
  * reports delivered events per second (from the first push until Redis has
  * acknowledged the last one). It starts nothing itself.
  *
- *   build/tools/emitbench TARGET N [PREFIX]
- *   e.g. build/tools/emitbench 127.0.0.1:6379 200000 bench:
+ *   build/tools/emitbench TARGET N [PREFIX [HOSTS]]
+ *   e.g. build/tools/emitbench 127.0.0.1:6379 200000 bench: 1000
+ *
+ * Events come in runs of four per client address. Without HOSTS (or with
+ * 0) every run has a new client, so nearly every host record is created
+ * (about 50,000 for 200,000 events); with HOSTS the runs cycle through that
+ * many clients, so after the first cycle every host record exists already.
  *
  * Event ids are derived from the current time, so repeated runs against the
  * same server store new events instead of being deduplicated.
@@ -24,14 +29,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void make_event(struct ksd_event *ev, uint64_t id, uint64_t i)
+static void make_event(struct ksd_event *ev, uint64_t id, uint64_t i, uint64_t hosts)
 {
+    uint64_t run = i / 4, c = hosts ? run % hosts : run;
     memset(ev, 0, sizeof(*ev));
     ev->id = id;
     ev->ts_us = (int64_t)time(NULL) * 1000000 + (int64_t)(i % 1000000);
     snprintf(ev->sensor, sizeof(ev->sensor), "bench");
-    snprintf(ev->client, sizeof(ev->client), "10.%u.%u.%u", (unsigned)(i >> 16 & 255),
-             (unsigned)(i >> 8 & 255), (unsigned)(i & 255) % 64);
+    snprintf(ev->client, sizeof(ev->client), "10.%u.%u.%u", (unsigned)(c >> 16 & 255),
+             (unsigned)(c >> 8 & 255), (unsigned)(c & 255));
     snprintf(ev->server, sizeof(ev->server), "203.0.113.5");
     ev->sport = (uint16_t)(1024 + i % 60000);
     ev->dport = 443;
@@ -48,7 +54,8 @@ static void make_event(struct ksd_event *ev, uint64_t id, uint64_t i)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s HOST:PORT|unix:PATH|sentinel://... N [PREFIX]\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST:PORT|unix:PATH|sentinel://... N [PREFIX [HOSTS]]\n",
+                argv[0]);
         return 2;
     }
     long long n = atoll(argv[2]);
@@ -60,6 +67,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     c.target = argv[1];
     c.prefix = argc > 3 ? argv[3] : "bench:";
+    uint64_t hosts = argc > 4 ? (uint64_t)atoll(argv[4]) : 0;
     c.sensor_id = "bench";
     c.queue_max = (size_t)n;
     char err[256];
@@ -87,7 +95,7 @@ int main(int argc, char **argv)
     struct ksd_event ev;
     double t0 = now_s();
     for (long long i = 0; i < n; i++) {
-        make_event(&ev, base + (uint64_t)i, (uint64_t)i);
+        make_event(&ev, base + (uint64_t)i, (uint64_t)i, hosts);
         ksd_emit_push(e, &ev);
     }
     double t_push = now_s();
