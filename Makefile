@@ -163,6 +163,7 @@ fuzz-smoke: fuzz
 bench: all
 	@sh deploy/install-deps.sh bench
 	$(Q)sh tests/bench/bench.sh
+	$(Q)sh tests/bench/redis.sh
 
 oracle: all
 	$(Q)sh tests/oracle.sh --update

@@ -45,6 +45,10 @@ enum {
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_MAXLEN,
+    OPT_REDIS_CONNECT_TIMEOUT,
+    OPT_REDIS_TIMEOUT,
+    OPT_REDIS_QUEUE,
+    OPT_SPOOL_MAX,
     OPT_USER,
     OPT_SYSLOG,
     OPT_HOSTS,
@@ -62,6 +66,10 @@ static const struct option long_opts[] = {
     {"redis-prefix", required_argument, NULL, OPT_REDIS_PREFIX},
     {"redis-auth-file", required_argument, NULL, OPT_REDIS_AUTH},
     {"redis-maxlen", required_argument, NULL, OPT_MAXLEN},
+    {"redis-connect-timeout", required_argument, NULL, OPT_REDIS_CONNECT_TIMEOUT},
+    {"redis-timeout", required_argument, NULL, OPT_REDIS_TIMEOUT},
+    {"redis-queue", required_argument, NULL, OPT_REDIS_QUEUE},
+    {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"sensor-id", required_argument, NULL, OPT_SENSOR_ID},
     {"check-signatures", required_argument, NULL, OPT_CHECK},
@@ -115,7 +123,11 @@ void ksd_config_usage(FILE *out)
           "  --redis-prefix P       key prefix (default ksd:)\n"
           "  --redis-auth-file F    password, or user and password, for Redis\n"
           "  --redis-maxlen N       MAXLEN ~ of the events stream (default 1000000)\n"
+          "  --redis-connect-timeout MS  per connection attempt (default 1000)\n"
+          "  --redis-timeout MS     per command round trip (default 2000)\n"
+          "  --redis-queue N        events held in memory before the spool (default 65536)\n"
           "  --spool FILE           on-disk queue while Redis is unreachable\n"
+          "  --spool-max MB         spool size cap in MiB (default 256)\n"
           "  --sensor-id NAME       name of this sensor (default: host name)\n"
           "  --hosts                print the table of flagged hosts on exit\n"
           "  --stats                print statistics on exit (and on SIGUSR1)\n"
@@ -243,6 +255,26 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
                 return "redis maxlen must be 1000..1000000000";
             c->stream_maxlen = v;
             return NULL;
+        case OPT_REDIS_CONNECT_TIMEOUT:
+            if (parse_long(val, 10, 600000, &v) < 0)
+                return "redis connect timeout must be 10..600000 ms";
+            c->redis_connect_timeout_ms = (int)v;
+            return NULL;
+        case OPT_REDIS_TIMEOUT:
+            if (parse_long(val, 10, 600000, &v) < 0)
+                return "redis timeout must be 10..600000 ms";
+            c->redis_timeout_ms = (int)v;
+            return NULL;
+        case OPT_REDIS_QUEUE:
+            if (parse_long(val, 64, 100000000L, &v) < 0)
+                return "redis queue must be 64..100000000 events";
+            c->redis_queue = v;
+            return NULL;
+        case OPT_SPOOL_MAX:
+            if (parse_long(val, 1, 1048576, &v) < 0)
+                return "spool max must be 1..1048576 MiB";
+            c->spool_max_mb = v;
+            return NULL;
         case OPT_USER:
             if (!*val)
                 return "user must not be empty";
@@ -331,6 +363,10 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     c->max_flows = 1000000;
     c->progress = -1;
     c->stream_maxlen = 1000000;
+    c->redis_connect_timeout_ms = 1000;
+    c->redis_timeout_ms = 2000;
+    c->redis_queue = 65536;
+    c->spool_max_mb = 256;
 
     int opt;
     optind = 1;
@@ -428,7 +464,11 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     pstr(out, "redis-prefix", c->redis_prefix);
     pstr(out, "redis-auth-file", c->redis_auth_file);
     fprintf(out, "redis-maxlen = %ld\n", c->stream_maxlen);
+    fprintf(out, "redis-connect-timeout = %d\n", c->redis_connect_timeout_ms);
+    fprintf(out, "redis-timeout = %d\n", c->redis_timeout_ms);
+    fprintf(out, "redis-queue = %ld\n", c->redis_queue);
     pstr(out, "spool", c->spool);
+    fprintf(out, "spool-max = %ld\n", c->spool_max_mb);
     pstr(out, "sensor-id", c->sensor_id);
     pstr(out, "known-hosts", c->known_hosts);
     pstr(out, "sites", c->sites);

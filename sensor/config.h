@@ -23,27 +23,31 @@ struct ksd_config {
     const char *redis;        /* --redis target */
     const char *redis_prefix; /* --redis-prefix, default "ksd:" */
     const char *redis_auth_file;
-    const char *spool;       /* --spool FILE: on-disk queue while Redis is down */
-    const char *sensor_id;   /* default: host name */
-    const char *check_sigs;  /* --check-signatures FILE */
-    const char *conf_file;   /* -c */
-    const char *known_hosts; /* --known-hosts FILE */
-    const char *sites;       /* --sites FILE */
-    int stats;               /* --stats */
-    int hosts;               /* --hosts: print the flagged-host table at the end */
-    int threads;             /* --threads, 0 = one per core */
-    int ndpi;                /* 1 unless --no-ndpi */
-    int ndpi_full;           /* --ndpi-full: nDPI parses ClientHellos ksd has parsed too */
-    int print_config;        /* --print-config */
-    int dedup_window_s;      /* --dedup-window, default 300 */
-    long max_flows;          /* --max-flows, default 1000000 */
-    int snaplen;             /* --snaplen (live) */
-    int buffer_mb;           /* --buffer-mb (live) */
-    int progress;            /* --progress / --no-progress: -1 = auto (terminal) */
-    long stream_maxlen;      /* --redis-maxlen */
-    const char *user;        /* --user: switch to this user after opening the capture */
-    int use_syslog;          /* --syslog */
-    char hostname[256];      /* storage for the default sensor id */
+    const char *spool;            /* --spool FILE: on-disk queue while Redis is down */
+    const char *sensor_id;        /* default: host name */
+    const char *check_sigs;       /* --check-signatures FILE */
+    const char *conf_file;        /* -c */
+    const char *known_hosts;      /* --known-hosts FILE */
+    const char *sites;            /* --sites FILE */
+    int stats;                    /* --stats */
+    int hosts;                    /* --hosts: print the flagged-host table at the end */
+    int threads;                  /* --threads, 0 = one per core */
+    int ndpi;                     /* 1 unless --no-ndpi */
+    int ndpi_full;                /* --ndpi-full: nDPI parses ClientHellos ksd has parsed too */
+    int print_config;             /* --print-config */
+    int dedup_window_s;           /* --dedup-window, default 300 */
+    long max_flows;               /* --max-flows, default 1000000 */
+    int snaplen;                  /* --snaplen (live) */
+    int buffer_mb;                /* --buffer-mb (live) */
+    int progress;                 /* --progress / --no-progress: -1 = auto (terminal) */
+    long stream_maxlen;           /* --redis-maxlen */
+    int redis_connect_timeout_ms; /* --redis-connect-timeout, default 1000 */
+    int redis_timeout_ms;         /* --redis-timeout (command round trip), default 2000 */
+    long redis_queue;             /* --redis-queue: events in memory, default 65536 */
+    long spool_max_mb;            /* --spool-max, default 256 */
+    const char *user;             /* --user: switch to this user after opening the capture */
+    int use_syslog;               /* --syslog */
+    char hostname[256];           /* storage for the default sensor id */
 };
 
 /* Exit status for bad usage or bad configuration input. */

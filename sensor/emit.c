@@ -352,7 +352,8 @@ static const char store_script[] =
     "    set[1], set[2] = 'events', (tonumber(h[4]) or 0) + tonumber(A[p + 1])\n"
     "    local n = 2\n"
     "    for i = 1, nk do\n"
-    "      set[n + 1], set[n + 2] = f[4 + i], (tonumber(h[4 + i]) or 0) + tonumber(A[p + 14 + 2 * i])\n"
+    "      set[n + 1], set[n + 2] = f[4 + i], (tonumber(h[4 + i]) or 0) + tonumber(A[p + 14 + 2 * "
+    "i])\n"
     "      n = n + 2\n"
     "    end\n"
     "    local first, last = tonumber(h[1]), tonumber(h[2])\n"
@@ -362,7 +363,8 @@ static const char store_script[] =
     "    end\n"
     "    local newer = not last or tonumber(A[p + 3]) >= last\n"
     "    if newer then\n"
-    "      set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'last_seen', A[p + 3], 'sensor', A[p + 6]\n"
+    "      set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'last_seen', A[p + 3], 'sensor', A[p + "
+    "6]\n"
     "      set[n + 5], set[n + 6], set[n + 7], set[n + 8] =\n"
     "        'last_indicator', A[p + 4], 'last_rule', A[p + 5]\n"
     "      n = n + 8\n"
@@ -491,6 +493,7 @@ struct ksd_emit {
     struct emit_host *hosts;  /* KSD_EMIT_TXN, the transaction's clients */
     struct emit_bucket *bkts; /* KSD_EMIT_TXN, its seen buckets */
     uint16_t *bidx;           /* KSD_EMIT_TXN, bucket of each of its events */
+    size_t *parts;            /* KSD_EMIT_MAX_BATCH, events per transaction or group */
     char *ids;                /* 16 * KSD_EMIT_TXN, the ids by bucket */
     char *json;               /* EMIT_JSON_MAX, one event */
     struct resp out;          /* the fresh path's commands */
@@ -1715,7 +1718,7 @@ static int send_batch(struct ksd_emit *e)
     int transient = 0;
     uint64_t errors = 0;
     size_t start, cnt, nparts = 0;
-    size_t part[KSD_EMIT_MAX_BATCH]; /* events per transaction or group */
+    size_t *part = e->parts;
     char wait_ms[16];
     e->batch_sent = 1;
     for (start = 0; start < e->nbatch; start += cnt) {
@@ -1971,6 +1974,7 @@ static void emit_free(struct ksd_emit *e)
     free(e->hosts);
     free(e->bkts);
     free(e->bidx);
+    free(e->parts);
     free(e->ids);
     free(e->json);
     free(e->out.buf);
@@ -2036,10 +2040,11 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
     e->hosts = calloc(KSD_EMIT_TXN, sizeof(*e->hosts));
     e->bkts = calloc(KSD_EMIT_TXN, sizeof(*e->bkts));
     e->bidx = calloc(KSD_EMIT_TXN, sizeof(*e->bidx));
+    e->parts = calloc(KSD_EMIT_MAX_BATCH, sizeof(*e->parts));
     e->ids = malloc(16 * KSD_EMIT_TXN);
     e->json = malloc(EMIT_JSON_MAX);
     if (!e->ring || !e->batch || !e->status || !e->attempts || !e->slots || !e->chash || !e->argv ||
-        !e->argl || !e->hosts || !e->bkts || !e->bidx || !e->ids || !e->json) {
+        !e->argl || !e->hosts || !e->bkts || !e->bidx || !e->parts || !e->ids || !e->json) {
         snprintf(err, errlen, "out of memory for a queue of %zu events", e->cap);
         goto fail;
     }

@@ -21,7 +21,7 @@
 
 #define KSD_EMIT_MAX_SENTINELS 8    /* sentinel://h1:p1,...,h8:p8/name */
 #define KSD_EMIT_MAX_HOST      256  /* host name or address text */
-#define KSD_EMIT_MAX_BATCH     512  /* events pipelined per round trip */
+#define KSD_EMIT_MAX_BATCH     4096 /* events pipelined per round trip */
 #define KSD_EMIT_GROUP         128  /* resent events checked and stored by one EVAL */
 #define KSD_EMIT_TXN           512  /* fresh events stored by one MULTI/EXEC */
 #define KSD_EMIT_SPILL_CHUNK   256  /* events moved from the ring to the spool at once */

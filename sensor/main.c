@@ -343,6 +343,10 @@ static int start_redis(struct run *r)
     ec.sensor_id = cfg->sensor_id;
     ec.spool_path = cfg->spool;
     ec.stream_maxlen = cfg->stream_maxlen;
+    ec.connect_timeout_ms = cfg->redis_connect_timeout_ms;
+    ec.command_timeout_ms = cfg->redis_timeout_ms;
+    ec.queue_max = (size_t)cfg->redis_queue;
+    ec.spool_max_bytes = (uint64_t)cfg->spool_max_mb << 20;
     ec.log = emit_log;
     char err[512];
     r->emit = ksd_emit_start(&ec, err, sizeof(err));
@@ -496,8 +500,12 @@ int main(int argc, char **argv)
         }
     }
     ksd_pool_finish(r.pool);
-    if (cfg.stats)
+    if (cfg.stats) {
         ksd_pool_print_stats(r.pool, stderr);
+        /* reading and analysis only: before the Redis output's drain */
+        fprintf(stderr, "time: packets processed in %.3f s\n",
+                (double)(mono_us() - r.prog_start) / 1e6);
+    }
     if (cfg.hosts)
         ksd_pool_print_hosts(r.pool, stdout);
 out:

@@ -49,6 +49,15 @@ expect "bad --threads value: exit 2" 2 "threads" -- "$KSD" -s "$R" --threads man
 printf 'read = %s\nfrobnicate = 1\n' "$corpus/zeek_empty.pcap" >"$tmp/bad.conf"
 expect "bad config line: FILE:LINE and exit 2" 2 "bad.conf:2: unknown setting" -- \
     "$KSD" -s "$R" -c "$tmp/bad.conf"
+printf 'redis-timeout = 500\nspool-max = 0\n' >"$tmp/bad-spool.conf"
+expect "bad Redis output setting: FILE:LINE and exit 2" 2 "bad-spool.conf:2: spool max must be" -- \
+    "$KSD" -s "$R" -c "$tmp/bad-spool.conf" -r x
+printf 'redis-connect-timeout = 250\nredis-timeout = 500\nredis-queue = 1000\nspool-max = 8\n' \
+    >"$tmp/out.conf"
+expect "Redis output settings from the file" 0 "" -- "$KSD" -c "$tmp/out.conf" --print-config
+for kv in "redis-connect-timeout = 250" "redis-timeout = 500" "redis-queue = 1000" "spool-max = 8"; do
+    grep -qx "$kv" "$tmp/out" && ok "print-config shows $kv" || no "print-config shows $kv"
+done
 printf '# comment\nread = %s\nstats = yes\n' "$corpus/zeek_empty.pcap" >"$tmp/good.conf"
 expect "config file supplies -r" 0 "" -- "$KSD" -s "$R" -c "$tmp/good.conf"
 expect "stdin capture" 0 "" -- sh -c "\"$KSD\" -s $R -r - --facts - < \"$corpus/foxio_tls12.pcap\""

@@ -87,6 +87,21 @@ static void simple_event(struct ksd_event *ev, uint64_t id)
     make_event(ev, id, client, "sni", "telemetry", 1700000000000000LL + (int64_t)id * 1000);
 }
 
+/* Write simple_event(0 .. n-1) to the spool file t->dir/spool; returns its path. */
+static const char *spool_ids(struct tstate *t, uint64_t n)
+{
+    int err = 0;
+    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
+    assert_non_null(sp);
+    for (uint64_t i = 0; i < n; i++) {
+        struct ksd_event ev;
+        simple_event(&ev, i);
+        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
+    }
+    ksd_spool_close(sp);
+    return t->path;
+}
+
 static void conf_for(struct ksd_emit_conf *c, const char *target)
 {
     memset(c, 0, sizeof(*c));
@@ -675,14 +690,7 @@ static void test_emit_replay_of_stored_events_not_duplicated(void **state)
 
     /* the same events again, as if their replies had been lost: a spool
      * holding them is replayed when the next emitter starts */
-    int err = 0;
-    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
-    assert_non_null(sp);
-    for (uint64_t i = 0; i < n; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
-    }
-    ksd_spool_close(sp);
+    spool_ids(t, n);
     c.spool_path = t->path;
     t->em = start_ok(&c);
     wait_delivered(t->em, n, 5000);
@@ -937,15 +945,7 @@ static void test_emit_replay_honours_markers_of_earlier_versions(void **state)
      * with all ten in its spool */
     for (uint64_t i = 0; i < 5; i++)
         freeReplyObject(cmd(rc, "SET t:seen:s1:%016llx 1 EX 600", (unsigned long long)i));
-    int err = 0;
-    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
-    assert_non_null(sp);
-    struct ksd_event ev;
-    for (uint64_t i = 0; i < n; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
-    }
-    ksd_spool_close(sp);
+    spool_ids(t, n);
     char target[64];
     snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
     struct ksd_emit_conf c;
@@ -960,13 +960,7 @@ static void test_emit_replay_honours_markers_of_earlier_versions(void **state)
     assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
     t->em = NULL;
     /* the same ids spooled again (a second replay): all already there */
-    sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
-    assert_non_null(sp);
-    for (uint64_t i = 0; i < n; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
-    }
-    ksd_spool_close(sp);
+    spool_ids(t, n);
     t->em = start_ok(&c);
     wait_delivered(t->em, n, 5000);
     ksd_emit_get_stats(t->em, &st);
@@ -1057,14 +1051,7 @@ static void test_emit_wrong_hosts_key_stores_events_counts_error(void **state)
     t->em = NULL;
     assert_int_equal(check_exactly_once(rc, "t:events", 5), 0);
     assert_cmd_str(rc, "1", "HGET t:host:10.0.0.4 events");
-    int err = 0;
-    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
-    assert_non_null(sp);
-    for (uint64_t i = 0; i < 5; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
-    }
-    ksd_spool_close(sp);
+    spool_ids(t, 5);
     c.spool_path = t->path;
     t->em = start_ok(&c);
     wait_delivered(t->em, 5, 5000);
