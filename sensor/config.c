@@ -124,7 +124,7 @@ void ksd_config_usage(FILE *out)
           "  --redis-auth-file F    password, or user and password, for Redis\n"
           "  --redis-maxlen N       MAXLEN ~ of the events stream (default 1000000)\n"
           "  --redis-connect-timeout MS  per connection attempt (default 1000)\n"
-          "  --redis-timeout MS     per command round trip (default 2000)\n"
+          "  --redis-timeout MS     per wait for a reply (default 2000)\n"
           "  --redis-queue N        events held in memory before the spool (default 65536)\n"
           "  --spool FILE           on-disk queue while Redis is unreachable\n"
           "  --spool-max MB         spool size cap in MiB (default 256)\n"
@@ -256,13 +256,13 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
             c->stream_maxlen = v;
             return NULL;
         case OPT_REDIS_CONNECT_TIMEOUT:
-            if (parse_long(val, 10, 600000, &v) < 0)
-                return "redis connect timeout must be 10..600000 ms";
+            if (parse_long(val, 100, 600000, &v) < 0)
+                return "redis connect timeout must be 100..600000 ms";
             c->redis_connect_timeout_ms = (int)v;
             return NULL;
         case OPT_REDIS_TIMEOUT:
-            if (parse_long(val, 10, 600000, &v) < 0)
-                return "redis timeout must be 10..600000 ms";
+            if (parse_long(val, 100, 600000, &v) < 0)
+                return "redis timeout must be 100..600000 ms";
             c->redis_timeout_ms = (int)v;
             return NULL;
         case OPT_REDIS_QUEUE:
