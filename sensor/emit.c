@@ -4,9 +4,10 @@
  * delivers each of them exactly once to Redis (CONTRACT.md "Redis keys";
  * STYLE.md rule 19). It is the only file that includes hiredis.h.
  *
- * Delivery. Up to KSD_EMIT_MAX_BATCH events go out per round trip
- * (redisAppendCommandArgv, binary-safe; then one redisGetReply per command,
- * every reply freed). Exactly-once rests on per-event markers: the id of
+ * Delivery. Up to KSD_EMIT_MAX_BATCH events go out per round trip (the
+ * checked path through redisAppendCommandArgv, the fresh path as RESP
+ * written here, both binary-safe; then one redisGetReply per command, every
+ * reply freed). Exactly-once rests on per-event markers: the id of
  * each stored event is a field of the hash <prefix>seen:<sensor>:m<M> (M =
  * the event's ts in Unix minutes, so a resend finds the same hash), written
  * atomically with the stream entry, the host hash, the hosts sorted set and
