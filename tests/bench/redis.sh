@@ -19,7 +19,7 @@
 #    Compared: the "time:" line of --stats (reading and analysis, before the
 #    output drains at exit).
 #
-# Environment: BENCH_EVENTS (200000), BENCH_RUNS (3), BENCH_DIR (build/bench),
+# Environment: BENCH_EVENTS (200000), BENCH_RUNS (5), BENCH_DIR (build/bench),
 # BENCH_OUTAGE_PACKETS (2000000), BENCH_OUTAGE_KCLIENTS (1000), KSD (./ksd),
 # RULES (signatures/kaspersky.rules).
 # Exit status: 0 when everything ran (a missed target included), 1 on an error.
@@ -28,7 +28,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 
 N=${BENCH_EVENTS:-200000}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 DIR=${BENCH_DIR:-build/bench}
 OPKT=${BENCH_OUTAGE_PACKETS:-2000000}
 OK=${BENCH_OUTAGE_KCLIENTS:-1000}
