@@ -12,10 +12,11 @@
  * (about 50,000 for 200,000 events); with HOSTS the runs cycle through that
  * many clients, so after the first cycle every host record exists already.
  *
- * The producer keeps the in-memory ring (EMITBENCH_QUEUE events, 16384)
- * from filling: when it is nearly full it waits 50 us, as a sensor's ring
- * in steady state is reused rather than grown, so the figure is the output
- * thread's delivery rate, not the page faults of a ring as large as N.
+ * The producer keeps the in-memory ring (EMITBENCH_QUEUE events, default
+ * 16384, more than 64) from filling: when it is nearly full it waits 50 us,
+ * as a sensor's ring in steady state is reused rather than grown, so the
+ * figure is the output thread's delivery rate, not the page faults of a ring
+ * as large as N.
  *
  * Event ids are derived from the current time, so repeated runs against the
  * same server store new events instead of being deduplicated.
@@ -33,6 +34,16 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, us % 1000000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* the producer checks the ring once per PUSH_BURST pushes and waits while
+ * fewer than RING_ROOM slots are free, so it never fills the ring */
+enum { PUSH_BURST = 32, RING_ROOM = 64 };
 
 static void make_event(struct ksd_event *ev, uint64_t id, uint64_t i, uint64_t hosts)
 {
@@ -75,7 +86,12 @@ int main(int argc, char **argv)
     uint64_t hosts = argc > 4 ? (uint64_t)atoll(argv[4]) : 0;
     c.sensor_id = "bench";
     const char *q = getenv("EMITBENCH_QUEUE");
-    c.queue_max = q && atoll(q) > 0 ? (size_t)atoll(q) : 16384;
+    long long qn = q ? atoll(q) : 16384;
+    if (qn <= RING_ROOM) {
+        fprintf(stderr, "emitbench: EMITBENCH_QUEUE must be more than %d events\n", RING_ROOM);
+        return 2;
+    }
+    c.queue_max = (size_t)qn;
     char err[256];
     struct ksd_emit *e = ksd_emit_start(&c, err, sizeof(err));
     if (!e) {
@@ -89,8 +105,7 @@ int main(int argc, char **argv)
         ksd_emit_get_stats(e, &st);
         if (st.connected)
             break;
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        sleep_us(1000);
     } while (now_s() - t_conn < 5);
     if (!st.connected) {
         fprintf(stderr, "emitbench: cannot connect to %s\n", argv[1]);
@@ -102,12 +117,11 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (long long i = 0; i < n; i++) {
         make_event(&ev, base + (uint64_t)i, (uint64_t)i, hosts);
-        for (; i % 32 == 0;) { /* at most 32 pushes between checks */
+        while (i % PUSH_BURST == 0) {
             ksd_emit_get_stats(e, &st);
-            if (st.queued_now + 64 < c.queue_max)
+            if (st.queued_now + RING_ROOM < c.queue_max)
                 break;
-            struct timespec us = {0, 50000};
-            nanosleep(&us, NULL);
+            sleep_us(50);
         }
         ksd_emit_push(e, &ev);
     }
@@ -116,8 +130,7 @@ int main(int argc, char **argv)
         ksd_emit_get_stats(e, &st);
         if (st.sent + st.duplicates_skipped + st.dropped >= (uint64_t)n)
             break;
-        struct timespec ms = {0, 200000};
-        nanosleep(&ms, NULL);
+        sleep_us(200);
     }
     double t1 = now_s();
     int rc = ksd_emit_stop(e, 5000);
