@@ -58,7 +58,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 DISS_SRCS   := $(wildcard dissectors/*.c)
 SIG_SRCS    := $(wildcard signatures/*.c)
-SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c))
+SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c sensor/*/*.c))
 LIB_SRCS    := $(DISS_SRCS) $(SIG_SRCS) $(SENSOR_SRCS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 MAIN_OBJ    := $(B)/sensor/main.o
@@ -172,7 +172,7 @@ oracle: all
 ndpi-compare: all
 	$(Q)sh tests/ndpi-compare.sh
 
-FORMAT_SRCS = $(wildcard dissectors/*.[ch] signatures/*.[ch] sensor/*.[ch] tests/*.[ch] \
+FORMAT_SRCS = $(wildcard dissectors/*.[ch] signatures/*.[ch] sensor/*.[ch] sensor/*/*.[ch] tests/*.[ch] \
                          tests/fuzz/*.[ch] tests/tools/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRCS)

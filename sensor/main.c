@@ -17,18 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sensor/capture.h"
-#include "sensor/classify.h"
+#include "sensor/path/capture.h"
+#include "sensor/path/classify.h"
 #include "sensor/config.h"
-#include "sensor/event.h"
-#include "sensor/known.h"
+#include "sensor/output/event.h"
+#include "sensor/path/known.h"
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
-#include "sensor/emit.h"
-#include "sensor/pipeline.h"
-#include "sensor/pool.h"
-#include "sensor/report.h"
-#include "sensor/web.h"
+#include "sensor/output/emit.h"
+#include "sensor/path/worker.h"
+#include "sensor/path/pool.h"
+#include "sensor/analyst/report.h"
+#include "sensor/analyst/web.h"
 #include "signatures/sig.h"
 
 static volatile sig_atomic_t stop_requested;

@@ -55,8 +55,8 @@ have_browser() {
 }
 
 # ---- the page embedded in ksd is the one in deploy/web ----
-check "sensor/web_assets.h matches deploy/web (sh deploy/web/embed.sh)" \
-    sh -c 'sh deploy/web/embed.sh | cmp -s - sensor/web_assets.h'
+check "sensor/analyst/web_assets.h matches deploy/web (sh deploy/web/embed.sh)" \
+    sh -c 'sh deploy/web/embed.sh | cmp -s - sensor/analyst/web_assets.h'
 
 # ---- tools ----
 if ! have_browser; then

@@ -1,5 +1,5 @@
 /*
- * test_emit.c - the Redis output (sensor/emit.c) against real redis-server
+ * test_emit.c - the Redis output (sensor/output/emit.c) against real redis-server
  * and redis-sentinel processes started by the test (tests/redis_helpers.h):
  * every field of every key, AUTH with a password and with an ACL user, unix
  * sockets, an outage under load (exactly once across a server restart), a
@@ -15,8 +15,8 @@
 #include "tests/redis_helpers.h"
 
 #include "dissectors/ksd.h"
-#include "sensor/emit.h"
-#include "sensor/spool.h"
+#include "sensor/output/emit.h"
+#include "sensor/output/spool.h"
 
 #define T_MAX_SERVERS 6
 

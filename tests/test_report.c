@@ -1,6 +1,6 @@
 /*
- * test_report.c - the read side of Redis (sensor/report.c) and the dashboard
- * server (sensor/web.c) against a real redis-server started by the test
+ * test_report.c - the read side of Redis (sensor/analyst/report.c) and the dashboard
+ * server (sensor/analyst/web.c) against a real redis-server started by the test
  * (tests/redis_helpers.h) and filled by the real writer (ksd_emit_*): hosts
  * with their verdict, evidence counters and top indicators, the --since,
  * --unmanaged, --site and --verdict filters, the table/CSV/JSON output
@@ -20,9 +20,9 @@
 #include <sys/time.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/emit.h"
-#include "sensor/report.h"
-#include "sensor/web.h"
+#include "sensor/output/emit.h"
+#include "sensor/analyst/report.h"
+#include "sensor/analyst/web.h"
 
 #define T_OUT_MAX (256 * 1024) /* captured output of one call */
 

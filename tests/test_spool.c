@@ -1,5 +1,5 @@
 /*
- * test_spool.c - the on-disk spool of the Redis output (sensor/spool.c):
+ * test_spool.c - the on-disk spool of the Redis output (sensor/output/spool.c):
  * order of replay, CRC damage skipped and counted, the size cap, a torn last
  * record after a crash, reopen with records left by a previous run, and the
  * payload codec's bounds.
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/spool.h"
+#include "sensor/output/spool.h"
 
 struct fixture {
     char dir[64];

@@ -1,5 +1,5 @@
 /*
- * test_stream.c - unit tests for sensor/stream.c, the per-direction TCP
+ * test_stream.c - unit tests for sensor/path/stream.c, the per-direction TCP
  * stream reassembler: ordering, segmentation, retransmission, overlap
  * (first data wins), sequence wrap-around, mid-stream pickup, the hole and
  * window limits (GAP/FULL), sliding consume, and memory release.
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/stream.h"
+#include "sensor/path/stream.h"
 
 #define SRC_LEN (1u << 17) /* 128 KiB of reference stream */
 

@@ -7,7 +7,7 @@
 #    stream entry (the 15 fields of an event), then a PUBLISH of its JSON:
 #    the rate at which this server takes the stream entry alone, and the live
 #    message alone, with nothing else written.
-# 3. ksd: build/tools/emitbench pushes BENCH_EVENTS events into sensor/emit.c
+# 3. ksd: build/tools/emitbench pushes BENCH_EVENTS events into sensor/output/emit.c
 #    (every contract key: stream entry, live message, host hash, hosts sorted
 #    set, idempotency marker), BENCH_RUNS times per workload, alternating;
 #    the median is compared with the peer's XADD rate.

@@ -1,5 +1,5 @@
 /*
- * fuzz_stream.c - libFuzzer harness for sensor/stream.c.
+ * fuzz_stream.c - libFuzzer harness for sensor/path/stream.c.
  *
  * The fuzz rule compiles only dissectors/ and signatures/, so the module is
  * included directly. The input is a list of operations over a fixed,
@@ -18,7 +18,7 @@
  * Input layout: 4 bytes first sequence number, 1 byte options (bit 0: SYN
  * first), then 5-byte operations: kind, a (16 bits), b (16 bits).
  */
-#include "sensor/stream.c"
+#include "sensor/path/stream.c"
 
 #include <stddef.h>
 #include <stdint.h>

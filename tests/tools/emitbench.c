@@ -1,5 +1,5 @@
 /*
- * emitbench.c - throughput of the Redis output (sensor/emit.c) against a
+ * emitbench.c - throughput of the Redis output (sensor/output/emit.c) against a
  * running server: pushes N distinct detection events as fast as it can and
  * reports delivered events per second (from the first push until Redis has
  * acknowledged the last one). It starts nothing itself.
@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sensor/emit.h"
+#include "sensor/output/emit.h"
 
 static double now_s(void)
 {

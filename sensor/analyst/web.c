@@ -1,6 +1,6 @@
 /*
  * web.c - the `ksd dashboard` HTTP server: the embedded analyst page and a
- * read-only JSON API over Redis (through sensor/report.h), plus a
+ * read-only JSON API over Redis (through sensor/analyst/report.h), plus a
  * Server-Sent Events stream (/api/live, text/event-stream as in the WHATWG
  * HTML standard, section 9.2) that forwards the live channel.
  *
@@ -15,7 +15,7 @@
  * constant time. Every string in a JSON answer is written with
  * ksd_json_string; the page inserts them with textContent only.
  */
-#include "sensor/web.h"
+#include "sensor/analyst/web.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,8 +31,8 @@
 #include <sys/types.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/emit.h"
-#include "sensor/web_assets.h"
+#include "sensor/output/emit.h"
+#include "sensor/analyst/web_assets.h"
 
 #define WEB_AUTH_MAX  1024 /* Authorization header value we decode */
 #define WEB_WAIT_MS   1000 /* live stream: longest wait before checking for shutdown */

@@ -5,7 +5,7 @@
  * capture uses immediate mode, a large kernel buffer and a 100 ms timeout so
  * the caller's timers keep running on an idle link.
  */
-#include "sensor/capture.h"
+#include "sensor/path/capture.h"
 
 #include <errno.h>
 #include <pcap/pcap.h>

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sensor/event.h"
+#include "sensor/output/event.h"
 
 #define KSD_SPOOL_HDR        12   /* magic + len + crc */
 #define KSD_SPOOL_MAX_RECORD 4096 /* payload bound; a larger length is corruption */

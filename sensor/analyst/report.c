@@ -1,5 +1,5 @@
 /*
- * report.c - reads what sensor/emit.c writes to Redis (CONTRACT.md "Redis
+ * report.c - reads what sensor/output/emit.c writes to Redis (CONTRACT.md "Redis
  * keys") and turns it into what analysts look at: the flagged hosts with
  * their verdict and top indicators, a per-site roll-up, the latest events,
  * detections per hour, sensor health and the live channel. It also holds the
@@ -14,7 +14,7 @@
  * JSON. Redis is reached through hiredis with the blocking API; a context
  * that has failed is never reused (the caller reopens).
  */
-#include "sensor/report.h"
+#include "sensor/analyst/report.h"
 #include "signatures/sig.h"
 
 #include <errno.h>
@@ -26,8 +26,8 @@
 #include <time.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/emit.h"
-#include "sensor/event.h"
+#include "sensor/output/emit.h"
+#include "sensor/output/event.h"
 
 #define REPORT_KEY_MAX     512  /* a key we build */
 #define REPORT_SECRET_MAX  512  /* auth file line */

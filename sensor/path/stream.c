@@ -58,7 +58,7 @@
 #include <string.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/stream.h"
+#include "sensor/path/stream.h"
 
 #define KSD_STREAM_F_BASE     0x01 /* s->seq is meaningful */
 #define KSD_STREAM_F_SYN      0x02 /* the start was anchored by a SYN */

@@ -18,7 +18,7 @@
  * Specifications: CRC-32 as in IEEE 802.3 / ITU-T V.42 (reflected polynomial
  * 0xEDB88320, initial value and final XOR 0xFFFFFFFF).
  */
-#include "sensor/spool.h"
+#include "sensor/output/spool.h"
 
 #include <errno.h>
 #include <fcntl.h>

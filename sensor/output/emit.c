@@ -42,7 +42,7 @@
  * KSD_EMIT_BACKOFF_MAX (the brief asks for 100 ms; STYLE rule 19's "once per
  * second" is reached after four failures). While Redis is away, events stay
  * in the ring; once it is half full the thread moves the oldest events to the
- * spool file (sensor/spool.c), and a push that finds the ring full does the
+ * spool file (sensor/output/spool.c), and a push that finds the ring full does the
  * same for KSD_EMIT_SPILL_CHUNK events. Spool writes happen under the ring
  * mutex, so the spool always holds events older than the ring: the thread
  * sends the batch in flight, then the spool (replay, oldest first), then the
@@ -63,7 +63,7 @@
  * themselves; it never logs passwords (the log callback only gets hiredis and
  * server error strings, which do not contain them).
  */
-#include "sensor/emit.h"
+#include "sensor/output/emit.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -76,7 +76,7 @@
 #include <time.h>
 
 #include "dissectors/ksd.h"
-#include "sensor/spool.h"
+#include "sensor/output/spool.h"
 
 #define EMIT_JSON_MAX   16384 /* one event as JSON; event.h bounds it below 8 KiB */
 #define EMIT_KEY_MAX    256   /* a Redis key we build */

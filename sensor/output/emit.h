@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sensor/event.h"
+#include "sensor/output/event.h"
 
 #define KSD_EMIT_MAX_SENTINELS 8    /* sentinel://h1:p1,...,h8:p8/name */
 #define KSD_EMIT_MAX_HOST      256  /* host name or address text */

@@ -5,7 +5,7 @@
  * every byte that is not part of a valid UTF-8 sequence into \u00XX, so the
  * output is always valid JSON in valid UTF-8. It never allocates.
  */
-#include "sensor/event.h"
+#include "sensor/output/event.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /*
- * pipeline.h - one worker: decode -> flow -> dissect -> match -> correlate
+ * worker.h - one worker: decode -> flow -> dissect -> match -> correlate
  * -> emit, for the packets it is given. A worker owns its flow table,
  * fragment table and correlation state; it shares only the read-only
  * signature set (swapped by pointer on reload) and the output sink.
  */
-#ifndef KSD_PIPELINE_H
-#define KSD_PIPELINE_H
+#ifndef KSD_WORKER_H
+#define KSD_WORKER_H
 
 #include <pthread.h>
 #include <stdint.h>
@@ -13,8 +13,8 @@
 
 #include "dissectors/decode.h"
 #include "dissectors/dns.h"
-#include "sensor/capture.h"
-#include "sensor/stream.h"
+#include "sensor/path/capture.h"
+#include "sensor/path/stream.h"
 
 struct ksd_sigset;
 struct ksd_known;

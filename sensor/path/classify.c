@@ -7,7 +7,7 @@
  * flow record. Labels are nDPI's "Master.App" names (e.g. "TLS", "DNS",
  * "TLS.Kaspersky"); an undecided flow gets nDPI's port-based guess.
  */
-#include "sensor/classify.h"
+#include "sensor/path/classify.h"
 
 #include <errno.h>
 #include <ndpi/ndpi_api.h>

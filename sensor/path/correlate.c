@@ -9,7 +9,7 @@
  * hosts sit on shared CDNs, so an address learned from one host's answer
  * says nothing about an unrelated host that talks to the same CDN node.
  */
-#include "sensor/correlate.h"
+#include "sensor/path/correlate.h"
 #include "signatures/sig.h"
 
 #include <arpa/inet.h>

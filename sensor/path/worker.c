@@ -1,5 +1,5 @@
 /*
- * pipeline.c - the per-worker packet path: decode, fragment reassembly,
+ * worker.c - the per-worker packet path: decode, fragment reassembly,
  * flow lookup, TCP stream reassembly, protocol dissection, signature
  * matching, correlation and emission of facts and events.
  *
@@ -13,7 +13,7 @@
  * port 53. After an HTTP CONNECT the client stream is probed again, so the
  * ClientHello inside the tunnel is found.
  */
-#include "sensor/pipeline.h"
+#include "sensor/path/worker.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -26,11 +26,11 @@
 #include "dissectors/quic.h"
 #include "dissectors/socks.h"
 #include "dissectors/tls.h"
-#include "sensor/classify.h"
-#include "sensor/correlate.h"
-#include "sensor/event.h"
-#include "sensor/flow.h"
-#include "sensor/known.h"
+#include "sensor/path/classify.h"
+#include "sensor/path/correlate.h"
+#include "sensor/output/event.h"
+#include "sensor/path/flow.h"
+#include "sensor/path/known.h"
 #include "signatures/sig.h"
 
 #define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */

@@ -5,7 +5,7 @@
  * few thousand prefixes costs nothing measurable; the list is immutable once
  * loaded and replaced by pointer on reload.
  */
-#include "sensor/known.h"
+#include "sensor/path/known.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

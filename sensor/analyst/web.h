@@ -1,7 +1,7 @@
 /*
  * web.h - `ksd dashboard`: a small HTTP server (libmicrohttpd) that serves
- * the analyst page (deploy/web/, embedded as sensor/web_assets.h) and a JSON
- * API over the Redis keys ksd writes, read through sensor/report.h:
+ * the analyst page (deploy/web/, embedded as sensor/analyst/web_assets.h) and a JSON
+ * API over the Redis keys ksd writes, read through sensor/analyst/report.h:
  *
  *   GET /  /app.js  /style.css         the page (plain JS, no CDN)
  *   GET /api/hosts?since=&site=&unmanaged=1&verdict=   flagged hosts
@@ -19,7 +19,7 @@
 #ifndef KSD_WEB_H
 #define KSD_WEB_H
 
-#include "sensor/report.h"
+#include "sensor/analyst/report.h"
 
 #define KSD_WEB_DEFAULT_LISTEN  "127.0.0.1:8787"
 #define KSD_WEB_MAX_CONNECTIONS 64    /* open HTTP connections */

@@ -5,7 +5,7 @@
  * call malloc per flow. The bucket array is sized once from max_flows. All
  * times are capture times in microseconds.
  */
-#include "sensor/flow.h"
+#include "sensor/path/flow.h"
 
 #include <stdlib.h>
 #include <string.h>

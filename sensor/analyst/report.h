@@ -3,7 +3,7 @@
  * flagged hosts with their verdict, per-site roll-up, latest events, hourly
  * timeline, sensor health and the live channel; and the `ksd report`
  * command that prints them. The dashboard (web.h) uses the same functions,
- * so this file and sensor/emit.c are the only ones that talk to Redis.
+ * so this file and sensor/output/emit.c are the only ones that talk to Redis.
  *
  * Every string read from Redis is captured data: it is kept as read (bounded,
  * NUL-terminated) and cleaned only on output, for the output's own rules

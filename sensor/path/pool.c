@@ -9,7 +9,7 @@
  * absorbs a live burst, and a file is never read faster than it is
  * processed) rather than losing packets.
  */
-#include "sensor/pool.h"
+#include "sensor/path/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,8 +19,8 @@
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
-#include "sensor/flow.h"
-#include "sensor/ring.h"
+#include "sensor/path/flow.h"
+#include "sensor/path/ring.h"
 #include "signatures/sig.h"
 
 enum {

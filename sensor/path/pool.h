@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sensor/capture.h"
-#include "sensor/pipeline.h"
+#include "sensor/path/capture.h"
+#include "sensor/path/worker.h"
 
 #define KSD_POOL_MAX_WORKERS 64
 #define KSD_POOL_RING_BYTES  (8u << 20) /* per worker */
