@@ -43,7 +43,7 @@ ifeq ($(DEBUG),1)
   OPT := -O0
 endif
 CFLAGS  ?= $(OPT) -g
-CPPFLAGS += -I. -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
+CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 ifneq ($(SANITIZE),)
@@ -102,6 +102,15 @@ $(B)/.flags: FORCE
 	@echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
 	  echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
+
+# The dashboard page is embedded at build time (not committed): C string
+# literals in $(B)/gen/sensor/analyst/web_assets.h, included by web.c.
+WEB_ASSETS := $(wildcard sensor/analyst/web/*.html sensor/analyst/web/*.js sensor/analyst/web/*.css)
+$(B)/gen/sensor/analyst/web_assets.h: sensor/analyst/web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)sh sensor/analyst/web/embed.sh >$@.tmp && mv $@.tmp $@
+$(B)/sensor/analyst/web.o: $(B)/gen/sensor/analyst/web_assets.h
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
 	$(call say,LINK,$@)

@@ -1,6 +1,6 @@
 /*
  * web.h - `ksd dashboard`: a small HTTP server (libmicrohttpd) that serves
- * the analyst page (deploy/web/, embedded as sensor/analyst/web_assets.h) and a JSON
+ * the analyst page (sensor/analyst/web/, embedded at build time) and a JSON
  * API over the Redis keys ksd writes, read through sensor/analyst/report.h:
  *
  *   GET /  /app.js  /style.css         the page (plain JS, no CDN)
