@@ -11,9 +11,16 @@
  * KSD_WEB_HEARTBEAT_MS (which also finds a client that went away: the write
  * fails and the stream is freed), and ends when the server stops. Ordinary
  * API calls share one Redis connection under a mutex, reopened after a
- * failure. HTTP Basic auth follows RFC 7617; the password is compared in
- * constant time. Every string in a JSON answer is written with
- * ksd_json_string; the page inserts them with textContent only.
+ * failure. HTTP Basic auth (RFC 7617) is libmicrohttpd's; the password's
+ * SHA-256 is compared with CRYPTO_memcmp, so the time taken depends on
+ * neither the password nor its length. Every string in a JSON answer is
+ * written with ksd_json_string; the page inserts them with textContent only.
+ *
+ * Limits: a global connection cap, a per-address cap and an idle timeout
+ * (libmicrohttpd options), and deadlines for the request headers and body
+ * that a trickle of bytes does not reset (web_guard.c), which also keeps
+ * room for new clients under a flood of slow ones. The server binds its own
+ * socket so that a busy port is reported with the address.
  */
 #include "sensor/analyst/web.h"
 
@@ -21,35 +28,47 @@
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
 #include "sensor/analyst/web_assets.h"
+#include "sensor/analyst/web_guard.h"
 
-#define WEB_AUTH_MAX  1024 /* Authorization header value we decode */
-#define WEB_WAIT_MS   1000 /* live stream: longest wait before checking for shutdown */
-#define WEB_MAX_COUNT 1000 /* /api/events?count cap (also KSD_REPORT_MAX_EVENTS) */
+#define WEB_USER      "ksd" /* the Basic auth user name */
+#define WEB_BACKLOG   64    /* listen(2) queue */
+#define WEB_WAIT_MS   1000  /* live stream: longest wait before checking for shutdown */
+#define WEB_MAX_COUNT 1000  /* /api/events?count cap (also KSD_REPORT_MAX_EVENTS) */
 
 struct ksd_web {
-    struct MHD_Daemon *d;                /* the server */
-    pthread_mutex_t mu;                  /* guards db */
-    struct ksd_report_db *db;            /* shared connection for API calls; NULL = closed */
-    struct ksd_report_conf rc;           /* points into the copies below */
-    char target[512];                    /* copy of conf target */
-    char prefix[128];                    /* copy of conf prefix */
-    char auth_file[512];                 /* copy of conf auth file */
-    char password[KSD_WEB_MAX_PASSWORD]; /* "" = no auth */
-    atomic_int live;                     /* open live streams */
-    atomic_int stopping;                 /* set by ksd_web_stop */
-    int port;                            /* bound port */
+    struct MHD_Daemon *d;                       /* the server */
+    struct ksd_web_guard *guard;                /* request deadlines */
+    int fd;                                     /* listening socket; -1 = none */
+    pthread_mutex_t mu;                         /* guards db */
+    struct ksd_report_db *db;                   /* shared connection for API calls; NULL = closed */
+    struct ksd_report_conf rc;                  /* points into the copies below */
+    char target[512];                           /* copy of conf target */
+    char prefix[128];                           /* copy of conf prefix */
+    char auth_file[512];                        /* copy of conf auth file */
+    int auth;                                   /* 1 = Basic auth required */
+    unsigned char pw_sha[SHA256_DIGEST_LENGTH]; /* SHA-256 of the password */
+    atomic_int live;                            /* open live streams */
+    atomic_int stopping;                        /* set by ksd_web_stop */
+    atomic_llong log_second;                    /* Unix second of the last libmicrohttpd message */
+    int port;                                   /* bound port */
 };
 
 struct web_live {
@@ -105,71 +124,28 @@ static enum MHD_Result send_json_error(struct MHD_Connection *c, unsigned status
 
 /* ---- auth ---- */
 
-static int b64_val(char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Decode standard base64 (padding optional); -1 on a bad character or overflow. */
-static int b64_decode(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64_val(*s);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= cap)
-                return -1;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (int)n;
-}
-
-/* Constant-time (in the expected length) comparison. */
-static int same_secret(const char *got, size_t gl, const char *want, size_t wl)
-{
-    unsigned diff = (unsigned)(gl ^ wl);
-    for (size_t i = 0; i < wl; i++)
-        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < gl ? got[i] : 0);
-    return diff == 0;
-}
-
 static int authorized(const struct ksd_web *w, struct MHD_Connection *c)
 {
-    char dec[WEB_AUTH_MAX], want[KSD_WEB_MAX_PASSWORD + 8];
-    if (!w->password[0])
+    char *pass = NULL;
+    unsigned char got[SHA256_DIGEST_LENGTH];
+    if (!w->auth)
         return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Basic ", 6) != 0 || strlen(h) >= WEB_AUTH_MAX)
-        return 0;
-    h += 6;
-    while (*h == ' ')
-        h++;
-    int n = b64_decode(h, dec, sizeof(dec));
-    if (n < 0)
-        return 0;
-    int wl = snprintf(want, sizeof(want), "ksd:%s", w->password);
-    int ok = wl > 0 && same_secret(dec, (size_t)n, want, (size_t)wl);
-    explicit_bzero(dec, sizeof(dec));
-    explicit_bzero(want, sizeof(want));
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    int ok = 0;
+    if (user && pass) {
+        SHA256((const unsigned char *)pass, strlen(pass), got);
+        /* both tests always run: the time says nothing about which failed */
+        int same_user = strcmp(user, WEB_USER) == 0;
+        int same_pass = CRYPTO_memcmp(got, w->pw_sha, sizeof(got)) == 0;
+        ok = same_user & same_pass;
+        explicit_bzero(got, sizeof(got));
+    }
+    if (pass) {
+        explicit_bzero(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
     return ok;
 }
 
@@ -181,9 +157,7 @@ static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
     if (!r)
         return MHD_NO;
     add_headers(r, "text/plain; charset=utf-8");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            "Basic realm=\"ksd\", charset=\"UTF-8\"");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+    enum MHD_Result ok = MHD_queue_basic_auth_fail_response(c, "ksd", r);
     MHD_destroy_response(r);
     return ok;
 }
@@ -419,15 +393,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)version;
     (void)upload;
     if (*req == NULL) {
-        /* first call: headers only; answer on the second (a body is refused below) */
+        /* first call: headers only; answer on the last (a body is dropped below) */
         static int marker;
         *req = &marker;
+        ksd_web_guard_headers(w->guard, c);
         return MHD_YES;
     }
     if (*upload_size) {
         *upload_size = 0;
         return MHD_YES;
     }
+    ksd_web_guard_answering(w->guard, c);
     if (!authorized(w, c))
         return send_unauthorized(c);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -458,7 +434,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 /* ---- start / stop ---- */
 
-static int read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
+/* The password file's first line (the whole line, spaces included) into its
+ * SHA-256; the only place the dashboard reads a secret. */
+static int read_password(const char *path, unsigned char sha[SHA256_DIGEST_LENGTH], char *err,
+                         size_t errlen)
 {
     struct stat st;
     FILE *f = fopen(path, "r");
@@ -474,12 +453,13 @@ static int read_password(const char *path, char *out, size_t cap, char *err, siz
     size_t n = ok ? strlen(line) : 0;
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (n == 0 || n >= cap) {
+    if (n == 0 || n >= KSD_WEB_MAX_PASSWORD) {
         explicit_bzero(line, sizeof(line));
-        snprintf(err, errlen, "password file %s: empty or longer than %zu bytes", path, cap - 1);
+        snprintf(err, errlen, "password file %s: empty or longer than %d bytes", path,
+                 KSD_WEB_MAX_PASSWORD - 1);
         return -1;
     }
-    memcpy(out, line, n + 1);
+    SHA256((const unsigned char *)line, n, sha);
     explicit_bzero(line, sizeof(line));
     return 0;
 }
@@ -539,6 +519,59 @@ static int copy_opt(char *dst, size_t cap, const char *s, const char **out)
     return 0;
 }
 
+/* A listening socket on ss; -1 with a message naming the address (and what
+ * to do when the port is taken). */
+static int open_listener(const struct sockaddr_storage *ss, socklen_t sl, const char *name,
+                         int *port, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, WEB_BACKLOG) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s: %s%s", name, strerror(e),
+                 e == EADDRINUSE ? " (another program, perhaps another ksd dashboard, holds "
+                                   "this port; stop it or choose another with --listen)"
+                                 : "");
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof(got);
+    *port = 0;
+    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    return fd;
+}
+
+/* libmicrohttpd's own error messages, marked as the dashboard's; at most one
+ * a second, since clients can cause them (a bad Authorization header). */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct ksd_web *w = cls;
+    long long now = (long long)time(NULL);
+    if (atomic_exchange(&w->log_second, now) == now)
+        return;
+    fputs("ksd dashboard: libmicrohttpd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+static void web_free(struct ksd_web *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    ksd_web_guard_stop(w->guard);
+    ksd_report_close(w->db);
+    explicit_bzero(w->pw_sha, sizeof(w->pw_sha));
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
 struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -555,9 +588,11 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    w->fd = -1;
     pthread_mutex_init(&w->mu, NULL);
     atomic_init(&w->live, 0);
     atomic_init(&w->stopping, 0);
+    atomic_init(&w->log_second, 0);
     w->rc.timeout_ms = c->redis.timeout_ms;
     if (copy_opt(w->target, sizeof(w->target), c->redis.target, &w->rc.target) ||
         copy_opt(w->prefix, sizeof(w->prefix), c->redis.prefix, &w->rc.prefix) ||
@@ -565,28 +600,38 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
         snprintf(err, errlen, "Redis option too long");
         goto err;
     }
-    if (c->password_file &&
-        read_password(c->password_file, w->password, sizeof(w->password), err, errlen) != 0)
+    if (c->password_file) {
+        if (read_password(c->password_file, w->pw_sha, err, errlen) != 0)
+            goto err;
+        w->auth = 1;
+    }
+    w->fd = open_listener(&ss, sl, listen, &w->port, err, errlen);
+    if (w->fd < 0)
         goto err;
+    w->guard = ksd_web_guard_start(KSD_WEB_MAX_WAITING);
+    if (!w->guard) {
+        snprintf(err, errlen, "out of memory");
+        goto err;
+    }
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    w->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, w, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)KSD_WEB_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)120, MHD_OPTION_END);
+    w->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+                            MHD_OPTION_LISTEN_SOCKET, w->fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)KSD_WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)KSD_WEB_MAX_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)KSD_WEB_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+                            ksd_web_guard_notify, w->guard, MHD_OPTION_NOTIFY_COMPLETED,
+                            ksd_web_guard_completed, w->guard, MHD_OPTION_END);
     if (!w->d) {
-        snprintf(err, errlen, "cannot listen on %s", listen);
+        snprintf(err, errlen, "cannot serve on %s (libmicrohttpd failed to start)", listen);
         goto err;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_BIND_PORT);
-    w->port = di ? di->port : 0;
+    w->fd = -1; /* the daemon's now: closed by MHD_stop_daemon */
     return w;
 err:
-    explicit_bzero(w->password, sizeof(w->password));
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    web_free(w);
     return NULL;
 }
 
@@ -601,10 +646,7 @@ void ksd_web_stop(struct ksd_web *w)
         return;
     atomic_store(&w->stopping, 1);
     MHD_stop_daemon(w->d);
-    ksd_report_close(w->db);
-    explicit_bzero(w->password, sizeof(w->password));
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    web_free(w);
 }
 
 /* ---- ksd dashboard ---- */
