@@ -21,9 +21,13 @@ failed=0
 tmp=$(mktemp -d /tmp/ksd-e2e-dash-XXXXXX)
 redis_pid=""
 dash_pid=""
+pdash_pid=""
+slow_pid=""
 
 cleanup() {
+    [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null
     [ -n "$dash_pid" ] && kill "$dash_pid" 2>/dev/null && wait "$dash_pid" 2>/dev/null
+    [ -n "$pdash_pid" ] && kill "$pdash_pid" 2>/dev/null && wait "$pdash_pid" 2>/dev/null
     [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -54,31 +58,6 @@ have_browser() {
     [ -x /usr/bin/chromium ] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1
 }
 
-# ---- tools ----
-if ! have_browser; then
-    sh deploy/install-deps.sh test >/dev/null 2>&1 || true
-    if ! have_browser && [ "$(id -u)" -eq 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null 2>&1 &&
-              apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1; }
-    fi
-fi
-if ! have_browser; then
-    echo "skip e2e_dashboard - chromium, node or npm could not be installed"
-    exit 0
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-    (cd tests/browser && { npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1 ||
-        npm install --no-audit --no-fund >>"$tmp/npm.log" 2>&1; })
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-    # no way to the npm registry from here (offline, or a proxy this system does not trust)
-    echo "skip e2e_dashboard browser test - npm could not install playwright-core:"
-    tail -n 5 "$tmp/npm.log" | sed 's/^/#   /'
-    exit 0
-fi
-check "playwright-core installed in tests/browser" test -d tests/browser/node_modules/playwright-core
 if [ ! -x "$KSD" ]; then
     notok "ksd binary $KSD exists (run make first)"
     exit 1
@@ -149,15 +128,135 @@ curl -s -D "$tmp/headers" -o /dev/null "http://127.0.0.1:$dport/api/hosts"
 check "API answers carry Content-Security-Policy default-src 'self'" \
     grep -qi "^content-security-policy: default-src 'self'" "$tmp/headers"
 
-# ---- the browser ----
-BASE_URL="http://127.0.0.1:$dport" REDIS_PORT=$rport SHOT=$SHOT TAP_START=$n \
-    node tests/browser/dashboard.test.js >"$tmp/browser.out" 2>&1
+# ---- limits: slow clients, the per-address cap, a busy port ----
+# A second dashboard with --password-file: the slow clients never finish their
+# headers, so they are held off before authentication.
+printf 's3cret pass\n' >"$tmp/pw"
+chmod 600 "$tmp/pw"
+pport=$(free_port)
+"$KSD" dashboard --redis "127.0.0.1:$rport" --listen "127.0.0.1:$pport" \
+    --password-file "$tmp/pw" >"$tmp/pdash.log" 2>&1 &
+pdash_pid=$!
+i=0
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pport/")" = 401 ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$pdash_pid" 2>/dev/null; then
+        notok "ksd dashboard --password-file serves on 127.0.0.1:$pport"
+        sed 's/^/#   /' "$tmp/pdash.log"
+        exit 1
+    fi
+    sleep 0.05
+done
+ok "ksd dashboard --password-file serves on 127.0.0.1:$pport (401 without credentials)"
+
+# slow CONNS FIRST ADDRS SECONDS OUT: start slow clients in the background and
+# wait (up to 30 s) until they are connected.
+slow() {
+    python3 tests/tools/slowclients.py "$pport" "$1" "$2" "$3" "$4" 2 >"$5" 2>&1 &
+    slow_pid=$!
+    i=0
+    until grep -q '^connected' "$5"; do
+        i=$((i + 1))
+        [ $i -gt 300 ] && break
+        sleep 0.1
+    done
+}
+# fresh [curl options]: "STATUS SECONDS" of a new client's GET / on the guarded dashboard
+fresh() {
+    curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 "$@" \
+        "http://127.0.0.1:$pport/" 2>/dev/null || true
+}
+# within A B: A <= B as decimals
+within() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+# answered "STATUS SECONDS" STATUS: that status within 3 s
+answered() { [ "${1%% *}" = "$2" ] && within "${1#* }" 3; }
+# trickled_out RESULT: every one of 64 closed between 9.5 and 15 s after connecting
+trickled_out() {
+    echo "$1" | grep -q '^closed 64 ' &&
+        within 9.5 "$(echo "$1" | sed -n 's/.*min=\([0-9.]*\).*/\1/p')" &&
+        within "$(echo "$1" | sed -n 's/.*max=\([0-9.]*\).*/\1/p')" 15
+}
+# evicted RESULT OPENLINE: at least 16 shut, at most 96 left open
+evicted() {
+    [ "$(echo "$1" | cut -d' ' -f2)" -ge 16 ] && [ "${2#open }" -le 96 ]
+}
+
+slow 64 2 8 25 "$tmp/flood64"
+check "64 slow clients from 127.0.0.2-9 connected ($(head -n 1 "$tmp/flood64"))" \
+    grep -q '^connected 64$' "$tmp/flood64"
+got=$(fresh -u 'ksd:s3cret pass')
+echo "# fresh client with credentials under 64 slow clients: status and seconds: $got"
+check "a fresh client gets its page within 3 s under 64 slow clients ($got)" answered "$got" 200
+got=$(fresh)
+check "a fresh client without credentials gets 401 within 3 s under the flood ($got)" \
+    answered "$got" 401
+wait "$slow_pid"
+res=$(grep '^closed' "$tmp/flood64")
+echo "# slow clients sending a byte every 2 s: $res"
+check "all 64 trickling clients closed by the 10 s header deadline, not before 9.5 s nor after 15 s ($res)" \
+    trickled_out "$res"
+
+# more slow clients than the dashboard lets wait (96): the oldest are shut at once
+slow 112 20 8 6 "$tmp/flood112"
+got=$(fresh -u 'ksd:s3cret pass')
+echo "# fresh client under 112 slow clients: $got"
+check "a fresh client gets its page within 3 s under 112 slow clients ($got)" answered "$got" 200
+wait "$slow_pid"
+res=$(grep '^closed' "$tmp/flood112")
+open=$(grep '^open' "$tmp/flood112")
+check "beyond 96 waiting connections the oldest are shut ($res, $open)" evicted "$res" "$open"
+
+# one address: 16 connections, the 17th and later are refused
+slow 20 60 1 3 "$tmp/perip"
+wait "$slow_pid"
+check "one address gets 16 connections, the other 4 are closed at once ($(tr '\n' ' ' <"$tmp/perip"))" \
+    sh -c "grep -q '^open 16$' '$tmp/perip' && grep -q '^closed 4 min=0\.' '$tmp/perip'"
+
+# a busy port: a clear message naming the address
+"$KSD" dashboard --redis "127.0.0.1:$rport" --listen "127.0.0.1:$pport" >"$tmp/busy.out" 2>&1
 brc=$?
-cat "$tmp/browser.out"
-n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' "$tmp/browser.out")))
-if [ $brc -ne 0 ]; then
-    grep -q '^not ok ' "$tmp/browser.out" || notok "browser test ran to the end"
-    failed=1
+sed 's/^/#   /' "$tmp/busy.out"
+check "a second dashboard on a busy port exits 1 naming 127.0.0.1:$pport" \
+    sh -c "[ $brc -eq 1 ] && grep -q 'cannot listen on 127.0.0.1:$pport: Address already in use' '$tmp/busy.out'"
+kill "$pdash_pid" 2>/dev/null
+wait "$pdash_pid" 2>/dev/null
+pdash_pid=""
+
+# ---- the browser: tools ----
+if ! have_browser; then
+    sh deploy/install-deps.sh test >/dev/null 2>&1 || true
+    if ! have_browser && [ "$(id -u)" -eq 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null 2>&1 &&
+              apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1; }
+    fi
+fi
+browser=1
+if ! have_browser; then
+    echo "skip e2e_dashboard browser test - chromium, node or npm could not be installed"
+    browser=0
+fi
+if [ $browser -eq 1 ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+    (cd tests/browser && { npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1 ||
+        npm install --no-audit --no-fund >>"$tmp/npm.log" 2>&1; })
+    if [ ! -d tests/browser/node_modules/playwright-core ]; then
+        # no way to the npm registry from here (offline, or a proxy this system does not trust)
+        echo "skip e2e_dashboard browser test - npm could not install playwright-core:"
+        tail -n 5 "$tmp/npm.log" | sed 's/^/#   /'
+        browser=0
+    fi
+fi
+if [ $browser -eq 1 ]; then
+    BASE_URL="http://127.0.0.1:$dport" REDIS_PORT=$rport SHOT=$SHOT TAP_START=$n \
+        node tests/browser/dashboard.test.js >"$tmp/browser.out" 2>&1
+    brc=$?
+    cat "$tmp/browser.out"
+    n=$((n + $(grep -c '^\(not \)\{0,1\}ok ' "$tmp/browser.out")))
+    if [ $brc -ne 0 ]; then
+        grep -q '^not ok ' "$tmp/browser.out" || notok "browser test ran to the end"
+        failed=1
+    fi
 fi
 
 # ---- stop ----
