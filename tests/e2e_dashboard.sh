@@ -128,6 +128,43 @@ curl -s -D "$tmp/headers" -o /dev/null "http://127.0.0.1:$dport/api/hosts"
 check "API answers carry Content-Security-Policy default-src 'self'" \
     grep -qi "^content-security-policy: default-src 'self'" "$tmp/headers"
 
+# ---- /metrics: Prometheus text from the sensor:<id> hashes ----
+# a second sensor whose id needs escaping in a label value
+redis-cli -p "$rport" hset "$(printf 'ksd:sensor:we"ird\\id\nx')" packets 5 updated junk >/dev/null
+code=$(curl -s -D "$tmp/mheaders" -o "$tmp/metrics" -w '%{http_code}' "http://127.0.0.1:$dport/metrics")
+check "/metrics answers 200 as text/plain; version=0.0.4 ($code)" \
+    sh -c "[ $code = 200 ] && grep -qi '^content-type: text/plain; version=0.0.4' '$tmp/mheaders'"
+python3 tests/tools/promcheck.py "$tmp/metrics" >"$tmp/promcheck.out" 2>&1
+check "/metrics follows the exposition format ($(tail -n 1 "$tmp/promcheck.out"))" test $? -eq 0
+sed -n '/problems$/!s/^/#   /p' "$tmp/promcheck.out"
+printf 'ksd_x{a="b} 1\nksd_x 1\n# TYPE ksd_x gauge\nksd_y one\n' >"$tmp/bad.prom"
+check "promcheck.py refuses a page with a bad label, a late TYPE and a bad value" \
+    sh -c "! python3 tests/tools/promcheck.py '$tmp/bad.prom' >/dev/null"
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$tmp/metrics" >"$tmp/promtool.out" 2>&1
+    check "promtool check metrics accepts /metrics" test $? -eq 0
+    sed 's/^/#   /' "$tmp/promtool.out"
+else
+    echo "skip promtool check metrics - promtool (Debian package prometheus) not installed"
+fi
+# every metric of the issue, for demo-1, equal to the hash ksd wrote
+for m in packets:ksd_sensor_packets_total drops:ksd_sensor_drops_total flows:ksd_sensor_flows \
+    events:ksd_sensor_events_total backlog:ksd_sensor_backlog \
+    dropped:ksd_sensor_events_dropped_total spooled:ksd_sensor_events_spooled_total \
+    sent:ksd_sensor_events_sent_total updated:ksd_sensor_last_update_time_seconds; do
+    field=${m%%:*}
+    name=${m#*:}
+    want=$(redis-cli -p "$rport" hget ksd:sensor:demo-1 "$field")
+    got=$(sed -n "s/^$name{sensor=\"demo-1\"} //p" "$tmp/metrics")
+    check "/metrics $name{sensor=\"demo-1\"} is the hash's $field ($got = $want)" \
+        sh -c "[ -n '$want' ] && [ '$got' = '$want' ]"
+done
+check "/metrics escapes a sensor id with a quote, a backslash and a newline" \
+    grep -qF 'ksd_sensor_packets_total{sensor="we\"ird\\id\nx"} 5' "$tmp/metrics"
+check "/metrics gives no sample for a value that is not a number" \
+    sh -c "! grep -q 'last_update_time_seconds{sensor=\"we' '$tmp/metrics'"
+redis-cli -p "$rport" del "$(printf 'ksd:sensor:we"ird\\id\nx')" >/dev/null
+
 # ---- limits: slow clients, the per-address cap, a busy port ----
 # A second dashboard with --password-file: the slow clients never finish their
 # headers, so they are held off before authentication.

@@ -1435,8 +1435,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int ksd_report_sensors_json(struct ksd_report_db *db, struct ksd_report_buf *b)
+int ksd_report_sensors(struct ksd_report_db *db, ksd_report_sensor_fn fn, void *cls)
 {
+    struct ksd_report_field f[KSD_REPORT_MAX_FIELDS];
     char pat[REPORT_KEY_MAX * 2 + 16], esc[REPORT_KEY_MAX * 2], cursor[32] = "0";
     char *keys[KSD_REPORT_MAX_SENSORS];
     size_t nk = 0, plen = strlen(db->prefix) + 7;
@@ -1472,8 +1473,6 @@ int ksd_report_sensors_json(struct ksd_report_db *db, struct ksd_report_buf *b)
             break;
     }
     qsort(keys, nk, sizeof(keys[0]), cmp_str);
-    ksd_report_buf_str(b, "[");
-    size_t out_n = 0;
     for (size_t i = 0; i < nk; i++) {
         const char *argv[] = {"HGETALL", keys[i]};
         redisReply *r = db_cmd(db, 2, argv);
@@ -1485,29 +1484,55 @@ int ksd_report_sensors_json(struct ksd_report_db *db, struct ksd_report_buf *b)
             continue; /* not a hash (WRONGTYPE): skip */
         }
         if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-            ksd_report_buf_str(b, out_n++ ? ",{\"id\":" : "{\"id\":");
-            ksd_report_buf_json(b, keys[i] + plen, strlen(keys[i] + plen));
-            for (size_t j = 0; j + 1 < r->elements && j < 2 * KSD_REPORT_MAX_FIELDS; j += 2) {
+            size_t nf = 0;
+            for (size_t j = 0; j + 1 < r->elements && nf < KSD_REPORT_MAX_FIELDS; j += 2) {
                 const redisReply *k = r->element[j], *v = r->element[j + 1];
-                if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len == 0 ||
-                    (k->len == 2 && memcmp(k->str, "id", 2) == 0))
+                if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
                     continue;
-                ksd_report_buf_add(b, ",", 1);
-                ksd_report_buf_json(b, k->str, k->len < 64 ? k->len : 64);
-                ksd_report_buf_add(b, ":", 1);
-                if (all_digits(v->str, v->len))
-                    ksd_report_buf_add(b, v->str, v->len);
-                else
-                    ksd_report_buf_json(b, v->str, v->len < 256 ? v->len : 256);
+                f[nf++] = (struct ksd_report_field){k->str, v->str, k->len, v->len};
             }
-            ksd_report_buf_str(b, "}");
+            fn(cls, keys[i] + plen, f, nf);
         }
         freeReplyObject(r);
     }
-    ksd_report_buf_str(b, "]");
 out:
     for (size_t i = 0; i < nk; i++)
         free(keys[i]);
+    return rc;
+}
+
+struct sensors_json {
+    struct ksd_report_buf *b; /* output */
+    size_t n;                 /* objects written */
+};
+
+/* ksd_report_sensors callback: one JSON object per sensor. */
+static void sensor_json(void *cls, const char *id, const struct ksd_report_field *f, size_t n)
+{
+    struct sensors_json *sj = cls;
+    struct ksd_report_buf *b = sj->b;
+    ksd_report_buf_str(b, sj->n++ ? ",{\"id\":" : "{\"id\":");
+    ksd_report_buf_json(b, id, strlen(id));
+    for (size_t j = 0; j < n; j++) {
+        if (f[j].klen == 0 || (f[j].klen == 2 && memcmp(f[j].k, "id", 2) == 0))
+            continue;
+        ksd_report_buf_add(b, ",", 1);
+        ksd_report_buf_json(b, f[j].k, f[j].klen < 64 ? f[j].klen : 64);
+        ksd_report_buf_add(b, ":", 1);
+        if (all_digits(f[j].v, f[j].vlen))
+            ksd_report_buf_add(b, f[j].v, f[j].vlen);
+        else
+            ksd_report_buf_json(b, f[j].v, f[j].vlen < 256 ? f[j].vlen : 256);
+    }
+    ksd_report_buf_str(b, "}");
+}
+
+int ksd_report_sensors_json(struct ksd_report_db *db, struct ksd_report_buf *b)
+{
+    struct sensors_json sj = {b, 0};
+    ksd_report_buf_str(b, "[");
+    int rc = ksd_report_sensors(db, sensor_json, &sj);
+    ksd_report_buf_str(b, "]");
     return rc;
 }
 

@@ -163,6 +163,21 @@ int ksd_report_events_json(struct ksd_report_db *db, size_t count, struct ksd_re
  */
 int ksd_report_timeline_json(struct ksd_report_db *db, int hours, struct ksd_report_buf *b);
 
+/* One field of a hash as Redis returned it (not NUL-terminated). */
+struct ksd_report_field {
+    const char *k, *v; /* name, value */
+    size_t klen, vlen; /* their lengths */
+};
+
+/* Called once per sensor:<id> hash with its id and its string fields (at
+ * most KSD_REPORT_MAX_FIELDS); the pointers are valid during the call only. */
+typedef void (*ksd_report_sensor_fn)(void *cls, const char *id, const struct ksd_report_field *f,
+                                     size_t n);
+
+/* Every sensor:<id> hash (at most KSD_REPORT_MAX_SENSORS), in id order; keys
+ * that are not hashes are skipped. 0 or negative KSD_E*. */
+int ksd_report_sensors(struct ksd_report_db *db, ksd_report_sensor_fn fn, void *cls);
+
 /* Every sensor:<id> hash as a JSON array of objects ("id" plus the hash
  * fields; digit-only values as numbers). 0 or negative KSD_E*. */
 int ksd_report_sensors_json(struct ksd_report_db *db, struct ksd_report_buf *b);

@@ -45,6 +45,7 @@
 
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
+#include "sensor/analyst/metrics.h"
 #include "sensor/analyst/web_assets.h"
 #include "sensor/analyst/web_guard.h"
 
@@ -190,6 +191,7 @@ enum web_api {
     WEB_API_TIMELINE,
     WEB_API_SENSORS,
     WEB_API_EVENTS,
+    WEB_API_METRICS,
 };
 
 struct web_query {
@@ -238,6 +240,14 @@ static int run_api(struct ksd_web *w, enum web_api api, const struct web_query *
             case WEB_API_EVENTS:
                 rc = ksd_report_events_json(w->db, (size_t)q->n, b);
                 break;
+            case WEB_API_METRICS: {
+                struct ksd_metrics *m = calloc(1, sizeof(*m));
+                rc = m ? ksd_report_sensors(w->db, ksd_metrics_add, m) : KSD_ENOMEM;
+                if (rc == KSD_OK)
+                    ksd_metrics_format(m, b);
+                free(m);
+                break;
+            }
         }
         if (rc == KSD_OK)
             break;
@@ -294,7 +304,10 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
     if (run_api(w, api, &q, &b, err, sizeof(err)) != KSD_OK)
         ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
     else
-        ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
+        ok = send_bytes(c, MHD_HTTP_OK,
+                        api == WEB_API_METRICS ? KSD_METRICS_CONTENT_TYPE
+                                               : "application/json; charset=utf-8",
+                        b.p, b.len);
     ksd_report_buf_free(&b);
     return ok;
 }
@@ -429,6 +442,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return serve_api(w, c, WEB_API_EVENTS);
     if (strcmp(url, "/api/live") == 0)
         return serve_live(w, c);
+    if (strcmp(url, "/metrics") == 0)
+        return serve_api(w, c, WEB_API_METRICS);
     return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -10,6 +10,7 @@
  *   GET /api/sensors                   sensor:<id> hashes
  *   GET /api/events?count=N            newest events (default 50)
  *   GET /api/live                      Server-Sent Events from the live channel
+ *   GET /metrics                       Prometheus text: per sensor counters (metrics.h)
  *
  * Bound to 127.0.0.1:8787 by default. With a password file, every path needs
  * HTTP Basic auth (user "ksd"). A client has KSD_WEB_HEADER_TIMEOUT_S to send

@@ -1798,7 +1798,7 @@ static int send_batch(struct ksd_emit *e)
 
 static int send_stats(struct ksd_emit *e)
 {
-    char v[10][24];
+    char v[11][24];
     char ttl[16];
     struct ksd_sensor_snapshot s;
     struct ksd_emit_stats st;
@@ -1818,11 +1818,12 @@ static int send_stats(struct ksd_emit *e)
     snprintf(v[7], sizeof(v[7]), "%llu", (unsigned long long)st.dropped);
     snprintf(v[8], sizeof(v[8]), "%llu", (unsigned long long)st.sent);
     snprintf(v[9], sizeof(v[9]), "%llu", (unsigned long long)st.spooled);
+    snprintf(v[10], sizeof(v[10]), "%lld", (long long)time(NULL)); /* this refresh */
     snprintf(ttl, sizeof(ttl), "%d", e->stats_ttl_s);
-    const char *hset[] = {"HSET",    e->k_sensor, "packets", v[0], "bytes",   v[1],
-                          "drops",   v[2],        "flows",   v[3], "events",  v[4],
-                          "backlog", v[5],        "started", v[6], "version", version,
-                          "dropped", v[7],        "sent",    v[8], "spooled", v[9]};
+    const char *hset[] = {"HSET",    e->k_sensor, "packets", v[0], "bytes",   v[1], "drops",   v[2],
+                          "flows",   v[3],        "events",  v[4], "backlog", v[5], "started", v[6],
+                          "version", version,     "dropped", v[7], "sent",    v[8], "spooled", v[9],
+                          "updated", v[10]};
     const char *expire[] = {"EXPIRE", e->k_sensor, ttl};
     if (redisAppendCommandArgv(e->ctx, (int)KSD_ARRAY_LEN(hset), hset, NULL) != REDIS_OK ||
         redisAppendCommandArgv(e->ctx, 3, expire, NULL) != REDIS_OK)
