@@ -31,11 +31,11 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd
+PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
-  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd -lz
 endif
 
 OPT := -O2
