@@ -31,11 +31,11 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd
+PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
-  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd -lz
 endif
 
 OPT := -O2
@@ -95,6 +95,19 @@ $(B)/%.o: %.c $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Generated, not committed: the Lua scripts of the Redis output as C byte
+# arrays (NUL-terminated, name = file name + _script), included by the output.
+LUA_SRCS := $(wildcard sensor/output/*.lua)
+LUA_HDR  := $(B)/gen/sensor/output/scripts.h
+$(LUA_HDR): $(LUA_SRCS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $(LUA_SRCS) by the Makefile: do not edit */'; \
+	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua)_script; \
+	    echo "static const char $${n}[] = {"; od -An -v -tx1 $$f | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo "0x00};"; done; } > $@.tmp && mv $@.tmp $@
+$(LIB_OBJS) $(MAIN_OBJ): | $(LUA_HDR)
 
 # Changing the flags forces a rebuild (as redis does).
 $(B)/.flags: FORCE

@@ -25,6 +25,7 @@
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
 #include "sensor/output/emit.h"
+#include "sensor/output/redisconn.h"
 #include "sensor/path/worker.h"
 #include "sensor/path/pool.h"
 #include "sensor/analyst/report.h"
@@ -331,7 +332,7 @@ static int start_redis(struct run *r)
 {
     const struct ksd_config *cfg = r->cfg;
     const char *why;
-    if (ksd_emit_parse_target(cfg->redis, NULL, &why) != 0) {
+    if (ksd_redisconn_parse_target(cfg->redis, NULL, &why) != 0) {
         log_msg("--redis %s: %s", cfg->redis, why);
         return KSD_EXIT_USAGE;
     }

@@ -28,9 +28,9 @@
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
 #include "sensor/output/event.h"
+#include "sensor/output/redisconn.h"
 
 #define REPORT_KEY_MAX     512  /* a key we build */
-#define REPORT_SECRET_MAX  512  /* auth file line */
 #define REPORT_SCAN_ROUNDS 4096 /* SCAN round trips when looking for sensor hashes */
 
 struct ksd_report_db {
@@ -304,137 +304,30 @@ static int64_t parse_event_ts(const char *s, size_t n)
 
 /* ---- connection ---- */
 
-int ksd_report_read_secret(const char *path, char *user, size_t ulen, char *pass, size_t plen,
-                           char *err, size_t errlen)
-{
-    char line[REPORT_SECRET_MAX + 2];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        set_err(err, errlen, "cannot read auth file ", path);
-        return KSD_EINVAL;
-    }
-    int ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    size_t n = ok ? strlen(line) : 0;
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    if (n == 0 || n > REPORT_SECRET_MAX) {
-        explicit_bzero(line, sizeof(line));
-        set_err(err, errlen, "empty or too long first line in ", path);
-        return KSD_EINVAL;
-    }
-    user[0] = '\0';
-    const char *pw = line;
-    char *sp = strchr(line, ' ');
-    if (sp) {
-        size_t ul = (size_t)(sp - line);
-        if (ul == 0 || ul >= ulen || sp[1] == '\0') {
-            explicit_bzero(line, sizeof(line));
-            set_err(err, errlen, "bad \"user password\" line in ", path);
-            return KSD_EINVAL;
-        }
-        memcpy(user, line, ul);
-        user[ul] = '\0';
-        pw = sp + 1;
-    }
-    if (strlen(pw) >= plen) {
-        explicit_bzero(line, sizeof(line));
-        set_err(err, errlen, "password too long in ", path);
-        return KSD_EINVAL;
-    }
-    snprintf(pass, plen, "%s", pw);
-    explicit_bzero(line, sizeof(line));
-    return KSD_OK;
-}
-
-static redisContext *connect_hostport(const char *host, int port, struct timeval tv)
-{
-    redisContext *c = redisConnectWithTimeout(host, port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* Ask the sentinels for the master's address and connect to it. */
-static redisContext *connect_sentinel(const struct ksd_emit_target *t, struct timeval tv)
-{
-    for (int i = 0; i < t->nsentinels && i < KSD_EMIT_MAX_SENTINELS; i++) {
-        redisContext *s = connect_hostport(t->sentinels[i].host, t->sentinels[i].port, tv);
-        if (!s)
-            continue;
-        redisSetTimeout(s, tv);
-        const char *argv[] = {"SENTINEL", "get-master-addr-by-name", t->master};
-        redisReply *r = redisCommandArgv(s, 3, argv, NULL);
-        redisContext *m = NULL;
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
-            m = connect_hostport(r->element[0]->str, (int)parse_i64(r->element[1]->str), tv);
-        if (r)
-            freeReplyObject(r);
-        redisFree(s);
-        if (m)
-            return m;
-    }
-    return NULL;
-}
-
+/* The shared connection (redisconn.c): target, auth file, Sentinel. */
 static redisContext *connect_conf(const struct ksd_report_conf *c, char *err, size_t errlen)
 {
-    struct ksd_emit_target t;
+    struct ksd_redis_target t;
+    struct ksd_redis_auth auth;
     const char *reason = NULL;
-    char user[128], pass[REPORT_SECRET_MAX + 1];
     int ms = c->timeout_ms > 0 ? c->timeout_ms : 2000;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    redisContext *rc = NULL;
-    if (!c->target || ksd_emit_parse_target(c->target, &t, &reason) != KSD_OK) {
+    struct ksd_redisconn_opts o = {ms, ms, 0};
+    enum ksd_redisconn_fail fail;
+    char why[256];
+    if (!c->target || ksd_redisconn_parse_target(c->target, &t, &reason) != KSD_OK) {
         set_err(err, errlen, "bad --redis target: ", reason ? reason : "missing");
         return NULL;
     }
-    pass[0] = '\0';
-    if (c->auth_file && ksd_report_read_secret(c->auth_file, user, sizeof(user), pass, sizeof(pass),
-                                               err, errlen) != KSD_OK)
+    memset(&auth, 0, sizeof(auth));
+    if (c->auth_file && ksd_redisconn_read_auth(c->auth_file, &auth, err, errlen) != KSD_OK)
         return NULL;
-    switch (t.kind) {
-        case KSD_EMIT_TCP:
-            rc = connect_hostport(t.addr.host, t.addr.port, tv);
-            break;
-        case KSD_EMIT_UNIX:
-            rc = redisConnectUnixWithTimeout(t.path, tv);
-            if (rc && rc->err) {
-                redisFree(rc);
-                rc = NULL;
-            }
-            break;
-        case KSD_EMIT_SENTINEL:
-            rc = connect_sentinel(&t, tv);
-            break;
-    }
-    if (!rc) {
-        explicit_bzero(pass, sizeof(pass));
-        set_err(err, errlen, "cannot connect to Redis at ", c->target);
-        return NULL;
-    }
-    redisSetTimeout(rc, tv);
-    if (pass[0]) {
-        const char *argv[3] = {"AUTH", user, pass};
-        int argc = 3;
-        if (!user[0]) {
-            argv[1] = pass;
-            argc = 2;
-        }
-        redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
-        explicit_bzero(pass, sizeof(pass));
-        int ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r)
-            freeReplyObject(r);
-        if (!ok) {
-            redisFree(rc);
-            set_err(err, errlen, "Redis AUTH failed at ", c->target);
-            return NULL;
-        }
-    }
+    redisContext *rc = ksd_redisconn_open(&t, &auth, &o, NULL, 0, &fail, why, sizeof(why));
+    explicit_bzero(&auth, sizeof(auth));
+    if (!rc)
+        set_err(err, errlen,
+                fail == KSD_REDISCONN_AUTH ? "Redis AUTH failed at "
+                                           : "cannot connect to Redis at ",
+                c->target);
     return rc;
 }
 
@@ -1754,7 +1647,7 @@ int ksd_report_main(int argc, char **argv)
         fprintf(stderr, "ksd report: unexpected argument: %s\n", argv[optind]);
         return 2;
     }
-    if (ksd_emit_parse_target(conf.target, NULL, NULL) != KSD_OK) {
+    if (ksd_redisconn_parse_target(conf.target, NULL, NULL) != KSD_OK) {
         fprintf(stderr, "ksd report: --redis: bad target (HOST:PORT or unix:PATH)\n");
         return 2;
     }

@@ -199,11 +199,6 @@ void ksd_report_buf_str(struct ksd_report_buf *b, const char *s);
 void ksd_report_buf_json(struct ksd_report_buf *b, const char *s, size_t n);
 void ksd_report_buf_free(struct ksd_report_buf *b);
 
-/* Read the first line of an auth file into user/pass ("" user when the line
- * holds only a password). 0, or KSD_EINVAL with a message in err. */
-int ksd_report_read_secret(const char *path, char *user, size_t ulen, char *pass, size_t plen,
-                           char *err, size_t errlen);
-
 /* `ksd report [options]`; returns the exit status (0, 1 runtime error, 2 usage,
  * 3 with --fail-if-any when a host is listed). */
 int ksd_report_main(int argc, char **argv);

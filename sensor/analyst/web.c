@@ -46,6 +46,7 @@
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
 #include "sensor/analyst/metrics.h"
+#include "sensor/output/redisconn.h"
 #include "sensor/analyst/web_assets.h"
 #include "sensor/analyst/web_guard.h"
 
@@ -455,26 +456,12 @@ static int read_password(const char *path, unsigned char sha[SHA256_DIGEST_LENGT
                          size_t errlen)
 {
     struct stat st;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read password file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
         fprintf(stderr, "ksd dashboard: warning: %s is readable by other users\n", path);
-    char line[KSD_WEB_MAX_PASSWORD + 2];
-    int ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    size_t n = ok ? strlen(line) : 0;
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    if (n == 0 || n >= KSD_WEB_MAX_PASSWORD) {
-        explicit_bzero(line, sizeof(line));
-        snprintf(err, errlen, "password file %s: empty or longer than %d bytes", path,
-                 KSD_WEB_MAX_PASSWORD - 1);
+    char line[KSD_WEB_MAX_PASSWORD];
+    if (ksd_redisconn_read_line(path, line, sizeof(line), err, errlen) != KSD_OK)
         return -1;
-    }
-    SHA256((const unsigned char *)line, n, sha);
+    SHA256((const unsigned char *)line, strlen(line), sha);
     explicit_bzero(line, sizeof(line));
     return 0;
 }
@@ -594,7 +581,7 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
     const char *listen = c->listen ? c->listen : KSD_WEB_DEFAULT_LISTEN;
     if (parse_listen(listen, &ss, &sl, err, errlen) != 0)
         return NULL;
-    if (!c->redis.target || ksd_emit_parse_target(c->redis.target, NULL, NULL) != KSD_OK) {
+    if (!c->redis.target || ksd_redisconn_parse_target(c->redis.target, NULL, NULL) != KSD_OK) {
         snprintf(err, errlen, "--redis: bad target (HOST:PORT or unix:PATH)");
         return NULL;
     }
