@@ -207,19 +207,19 @@ static struct ksd_report_db *open_db(struct tstate *t)
 static void test_report_verdict_from_categories(void **state)
 {
     (void)state;
-    assert_int_equal(ksd_report_verdict_of("website,update"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("oem"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("management"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("website"), KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_of(" website , website"), KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_of("website,infrastructure"), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of("updates"), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of(""), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of(NULL), KSD_REPORT_SUSPECTED);
-    enum ksd_report_verdict v;
-    assert_int_equal(ksd_report_verdict_parse("website-only", &v), KSD_OK);
-    assert_int_equal(v, KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_parse("Product", &v), KSD_EINVAL);
+    assert_int_equal(ksd_sig_verdict_of("website,update"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("oem"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("management"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("website"), KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_of(" website , website"), KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_of("website,infrastructure"), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of("updates"), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of(""), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of(NULL), KSD_SIG_VERDICT_SUSPECTED);
+    enum ksd_sig_verdict v;
+    assert_int_equal(ksd_sig_verdict_parse("website-only", &v), KSD_OK);
+    assert_int_equal(v, KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_parse("Product", &v), KSD_EINVAL);
 }
 
 static void test_report_parse_date_forms(void **state)
@@ -259,7 +259,7 @@ static void test_report_hosts_fields_and_verdicts(void **state)
     assert_string_equal(h[3].client, "10.1.0.1");
     const struct ksd_report_host *a = find(h, n, "10.1.0.1");
     assert_non_null(a);
-    assert_int_equal(a->verdict, KSD_REPORT_PRODUCT);
+    assert_int_equal(a->verdict, KSD_SIG_VERDICT_PRODUCT);
     assert_string_equal(a->site, "hq");
     assert_string_equal(a->managed, "");
     assert_string_equal(a->evidence, "dns:1,sni:4");
@@ -277,11 +277,11 @@ static void test_report_hosts_fields_and_verdicts(void **state)
     assert_int_equal(a->top_n[1], 1);
     const struct ksd_report_host *b = find(h, n, "10.1.0.2");
     assert_non_null(b);
-    assert_int_equal(b->verdict, KSD_REPORT_PRODUCT);
+    assert_int_equal(b->verdict, KSD_SIG_VERDICT_PRODUCT);
     assert_string_equal(b->managed, "managed");
-    assert_int_equal(find(h, n, "10.1.0.3")->verdict, KSD_REPORT_WEBSITE_ONLY);
+    assert_int_equal(find(h, n, "10.1.0.3")->verdict, KSD_SIG_VERDICT_WEBSITE_ONLY);
     const struct ksd_report_host *d = find(h, n, "10.1.0.4");
-    assert_int_equal(d->verdict, KSD_REPORT_SUSPECTED);
+    assert_int_equal(d->verdict, KSD_SIG_VERDICT_SUSPECTED);
     assert_string_equal(d->top[0], T_HOSTILE); /* kept as read; cleaned on output */
 
     struct ksd_report_site *s = NULL;
@@ -317,7 +317,7 @@ static void test_report_filters_since_site_unmanaged_verdict(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(h[0].client, "10.1.0.1");
     free(h);
-    struct ksd_report_filter v = {0, NULL, 0, KSD_REPORT_WEBSITE_ONLY, 0};
+    struct ksd_report_filter v = {0, NULL, 0, KSD_SIG_VERDICT_WEBSITE_ONLY, 0};
     assert_int_equal(ksd_report_hosts(db, &v, &h, &n), KSD_OK);
     assert_int_equal(n, 1);
     assert_string_equal(h[0].client, "10.1.0.3");

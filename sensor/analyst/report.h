@@ -2,8 +2,10 @@
  * report.h - the read side of ksd's Redis keys (CONTRACT.md "Redis keys"):
  * flagged hosts with their verdict, per-site roll-up, latest events, hourly
  * timeline, sensor health and the live channel; and the `ksd report`
- * command that prints them. The dashboard (web.h) uses the same functions,
- * so this file and sensor/output/emit.c are the only ones that talk to Redis.
+ * command that prints them. The dashboard (web.h) uses the same functions.
+ * Files: report_db.c (connection, live channel), report_read.c (the records
+ * read from Redis), report_fmt.c (tables, CSV, JSON), report.c (the command);
+ * with sensor/output/ they are the only files that talk to Redis.
  *
  * Every string read from Redis is captured data: it is kept as read (bounded,
  * NUL-terminated) and cleaned only on output, for the output's own rules
@@ -17,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "signatures/sig.h"
+
 #define KSD_REPORT_MAX_HOSTS   100000 /* hosts read from the hosts sorted set */
 #define KSD_REPORT_MAX_SCAN    200000 /* newest stream entries read for indicators/timeline */
 #define KSD_REPORT_PAGE        1000   /* entries per ZREVRANGEBYSCORE / XREVRANGE round trip */
@@ -27,12 +31,6 @@
 #define KSD_REPORT_MAX_FIELDS  64     /* fields read from one hash or stream entry */
 #define KSD_REPORT_MAX_VALUE   512    /* longest value kept; longer ones are truncated */
 #define KSD_REPORT_MAX_MSG     65536  /* longest live message forwarded */
-
-enum ksd_report_verdict {
-    KSD_REPORT_PRODUCT,      /* update, telemetry, activation, ... evidence */
-    KSD_REPORT_WEBSITE_ONLY, /* only website evidence */
-    KSD_REPORT_SUSPECTED,    /* anything else */
-};
 
 enum ksd_report_format {
     KSD_REPORT_TABLE, /* aligned columns for a terminal */
@@ -51,7 +49,7 @@ struct ksd_report_filter {
     int64_t since;    /* hosts last seen at or after this Unix time; 0 = all */
     const char *site; /* only this site; NULL = all */
     int unmanaged;    /* only hosts whose managed field is not "managed" */
-    int verdict;      /* an enum ksd_report_verdict, or -1 = all */
+    int verdict;      /* an enum ksd_sig_verdict, or -1 = all */
     size_t top_scan;  /* newest events read for top indicators (<= KSD_REPORT_MAX_SCAN);
                          0 = leave them empty */
 };
@@ -72,7 +70,7 @@ struct ksd_report_host {
     int64_t first_seen;                             /* Unix seconds */
     int64_t last_seen;                              /* Unix seconds */
     uint64_t events;                                /* events counter */
-    enum ksd_report_verdict verdict;                /* from categories */
+    enum ksd_sig_verdict verdict;                   /* from categories (ksd_sig_verdict_of) */
 };
 
 struct ksd_report_site {
@@ -93,12 +91,6 @@ struct ksd_report_buf {
 
 struct ksd_report_db;
 struct ksd_report_sub;
-
-/* Verdict from a comma-separated category list (any order, spaces ignored). */
-enum ksd_report_verdict ksd_report_verdict_of(const char *categories);
-const char *ksd_report_verdict_name(enum ksd_report_verdict v);
-/* "product", "website-only" or "suspected"; 0 or KSD_EINVAL. */
-int ksd_report_verdict_parse(const char *s, enum ksd_report_verdict *out);
 
 /*
  * Parse an ISO 8601 date or date-time in UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MM,

@@ -299,8 +299,8 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
             q.f.since = (int64_t)t;
         }
         if (v) {
-            enum ksd_report_verdict vd;
-            if (ksd_report_verdict_parse(v, &vd) != KSD_OK)
+            enum ksd_sig_verdict vd;
+            if (ksd_sig_verdict_parse(v, &vd) != KSD_OK)
                 return send_json_error(c, MHD_HTTP_BAD_REQUEST, "verdict: unknown");
             q.f.verdict = (int)vd;
         }

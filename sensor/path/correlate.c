@@ -370,24 +370,6 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
         snprintf(h->ind[h->n_ind++], sizeof(h->ind[0]), "%s", indicator);
 }
 
-const char *ksd_corr_verdict_of(uint32_t catmask)
-{
-    size_t ncat;
-    const char *const *cats = ksd_sig_categories(&ncat);
-    int website = 0, other = 0;
-    for (size_t i = 0; i < ncat && i < 32; i++) {
-        if (!(catmask & (1u << i)))
-            continue;
-        if (ksd_sig_category_is_product(cats[i], strlen(cats[i])))
-            return "product";
-        if (strcmp(cats[i], "website") == 0)
-            website = 1;
-        else
-            other = 1;
-    }
-    return website && !other ? "website-only" : "suspected";
-}
-
 size_t ksd_corr_hosts_count(const struct ksd_corr *c)
 {
     return c->hosts.n;
@@ -463,8 +445,8 @@ void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
         }
         fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-34s  %s\n", addr,
                 h->site[0] ? h->site : "-", h->managed[0] ? h->managed : "no",
-                ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
-                ind);
+                ksd_sig_verdict_name(ksd_sig_verdict_of_mask(h->catmask)), first, last,
+                (unsigned long long)h->events, ev, ind);
     }
     free(v);
 }

@@ -77,12 +77,6 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
                        const char *evidence, const char *category, const char *indicator,
                        const char *site, const char *managed);
 
-/* "product" when update, telemetry, activation, revocation, management,
- * product or oem evidence was seen; "website-only" when only website
- * evidence; "suspected" otherwise (infrastructure addresses, downloads,
- * proxies: Kaspersky contact without proof of a running product). */
-const char *ksd_corr_verdict_of(uint32_t catmask);
-
 /* Print the flagged hosts as an aligned table (sorted by client address). */
 void ksd_corr_hosts_print(const struct ksd_corr *const *c, int n, FILE *out);
 size_t ksd_corr_hosts_count(const struct ksd_corr *c);
