@@ -1,6 +1,7 @@
 #!/bin/sh
 # e2e_dashboard.sh - what analysts see, end to end: a throwaway redis-server
 # filled by the real ksd from deploy/demo.pcap, `ksd report` on it, then
+# the host table of `ksd --hosts` equal to `ksd report`'s,
 # `ksd dashboard` driven by headless Chromium (tests/browser/dashboard.test.js):
 # demo hosts and verdicts in the table, sorting and filters, the SVG
 # timeline, the live feed with a published event whose indicator is
@@ -58,31 +59,6 @@ have_browser() {
 check "sensor/analyst/web_assets.h matches deploy/web (sh deploy/web/embed.sh)" \
     sh -c 'sh deploy/web/embed.sh | cmp -s - sensor/analyst/web_assets.h'
 
-# ---- tools ----
-if ! have_browser; then
-    sh deploy/install-deps.sh test >/dev/null 2>&1 || true
-    if ! have_browser && [ "$(id -u)" -eq 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null 2>&1 &&
-              apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1; }
-    fi
-fi
-if ! have_browser; then
-    echo "skip e2e_dashboard - chromium, node or npm could not be installed"
-    exit 0
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-    (cd tests/browser && { npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1 ||
-        npm install --no-audit --no-fund >>"$tmp/npm.log" 2>&1; })
-fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-    # no way to the npm registry from here (offline, or a proxy this system does not trust)
-    echo "skip e2e_dashboard browser test - npm could not install playwright-core:"
-    tail -n 5 "$tmp/npm.log" | sed 's/^/#   /'
-    exit 0
-fi
-check "playwright-core installed in tests/browser" test -d tests/browser/node_modules/playwright-core
 if [ ! -x "$KSD" ]; then
     notok "ksd binary $KSD exists (run make first)"
     exit 1
@@ -105,8 +81,8 @@ done
 ok "redis-server started on port $rport"
 
 if "$KSD" -r deploy/demo.pcap -s signatures/kaspersky.rules --redis "127.0.0.1:$rport" \
-    --known-hosts deploy/demo.known --sites deploy/demo.sites --sensor-id demo-1 --threads 1 \
-    >"$tmp/ksd.out" 2>"$tmp/ksd.err"; then
+    --known-hosts deploy/demo.known --sites deploy/demo.sites --sensor-id demo-1 --threads 2 \
+    --hosts >"$tmp/ksd.out" 2>"$tmp/ksd.err"; then
     ok "ksd -r deploy/demo.pcap --redis filled Redis"
 else
     notok "ksd -r deploy/demo.pcap --redis filled Redis"
@@ -121,6 +97,14 @@ check "ksd report --csv lists 10.77.0.11 as product" \
     grep -q '^10\.77\.0\.11,[^,]*,[^,]*,product,' "$tmp/report.csv"
 check "ksd report --csv lists 10.77.0.13 as website-only" \
     grep -q '^10\.77\.0\.13,[^,]*,[^,]*,website-only,' "$tmp/report.csv"
+# one definition of a flagged host: the table ksd --hosts printed from its own
+# records and the one ksd report prints from Redis are the same, line for line
+"$KSD" report --redis "127.0.0.1:$rport" | sed '/^$/,$d' >"$tmp/report.table"
+check "ksd --hosts and ksd report print the same host table ($(wc -l <"$tmp/ksd.out") lines)" \
+    sh -c "grep -q '^10\.77\.0\.11 ' '$tmp/ksd.out' && cmp -s '$tmp/ksd.out' '$tmp/report.table'"
+if ! cmp -s "$tmp/ksd.out" "$tmp/report.table"; then
+    diff "$tmp/ksd.out" "$tmp/report.table" | sed 's/^/#   /'
+fi
 "$KSD" report --redis "127.0.0.1:$rport" --fail-if-any >/dev/null 2>&1
 check "ksd report --fail-if-any exits 3 on the demo data" test $? -eq 3
 
@@ -143,6 +127,31 @@ curl -s -D "$tmp/headers" -o /dev/null "http://127.0.0.1:$dport/api/hosts"
 check "API answers carry Content-Security-Policy default-src 'self'" \
     grep -qi "^content-security-policy: default-src 'self'" "$tmp/headers"
 
+# ---- tools ----
+if ! have_browser; then
+    sh deploy/install-deps.sh test >/dev/null 2>&1 || true
+    if ! have_browser && [ "$(id -u)" -eq 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null 2>&1 &&
+              apt-get install -y -q --no-install-recommends chromium nodejs npm >/dev/null 2>&1; }
+    fi
+fi
+if ! have_browser; then
+    echo "skip e2e_dashboard browser test - chromium, node or npm could not be installed"
+    exit $failed
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    (cd tests/browser && { npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1 ||
+        npm install --no-audit --no-fund >>"$tmp/npm.log" 2>&1; })
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    # no way to the npm registry from here (offline, or a proxy this system does not trust)
+    echo "skip e2e_dashboard browser test - npm could not install playwright-core:"
+    tail -n 5 "$tmp/npm.log" | sed 's/^/#   /'
+    exit $failed
+fi
+check "playwright-core installed in tests/browser" test -d tests/browser/node_modules/playwright-core
 # ---- the browser ----
 BASE_URL="http://127.0.0.1:$dport" REDIS_PORT=$rport SHOT=$SHOT TAP_START=$n \
     node tests/browser/dashboard.test.js >"$tmp/browser.out" 2>&1

@@ -113,6 +113,41 @@ static int fill(struct tstate *t)
     return ksd_emit_stop(e, 5000) == 0 ? 0 : -1;
 }
 
+/*
+ * A second data set under the prefix "t2:" (other tests keep theirs):
+ *   10.2.0.1 lab, exception, update (3 events)     -> product, but an exception
+ *   10.2.0.2 lab, no label, telemetry (2 events)   -> product
+ * Events span three UTC days for the trend (T2_DAY0 .. T2_DAY0 + 2 days).
+ */
+#define T2_DAY0 (T_DAY20 + 30 * 86400)
+static int fill2(struct tstate *t)
+{
+    struct ksd_emit_conf c;
+    char err[256];
+    struct ksd_event ev;
+    uint64_t id = 0x2000;
+    memset(&c, 0, sizeof(c));
+    c.target = t->target;
+    c.prefix = "t2:";
+    c.sensor_id = "t2";
+    struct ksd_emit *e = ksd_emit_start(&c, err, sizeof(err));
+    if (!e)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        make_event(&ev, id++, T2_DAY0 + i * 86400 + 60, "10.2.0.1", "sni",
+                   i == 2 ? "ksn.kaspersky-labs.com" : "s07.upd.kaspersky.com", "kl-upd-s07",
+                   "update", "lab", "exception");
+        ksd_emit_push(e, &ev);
+    }
+    make_event(&ev, id++, T2_DAY0 + 120, "10.2.0.2", "dns", "ksn.kaspersky-labs.com", "kl-ksn",
+               "telemetry", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 86400 + 120, "10.2.0.2", "sni", "ksn.kaspersky-labs.com",
+               "kl-ksn", "telemetry", "lab", "");
+    ksd_emit_push(e, &ev);
+    return ksd_emit_stop(e, 5000) == 0 ? 0 : -1;
+}
+
 static int setup(void **state)
 {
     struct tstate *t = calloc(1, sizeof(*t));
@@ -122,7 +157,7 @@ static int setup(void **state)
     if (rh_mktemp(t->dir, sizeof(t->dir)) != 0 || rh_start(&t->srv, NULL) != 0)
         goto err;
     snprintf(t->target, sizeof(t->target), "127.0.0.1:%d", t->srv.port);
-    if (fill(t) != 0)
+    if (fill(t) != 0 || fill2(t) != 0)
         goto err;
     *state = t;
     return 0;
@@ -411,6 +446,33 @@ static void test_report_fail_if_any_exit_codes(void **state)
     assert_int_equal(ksd_report_main(3, argv), 1);
 }
 
+/* Point 10 of issue 17: an "exception" host keeps its verdict but is not
+ * unmanaged, does not trip --fail-if-any, and says so in every output. */
+static void test_report_exception_is_its_own_case(void **state)
+{
+    struct tstate *t = *state;
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--csv", NULL), 0);
+    assert_non_null(strstr(t->out, "\r\n10.2.0.1,lab,exception,product,"));
+    assert_non_null(strstr(t->out, "\r\n10.2.0.2,lab,,product,"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--csv", "--unmanaged", NULL), 0);
+    assert_null(strstr(t->out, "10.2.0.1"));
+    assert_non_null(strstr(t->out, "\r\n10.2.0.2,"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", NULL), 0);
+    assert_non_null(strstr(t->out, "product (exception)"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--json", NULL), 0);
+    assert_non_null(strstr(t->out, "\"client\":\"10.2.0.1\",\"site\":\"lab\",\"managed\":"
+                                   "\"exception\""));
+    assert_non_null(strstr(t->out, "\"exception\":true}"));
+    assert_non_null(strstr(t->out, "\"exception\":false}"));
+    /* the exception alone: listed, but no alarm; with the other host: alarm */
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--fail-if-any", "--site", "lab",
+                                "--since", "2026-12-22", NULL),
+                     0);
+    assert_non_null(strstr(t->out, "10.2.0.1"));
+    assert_null(strstr(t->out, "10.2.0.2"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--fail-if-any", NULL), 3);
+}
+
 static void test_report_timeline_events_sensors(void **state)
 {
     struct tstate *t = *state;
@@ -644,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_report_json_array_escaped),
         cmocka_unit_test(test_report_since_and_unmanaged_options),
         cmocka_unit_test(test_report_fail_if_any_exit_codes),
+        cmocka_unit_test(test_report_exception_is_its_own_case),
         cmocka_unit_test(test_report_timeline_events_sensors),
         cmocka_unit_test(test_web_api_answers_with_security_headers),
         cmocka_unit_test(test_web_basic_auth_required_everywhere),

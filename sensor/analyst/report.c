@@ -105,15 +105,24 @@ static void usage(FILE *f)
         "\n"
         "  --redis TARGET        Redis written by ksd --redis (default 127.0.0.1:6379)\n"
         "  --since DATE          hosts last seen at or after DATE (UTC, YYYY-MM-DD[THH:MM[:SS]])\n"
-        "  --unmanaged           only hosts not marked \"managed\"\n"
+        "  --unmanaged           only hosts labelled neither \"managed\" nor \"exception\"\n"
         "  --site NAME           only hosts of this site\n"
         "  --verdict V           only hosts with this verdict\n"
         "  --csv, --json         hosts as CSV (RFC 4180) or a JSON array\n"
         "  --by-site             the per-site roll-up only\n"
         "  --no-top              do not read the events stream for top indicators\n"
-        "  --fail-if-any         exit 3 when any host is listed\n"
+        "  --fail-if-any         exit 3 when any host but an exception is listed\n"
         "\n"
         "Exit status: 0 ok, 1 Redis error, 2 bad usage, 3 hosts listed with --fail-if-any.\n");
+}
+
+/* Hosts that --fail-if-any counts: every listed host but the exceptions. */
+static size_t listed_problems(const struct ksd_report_host *h, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !ksd_report_is_exception(&h[i]);
+    return k;
 }
 
 int ksd_report_main(int argc, char **argv)
@@ -251,7 +260,7 @@ int ksd_report_main(int argc, char **argv)
     } else if (ksd_report_write(stdout, fmt, parts, h, n, s, ns) != 0) {
         fprintf(stderr, "ksd report: cannot write the report\n");
         status = 1;
-    } else if (fail_if_any && n) {
+    } else if (fail_if_any && listed_problems(h, n)) {
         status = 3;
     }
     free(h);

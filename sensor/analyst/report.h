@@ -48,7 +48,7 @@ struct ksd_report_conf {
 struct ksd_report_filter {
     int64_t since;    /* hosts last seen at or after this Unix time; 0 = all */
     const char *site; /* only this site; NULL = all */
-    int unmanaged;    /* only hosts whose managed field is not "managed" */
+    int unmanaged;    /* only hosts labelled neither "managed" nor "exception" */
     int verdict;      /* an enum ksd_sig_verdict, or -1 = all */
     size_t top_scan;  /* newest events read for top indicators (<= KSD_REPORT_MAX_SCAN);
                          0 = leave them empty */
@@ -71,6 +71,12 @@ struct ksd_report_host {
     int64_t last_seen;                              /* Unix seconds */
     uint64_t events;                                /* events counter */
     enum ksd_sig_verdict verdict;                   /* from categories (ksd_sig_verdict_of) */
+};
+
+/* An evidence kind and its counter (ksd_report_set_evidence). */
+struct ksd_report_count {
+    char name[32]; /* evidence kind */
+    uint64_t n;    /* events */
 };
 
 struct ksd_report_site {
@@ -119,6 +125,20 @@ int ksd_report_broken(const struct ksd_report_db *db);
  */
 int ksd_report_hosts(struct ksd_report_db *db, const struct ksd_report_filter *f,
                      struct ksd_report_host **out, size_t *n);
+
+/* h->evidence as "kind:n,..." sorted by kind (ev is sorted in place). */
+void ksd_report_set_evidence(struct ksd_report_host *h, struct ksd_report_count *ev, size_t nev);
+/* Count n detections of indicator ind in h's top indicators (most first,
+ * then by name; at most KSD_REPORT_TOP kept). Call once per indicator. */
+void ksd_report_top_add(struct ksd_report_host *h, const char *ind, uint64_t n);
+
+/*
+ * 1 when the known-hosts file labels h "exception": a host allowed to run
+ * the product (a lab, an analyst's machine). Its verdict stays what the
+ * evidence says, but it is not "unmanaged" (--unmanaged leaves it out), it
+ * does not trip --fail-if-any, and tables and the dashboard mark it.
+ */
+int ksd_report_is_exception(const struct ksd_report_host *h);
 
 /* Roll hosts up per site, sorted by site name. *out malloc'ed; returns count
  * (0 with *out NULL when there are no hosts or on allocation failure). */

@@ -195,7 +195,8 @@ static void host_cells(const struct ksd_report_host *h, int iso, char cells[COL_
     clean_term(h->client, cells[COL_CLIENT], REPORT_CELL);
     clean_term(h->site, cells[COL_SITE], REPORT_CELL);
     clean_term(h->managed[0] ? h->managed : "no", cells[COL_MANAGED], REPORT_CELL);
-    snprintf(cells[COL_VERDICT], REPORT_CELL, "%s", ksd_sig_verdict_name(h->verdict));
+    snprintf(cells[COL_VERDICT], REPORT_CELL, "%s%s", ksd_sig_verdict_name(h->verdict),
+             ksd_report_is_exception(h) ? " (exception)" : "");
     ksd_report_fmt_time(h->first_seen, cells[COL_FIRST], REPORT_CELL, iso);
     ksd_report_fmt_time(h->last_seen, cells[COL_LAST], REPORT_CELL, iso);
     snprintf(cells[COL_EVENTS], REPORT_CELL, "%llu", (unsigned long long)h->events);
@@ -385,6 +386,8 @@ void ksd_report_hosts_json(struct ksd_report_buf *b, const struct ksd_report_hos
         ksd_report_buf_kv(b, "last_rule", h[i].last_rule);
         ksd_report_buf_kv(b, "sensor", h[i].sensor);
         ksd_report_buf_kv(b, "ruleset", h[i].ruleset);
+        ksd_report_buf_key(b, "exception", 0);
+        ksd_report_buf_str(b, ksd_report_is_exception(&h[i]) ? "true" : "false");
         ksd_report_buf_str(b, "}");
     }
     ksd_report_buf_str(b, "]");

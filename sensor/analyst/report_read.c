@@ -24,20 +24,30 @@
 
 /* ---- hosts ---- */
 
-struct ev_count {
-    char name[32];
-    uint64_t n;
-};
-
 static int cmp_ev(const void *a, const void *b)
 {
-    return strcmp(((const struct ev_count *)a)->name, ((const struct ev_count *)b)->name);
+    return strcmp(((const struct ksd_report_count *)a)->name,
+                  ((const struct ksd_report_count *)b)->name);
+}
+
+void ksd_report_set_evidence(struct ksd_report_host *h, struct ksd_report_count *ev, size_t nev)
+{
+    qsort(ev, nev, sizeof(ev[0]), cmp_ev);
+    size_t l = 0;
+    h->evidence[0] = '\0';
+    for (size_t i = 0; i < nev; i++) {
+        int w = snprintf(h->evidence + l, sizeof(h->evidence) - l, "%s%s:%llu", l ? "," : "",
+                         ev[i].name, (unsigned long long)ev[i].n);
+        if (w < 0 || (size_t)w >= sizeof(h->evidence) - l)
+            break;
+        l += (size_t)w;
+    }
 }
 
 /* Fill h from an HGETALL reply. Returns 0, or -1 when the hash is empty. */
 static int host_from_hash(struct ksd_report_host *h, const redisReply *r)
 {
-    struct ev_count ev[KSD_REPORT_MAX_FIELDS];
+    struct ksd_report_count ev[KSD_REPORT_MAX_FIELDS];
     size_t nev = 0;
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return -1;
@@ -72,15 +82,7 @@ static int host_from_hash(struct ksd_report_host *h, const redisReply *r)
             nev++;
         }
     }
-    qsort(ev, nev, sizeof(ev[0]), cmp_ev);
-    size_t l = 0;
-    for (size_t i = 0; i < nev; i++) {
-        int w = snprintf(h->evidence + l, sizeof(h->evidence) - l, "%s%s:%llu", l ? "," : "",
-                         ev[i].name, (unsigned long long)ev[i].n);
-        if (w < 0 || (size_t)w >= sizeof(h->evidence) - l)
-            break;
-        l += (size_t)w;
-    }
+    ksd_report_set_evidence(h, ev, nev);
     h->verdict = ksd_sig_verdict_of(h->categories);
     return 0;
 }
@@ -91,7 +93,7 @@ static int host_passes(const struct ksd_report_host *h, const struct ksd_report_
         return 0;
     if (f->site && strcmp(h->site, f->site) != 0)
         return 0;
-    if (f->unmanaged && strcmp(h->managed, "managed") == 0)
+    if (f->unmanaged && (strcmp(h->managed, "managed") == 0 || ksd_report_is_exception(h)))
         return 0;
     if (f->verdict >= 0 && (int)h->verdict != f->verdict)
         return 0;
@@ -178,7 +180,7 @@ static int pair_add(struct top_scan *t, size_t host, const char *s, size_t n, ui
     return KSD_OK;
 }
 
-static void top_insert(struct ksd_report_host *h, const char *ind, uint64_t n)
+void ksd_report_top_add(struct ksd_report_host *h, const char *ind, uint64_t n)
 {
     int pos = h->ntop;
     while (pos > 0 &&
@@ -326,7 +328,7 @@ static int fill_top(struct ksd_report_db *db, struct ksd_report_host *h, size_t 
         if (!t.pr[i].ind)
             continue;
         if (rc == KSD_OK)
-            top_insert(&h[t.pr[i].host], t.pr[i].ind, t.pr[i].n);
+            ksd_report_top_add(&h[t.pr[i].host], t.pr[i].ind, t.pr[i].n);
         free(t.pr[i].ind);
     }
     free(t.pr);
@@ -657,4 +659,9 @@ out:
     for (size_t i = 0; i < nk; i++)
         free(keys[i]);
     return rc;
+}
+
+int ksd_report_is_exception(const struct ksd_report_host *h)
+{
+    return strcmp(h->managed, "exception") == 0;
 }
