@@ -592,6 +592,57 @@ static void test_web_api_answers_with_security_headers(void **state)
     ksd_web_stop(w);
 }
 
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Point 8 of issue 17: a host page, in the report and in the API. */
+static void test_report_host_page_record_and_newest_events(void **state)
+{
+    struct tstate *t = *state;
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", NULL), 0);
+    assert_non_null(strstr(t->out, "CLIENT          10.1.0.1\n"));
+    assert_non_null(strstr(t->out, "VERDICT         product\n"));
+    assert_non_null(strstr(t->out, "EVENTS          5\n"));
+    assert_non_null(strstr(t->out, "EVIDENCE        dns:1,sni:4\n"));
+    assert_non_null(strstr(t->out, "TOP INDICATORS  s07.upd.kaspersky.com (4); dnl-03"));
+    /* the events, newest first: dnl-03 (T_DAY20 + 20), the dns one (+10), then sni */
+    const char *hd = strstr(t->out, "TIME (UTC)");
+    assert_non_null(hd);
+    const char *a = strstr(hd, "dnl-03.geo.kaspersky.com"), *b = strstr(hd, "  dns  "),
+               *c = strstr(hd, "2026-11-20 10:00:00");
+    assert_true(a && b && c && a < b && b < c);
+    assert_null(strstr(t->out, "10.1.0.2"));
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", "--json", NULL), 0);
+    assert_true(starts(t->out, "{\"host\":{\"client\":\"10.1.0.1\""));
+    a = strstr(t->out, "\"events\":[{\"stream_id\":");
+    assert_non_null(a);
+    assert_non_null(strstr(a, "\"indicator\":\"dnl-03.geo.kaspersky.com\""));
+    assert_true(strstr(a, "dnl-03") < strstr(a, "\"evidence\":\"dns\""));
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", "--csv", NULL), 0);
+    assert_true(starts(t->out, "ts,evidence,indicator,rule,category,server,dport,count\r\n"));
+    assert_int_equal(run_report(t, "--host", "10.1.0.4", NULL), 0);
+    assert_no_control(t->out);
+    assert_int_equal(run_report(t, "--host", "10.9.9.9", NULL), 3);
+
+    struct ksd_web *w = start_web(t, NULL);
+    int port = ksd_web_port(w);
+    assert_int_equal(http_get(port, "/api/host?client=10.1.0.1", NULL, t->out, sizeof(t->out)),
+                     200);
+    assert_non_null(strstr(t->out, "{\"host\":{\"client\":\"10.1.0.1\",\"site\":\"hq\""));
+    assert_non_null(strstr(t->out, "\"events\":[{\"stream_id\":"));
+    assert_int_equal(
+        http_get(port, "/api/host?client=10.1.0.1&count=1", NULL, t->out, sizeof(t->out)), 200);
+    a = strstr(t->out, "\"events\":[");
+    assert_non_null(a);
+    assert_null(strstr(a, "},{"));
+    assert_int_equal(http_get(port, "/api/host?client=10.9.9.9", NULL, t->out, sizeof(t->out)),
+                     404);
+    assert_int_equal(http_get(port, "/api/host", NULL, t->out, sizeof(t->out)), 400);
+    ksd_web_stop(w);
+}
+
 static void test_web_redis_down_is_502_then_recovers(void **state)
 {
     struct tstate *t = *state;
@@ -711,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_web_api_answers_with_security_headers),
         cmocka_unit_test(test_web_basic_auth_required_everywhere),
         cmocka_unit_test(test_web_live_forwards_published_events),
+        cmocka_unit_test(test_report_host_page_record_and_newest_events),
         cmocka_unit_test(test_web_redis_down_is_502_then_recovers),
     };
     return cmocka_run_group_tests_name("report", tests, setup, teardown);

@@ -102,6 +102,7 @@ static void usage(FILE *f)
         "                  [--redis-auth-file FILE] [--since DATE] [--unmanaged]\n"
         "                  [--site NAME] [--verdict product|website-only|suspected]\n"
         "                  [--csv|--json] [--by-site] [--no-top] [--fail-if-any]\n"
+        "       ksd report --host ADDR [--csv|--json]\n"
         "\n"
         "  --redis TARGET        Redis written by ksd --redis (default 127.0.0.1:6379)\n"
         "  --since DATE          hosts last seen at or after DATE (UTC, YYYY-MM-DD[THH:MM[:SS]])\n"
@@ -111,9 +112,48 @@ static void usage(FILE *f)
         "  --csv, --json         hosts as CSV (RFC 4180) or a JSON array\n"
         "  --by-site             the per-site roll-up only\n"
         "  --no-top              do not read the events stream for top indicators\n"
+        "  --host ADDR           one host: its record and its newest events (--csv: the events)\n"
         "  --fail-if-any         exit 3 when any host but an exception is listed\n"
         "\n"
         "Exit status: 0 ok, 1 Redis error, 2 bad usage, 3 hosts listed with --fail-if-any.\n");
+}
+
+/* ksd report --host ADDR: exit 0, 1 on a Redis error, 3 when the host has no record. */
+static int host_page(const struct ksd_report_conf *conf, const char *client,
+                     enum ksd_report_format fmt)
+{
+    char err[256];
+    struct ksd_report_host h;
+    struct ksd_report_buf b = {0};
+    struct ksd_report_event *ev = calloc(KSD_REPORT_HOST_EVENTS, sizeof(*ev));
+    size_t nev = 0;
+    int found = 0, status = 0;
+    struct ksd_report_db *db = ev ? ksd_report_open(conf, err, sizeof(err)) : NULL;
+    if (!db) {
+        fprintf(stderr, "ksd report: %s\n", ev ? err : "out of memory");
+        free(ev);
+        return 1;
+    }
+    if (ksd_report_host_page(db, client, KSD_REPORT_HOST_EVENTS, &h, ev, &nev,
+                             fmt == KSD_REPORT_JSON ? &b : NULL, &found) != KSD_OK) {
+        fprintf(stderr, "ksd report: %s\n", ksd_report_error(db));
+        status = 1;
+    } else if (!found) {
+        fprintf(stderr, "ksd report: no host record for %s\n", client);
+        status = 3;
+    } else if (fmt == KSD_REPORT_JSON) {
+        ksd_report_buf_str(&b, "\n");
+        if (b.oom || fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout) != 0)
+            status = 1;
+    } else {
+        status = ksd_report_write_host(stdout, fmt, &h, ev, nev) != 0;
+    }
+    if (status == 1 && found)
+        fprintf(stderr, "ksd report: cannot write the report\n");
+    ksd_report_close(db);
+    ksd_report_buf_free(&b);
+    free(ev);
+    return status;
 }
 
 /* Hosts that --fail-if-any counts: every listed host but the exceptions. */
@@ -139,7 +179,8 @@ int ksd_report_main(int argc, char **argv)
         O_FAIL,
         O_VERDICT,
         O_BYSITE,
-        O_NOTOP
+        O_NOTOP,
+        O_HOST,
     };
     static const struct option opts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -154,6 +195,7 @@ int ksd_report_main(int argc, char **argv)
         {"verdict", required_argument, NULL, O_VERDICT},
         {"by-site", no_argument, NULL, O_BYSITE},
         {"no-top", no_argument, NULL, O_NOTOP},
+        {"host", required_argument, NULL, O_HOST},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +203,7 @@ int ksd_report_main(int argc, char **argv)
     struct ksd_report_filter f = {0, NULL, 0, -1, KSD_REPORT_MAX_SCAN};
     enum ksd_report_format fmt = KSD_REPORT_TABLE;
     int fail_if_any = 0, by_site = 0, o;
+    const char *host = NULL;
     char err[256];
     optind = 0;
     opterr = 0;
@@ -213,6 +256,9 @@ int ksd_report_main(int argc, char **argv)
             case O_NOTOP:
                 f.top_scan = 0;
                 break;
+            case O_HOST:
+                host = optarg;
+                break;
             case 'h':
                 usage(stdout);
                 return 0;
@@ -231,6 +277,8 @@ int ksd_report_main(int argc, char **argv)
         fprintf(stderr, "ksd report: --redis: bad target (HOST:PORT or unix:PATH)\n");
         return 2;
     }
+    if (host)
+        return host_page(&conf, host, fmt);
     unsigned parts = KSD_REPORT_PART_HOSTS;
     if (by_site) {
         f.top_scan = 0;

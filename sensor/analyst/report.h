@@ -31,6 +31,7 @@
 #define KSD_REPORT_MAX_FIELDS  64     /* fields read from one hash or stream entry */
 #define KSD_REPORT_MAX_VALUE   512    /* longest value kept; longer ones are truncated */
 #define KSD_REPORT_MAX_MSG     65536  /* longest live message forwarded */
+#define KSD_REPORT_HOST_EVENTS 50     /* events on a host page (ksd report --host) */
 
 enum ksd_report_format {
     KSD_REPORT_TABLE, /* aligned columns for a terminal */
@@ -156,6 +157,40 @@ size_t ksd_report_sites(const struct ksd_report_host *h, size_t n, struct ksd_re
 int ksd_report_write(FILE *f, enum ksd_report_format fmt, unsigned parts,
                      const struct ksd_report_host *h, size_t n, const struct ksd_report_site *s,
                      size_t ns);
+
+/* One host of a host page: an event as stored (bounded copies). */
+struct ksd_report_event {
+    char stream_id[32];                   /* stream entry id */
+    char ts[40];                          /* capture time, ISO 8601 as stored */
+    char evidence[16];                    /* evidence kind */
+    char indicator[KSD_REPORT_MAX_VALUE]; /* observed value */
+    char rule[64];                        /* rule id */
+    char category[16];                    /* rule category */
+    char server[64];                      /* peer address */
+    char dport[8];                        /* peer port, as stored */
+    uint64_t count;                       /* detections folded into it */
+};
+
+/*
+ * The host page of client: its host:<client> record (with top indicators
+ * over the newest KSD_REPORT_MAX_SCAN events) and its newest events, at
+ * most max (1..KSD_REPORT_MAX_EVENTS), newest first, from the same scan.
+ * ev (room for max records) and json may be NULL; json gets
+ * {"host":{...as in /api/hosts...},"events":[...as in /api/events...]}.
+ * *found is 0 (and nothing else filled) when the host has no record.
+ * 0 or a negative KSD_E* (message in db).
+ */
+int ksd_report_host_page(struct ksd_report_db *db, const char *client, size_t max,
+                         struct ksd_report_host *h, struct ksd_report_event *ev, size_t *nev,
+                         struct ksd_report_buf *json, int *found);
+
+/* The host page as a table (the record, then its events) or CSV (the
+ * events). 0, or -1 on a write error. */
+int ksd_report_write_host(FILE *f, enum ksd_report_format fmt, const struct ksd_report_host *h,
+                          const struct ksd_report_event *ev, size_t nev);
+
+/* One host as a JSON object, as in ksd_report_hosts_json. */
+void ksd_report_host_json(struct ksd_report_buf *b, const struct ksd_report_host *h);
 
 /* JSON arrays appended to b. */
 void ksd_report_hosts_json(struct ksd_report_buf *b, const struct ksd_report_host *h, size_t n);

@@ -350,45 +350,55 @@ static void write_csv_sites(FILE *f, const struct ksd_report_site *s, size_t n)
     }
 }
 
+void ksd_report_host_json(struct ksd_report_buf *b, const struct ksd_report_host *x)
+{
+    const struct ksd_report_host *h = x;
+    {
+        char t[32];
+        ksd_report_buf_str(b, "{\"client\":");
+        ksd_report_buf_json(b, h->client, strlen(h->client));
+        ksd_report_buf_kv(b, "site", h->site);
+        ksd_report_buf_kv(b, "managed", h->managed);
+        ksd_report_buf_kv(b, "verdict", ksd_sig_verdict_name(h->verdict));
+        ksd_report_buf_key(b, "first_seen", 0);
+        ksd_report_buf_u64(b, (uint64_t)(h->first_seen > 0 ? h->first_seen : 0));
+        ksd_report_buf_key(b, "last_seen", 0);
+        ksd_report_buf_u64(b, (uint64_t)(h->last_seen > 0 ? h->last_seen : 0));
+        ksd_report_fmt_time(h->first_seen, t, sizeof(t), 1);
+        ksd_report_buf_kv(b, "first_seen_iso", t);
+        ksd_report_fmt_time(h->last_seen, t, sizeof(t), 1);
+        ksd_report_buf_kv(b, "last_seen_iso", t);
+        ksd_report_buf_key(b, "events", 0);
+        ksd_report_buf_u64(b, h->events);
+        ksd_report_buf_kv(b, "evidence", h->evidence);
+        ksd_report_buf_kv(b, "categories", h->categories);
+        ksd_report_buf_key(b, "top", 0);
+        ksd_report_buf_str(b, "[");
+        for (int k = 0; k < h->ntop; k++) {
+            ksd_report_buf_str(b, k ? ",{\"indicator\":" : "{\"indicator\":");
+            ksd_report_buf_json(b, h->top[k], strlen(h->top[k]));
+            ksd_report_buf_key(b, "count", 0);
+            ksd_report_buf_u64(b, h->top_n[k]);
+            ksd_report_buf_str(b, "}");
+        }
+        ksd_report_buf_str(b, "]");
+        ksd_report_buf_kv(b, "last_indicator", h->last_indicator);
+        ksd_report_buf_kv(b, "last_rule", h->last_rule);
+        ksd_report_buf_kv(b, "sensor", h->sensor);
+        ksd_report_buf_kv(b, "ruleset", h->ruleset);
+        ksd_report_buf_key(b, "exception", 0);
+        ksd_report_buf_str(b, ksd_report_is_exception(h) ? "true" : "false");
+        ksd_report_buf_str(b, "}");
+    }
+}
+
 void ksd_report_hosts_json(struct ksd_report_buf *b, const struct ksd_report_host *h, size_t n)
 {
     ksd_report_buf_str(b, "[");
     for (size_t i = 0; i < n; i++) {
-        char t[32];
-        ksd_report_buf_str(b, i ? ",{\"client\":" : "{\"client\":");
-        ksd_report_buf_json(b, h[i].client, strlen(h[i].client));
-        ksd_report_buf_kv(b, "site", h[i].site);
-        ksd_report_buf_kv(b, "managed", h[i].managed);
-        ksd_report_buf_kv(b, "verdict", ksd_sig_verdict_name(h[i].verdict));
-        ksd_report_buf_key(b, "first_seen", 0);
-        ksd_report_buf_u64(b, (uint64_t)(h[i].first_seen > 0 ? h[i].first_seen : 0));
-        ksd_report_buf_key(b, "last_seen", 0);
-        ksd_report_buf_u64(b, (uint64_t)(h[i].last_seen > 0 ? h[i].last_seen : 0));
-        ksd_report_fmt_time(h[i].first_seen, t, sizeof(t), 1);
-        ksd_report_buf_kv(b, "first_seen_iso", t);
-        ksd_report_fmt_time(h[i].last_seen, t, sizeof(t), 1);
-        ksd_report_buf_kv(b, "last_seen_iso", t);
-        ksd_report_buf_key(b, "events", 0);
-        ksd_report_buf_u64(b, h[i].events);
-        ksd_report_buf_kv(b, "evidence", h[i].evidence);
-        ksd_report_buf_kv(b, "categories", h[i].categories);
-        ksd_report_buf_key(b, "top", 0);
-        ksd_report_buf_str(b, "[");
-        for (int k = 0; k < h[i].ntop; k++) {
-            ksd_report_buf_str(b, k ? ",{\"indicator\":" : "{\"indicator\":");
-            ksd_report_buf_json(b, h[i].top[k], strlen(h[i].top[k]));
-            ksd_report_buf_key(b, "count", 0);
-            ksd_report_buf_u64(b, h[i].top_n[k]);
-            ksd_report_buf_str(b, "}");
-        }
-        ksd_report_buf_str(b, "]");
-        ksd_report_buf_kv(b, "last_indicator", h[i].last_indicator);
-        ksd_report_buf_kv(b, "last_rule", h[i].last_rule);
-        ksd_report_buf_kv(b, "sensor", h[i].sensor);
-        ksd_report_buf_kv(b, "ruleset", h[i].ruleset);
-        ksd_report_buf_key(b, "exception", 0);
-        ksd_report_buf_str(b, ksd_report_is_exception(&h[i]) ? "true" : "false");
-        ksd_report_buf_str(b, "}");
+        if (i)
+            ksd_report_buf_str(b, ",");
+        ksd_report_host_json(b, &h[i]);
     }
     ksd_report_buf_str(b, "]");
 }
@@ -450,6 +460,82 @@ int ksd_report_write(FILE *f, enum ksd_report_format fmt, unsigned parts,
             if (bad)
                 return -1;
             break;
+        }
+    }
+    return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}
+
+/* ---- one host ---- */
+
+int ksd_report_write_host(FILE *f, enum ksd_report_format fmt, const struct ksd_report_host *h,
+                          const struct ksd_report_event *ev, size_t nev)
+{
+    static const char *const ehead[] = {"TIME (UTC)", "EVIDENCE", "INDICATOR", "RULE",
+                                        "CATEGORY",   "SERVER",   "PORT",      "COUNT"};
+    enum { NE = 8 };
+    char cells[NE][REPORT_CELL], top[KSD_REPORT_TOP * (KSD_REPORT_MAX_VALUE + 32)];
+    if (fmt == KSD_REPORT_CSV) {
+        fputs("ts,evidence,indicator,rule,category,server,dport,count\r\n", f);
+        for (size_t i = 0; i < nev; i++) {
+            char cnt[24];
+            snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)ev[i].count);
+            csv_cell(f, ev[i].ts, 0);
+            csv_cell(f, ev[i].evidence, 0);
+            csv_cell(f, ev[i].indicator, 0);
+            csv_cell(f, ev[i].rule, 0);
+            csv_cell(f, ev[i].category, 0);
+            csv_cell(f, ev[i].server, 0);
+            csv_cell(f, ev[i].dport, 0);
+            csv_cell(f, cnt, 1);
+        }
+        return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+    }
+    char hc[COL_N][REPORT_CELL];
+    host_cells(h, 0, hc);
+    top_text(h, top, sizeof(top));
+    fprintf(f, "CLIENT          %s\n", hc[COL_CLIENT]);
+    fprintf(f, "SITE            %s\n", hc[COL_SITE]);
+    fprintf(f, "MANAGED         %s\n", hc[COL_MANAGED]);
+    fprintf(f, "VERDICT         %s\n", hc[COL_VERDICT]);
+    fprintf(f, "FIRST SEEN      %s\n", hc[COL_FIRST]);
+    fprintf(f, "LAST SEEN       %s\n", hc[COL_LAST]);
+    fprintf(f, "EVENTS          %s\n", hc[COL_EVENTS]);
+    fprintf(f, "EVIDENCE        %s\n", hc[COL_EVIDENCE]);
+    clean_term(h->categories, cells[0], REPORT_CELL);
+    fprintf(f, "CATEGORIES      %s\n", cells[0]);
+    fprintf(f, "TOP INDICATORS  %s\n", hc[COL_TOP]);
+    clean_term(h->last_rule, cells[0], REPORT_CELL);
+    fprintf(f, "LAST RULE       %s\n", cells[0]);
+    clean_term(h->sensor, cells[0], REPORT_CELL);
+    fprintf(f, "SENSOR          %s\n\n", cells[0]);
+    if (nev == 0) {
+        fprintf(f, "no events of this host in the stream\n");
+        return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+    }
+    size_t w[NE];
+    for (int c = 0; c < NE; c++)
+        w[c] = strlen(ehead[c]);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            print_row(f, ehead, w, NE, 6, 7);
+        for (size_t i = 0; i < nev; i++) {
+            const char *row[NE];
+            int64_t t = ksd_report_event_ts(ev[i].ts, strlen(ev[i].ts));
+            ksd_report_fmt_time(t, cells[0], REPORT_CELL, 0);
+            clean_term(ev[i].evidence, cells[1], REPORT_CELL);
+            clean_term(ev[i].indicator, cells[2], REPORT_CELL);
+            clean_term(ev[i].rule, cells[3], REPORT_CELL);
+            clean_term(ev[i].category, cells[4], REPORT_CELL);
+            clean_term(ev[i].server, cells[5], REPORT_CELL);
+            clean_term(ev[i].dport, cells[6], REPORT_CELL);
+            snprintf(cells[7], REPORT_CELL, "%llu", (unsigned long long)ev[i].count);
+            for (int c = 0; c < NE; c++) {
+                row[c] = cells[c];
+                if (pass == 0 && strlen(cells[c]) > w[c])
+                    w[c] = strlen(cells[c]);
+            }
+            if (pass == 1)
+                print_row(f, row, w, NE, 6, 7);
         }
     }
     return fflush(f) == 0 && !ferror(f) ? 0 : -1;

@@ -665,3 +665,98 @@ int ksd_report_is_exception(const struct ksd_report_host *h)
 {
     return strcmp(h->managed, "exception") == 0;
 }
+
+/* ---- one host ---- */
+
+struct host_arg {
+    const char *client;          /* the host */
+    size_t nl;                   /* its length */
+    size_t max;                  /* events wanted */
+    struct ksd_report_event *ev; /* NULL = no records */
+    size_t n;                    /* events found */
+    struct ksd_report_buf *b;    /* NULL = no JSON */
+};
+
+static void event_field(const redisReply *fields, const char *name, char *out, size_t cap)
+{
+    const redisReply *v = ksd_report_entry_field(fields, name);
+    if (v)
+        ksd_report_copy(out, cap, v->str, v->len);
+    else
+        out[0] = '\0';
+}
+
+static int host_entry(void *arg, const redisReply *id, const redisReply *fields)
+{
+    struct host_arg *a = arg;
+    const redisReply *c = ksd_report_entry_field(fields, "client");
+    if (!c || c->len != a->nl || memcmp(c->str, a->client, a->nl) != 0 ||
+        id->type != REDIS_REPLY_STRING)
+        return 0;
+    if (a->b) {
+        if (a->n)
+            ksd_report_buf_add(a->b, ",", 1);
+        entry_json(a->b, id, fields);
+    }
+    if (a->ev) {
+        struct ksd_report_event *e = &a->ev[a->n];
+        ksd_report_copy(e->stream_id, sizeof(e->stream_id), id->str, id->len);
+        event_field(fields, "ts", e->ts, sizeof(e->ts));
+        event_field(fields, "evidence", e->evidence, sizeof(e->evidence));
+        event_field(fields, "indicator", e->indicator, sizeof(e->indicator));
+        event_field(fields, "rule", e->rule, sizeof(e->rule));
+        event_field(fields, "category", e->category, sizeof(e->category));
+        event_field(fields, "server", e->server, sizeof(e->server));
+        event_field(fields, "dport", e->dport, sizeof(e->dport));
+        e->count = ksd_report_entry_count(fields);
+    }
+    return ++a->n >= a->max;
+}
+
+int ksd_report_host_page(struct ksd_report_db *db, const char *client, size_t max,
+                         struct ksd_report_host *h, struct ksd_report_event *ev, size_t *nev,
+                         struct ksd_report_buf *json, int *found)
+{
+    char hk[REPORT_KEY_MAX];
+    *found = 0;
+    if (nev)
+        *nev = 0;
+    memset(h, 0, sizeof(*h));
+    if (max == 0)
+        max = 1;
+    if (max > KSD_REPORT_MAX_EVENTS)
+        max = KSD_REPORT_MAX_EVENTS;
+    if (strlen(client) >= sizeof(h->client)) {
+        snprintf(db->err, sizeof(db->err), "client address too long");
+        return KSD_OK; /* no such host */
+    }
+    int kl = snprintf(hk, sizeof(hk), "%shost:%s", db->prefix, client);
+    if (kl < 0 || (size_t)kl >= sizeof(hk))
+        return KSD_OK;
+    const char *argv[] = {"HGETALL", hk};
+    redisReply *r = ksd_report_db_cmd(db, 2, argv);
+    if (!r)
+        return KSD_EINVAL;
+    snprintf(h->client, sizeof(h->client), "%s", client);
+    int ok = host_from_hash(h, r) == 0;
+    freeReplyObject(r);
+    if (!ok)
+        return KSD_OK;
+    *found = 1;
+    int rc = fill_top(db, h, 1, KSD_REPORT_MAX_SCAN);
+    if (rc != KSD_OK)
+        return rc;
+    struct host_arg a = {client, strlen(client), max, ev, 0, NULL};
+    if (json) {
+        ksd_report_buf_str(json, "{\"host\":");
+        ksd_report_host_json(json, h);
+        ksd_report_buf_str(json, ",\"events\":[");
+        a.b = json;
+    }
+    rc = ksd_report_scan_stream(db, KSD_REPORT_MAX_SCAN, host_entry, &a);
+    if (json)
+        ksd_report_buf_str(json, "]}");
+    if (nev)
+        *nev = a.n;
+    return rc;
+}
