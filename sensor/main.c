@@ -28,6 +28,7 @@
 #include "sensor/output/redisconn.h"
 #include "sensor/path/worker.h"
 #include "sensor/path/pool.h"
+#include "sensor/hosttable.h"
 #include "sensor/analyst/report.h"
 #include "sensor/analyst/web.h"
 #include "signatures/sig.h"
@@ -508,7 +509,7 @@ int main(int argc, char **argv)
                 (double)(mono_us() - r.prog_start) / 1e6);
     }
     if (cfg.hosts)
-        ksd_pool_print_hosts(r.pool, stdout);
+        ksd_hosttable_print(r.pool, stdout);
 out:
     stop_redis(&r, cfg.stats);
     if (r.sink.json && r.sink.json != stdout)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # e2e_dashboard.sh - what analysts see, end to end: a throwaway redis-server
 # filled by the real ksd from deploy/demo.pcap, `ksd report` on it, then
+# the host table of `ksd --hosts` equal to `ksd report`'s,
 # `ksd dashboard` driven by headless Chromium (tests/browser/dashboard.test.js):
 # demo hosts and verdicts in the table, sorting and filters, the SVG
 # timeline, the live feed with a published event whose indicator is
@@ -80,8 +81,8 @@ done
 ok "redis-server started on port $rport"
 
 if "$KSD" -r deploy/demo.pcap -s signatures/kaspersky.rules --redis "127.0.0.1:$rport" \
-    --known-hosts deploy/demo.known --sites deploy/demo.sites --sensor-id demo-1 --threads 1 \
-    >"$tmp/ksd.out" 2>"$tmp/ksd.err"; then
+    --known-hosts deploy/demo.known --sites deploy/demo.sites --sensor-id demo-1 --threads 2 \
+    --hosts >"$tmp/ksd.out" 2>"$tmp/ksd.err"; then
     ok "ksd -r deploy/demo.pcap --redis filled Redis"
 else
     notok "ksd -r deploy/demo.pcap --redis filled Redis"
@@ -96,6 +97,14 @@ check "ksd report --csv lists 10.77.0.11 as product" \
     grep -q '^10\.77\.0\.11,[^,]*,[^,]*,product,' "$tmp/report.csv"
 check "ksd report --csv lists 10.77.0.13 as website-only" \
     grep -q '^10\.77\.0\.13,[^,]*,[^,]*,website-only,' "$tmp/report.csv"
+# one definition of a flagged host: the table ksd --hosts printed from its own
+# records and the one ksd report prints from Redis are the same, line for line
+"$KSD" report --redis "127.0.0.1:$rport" | sed '/^$/,$d' >"$tmp/report.table"
+check "ksd --hosts and ksd report print the same host table ($(wc -l <"$tmp/ksd.out") lines)" \
+    sh -c "grep -q '^10\.77\.0\.11 ' '$tmp/ksd.out' && cmp -s '$tmp/ksd.out' '$tmp/report.table'"
+if ! cmp -s "$tmp/ksd.out" "$tmp/report.table"; then
+    diff "$tmp/ksd.out" "$tmp/report.table" | sed 's/^/#   /'
+fi
 "$KSD" report --redis "127.0.0.1:$rport" --fail-if-any >/dev/null 2>&1
 check "ksd report --fail-if-any exits 3 on the demo data" test $? -eq 3
 

@@ -284,8 +284,8 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
             q.f.since = (int64_t)t;
         }
         if (v) {
-            enum ksd_report_verdict vd;
-            if (ksd_report_verdict_parse(v, &vd) != KSD_OK)
+            enum ksd_sig_verdict vd;
+            if (ksd_sig_verdict_parse(v, &vd) != KSD_OK)
                 return send_json_error(c, MHD_HTTP_BAD_REQUEST, "verdict: unknown");
             q.f.verdict = (int)vd;
         }
@@ -309,6 +309,75 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
                         api == WEB_API_METRICS ? KSD_METRICS_CONTENT_TYPE
                                                : "application/json; charset=utf-8",
                         b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
+/* ---- host page and trend (issue 17, points 8 and 9) ---- */
+
+/* One report call on the shared connection, reopened once when broken: the
+ * rule of run_api for the calls that are not a web_api. */
+typedef int (*web_db_fn)(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b);
+
+static int run_db(struct ksd_web *w, web_db_fn fn, void *arg, struct ksd_report_buf *b, char *err,
+                  size_t errlen)
+{
+    int rc = KSD_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!w->db && !(w->db = ksd_report_open(&w->rc, err, errlen)))
+            break;
+        b->len = 0;
+        if (b->p)
+            b->p[0] = '\0';
+        rc = fn(w->db, arg, b);
+        if (rc == KSD_OK)
+            break;
+        snprintf(err, errlen, "%s", ksd_report_error(w->db));
+        if (!ksd_report_broken(w->db))
+            break;
+        ksd_report_close(w->db);
+        w->db = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == KSD_OK && b->oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = KSD_ENOMEM;
+    }
+    return rc;
+}
+
+struct web_host_arg {
+    const char *client; /* asked for */
+    long count;         /* events */
+    int found;          /* the host has a record */
+};
+
+static int host_call(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b)
+{
+    struct web_host_arg *a = arg;
+    struct ksd_report_host h;
+    return ksd_report_host_page(db, a->client, (size_t)a->count, &h, NULL, NULL, b, &a->found);
+}
+
+/* GET /api/host?client=ADDR[&count=N]: the host record and its newest events. */
+static enum MHD_Result serve_host(struct ksd_web *w, struct MHD_Connection *c)
+{
+    struct web_host_arg a = {arg(c, "client"),
+                             arg_long(c, "count", KSD_REPORT_HOST_EVENTS, WEB_MAX_COUNT), 0};
+    struct ksd_report_buf b = {0};
+    char err[256] = "";
+    if (!a.client || !a.client[0] || strlen(a.client) >= 64)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "client: an address is required");
+    if (a.count < 1)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "count: 1..1000");
+    enum MHD_Result ok;
+    if (run_db(w, host_call, &a, &b, err, sizeof(err)) != KSD_OK)
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
+    else if (!a.found)
+        ok = send_json_error(c, MHD_HTTP_NOT_FOUND, "no such host");
+    else
+        ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
     ksd_report_buf_free(&b);
     return ok;
 }
@@ -445,6 +514,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return serve_live(w, c);
     if (strcmp(url, "/metrics") == 0)
         return serve_api(w, c, WEB_API_METRICS);
+    if (strcmp(url, "/api/host") == 0)
+        return serve_host(w, c);
     return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

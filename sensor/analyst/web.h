@@ -9,6 +9,7 @@
  *   GET /api/timeline?hours=N          detections per hour (default 48)
  *   GET /api/sensors                   sensor:<id> hashes
  *   GET /api/events?count=N            newest events (default 50)
+ *   GET /api/host?client=ADDR&count=N  one host: record and newest events (404: none)
  *   GET /api/live                      Server-Sent Events from the live channel
  *   GET /metrics                       Prometheus text: per sensor counters (metrics.h)
  *

@@ -366,10 +366,10 @@ void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
                             p->frag ? ksd_ipfrag_stats(p->frag) : NULL, out);
 }
 
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out)
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v)
 {
     struct ksd_worker *ws[KSD_POOL_MAX_WORKERS];
     for (int i = 0; i < p->n; i++)
         ws[i] = p->slots[i].w;
-    ksd_workers_print_hosts(ws, p->n, out);
+    ksd_workers_hosts_each(ws, p->n, v);
 }

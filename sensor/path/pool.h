@@ -59,6 +59,7 @@ uint64_t ksd_pool_bytes(const struct ksd_pool *p);
 /* Flows in the tables now (approximate while workers run). */
 uint64_t ksd_pool_flows(const struct ksd_pool *p);
 void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out);
+/* Visit every worker's host records (call once the workers have stopped). */
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v);
 
 #endif

@@ -235,10 +235,10 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     side_addr(f, !flagged, &server);
     const char *site = ksd_known_lookup(w->sites, client.family, client.a);
     const char *managed = ksd_known_lookup(w->known, client.family, client.a);
-    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed);
     uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
     if (n == 0)
         return;
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed, n);
     struct ksd_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.id = next_event_id(w);
@@ -1348,13 +1348,11 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
                         const struct ksd_ipfrag_stats *is, const struct ksd_corr_stats *cs,
                         size_t hosts, int workers, FILE *out);
 
-void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out)
+void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
+                            const struct ksd_corr_host_visit *v)
 {
-    const struct ksd_corr *c[64];
-    int k = 0;
-    for (int i = 0; i < n && k < 64; i++)
-        c[k++] = ws[i]->corr;
-    ksd_corr_hosts_print(c, k, out);
+    for (int i = 0; i < n; i++)
+        ksd_corr_hosts_each(ws[i]->corr, v);
 }
 
 void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
@@ -1401,11 +1399,6 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
         hosts += ksd_corr_hosts_count(w->corr);
     }
     print_stats(&st, &fs, &is, &cs, hosts, n, out);
-}
-
-void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out)
-{
-    ksd_workers_print_hosts(&w, 1, out);
 }
 
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)

@@ -14,6 +14,7 @@
 #include "dissectors/decode.h"
 #include "dissectors/dns.h"
 #include "sensor/path/capture.h"
+#include "sensor/path/correlate.h"
 #include "sensor/path/stream.h"
 
 struct ksd_sigset;
@@ -118,11 +119,12 @@ struct ksd_ipfrag_stats;
 /* Statistics and host table summed over several workers (`extra`: the dispatcher's own). */
 void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
                              const struct ksd_ipfrag_stats *extra_frag, FILE *out);
-void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out);
+/* Visit the host records of every worker (a client lives in one worker). */
+void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
+                            const struct ksd_corr_host_visit *v);
 
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out);
-void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out);
 uint64_t ksd_worker_flows(const struct ksd_worker *w);
 
 const char *ksd_nosni_name(int reason);
