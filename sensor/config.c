@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KSD_DEFAULT_RULES
@@ -108,7 +109,8 @@ void ksd_config_usage(FILE *out)
           "  --snaplen N            live: bytes per packet (default 262144)\n"
           "  --buffer-mb N          live: kernel buffer in MiB (default 64)\n"
           "detection:\n"
-          "  -s FILE                signature file (default " KSD_DEFAULT_RULES ")\n"
+          "  -s FILE                signature file (default " KSD_DEFAULT_RULES "\n"
+          "                         when installed, else the built-in copy; -s built-in)\n"
           "  --known-hosts FILE     CIDR -> managed | exception\n"
           "  --sites FILE           CIDR -> site name\n"
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
@@ -422,8 +424,11 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
         if (rc)
             return rc;
     }
-    if (!c->sigfile)
-        c->sigfile = KSD_DEFAULT_RULES;
+    if (!c->sigfile) {
+        /* the installed file wins over the copy compiled in */
+        struct stat sb;
+        c->sigfile = stat(KSD_DEFAULT_RULES, &sb) == 0 ? KSD_DEFAULT_RULES : KSD_BUILTIN_RULES;
+    }
     if (!c->redis_prefix)
         c->redis_prefix = "ksd:";
     if (!c->sensor_id) {

@@ -53,6 +53,13 @@ struct ksd_config {
 /* Exit status for bad usage or bad configuration input. */
 #define KSD_EXIT_USAGE 2
 
+/* `-s built-in` (and the default when no rule file is installed): the shipped
+ * signatures/kaspersky.rules, compiled into ./ksd by the Makefile
+ * (build/gen/builtin_rules.c, linked into the program only). */
+#define KSD_BUILTIN_RULES "built-in"
+extern const char ksd_builtin_rules[];
+extern const size_t ksd_builtin_rules_len;
+
 /*
  * Fill cfg from argv and, when -c is given, from the file. Returns 0, or
  * KSD_EXIT_USAGE after printing the reason (as "FILE:LINE: reason" for the

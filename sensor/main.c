@@ -77,7 +77,7 @@ static void log_msg(const char *fmt, ...)
 
 static struct ksd_sigset *load_sigs(const char *path);
 
-static int check_signatures(const char *path)
+static int check_signatures(const char *path, const char *in_use)
 {
     struct ksd_sigset *s = load_sigs(path);
     if (!s)
@@ -94,7 +94,21 @@ static int check_signatures(const char *path)
     const char *const *cats = ksd_sig_categories(&nc);
     for (size_t i = 0; i < nc; i++)
         printf(" %s=%zu", cats[i], ksd_sig_count_category(s, cats[i]));
-    printf("\n");
+    printf("\nrule set a run uses: %s%s\n", in_use,
+           strcmp(in_use, KSD_BUILTIN_RULES) == 0 ? " (compiled in; no installed file)" : "");
+    ksd_sig_free(s);
+    return 0;
+}
+
+/* --print-config: which rule set a run would use, as a comment line. */
+static int print_config(const struct ksd_config *cfg)
+{
+    ksd_config_print(cfg, stdout);
+    struct ksd_sigset *s = load_sigs(cfg->sigfile);
+    if (!s)
+        return KSD_EXIT_USAGE;
+    printf("# rule set in use: %s, version %s, %zu rules\n", cfg->sigfile, ksd_sig_version(s),
+           ksd_sig_count(s, -1));
     ksd_sig_free(s);
     return 0;
 }
@@ -123,7 +137,11 @@ static struct ksd_sigset *load_sigs(const char *path)
 {
     struct ksd_sigset *s = NULL;
     struct ksd_sig_error err;
-    if (ksd_sig_load_file(path, &s, &err) != 0) {
+    int rc = strcmp(path, KSD_BUILTIN_RULES) == 0
+                 ? ksd_sig_load_buf(KSD_BUILTIN_RULES, ksd_builtin_rules, ksd_builtin_rules_len, &s,
+                                    &err)
+                 : ksd_sig_load_file(path, &s, &err);
+    if (rc != 0) {
         /* FILE:LINE: reason for a bad line, FILE: reason for a file that cannot be read */
         if (err.line > 0)
             fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.reason);
@@ -400,11 +418,9 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     if (cfg.check_sigs)
-        return check_signatures(cfg.check_sigs);
-    if (cfg.print_config) {
-        ksd_config_print(&cfg, stdout);
-        return 0;
-    }
+        return check_signatures(cfg.check_sigs, cfg.sigfile);
+    if (cfg.print_config)
+        return print_config(&cfg);
     ksd_log_init(cfg.use_syslog, "ksd");
 
     struct run r;
