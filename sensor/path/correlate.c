@@ -418,53 +418,150 @@ static void fmt_time(int64_t us, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
+/* A host table cell: captured bytes reduced to printable ASCII ('?' for the rest). */
+static void safe_cat(char *dst, size_t cap, const char *sep, const char *s)
+{
+    size_t l = strlen(dst);
+    if (l && *sep && l + 1 < cap)
+        dst[l++] = *sep;
+    for (; *s && l + 1 < cap; s++)
+        dst[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
+    dst[l] = '\0';
+}
+
+/* s as a JSON string (s is printable ASCII: only " and \ need escaping). */
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+/* A space- or comma-separated cell as a JSON array of strings. */
+static void json_list(FILE *out, const char *s, char sep)
+{
+    fputc('[', out);
+    int first = 1;
+    while (*s) {
+        const char *e = strchr(s, sep);
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        char item[512];
+        snprintf(item, sizeof(item), "%.*s", (int)n, s);
+        fputs(first ? "" : ",", out);
+        json_str(out, item);
+        first = 0;
+        s += n;
+        if (*s)
+            s++;
+    }
+    fputc(']', out);
+}
+
+/* s as a CSV field (RFC 4180: quoted when it holds a comma or quote, quotes doubled). */
+static void csv_field(FILE *out, const char *s, int last)
+{
+    if (strpbrk(s, ",\"")) {
+        fputc('"', out);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', out);
+            fputc(*s, out);
+        }
+        fputc('"', out);
+    } else {
+        fputs(s, out);
+    }
+    fputc(last ? '\n' : ',', out);
+}
+
+size_t ksd_corr_hosts_write(const struct ksd_corr *const *cs, int nc, int fmt, FILE *out)
 {
     size_t n = 0, i = 0;
     for (int k = 0; k < nc; k++)
         n += cs[k]->hosts.n;
+    if (!out)
+        return n;
+    if (fmt == KSD_HOSTS_CSV)
+        fputs("client,site,managed,verdict,first_seen,last_seen,events,evidence,indicators\n", out);
     if (n == 0) {
-        fprintf(out, "no flagged hosts\n");
-        return;
+        if (fmt == KSD_HOSTS_TABLE)
+            fprintf(out, "no flagged hosts\n");
+        else if (fmt == KSD_HOSTS_JSON)
+            fprintf(out, "[]\n");
+        return 0;
     }
     struct lent **v = malloc(n * sizeof(*v));
     if (!v)
-        return;
+        return 0;
     for (int k = 0; k < nc; k++)
         for (struct lent *e = cs[k]->hosts.head; e && i < n; e = e->next)
             v[i++] = e;
     qsort(v, i, sizeof(*v), cmp_addr);
-    fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-34s  %s\n", "CLIENT", "SITE",
-            "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",
-            "INDICATORS");
+    if (fmt == KSD_HOSTS_TABLE)
+        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-34s  %s\n", "CLIENT", "SITE",
+                "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",
+                "INDICATORS");
+    else if (fmt == KSD_HOSTS_JSON)
+        fputs("[", out);
     for (size_t j = 0; j < i; j++) {
         const struct ksd_addr *a = (const void *)v[j]->data;
         const struct host_val *h =
             (const void *)(v[j]->data + ((sizeof(struct ksd_addr) + 7) & ~(size_t)7));
-        char addr[64], first[32], last[32], ev[128] = "", ind[512] = "";
+        char addr[64], first[32], last[32], ev[128] = "", ind[512] = "", site[64] = "";
+        char managed[16] = "", events[24];
         ksd_addr_str(a, addr, sizeof(addr));
         fmt_time(h->first_us, first, sizeof(first));
         fmt_time(h->last_us, last, sizeof(last));
-        for (size_t k = 0; k < sizeof(evidence_names) / sizeof(evidence_names[0]); k++) {
-            if (h->evmask & (1u << k)) {
-                if (ev[0])
-                    strncat(ev, ",", sizeof(ev) - strlen(ev) - 1);
-                strncat(ev, evidence_names[k], sizeof(ev) - strlen(ev) - 1);
-            }
+        for (size_t k = 0; k < sizeof(evidence_names) / sizeof(evidence_names[0]); k++)
+            if (h->evmask & (1u << k))
+                safe_cat(ev, sizeof(ev), ",", evidence_names[k]);
+        for (int k = 0; k < h->n_ind; k++)
+            safe_cat(ind, sizeof(ind), " ", h->ind[k]);
+        safe_cat(site, sizeof(site), "", h->site[0] ? h->site : "-");
+        safe_cat(managed, sizeof(managed), "", h->managed[0] ? h->managed : "no");
+        snprintf(events, sizeof(events), "%llu", (unsigned long long)h->events);
+        const char *verdict = ksd_corr_verdict_of(h->catmask);
+        if (fmt == KSD_HOSTS_TABLE) {
+            fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-34s  %s\n", addr, site,
+                    managed, verdict, first, last, events, ev, ind);
+            continue;
         }
-        for (int k = 0; k < h->n_ind; k++) {
-            if (ind[0])
-                strncat(ind, " ", sizeof(ind) - strlen(ind) - 1);
-            /* indicators are captured bytes: print only safe characters */
-            size_t l = strlen(ind);
-            for (const char *s = h->ind[k]; *s && l + 1 < sizeof(ind); s++)
-                ind[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
-            ind[l] = '\0';
+        /* CSV and JSON: ISO 8601 times, "" for no site */
+        first[10] = last[10] = 'T';
+        strcat(first, "Z");
+        strcat(last, "Z");
+        if (strcmp(site, "-") == 0)
+            site[0] = '\0';
+        if (fmt == KSD_HOSTS_CSV) {
+            const char *f[] = {addr, site, managed, verdict, first, last, events, ev, ind};
+            for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+                csv_field(out, f[k], k + 1 == sizeof(f) / sizeof(f[0]));
+            continue;
         }
-        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-34s  %s\n", addr,
-                h->site[0] ? h->site : "-", h->managed[0] ? h->managed : "no",
-                ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
-                ind);
+        const char *k[] = {"client", "site", "managed", "verdict", "first_seen", "last_seen"};
+        const char *f[] = {addr, site, managed, verdict, first, last};
+        fputs(j ? ",\n {" : "{", out);
+        for (size_t m = 0; m < sizeof(f) / sizeof(f[0]); m++) {
+            fprintf(out, "%s\"%s\":", m ? "," : "", k[m]);
+            json_str(out, f[m]);
+        }
+        fprintf(out, ",\"events\":%s,\"evidence\":", events);
+        json_list(out, ev, ',');
+        fputs(",\"indicators\":", out);
+        json_list(out, ind, ' ');
+        fputs("}", out);
     }
+    if (fmt == KSD_HOSTS_JSON)
+        fputs("]\n", out);
     free(v);
+    return i;
+}
+
+void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
+{
+    ksd_corr_hosts_write(cs, nc, KSD_HOSTS_TABLE, out);
 }

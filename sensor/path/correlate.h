@@ -85,6 +85,15 @@ const char *ksd_corr_verdict_of(uint32_t catmask);
 
 /* Print the flagged hosts as an aligned table (sorted by client address). */
 void ksd_corr_hosts_print(const struct ksd_corr *const *c, int n, FILE *out);
+
+enum ksd_hosts_fmt {
+    KSD_HOSTS_TABLE = 0, /* aligned columns, for people */
+    KSD_HOSTS_CSV,       /* RFC 4180 with a header line; ISO 8601 times */
+    KSD_HOSTS_JSON,      /* one array of objects; evidence and indicators as arrays */
+};
+/* The flagged hosts of the n tables, sorted by address, in one format (the same
+ * rows and values in each). out NULL only counts. Returns the number of hosts. */
+size_t ksd_corr_hosts_write(const struct ksd_corr *const *c, int n, int fmt, FILE *out);
 size_t ksd_corr_hosts_count(const struct ksd_corr *c);
 
 void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len);

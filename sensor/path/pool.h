@@ -60,5 +60,8 @@ uint64_t ksd_pool_bytes(const struct ksd_pool *p);
 uint64_t ksd_pool_flows(const struct ksd_pool *p);
 void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);
 void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out);
+/* The host table as table, CSV or JSON (enum ksd_hosts_fmt); out NULL counts. Returns the
+ * number of hosts. After ksd_pool_finish. */
+size_t ksd_pool_write_hosts(struct ksd_pool *p, int fmt, FILE *out);
 
 #endif
