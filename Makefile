@@ -62,6 +62,7 @@ SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c sensor/*/*.c))
 LIB_SRCS    := $(DISS_SRCS) $(SIG_SRCS) $(SENSOR_SRCS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 MAIN_OBJ    := $(B)/sensor/main.o
+BUILTIN_OBJ := $(B)/gen/builtin_rules.o
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
@@ -83,9 +84,24 @@ endif
 
 all: $(KSD_BIN)
 
-$(KSD_BIN): $(MAIN_OBJ) $(B)/libksd.a
+$(KSD_BIN): $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(B)/libksd.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a $(LDLIBS)
+
+# The shipped rule set compiled into ./ksd as the fallback default (an
+# installed file or -s wins): a clone works without `make install`.
+$(B)/gen/builtin_rules.c: signatures/kaspersky.rules
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $< by the Makefile */'; echo '#include "sensor/config.h"'; \
+	  echo 'const char ksd_builtin_rules[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo '    ;'; echo 'const size_t ksd_builtin_rules_len = sizeof(ksd_builtin_rules) - 1;'; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(BUILTIN_OBJ): $(B)/gen/builtin_rules.c $(B)/.flags
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libksd.a: $(LIB_OBJS)
 	$(call say,AR,$@)
@@ -213,4 +229,4 @@ clean:
 	rm -rf build ksd
 
 -include deploy/install.mk
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KSD_DEFAULT_RULES
@@ -52,6 +53,8 @@ enum {
     OPT_USER,
     OPT_SYSLOG,
     OPT_HOSTS,
+    OPT_HOSTS_CSV,
+    OPT_HOSTS_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -89,6 +92,8 @@ static const struct option long_opts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"hosts", no_argument, NULL, OPT_HOSTS},
+    {"hosts-csv", required_argument, NULL, OPT_HOSTS_CSV},
+    {"hosts-json", required_argument, NULL, OPT_HOSTS_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -96,19 +101,22 @@ static const struct option long_opts[] = {
 
 void ksd_config_usage(FILE *out)
 {
-    fputs("usage: ksd [-r FILE]... | -i IFACE [options]\n"
+    fputs("usage: ksd [options] [-r] FILE|DIR... | -i IFACE [options]\n"
           "       ksd --check-signatures FILE\n"
           "       ksd report [--redis T] [--since DATE] [--unmanaged] [--csv|--json] ...\n"
           "       ksd dashboard [--redis T] [--listen HOST:PORT] [--password-file F]\n"
           "\n"
           "input:\n"
-          "  -r FILE                read a capture (pcap/pcapng; - is stdin); repeatable\n"
+          "  -r FILE                read a capture (pcap/pcapng; - is stdin); repeatable;\n"
+          "                         FILE or DIR arguments without -r are read too\n"
+          "                         (a directory: its captures, recursively, in name order)\n"
           "  -i IFACE               live capture (promiscuous, immediate mode)\n"
           "  -f BPF                 capture filter\n"
           "  --snaplen N            live: bytes per packet (default 262144)\n"
           "  --buffer-mb N          live: kernel buffer in MiB (default 64)\n"
           "detection:\n"
-          "  -s FILE                signature file (default " KSD_DEFAULT_RULES ")\n"
+          "  -s FILE                signature file (default " KSD_DEFAULT_RULES "\n"
+          "                         when installed, else the built-in copy; -s built-in)\n"
           "  --known-hosts FILE     CIDR -> managed | exception\n"
           "  --sites FILE           CIDR -> site name\n"
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
@@ -129,7 +137,10 @@ void ksd_config_usage(FILE *out)
           "  --spool FILE           on-disk queue while Redis is unreachable\n"
           "  --spool-max MB         spool size cap in MiB (default 256)\n"
           "  --sensor-id NAME       name of this sensor (default: host name)\n"
-          "  --hosts                print the table of flagged hosts on exit\n"
+          "  --hosts                print the table of flagged hosts on exit (the default\n"
+          "                         when no other output is asked for)\n"
+          "  --hosts-csv FILE       the same table as CSV (- = stdout)\n"
+          "  --hosts-json FILE      the same table as a JSON array (- = stdout)\n"
           "  --stats                print statistics on exit (and on SIGUSR1)\n"
           "  --progress, --no-progress  progress line (default: when stderr is a terminal)\n"
           "process:\n"
@@ -165,8 +176,14 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
     } while (0)
     switch (opt) {
         case 'r':
-            if (c->n_inputs >= KSD_MAX_INPUTS)
-                return "too many capture files";
+            if (c->n_inputs == c->cap_inputs) {
+                int cap = c->cap_inputs ? 2 * c->cap_inputs : 16;
+                const char **n = realloc(c->inputs, (size_t)cap * sizeof(*n));
+                if (!n)
+                    return "out of memory";
+                c->inputs = n;
+                c->cap_inputs = cap;
+            }
             c->inputs[c->n_inputs++] = val;
             return NULL;
         case 'i':
@@ -212,6 +229,12 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
             return NULL;
         case OPT_HOSTS:
             c->hosts = 1;
+            return NULL;
+        case OPT_HOSTS_CSV:
+            SETSTR(hosts_csv);
+            return NULL;
+        case OPT_HOSTS_JSON:
+            SETSTR(hosts_json);
             return NULL;
         case OPT_NO_NDPI:
             c->ndpi = 0;
@@ -413,17 +436,24 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             return KSD_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "ksd: unexpected argument '%s'\n", argv[optind]);
-        return KSD_EXIT_USAGE;
+    /* positional arguments are inputs, as with -r (so shell globs work) */
+    for (; optind < argc; optind++) {
+        const char *why = apply(c, 'r', argv[optind], 0);
+        if (why) {
+            fprintf(stderr, "ksd: %s: %s\n", argv[optind], why);
+            return KSD_EXIT_USAGE;
+        }
     }
     if (c->conf_file) {
         int rc = load_file(c, c->conf_file);
         if (rc)
             return rc;
     }
-    if (!c->sigfile)
-        c->sigfile = KSD_DEFAULT_RULES;
+    if (!c->sigfile) {
+        /* the installed file wins over the copy compiled in */
+        struct stat sb;
+        c->sigfile = stat(KSD_DEFAULT_RULES, &sb) == 0 ? KSD_DEFAULT_RULES : KSD_BUILTIN_RULES;
+    }
     if (!c->redis_prefix)
         c->redis_prefix = "ksd:";
     if (!c->sensor_id) {
@@ -438,11 +468,18 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
         return KSD_EXIT_USAGE;
     }
     if (!c->n_inputs && !c->iface && !c->print_config) {
-        fprintf(stderr, "ksd: nothing to read: give -r FILE or -i IFACE\n");
+        fprintf(stderr, "ksd: nothing to read: give capture files or directories, or -i IFACE\n");
         ksd_config_usage(stderr);
         return KSD_EXIT_USAGE;
     }
     return 0;
+}
+
+void ksd_config_free(struct ksd_config *c)
+{
+    free(c->inputs);
+    c->inputs = NULL;
+    c->n_inputs = c->cap_inputs = 0;
 }
 
 static void pstr(FILE *out, const char *k, const char *v)
@@ -459,6 +496,8 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     pstr(out, "filter", c->filter);
     pstr(out, "signatures", c->sigfile);
     pstr(out, "json", c->json);
+    pstr(out, "hosts-csv", c->hosts_csv);
+    pstr(out, "hosts-json", c->hosts_json);
     pstr(out, "facts", c->facts);
     pstr(out, "redis", c->redis);
     pstr(out, "redis-prefix", c->redis_prefix);

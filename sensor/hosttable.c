@@ -136,7 +136,7 @@ static int newest_first(const void *a, const void *b)
     return -strcmp(x->client, y->client);
 }
 
-int ksd_hosttable_print(struct ksd_pool *p, FILE *out)
+long ksd_hosttable_write(struct ksd_pool *p, int fmt, FILE *out)
 {
     struct collect k;
     memset(&k, 0, sizeof(k));
@@ -147,9 +147,11 @@ int ksd_hosttable_print(struct ksd_pool *p, FILE *out)
         fill_top(&k);
         qsort(k.h, k.n, sizeof(k.h[0]), newest_first);
     }
-    int rc =
-        k.oom ? -1
-              : ksd_report_write(out, KSD_REPORT_TABLE, KSD_REPORT_PART_HOSTS, k.h, k.n, NULL, 0);
+    long rc = k.oom ? -1 : (long)k.n;
+    if (rc >= 0 && out &&
+        ksd_report_write(out, (enum ksd_report_format)fmt, KSD_REPORT_PART_HOSTS, k.h, k.n, NULL, 0) !=
+            0)
+        rc = -1;
     free(k.h);
     free(k.p);
     return rc;

@@ -257,6 +257,27 @@ static void test_report_verdict_from_categories(void **state)
     assert_int_equal(ksd_sig_verdict_parse("Product", &v), KSD_EINVAL);
 }
 
+static void test_report_since_relative(void **state)
+{
+    (void)state;
+    int64_t t = 0, now = 1796000000;
+    assert_int_equal(ksd_report_parse_since("24h", now, &t), KSD_OK);
+    assert_true(t == now - 86400);
+    assert_int_equal(ksd_report_parse_since("7d", now, &t), KSD_OK);
+    assert_true(t == now - 7 * 86400);
+    assert_int_equal(ksd_report_parse_since("90m", now, &t), KSD_OK);
+    assert_true(t == now - 5400);
+    assert_int_equal(ksd_report_parse_since("2w", now, &t), KSD_OK);
+    assert_true(t == now - 14 * 86400);
+    assert_int_equal(ksd_report_parse_since("2026-11-20", now, &t), KSD_OK);
+    assert_true(t == 1795132800);
+    assert_int_equal(ksd_report_parse_since("7", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("h", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("7y", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("7dd", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("99999999999d", now, &t), KSD_EINVAL);
+}
+
 static void test_report_parse_date_forms(void **state)
 {
     (void)state;
@@ -750,6 +771,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_verdict_from_categories),
         cmocka_unit_test(test_report_parse_date_forms),
+        cmocka_unit_test(test_report_since_relative),
         cmocka_unit_test(test_report_hosts_fields_and_verdicts),
         cmocka_unit_test(test_report_filters_since_site_unmanaged_verdict),
         cmocka_unit_test(test_report_table_is_aligned_and_clean),

@@ -82,6 +82,29 @@ int ksd_report_parse_date(const char *s, int64_t *out)
     return KSD_OK;
 }
 
+int ksd_report_parse_since(const char *s, int64_t now_s, int64_t *out)
+{
+    static const struct {
+        char unit;
+        int64_t secs;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+    const char *p = s;
+    int64_t n = 0;
+    while (p && *p >= '0' && *p <= '9' && n <= 10 * 366 * 86400)
+        n = n * 10 + (*p++ - '0');
+    if (!p || p == s || !p[0] || p[1])
+        return ksd_report_parse_date(s, out);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (*p == units[i].unit) {
+            if (n > 10 * 366 * 86400 / units[i].secs)
+                return KSD_EINVAL;
+            *out = now_s - n * units[i].secs;
+            return KSD_OK;
+        }
+    }
+    return KSD_EINVAL;
+}
+
 /* "2026-11-27T01:11:41.463751Z" -> Unix seconds, or -1. */
 int64_t ksd_report_event_ts(const char *s, size_t n)
 {
@@ -107,6 +130,7 @@ static void usage(FILE *f)
         "\n"
         "  --redis TARGET        Redis written by ksd --redis (default 127.0.0.1:6379)\n"
         "  --since DATE          hosts last seen at or after DATE (UTC, YYYY-MM-DD[THH:MM[:SS]])\n"
+        "                        or within the last N s/m/h/d/w (24h, 7d)\n"
         "  --unmanaged           only hosts labelled neither \"managed\" nor \"exception\"\n"
         "  --site NAME           only hosts of this site\n"
         "  --verdict V           only hosts with this verdict\n"
@@ -220,8 +244,10 @@ int ksd_report_main(int argc, char **argv)
                 conf.auth_file = optarg;
                 break;
             case O_SINCE:
-                if (ksd_report_parse_date(optarg, &f.since) != KSD_OK) {
-                    fprintf(stderr, "ksd report: --since: not a UTC date or date-time: %s\n",
+                if (ksd_report_parse_since(optarg, (int64_t)time(NULL), &f.since) != KSD_OK) {
+                    fprintf(stderr,
+                            "ksd report: --since: not a UTC date or date-time, nor a time "
+                            "ago such as 24h or 7d: %s\n",
                             optarg);
                     return 2;
                 }

@@ -107,6 +107,13 @@ struct ksd_report_sub;
 int ksd_report_parse_date(const char *s, int64_t *out);
 
 /*
+ * --since: a date as ksd_report_parse_date, or a time before now_s: a whole
+ * number and a unit, s, m, h, d or w (`24h`, `7d`), up to ten years. 0 or
+ * KSD_EINVAL.
+ */
+int ksd_report_parse_since(const char *s, int64_t now_s, int64_t *out);
+
+/*
  * Connect (and AUTH) to the Redis of c. Returns NULL with a message in err
  * on a bad target, an unreadable auth file, a refused connection or a failed
  * AUTH. Free with ksd_report_close. Not thread-safe: one user at a time.

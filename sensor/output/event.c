@@ -193,6 +193,8 @@ int ksd_event_json(const struct ksd_event *ev, char *buf, size_t cap)
     if (ev->via[0])
         jb_field(&b, "via", ev->via);
     jb_num(&b, "count", ev->count);
+    if (ev->pcap[0])
+        jb_field(&b, "pcap", ev->pcap);
     {
         char id[24];
         snprintf(id, sizeof(id), "%016llx", (unsigned long long)ev->id);

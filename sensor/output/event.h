@@ -33,6 +33,7 @@ struct ksd_event {
     char ruleset[64];                     /* version line of the rule file that matched */
     char via[256];  /* dns_ip: the name the address was learned from; else "" */
     uint32_t count; /* detections folded into this event (first of the window = 1) */
+    char pcap[256]; /* offline runs: the capture file the packet came from; else "" */
 };
 
 /*

@@ -35,14 +35,14 @@ struct rec_frame {
     uint32_t caplen;
     uint32_t len;
     int32_t linktype;
-    uint32_t pad;
+    uint32_t src; /* input file index */
 };
 
 struct rec_dgram {
     int64_t ts_us;
     struct ksd_pkt outer; /* context of the fragments; pointers inside are not used */
     uint32_t len;
-    uint32_t pad;
+    uint32_t src; /* input file index */
 };
 
 struct slot {
@@ -100,13 +100,14 @@ static void *worker_main(void *arg)
         if (type == REC_FRAME) {
             struct rec_frame h;
             memcpy(&h, rec, sizeof(h));
-            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h)};
+            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h), h.src};
             ksd_worker_packet(s->w, &fr);
             if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
                 atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
         } else if (type == REC_DGRAM) {
             struct rec_dgram h;
             memcpy(&h, rec, sizeof(h));
+            ksd_worker_set_source(s->w, h.src);
             ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
         } else if (type == REC_LISTS) {
             adopt(s);
@@ -268,11 +269,14 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         h.ts_us = fr->ts_us;
         h.outer = pkt;
         h.len = (uint32_t)dglen;
+        h.src = fr->src;
         uint32_t di = pick(p, client_hash(p, &inner));
-        if (di == 0)
+        if (di == 0) {
+            ksd_worker_set_source(p->slots[0].w, fr->src);
             ksd_worker_datagram(p->slots[0].w, fr->ts_us, &pkt, dg, dglen);
-        else
+        } else {
             push(&p->slots[di], REC_DGRAM, &h, sizeof(h), dg, dglen);
+        }
         return;
     }
     uint32_t idx = rc == KSD_DEC_OK ? pick(p, client_hash(p, &pkt)) : 0;
@@ -280,7 +284,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         ksd_worker_decoded(p->slots[0].w, fr, &pkt, rc);
         return;
     }
-    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, 0};
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src};
     push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
 }
 

@@ -114,6 +114,7 @@ struct ksd_worker {
     int nlabels;
     struct ksd_stats st;
     int64_t now;          /* capture time of the current packet */
+    uint32_t src;         /* input file of the current packet (ksd_frame.src) */
     int64_t last_expire;  /* capture time of the last expiry run */
     uint64_t id_epoch_ms; /* event ids: wall-clock ms this worker's id block started */
     uint32_t id_seq;      /* events in the current block */
@@ -263,6 +264,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.managed, sizeof(ev.managed), "%s", managed ? managed : "");
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
+    if (w->src < w->conf.n_sources)
+        snprintf(ev.pcap, sizeof(ev.pcap), "%s", w->conf.sources[w->src]);
     ev.count = n;
     w->st.events++;
     char buf[4096];
@@ -1069,7 +1072,9 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     struct ksd_worker *w = arg;
     (void)reason;
     int64_t saved = w->now;
+    uint32_t saved_src = w->src;
     w->now = f->last_us;
+    w->src = f->src; /* evidence settled at the end names the flow's last file */
     struct flow_ext *x = f->ext;
     /* the flow ends with a ClientHello still waiting for a missing segment */
     if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
@@ -1088,6 +1093,7 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     settle_dns_ip(w, f);
     ext_final(w, f);
     w->now = saved;
+    w->src = saved_src;
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -1225,6 +1231,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
     if (!f)
         return;
+    f->src = w->src;
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
     if (fresh) {
@@ -1268,6 +1275,12 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
 /* Capture time moves on: expire idle flows and fragments once a second. */
 static void tick(struct ksd_worker *w, int64_t ts_us)
 {
+    /* Capture time going back by more than KSD_TIME_BACK_US is another capture
+     * (the next file of an offline run, taken earlier): its packets cannot
+     * continue the flows in the table, which would otherwise wait, unexpired,
+     * until time caught up again. End them now; correlation state stays. */
+    if (ts_us < w->now - KSD_TIME_BACK_US)
+        ksd_flow_flush(w->ft);
     w->now = ts_us;
     if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
         ksd_flow_expire(w->ft, w->now);
@@ -1281,6 +1294,11 @@ void ksd_worker_set_index(struct ksd_worker *w, int index)
     w->index = (uint32_t)index & 63;
 }
 
+void ksd_worker_set_source(struct ksd_worker *w, uint32_t src)
+{
+    w->src = src;
+}
+
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 {
     struct ksd_pkt pkt;
@@ -1291,6 +1309,7 @@ void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
                         int rc)
 {
+    w->src = fr->src;
     tick(w, fr->ts_us);
     w->st.packets++;
     w->st.bytes += fr->len;

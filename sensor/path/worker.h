@@ -66,13 +66,18 @@ struct ksd_stats {
     struct ksd_stream_stats stream;
 };
 
+/* A step back in capture time larger than this ends every flow (see tick in worker.c). */
+#define KSD_TIME_BACK_US (60LL * 1000000)
+
 struct ksd_worker_conf {
     long max_flows;
     int64_t dedup_window_us;
     const char *sensor_id;
-    int ndpi;                /* classify flows with nDPI */
-    const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
-    int ndpi_full;           /* nDPI also parses the ClientHellos ksd has parsed */
+    int ndpi;                   /* classify flows with nDPI */
+    const char *ndpi_protos;    /* nDPI protocols file (custom Kaspersky protocol), or NULL */
+    int ndpi_full;              /* nDPI also parses the ClientHellos ksd has parsed */
+    const char *const *sources; /* offline: input file names by ksd_frame.src (borrowed), or NULL */
+    size_t n_sources;
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
@@ -96,6 +101,9 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
 
 /* The worker's number in its pool (0..63): part of its event ids. */
 void ksd_worker_set_index(struct ksd_worker *w, int index);
+
+/* The input file the next datagram comes from (ksd_frame.src; frames carry their own). */
+void ksd_worker_set_source(struct ksd_worker *w, uint32_t src);
 
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
