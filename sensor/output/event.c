@@ -192,6 +192,8 @@ int ksd_event_json(const struct ksd_event *ev, char *buf, size_t cap)
     jb_field(&b, "ruleset", ev->ruleset);
     if (ev->via[0])
         jb_field(&b, "via", ev->via);
+    if (ev->community_id[0])
+        jb_field(&b, "community_id", ev->community_id);
     jb_num(&b, "count", ev->count);
     {
         char id[24];

@@ -263,6 +263,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.managed, sizeof(ev.managed), "%s", managed ? managed : "");
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
+    ksd_community_id(0, f->key.family, f->key.proto, client.a, server.a, ev.sport, ev.dport,
+                     f->key.proto == 6 || f->key.proto == 17, ev.community_id);
     ev.count = n;
     w->st.events++;
     char buf[4096];
