@@ -22,6 +22,7 @@
 #include "sensor/config.h"
 #include "sensor/output/event.h"
 #include "sensor/path/known.h"
+#include "sensor/path/learned.h"
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
 #include "sensor/output/emit.h"
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.cfg = &cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
+    r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
     r.started = (int64_t)time(NULL);
     int status = 0;
     char *protos = NULL, pbuf[32];
@@ -521,6 +523,7 @@ out:
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);
     ksd_known_free(r.sites);
+    ksd_learned_free(r.sink.learned);
     pthread_mutex_destroy(&r.sink.lock);
     return status;
 }

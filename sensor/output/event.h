@@ -33,8 +33,8 @@ struct ksd_event {
     char site[64];                        /* site from the site map, "" when none */
     char managed[16];                     /* "managed", "exception" or "" */
     char ruleset[64];                     /* version line of the rule file that matched */
-    char via[256];  /* dns_ip: the name the address was learned from; a DNS name reached
-                       through a CNAME chain: the question name; else "" */
+    char via[256]; /* dns_ip: the name the address was learned from; a DNS name reached
+                      through a CNAME chain: the question name; else "" */
     char community_id[KSD_COMMUNITY_ID_MAX]; /* the flow's Community ID v1, seed 0 */
     uint32_t count; /* detections folded into this event (first of the window = 1) */
 };

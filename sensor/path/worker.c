@@ -31,6 +31,7 @@
 #include "sensor/output/event.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/known.h"
+#include "sensor/path/learned.h"
 #include "signatures/sig.h"
 
 #define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
@@ -67,6 +68,7 @@ enum {
 #define FL_NAME        0x01   /* a server name was seen on the flow */
 #define FL_DNSIP       0x02   /* the server address was learned from a Kaspersky DNS answer */
 #define FL_TLSPORT     0x04   /* a TLS/QUIC flow, for no_sni accounting */
+#define FL_SHARED_DONE 0x08   /* the sensor-wide learned-address table was consulted */
 #define FL_CDONE       0x10   /* client side finished */
 #define FL_SDONE       0x20   /* server side finished */
 #define FL_HELLO       0x40   /* a ClientHello was parsed */
@@ -99,6 +101,9 @@ struct flow_ext {
     struct ksd_classify_flow *nd; /* nDPI state while classifying */
 };
 
+#define KSD_PENDING_MAX     256 /* name-less flows waiting for another worker's answer */
+#define KSD_PENDING_WAIT_US (30LL * 1000000)
+
 struct ksd_worker {
     struct ksd_worker_conf conf;
     struct ksd_sink *sink;
@@ -122,6 +127,8 @@ struct ksd_worker {
     struct ksd_tls_hello hello;
     struct ksd_tls_server server;
     struct ksd_http_req req;
+    struct ksd_flow pending[KSD_PENDING_MAX]; /* see settle_shared_dns_ip */
+    int npending;
 };
 
 const char *ksd_nosni_name(int reason)
@@ -225,17 +232,20 @@ static uint64_t next_event_id(struct ksd_worker *w)
 
 /*
  * A rule matched `indicator` on flow f. `flagged` is the key side of the host
- * believed to run the product. Suppressed within the dedup window.
+ * believed to run the product. Suppressed within the dedup window. The event
+ * carries `confidence` and `category` (the rule's, except for indirect
+ * evidence: see detect_indirect) and `via` when not NULL.
  */
-static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
-                   const char *indicator, const struct ksd_rule *r, const char *via)
+static void detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                      const char *indicator, const struct ksd_rule *r, const char *via,
+                      int confidence, const char *category)
 {
     struct ksd_addr client, server;
     side_addr(f, flagged, &client);
     side_addr(f, !flagged, &server);
     const char *site = ksd_known_lookup(w->sites, client.family, client.a);
     const char *managed = ksd_known_lookup(w->known, client.family, client.a);
-    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed);
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, category, indicator, site, managed);
     uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
     if (n == 0)
         return;
@@ -255,8 +265,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence);
     snprintf(ev.indicator, sizeof(ev.indicator), "%s", indicator);
     snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
-    snprintf(ev.category, sizeof(ev.category), "%s", r->category);
-    ev.confidence = r->confidence;
+    snprintf(ev.category, sizeof(ev.category), "%s", category);
+    ev.confidence = confidence;
     snprintf(ev.app, sizeof(ev.app), "%s", app_label(w, f));
     snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
     snprintf(ev.site, sizeof(ev.site), "%s", site ? site : "");
@@ -280,6 +290,32 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         pthread_mutex_unlock(&w->sink->lock);
     if (w->sink->push)
         w->sink->push(w->sink->push_arg, &ev);
+}
+
+static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                   const char *indicator, const struct ksd_rule *r, const char *via)
+{
+    detect_as(w, f, flagged, evidence, indicator, r, via, r->confidence, r->category);
+}
+
+/*
+ * Indirect evidence, reported with its provenance in `via` and a confidence
+ * below the rule's (README "Indirect evidence"):
+ *  - a Kaspersky name reached through the CNAME chain of a DNS question that
+ *    is not itself a Kaspersky name: the rule's confidence minus
+ *    KSD_CONF_CNAME_PENALTY (the host asked for another name);
+ *  - a name-less TLS/QUIC/HTTP flow to an address that another host
+ *    resolved as Kaspersky's: category "infrastructure" (so the host's
+ *    verdict is "suspected" unless other evidence proves more) and at most
+ *    KSD_CONF_SHARED_DNSIP.
+ */
+#define KSD_CONF_CNAME_PENALTY 20
+#define KSD_CONF_SHARED_DNSIP  40
+#define KSD_CONF_MIN           10
+
+static int conf_minus(int c, int penalty)
+{
+    return c - penalty > KSD_CONF_MIN ? c - penalty : (c < KSD_CONF_MIN ? c : KSD_CONF_MIN);
 }
 
 /*
@@ -354,6 +390,75 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     char ip[64];
     ksd_addr_str(&server, ip, sizeof(ip));
     detect(w, f, f->client, "dns_ip", ip, r, name);
+}
+
+/* Report a name-less flow whose server address is in the sensor-wide
+ * table; 0 when it is not (yet). */
+static int shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct ksd_addr server;
+    side_addr(f, !f->client, &server);
+    char name[KSD_LEARNED_NAME_MAX];
+    if (!ksd_learned_get(w->sink->learned, server.family, server.a, f->first_us, name,
+                         sizeof(name)))
+        return 0;
+    const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
+    if (!r)
+        return 1; /* learned, but no rule names it (a reloaded rule set) */
+    char ip[64];
+    ksd_addr_str(&server, ip, sizeof(ip));
+    detect_as(w, f, f->client, "dns_ip", ip, r, name,
+              r->confidence < KSD_CONF_SHARED_DNSIP ? r->confidence : KSD_CONF_SHARED_DNSIP,
+              "infrastructure");
+    return 1;
+}
+
+/*
+ * A TLS, QUIC or HTTP flow (ksd's own dissectors said so) that ended without
+ * a server name, to an address that another host resolved as a Kaspersky
+ * name (the sensor-wide table): a suspected dns_ip. With several workers the
+ * answer may sit in another worker's queue when this flow ends, so a flow
+ * not matched yet waits (a copy of its key and labels) in w->pending, looked
+ * at again every expiry tick for KSD_PENDING_WAIT_US of capture time and
+ * once more after every worker has drained (ksd_worker_settle_pending).
+ */
+static void settle_shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    if ((f->evmask & (FL_NAME | FL_DNSIP | FL_SHARED_DONE)) || !w->sigs || !w->sink->learned ||
+        (f->app != APP_TLS && f->app != APP_QUIC && f->app != APP_HTTP))
+        return;
+    f->evmask |= FL_SHARED_DONE;
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, f->first_us))
+        return; /* the client's own answer: settle_dns_ip's case */
+    if (shared_dns_ip(w, f) || !w->sink->threaded)
+        return;
+    if (w->npending == KSD_PENDING_MAX) { /* full: the oldest gives way */
+        memmove(w->pending, w->pending + 1, sizeof(w->pending[0]) * (KSD_PENDING_MAX - 1));
+        w->npending--;
+    }
+    struct ksd_flow *c = &w->pending[w->npending++];
+    *c = *f;
+    c->ext = NULL;
+    c->hnext = c->prev = c->next = NULL;
+}
+
+/* Look at the waiting name-less flows again; drop those older than the
+ * wait (all of them when final). */
+static void pending_run(struct ksd_worker *w, int final)
+{
+    int64_t saved = w->now;
+    int k = 0;
+    for (int i = 0; i < w->npending; i++) {
+        struct ksd_flow *c = &w->pending[i];
+        w->now = c->last_us;
+        if (!shared_dns_ip(w, c) && !final && saved - c->last_us < KSD_PENDING_WAIT_US)
+            w->pending[k++] = *c;
+    }
+    w->npending = k;
+    w->now = saved;
 }
 
 /* First packet of a flow: remember it as a possible prerequisite, and whether
@@ -503,7 +608,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
             if (r) {
                 if (!matched)
                     matched = chain[nchain];
-                detect(w, f, querier, "dns", chain[nchain], r, NULL);
+                detect_as(w, f, querier, "dns", chain[nchain], r, q0,
+                          conf_minus(r->confidence, KSD_CONF_CNAME_PENALTY), r->category);
             }
             nchain++;
         }
@@ -520,6 +626,11 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         addr.family = rr->family;
         memcpy(addr.a, rr->addr, rr->family == 4 ? 4 : 16);
         ksd_corr_dns_learn(w->corr, &client, &addr, matched, rr->ttl, w->now);
+        ksd_learned_put(w->sink->learned, addr.family, addr.a, matched,
+                        rr->ttl < KSD_DNSCACHE_MIN_TTL_S   ? KSD_DNSCACHE_MIN_TTL_S
+                        : rr->ttl > KSD_DNSCACHE_MAX_TTL_S ? KSD_DNSCACHE_MAX_TTL_S
+                                                           : rr->ttl,
+                        w->now);
     }
 }
 
@@ -1088,6 +1199,7 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
         }
     }
     settle_dns_ip(w, f);
+    settle_shared_dns_ip(w, f);
     ext_final(w, f);
     w->now = saved;
 }
@@ -1275,6 +1387,8 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         w->last_expire = w->now;
+        if (w->npending)
+            pending_run(w, 0);
     }
 }
 
@@ -1325,6 +1439,12 @@ void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_p
 void ksd_worker_finish(struct ksd_worker *w)
 {
     ksd_flow_flush(w->ft);
+}
+
+void ksd_worker_settle_pending(struct ksd_worker *w)
+{
+    if (w->npending)
+        pending_run(w, 1);
 }
 
 void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part)
