@@ -22,6 +22,7 @@
 #include "sensor/config.h"
 #include "sensor/output/event.h"
 #include "sensor/path/known.h"
+#include "sensor/path/hostid.h"
 #include "sensor/path/learned.h"
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
@@ -413,6 +414,7 @@ int main(int argc, char **argv)
     r.cfg = &cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
     r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
+    r.sink.hostid = ksd_hostid_new();   /* NULL: events say nothing of the machine */
     r.started = (int64_t)time(NULL);
     int status = 0;
     char *protos = NULL, pbuf[32];
@@ -460,6 +462,7 @@ int main(int argc, char **argv)
                                  NULL,          cfg.ndpi_full};
     protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
+    wc.name_age_us = (int64_t)cfg.name_age_s * 1000000;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)
@@ -524,6 +527,7 @@ out:
     ksd_known_free(r.known);
     ksd_known_free(r.sites);
     ksd_learned_free(r.sink.learned);
+    ksd_hostid_free(r.sink.hostid);
     pthread_mutex_destroy(&r.sink.lock);
     return status;
 }

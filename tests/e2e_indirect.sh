@@ -6,7 +6,11 @@
 #  - name-less TLS/HTTP flows to an address another host resolved as
 #    Kaspersky's: dns_ip, category infrastructure, confidence 40, via; a flow
 #    with its own SNI, a flow without TLS/HTTP and a flow after the TTL are
-#    not reported; the same with --threads 2.
+#    not reported; the same with --threads 2;
+#  - which machine: client_mac, client_name and client_name_source from a
+#    DHCP exchange, a NetBIOS registration, an mDNS announcement and an
+#    LLMNR answer; nothing for a routed host; the DHCP name gone after the
+#    lease, the NetBIOS name after --name-age; the --facts kinds.
 # Each check compares "client evidence indicator rule category confidence
 # via" lines (sorted) with the expectation written below.
 set -u
@@ -68,4 +72,38 @@ check shared-dns-ip shared-dnsip.pcap $K "$shared" --threads 1
 for i in 1 2 3; do
     check "shared-dns-ip-2-workers run $i" shared-dnsip.pcap $K "$shared" --threads 2
 done
+W=client,indicator,client_mac,client_name,client_name_source
+whois="10.77.0.31 dc1-file.ksn.kaspersky-labs.com 02:00:00:00:00:1f - -
+10.77.0.31 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:1f desktop-a31.corp.example dhcp
+10.77.0.32 dc1-file.ksn.kaspersky-labs.com 02:00:00:00:00:20 WKS-B32 netbios
+10.77.0.32 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:20 WKS-B32 netbios
+10.77.0.33 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:21 mac-c33 mdns
+10.77.0.34 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:22 pc-d34 llmnr
+10.79.0.40 ksn-file-geo.kaspersky-labs.com - - -"
+check which-machine whois.pcap $W "$whois" --threads 1
+check which-machine-name-age whois.pcap $W "$(printf '%s\n' "$whois" |
+    sed 's/^\(10.77.0.32 dc1[^ ]* [^ ]*\) .*/\1 - -/')" --threads 1 --name-age 3600
+
+n=$((n + 1))
+"$KSD" -s signatures/kaspersky.rules -r "$tmp/whois.pcap" --facts "$tmp/facts" >/dev/null 2>&1
+missing=""
+while IFS= read -r want; do
+    grep -qxF "$want" "$tmp/facts" || missing="$missing
+$want"
+done <<EOF2
+$(printf 'dhcp_host\tDESKTOP-A31\t02:00:00:00:00:1f
+dhcp_host\tdesktop-a31.corp.example\t02:00:00:00:00:1f
+dhcp_vendor\tMSFT 5.0\t02:00:00:00:00:1f
+mac\t10.77.0.31\t02:00:00:00:00:1f
+netbios_name\tWKS-B32\t10.77.0.32
+mdns_name\tmac-c33\t10.77.0.33
+llmnr_name\tpc-d34\t10.77.0.34')
+EOF2
+if [ -z "$missing" ] && ! grep -q "^mac.10.79.0.40" "$tmp/facts"; then
+    echo "ok $n - which-machine facts"
+else
+    echo "not ok $n - which-machine facts"
+    printf '#   missing: %s\n' "$missing"
+    failed=1
+fi
 exit $failed

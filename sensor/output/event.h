@@ -36,7 +36,10 @@ struct ksd_event {
     char via[256]; /* dns_ip: the name the address was learned from; a DNS name reached
                       through a CNAME chain: the question name; else "" */
     char community_id[KSD_COMMUNITY_ID_MAX]; /* the flow's Community ID v1, seed 0 */
-    uint32_t count; /* detections folded into this event (first of the window = 1) */
+    char client_mac[18];        /* the client's MAC when known, "aa:bb:cc:dd:ee:ff", else "" */
+    char client_name[64];       /* a name the client announced for itself, else "" */
+    char client_name_source[8]; /* "dhcp", "netbios", "mdns", "llmnr", or "" */
+    uint32_t count;             /* detections folded into this event (first of the window = 1) */
 };
 
 /*

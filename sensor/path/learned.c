@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sensor/path/addrkey.h"
+
 struct entry {
     uint8_t family; /* 0 = free */
     uint8_t addr[16];
@@ -52,16 +54,12 @@ void ksd_learned_free(struct ksd_learned *t)
 
 static uint32_t set_of(int family, const uint8_t *addr)
 {
-    uint32_t h = 2166136261u;
-    size_t n = family == 4 ? 4 : 16;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ addr[i]) * 16777619u;
-    return h % KSD_LEARNED_SETS;
+    return ksd_addrkey_hash(family, addr) % KSD_LEARNED_SETS;
 }
 
 static int same(const struct entry *e, int family, const uint8_t *addr)
 {
-    return e->family == family && memcmp(e->addr, addr, family == 4 ? 4 : 16) == 0;
+    return ksd_addrkey_eq(e->family, e->addr, family, addr);
 }
 
 void ksd_learned_put(struct ksd_learned *t, int family, const uint8_t *addr, const char *name,

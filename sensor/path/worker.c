@@ -20,9 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "dissectors/dhcp.h"
 #include "dissectors/http.h"
 #include "dissectors/ksd.h"
 #include "dissectors/ipfrag.h"
+#include "dissectors/netbios.h"
 #include "dissectors/quic.h"
 #include "dissectors/socks.h"
 #include "dissectors/tls.h"
@@ -30,6 +32,7 @@
 #include "sensor/path/correlate.h"
 #include "sensor/output/event.h"
 #include "sensor/path/flow.h"
+#include "sensor/path/hostid.h"
 #include "sensor/path/known.h"
 #include "sensor/path/learned.h"
 #include "signatures/sig.h"
@@ -273,6 +276,12 @@ static void detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, con
     snprintf(ev.managed, sizeof(ev.managed), "%s", managed ? managed : "");
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
+    struct ksd_hostid_view id;
+    if (ksd_hostid_get(w->sink->hostid, client.family, client.a, w->now, &id)) {
+        snprintf(ev.client_mac, sizeof(ev.client_mac), "%s", id.mac);
+        snprintf(ev.client_name, sizeof(ev.client_name), "%s", id.name);
+        snprintf(ev.client_name_source, sizeof(ev.client_name_source), "%s", id.name_source);
+    }
     ksd_community_id(0, f->key.family, f->key.proto, client.a, server.a, ev.sport, ev.dport,
                      f->key.proto == 6 || f->key.proto == 17, ev.community_id);
     ev.count = n;
@@ -495,6 +504,137 @@ static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
         port_rule(w, f, r, NULL);
 }
 
+/* ---- which machine: MAC and announced names ------------------------------ */
+
+static int64_t name_age(const struct ksd_worker *w)
+{
+    return w->conf.name_age_us > 0 ? w->conf.name_age_us : 86400LL * 1000000;
+}
+
+static int addr_is_zero(int family, const uint8_t *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a, zero, family == 4 ? 4 : 16) == 0;
+}
+
+static void bind_mac(struct ksd_worker *w, int family, const uint8_t *addr, const uint8_t mac[6],
+                     int64_t expires_us)
+{
+    if (addr_is_zero(family, addr) ||
+        ksd_hostid_set_mac(w->sink->hostid, family, addr, mac, w->now, expires_us) != 1)
+        return;
+    char ip[64], m[18];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    ksd_mac_str(mac, m);
+    fact(w, "mac", ip, m); /* a new or changed binding only, not every flow */
+}
+
+static void bind_name(struct ksd_worker *w, int family, const uint8_t *addr, int src,
+                      const char *name, int64_t expires_us)
+{
+    static const char *const kinds[KSD_NAME__COUNT] = {"dhcp_host", "netbios_name", "mdns_name",
+                                                       "llmnr_name"};
+    if (!name[0] || addr_is_zero(family, addr))
+        return;
+    char ip[64];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    if (src != KSD_NAME_DHCP) /* DHCP names are facts with the client's MAC (handle_dhcp) */
+        fact(w, kinds[src], name, ip);
+    ksd_hostid_set_name(w->sink->hostid, family, addr, src, name, w->now, expires_us);
+}
+
+/*
+ * The client's MAC from its own frames, at the first client packet of a
+ * flow. Rule (README "Which machine"): the frame's source MAC belongs to the
+ * packet's source address only when the packet was not routed, i.e. its
+ * IPv4 TTL / IPv6 hop limit is still a usual initial value (64, 128 or
+ * 255); a router would have decremented it and put its own MAC. Group
+ * (multicast) MACs are never bound.
+ */
+static void learn_mac(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    if (!p->has_mac || !w->sink->hostid || (p->src_mac[0] & 1) ||
+        (p->ttl != 64 && p->ttl != 128 && p->ttl != 255))
+        return;
+    bind_mac(w, p->family, p->src, p->src_mac, w->now + name_age(w));
+}
+
+/*
+ * DHCP (UDP 67/68): a client's REQUEST binds its MAC (chaddr), host name
+ * (option 81 FQDN, else option 12) and vendor class (60) to the address it
+ * asks for (option 50, else ciaddr) for --name-age; the server's ACK binds
+ * the MAC and names to the address it gives (yiaddr) until the lease (51)
+ * ends. DISCOVERs carry no address: facts only.
+ */
+static void handle_dhcp(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_dhcp_msg m;
+    if (ksd_dhcp_parse(p->payload, p->payload_len, &m) != KSD_OK)
+        return;
+    char mac[18] = "";
+    if (m.has_mac)
+        ksd_mac_str(m.chaddr, mac);
+    fact(w, "dhcp_host", m.host, mac[0] ? mac : NULL);
+    fact(w, "dhcp_host", m.fqdn, mac[0] ? mac : NULL);
+    fact(w, "dhcp_vendor", m.vendor, mac[0] ? mac : NULL);
+    if (!m.has_mac || !w->sink->hostid)
+        return;
+    const uint8_t *ip = NULL;
+    int64_t exp = w->now + name_age(w);
+    if (m.op == 1 && (m.type == KSD_DHCP_REQUEST || m.type == KSD_DHCP_INFORM)) {
+        ip = m.has_requested ? m.requested : m.ciaddr;
+    } else if (m.op == 2 && m.type == KSD_DHCP_ACK) {
+        ip = !addr_is_zero(4, m.yiaddr) ? m.yiaddr : m.ciaddr;
+        if (m.has_lease)
+            exp = w->now + (int64_t)m.lease_s * 1000000;
+    }
+    if (!ip || addr_is_zero(4, ip))
+        return;
+    bind_mac(w, 4, ip, m.chaddr, exp);
+    const char *name = m.fqdn[0] ? m.fqdn : m.host;
+    struct ksd_hostid_view id;
+    if (!name[0] && m.op == 2 && ksd_hostid_get(w->sink->hostid, 4, ip, w->now, &id) &&
+        strcmp(id.name_source, "dhcp") == 0)
+        name = id.name; /* the name of the REQUEST now lives as long as the lease */
+    bind_name(w, 4, ip, KSD_NAME_DHCP, name, exp);
+    if (m.vendor[0])
+        ksd_hostid_set_vendor(w->sink->hostid, 4, ip, m.vendor, w->now, exp);
+}
+
+/* NetBIOS name service (UDP 137): registrations, refreshes and positive
+ * answers bind a unique workstation (suffix 00) or server (20) name. */
+static void handle_nbns(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_nbns_msg m;
+    if (ksd_nbns_parse(p->payload, p->payload_len, &m) != KSD_OK || m.group ||
+        (m.suffix != 0x00 && m.suffix != 0x20))
+        return;
+    for (int i = 0; i < m.n_addrs; i++)
+        bind_name(w, 4, m.addrs[i], KSD_NAME_NETBIOS, m.name, w->now + name_age(w));
+}
+
+/* mDNS and LLMNR responses: an A/AAAA answer for the sender's own address
+ * is the name it announces for itself (mDNS names lose ".local"). */
+static void learn_announced(struct ksd_worker *w, const struct ksd_flow *f, int dir, int app)
+{
+    const struct ksd_dns_msg *m = &w->dns;
+    struct ksd_addr sender;
+    side_addr(f, dir == 0 ? f->client : !f->client, &sender);
+    for (int i = 0; i < m->n_answers; i++) {
+        const struct ksd_dns_rr *rr = &m->an[i];
+        if (rr->family != sender.family ||
+            memcmp(rr->addr, sender.a, sender.family == 4 ? 4 : 16) != 0)
+            continue;
+        char name[KSD_HOSTID_NAME_MAX];
+        snprintf(name, sizeof(name), "%s", rr->owner);
+        size_t n = strlen(name);
+        if (app == APP_MDNS && n > 6 && strcmp(name + n - 6, ".local") == 0)
+            name[n - 6] = '\0';
+        bind_name(w, sender.family, sender.a, app == APP_MDNS ? KSD_NAME_MDNS : KSD_NAME_LLMNR,
+                  name, w->now + name_age(w));
+    }
+}
+
 /* ---- DNS ----------------------------------------------------------------- */
 
 static int name_in(const char *const *set, int n, const char *name)
@@ -554,6 +694,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         w->st.dns_err[m->err]++;
     if (f->app == APP_NONE)
         f->app = (uint8_t)app;
+    if (app != APP_DNS && rc == KSD_OK && m->qr && w->sink->hostid)
+        learn_announced(w, f, dir, app);
     const char *qkind = app == APP_MDNS    ? "mdns_query"
                         : app == APP_LLMNR ? "llmnr_query"
                                            : "dns_query";
@@ -1137,6 +1279,14 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         handle_dns(w, f, dir, p->payload, p->payload_len, APP_LLMNR);
         return;
     }
+    if ((sp == 67 || sp == 68) && (dp == 67 || dp == 68)) {
+        handle_dhcp(w, p);
+        return;
+    }
+    if (sp == 137 || dp == 137) {
+        handle_nbns(w, p);
+        return;
+    }
     if (f->evmask & FL_CDONE)
         return;
     if (dir != 0)
@@ -1341,6 +1491,8 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         return;
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
+    if (fresh && dir == 0)
+        learn_mac(w, p);
     if (fresh) {
         uint16_t sport = ksd_flow_port(f, !f->client);
         if (is_tls_port(sport) && sport != 13000)

@@ -21,6 +21,7 @@ struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
 struct ksd_learned;
+struct ksd_hostid;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
  * write holds lock, so lines of different workers never interleave. */
@@ -33,6 +34,7 @@ struct ksd_sink {
     pthread_mutex_t lock;        /* initialised by the owner */
     uint64_t events;             /* events written (under lock) */
     struct ksd_learned *learned; /* addresses any host resolved as Kaspersky's, or NULL */
+    struct ksd_hostid *hostid;   /* MACs and names the network announced per address, or NULL */
 };
 
 /* Reasons a TLS/QUIC flow gave no SNI (facts "no_sni REASON", stats tls.no_sni.*). */
@@ -74,6 +76,7 @@ struct ksd_worker_conf {
     int ndpi;                /* classify flows with nDPI */
     const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
     int ndpi_full;           /* nDPI also parses the ClientHellos ksd has parsed */
+    int64_t name_age_us;     /* --name-age: life of a MAC / name binding (0 = one day) */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);

@@ -11,6 +11,12 @@ byte), so the tests need no network, no root and no binary files in git:
                       other hosts then reach that address with a TLS hello
                       without SNI, an HTTP/1.0 request without Host, a TLS
                       hello with an unrelated SNI, and a bare TCP handshake
+  whois.pcap          hosts that say who they are: a DHCP exchange (host
+                      name, FQDN in wire format, vendor class, lease 3600 s),
+                      a NetBIOS name registration, an mDNS announcement, an
+                      LLMNR answer, and a routed host (TTL 63, router MAC);
+                      each then asks for a Kaspersky name, the DHCP host
+                      once more after its lease ran out
 """
 import os
 import struct
@@ -60,10 +66,14 @@ def eth(src, dst, payload, etype=0x0800):
 
 
 def ipv4(src, dst, proto, payload, ident=1, ttl=64):
+    ttl = ipv4.ttl if ipv4.ttl else ttl
     h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0,
                     ip4(src), ip4(dst))
     h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
     return h + payload
+
+
+ipv4.ttl = None
 
 
 def udp(src, dst, sport, dport, payload):
@@ -196,6 +206,86 @@ def shared_dnsip(out):
     cap.write(os.path.join(out, "shared-dnsip.pcap"))
 
 
+def dhcp(op, xid, chaddr, options, ciaddr="0.0.0.0", yiaddr="0.0.0.0"):
+    m = struct.pack("!BBBBIHH4s4s4s4s", op, 1, 6, 0, xid, 0, 0x8000, ip4(ciaddr), ip4(yiaddr),
+                    ip4("0.0.0.0"), ip4("0.0.0.0"))
+    m += mac(chaddr) + bytes(10) + bytes(64 + 128) + struct.pack("!I", 0x63825363)
+    for code, data in options:
+        m += bytes([code, len(data)]) + data
+    return m + b"\xff"
+
+
+def nb_encode(name, suffix):
+    raw = name.upper().ljust(15).encode()[:15] + bytes([suffix])
+    return b"\x20" + bytes(c for b in raw for c in (0x41 + (b >> 4), 0x41 + (b & 15))) + b"\0"
+
+
+def nbns_registration(name, addr):
+    m = struct.pack("!HHHHHH", 0x3301, (5 << 11) | 0x0110, 1, 0, 0, 1)
+    m += nb_encode(name, 0) + struct.pack("!HH", 0x20, 1)
+    m += b"\xc0\x0c" + struct.pack("!HHIHH", 0x20, 1, 300000, 6, 0) + ip4(addr)
+    return m
+
+
+def whois(out):
+    cap = Pcap()
+    name = "ksn-file-geo.kaspersky-labs.com"
+    srv = "10.78.2.1"
+
+    def ask(cli, qid, qname=name, smac=None):
+        cap.add(udp_frame(cli, RESOLVER, 41000 + qid % 1000, 53, dns_query(qid, qname),
+                          smac=smac))
+        cap.add(udp_frame(RESOLVER, cli, 53, 41000 + qid % 1000,
+                          dns_response(qid, qname, [(qname, 1, ip4(srv), 300)]), dmac=smac))
+
+    a, amac = "10.77.0.31", cmac("10.77.0.31")
+    fqdn = b"\x0bdesktop-a31\x04corp\x07example\x00"
+    opts = [(53, b"\x01"), (12, b"DESKTOP-A31"), (60, b"MSFT 5.0")]
+    bcast = "ff:ff:ff:ff:ff:ff"
+    cap.add(udp_frame("0.0.0.0", "255.255.255.255", 68, 67, dhcp(1, 0x31, amac, opts),
+                      smac=amac, dmac=bcast))
+    cap.add(udp_frame("10.78.0.1", "255.255.255.255", 67, 68, dhcp(
+        2, 0x31, amac, [(53, b"\x02"), (51, struct.pack("!I", 3600))], yiaddr=a), dmac=bcast))
+    req = [(53, b"\x03"), (50, ip4(a)), (12, b"DESKTOP-A31"), (81, b"\x04\0\0" + fqdn),
+           (60, b"MSFT 5.0")]
+    cap.add(udp_frame("0.0.0.0", "255.255.255.255", 68, 67, dhcp(1, 0x31, amac, req),
+                      smac=amac, dmac=bcast))
+    cap.add(udp_frame("10.78.0.1", "255.255.255.255", 67, 68, dhcp(
+        2, 0x31, amac, [(53, b"\x05"), (51, struct.pack("!I", 3600))], yiaddr=a), dmac=bcast))
+    ask(a, 0x3101)
+
+    b = "10.77.0.32"
+    cap.add(udp_frame(b, "10.77.0.255", 137, 137, nbns_registration("wks-b32", b),
+                      dmac=bcast))
+    ask(b, 0x3201)
+
+    c = "10.77.0.33"
+    ann = struct.pack("!HHHHHH", 0, 0x8400, 0, 1, 0, 0) + dns_name("mac-c33.local")
+    ann += struct.pack("!HHIH", 1, 0x8001, 120, 4) + ip4(c)
+    cap.add(udp_frame(c, "224.0.0.251", 5353, 5353, ann, dmac="01:00:5e:00:00:fb"))
+    ask(c, 0x3301)
+
+    d, q = "10.77.0.34", "10.77.0.35"
+    cap.add(udp_frame(q, "224.0.0.252", 53535, 5355, dns_query(0x3401, "pc-d34"),
+                      dmac="01:00:5e:00:00:fc"))
+    llmnr = struct.pack("!HHHHHH", 0x3401, 0x8000, 1, 1, 0, 0) + dns_name("pc-d34")
+    llmnr += struct.pack("!HH", 1, 1) + dns_name("pc-d34") + struct.pack("!HHIH", 1, 1, 30, 4)
+    cap.add(udp_frame(d, q, 5355, 53535, llmnr + ip4(d)))
+    ask(d, 0x3402)
+
+    # a host behind a router: TTL 63 and the router's MAC, nothing is bound
+    ipv4.ttl = 63
+    ask("10.79.0.40", 0x4001, smac=RMAC)
+    ipv4.ttl = None
+
+    # the DHCP host again after its lease (3600 s) ran out: a MAC (its own
+    # frame, TTL 64) but no name; the NetBIOS name lives --name-age
+    cap.t += 4000
+    ask(a, 0x3102, "dc1-file.ksn.kaspersky-labs.com")
+    ask(b, 0x3202, "dc1-file.ksn.kaspersky-labs.com")
+    cap.write(os.path.join(out, "whois.pcap"))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: mkcaps.py OUTDIR")
@@ -203,6 +293,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     cname_alias(out)
     shared_dnsip(out)
+    whois(out)
 
 
 if __name__ == "__main__":
