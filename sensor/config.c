@@ -38,6 +38,7 @@ enum {
     OPT_NDPI_FULL,
     OPT_PRINT_CONFIG,
     OPT_DEDUP,
+    OPT_NAME_AGE,
     OPT_MAX_FLOWS,
     OPT_SNAPLEN,
     OPT_BUFFER,
@@ -82,6 +83,7 @@ static const struct option long_opts[] = {
     {"ndpi-full", no_argument, NULL, OPT_NDPI_FULL},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
+    {"name-age", required_argument, NULL, OPT_NAME_AGE},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"buffer-mb", required_argument, NULL, OPT_BUFFER},
@@ -120,6 +122,7 @@ void ksd_config_usage(FILE *out)
           "  --known-hosts FILE     CIDR -> managed | exception\n"
           "  --sites FILE           CIDR -> site name\n"
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
+          "  --name-age SECONDS     how long a MAC or announced name stays bound (86400)\n"
           "  --threads N            worker threads (default: one per core)\n"
           "  --no-ndpi              do not classify flows with nDPI\n"
           "  --ndpi-full            nDPI also parses the hellos and queries ksd parsed\n"
@@ -258,6 +261,11 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
                 return "dedup window must be 0..604800 seconds";
             c->dedup_window_s = (int)v;
             return NULL;
+        case OPT_NAME_AGE:
+            if (parse_long(val, 1, 86400 * 30, &v) < 0)
+                return "name age must be 1..2592000 seconds";
+            c->name_age_s = (int)v;
+            return NULL;
         case OPT_MAX_FLOWS:
             if (parse_long(val, 1000, 100000000L, &v) < 0)
                 return "max flows must be 1000..100000000";
@@ -383,6 +391,7 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     memset(c, 0, sizeof(*c));
     c->ndpi = 1;
     c->dedup_window_s = 300;
+    c->name_age_s = 86400;
     c->max_flows = 1000000;
     c->progress = -1;
     c->stream_maxlen = 1000000;
@@ -518,6 +527,7 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     fprintf(out, "ndpi-full = %s\n", c->ndpi_full ? "yes" : "no");
     fprintf(out, "stats = %s\n", c->stats ? "yes" : "no");
     fprintf(out, "dedup-window = %d\n", c->dedup_window_s);
+    fprintf(out, "name-age = %d\n", c->name_age_s);
     fprintf(out, "max-flows = %ld\n", c->max_flows);
     if (c->snaplen)
         fprintf(out, "snaplen = %d\n", c->snaplen);

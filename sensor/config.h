@@ -37,6 +37,7 @@ struct ksd_config {
     int ndpi_full;                /* --ndpi-full: nDPI parses ClientHellos ksd has parsed too */
     int print_config;             /* --print-config */
     int dedup_window_s;           /* --dedup-window, default 300 */
+    int name_age_s;               /* --name-age: MAC / announced name bindings, default 86400 */
     long max_flows;               /* --max-flows, default 1000000 */
     int snaplen;                  /* --snaplen (live) */
     int buffer_mb;                /* --buffer-mb (live) */

@@ -149,8 +149,8 @@ long ksd_hosttable_write(struct ksd_pool *p, int fmt, FILE *out)
     }
     long rc = k.oom ? -1 : (long)k.n;
     if (rc >= 0 && out &&
-        ksd_report_write(out, (enum ksd_report_format)fmt, KSD_REPORT_PART_HOSTS, k.h, k.n, NULL, 0) !=
-            0)
+        ksd_report_write(out, (enum ksd_report_format)fmt, KSD_REPORT_PART_HOSTS, k.h, k.n, NULL,
+                         0) != 0)
         rc = -1;
     free(k.h);
     free(k.p);

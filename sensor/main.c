@@ -23,6 +23,8 @@
 #include "sensor/config.h"
 #include "sensor/output/event.h"
 #include "sensor/path/known.h"
+#include "sensor/path/hostid.h"
+#include "sensor/path/learned.h"
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
 #include "sensor/output/emit.h"
@@ -544,6 +546,8 @@ static int run_sensor(const struct ksd_config *cfg)
     memset(&r, 0, sizeof(r));
     r.cfg = cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
+    r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
+    r.sink.hostid = ksd_hostid_new();   /* NULL: events say nothing of the machine */
     r.started = (int64_t)time(NULL);
     int status = 0, dropped = 0;
     char *protos = NULL, pbuf[32];
@@ -595,6 +599,7 @@ static int run_sensor(const struct ksd_config *cfg)
     wc.ndpi_protos = protos;
     wc.sources = (const char *const *)r.in.paths; /* the pcap field of offline events */
     wc.n_sources = r.in.n;
+    wc.name_age_us = (int64_t)cfg->name_age_s * 1000000;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)
@@ -672,6 +677,8 @@ out:
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);
     ksd_known_free(r.sites);
+    ksd_learned_free(r.sink.learned);
+    ksd_hostid_free(r.sink.hostid);
     pthread_mutex_destroy(&r.sink.lock);
     return status;
 }

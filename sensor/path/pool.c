@@ -322,6 +322,9 @@ void ksd_pool_finish(struct ksd_pool *p)
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
+    for (int i = 0; i < p->n; i++) /* every worker has drained: a last look */
+        if (p->slots[i].w)
+            ksd_worker_settle_pending(p->slots[i].w);
 }
 
 void ksd_pool_free(struct ksd_pool *p)

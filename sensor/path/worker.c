@@ -20,9 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "dissectors/dhcp.h"
 #include "dissectors/http.h"
 #include "dissectors/ksd.h"
 #include "dissectors/ipfrag.h"
+#include "dissectors/netbios.h"
 #include "dissectors/quic.h"
 #include "dissectors/socks.h"
 #include "dissectors/tls.h"
@@ -30,7 +32,9 @@
 #include "sensor/path/correlate.h"
 #include "sensor/output/event.h"
 #include "sensor/path/flow.h"
+#include "sensor/path/hostid.h"
 #include "sensor/path/known.h"
+#include "sensor/path/learned.h"
 #include "signatures/sig.h"
 
 #define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
@@ -67,6 +71,7 @@ enum {
 #define FL_NAME        0x01   /* a server name was seen on the flow */
 #define FL_DNSIP       0x02   /* the server address was learned from a Kaspersky DNS answer */
 #define FL_TLSPORT     0x04   /* a TLS/QUIC flow, for no_sni accounting */
+#define FL_SHARED_DONE 0x08   /* the sensor-wide learned-address table was consulted */
 #define FL_CDONE       0x10   /* client side finished */
 #define FL_SDONE       0x20   /* server side finished */
 #define FL_HELLO       0x40   /* a ClientHello was parsed */
@@ -99,6 +104,9 @@ struct flow_ext {
     struct ksd_classify_flow *nd; /* nDPI state while classifying */
 };
 
+#define KSD_PENDING_MAX     256 /* name-less flows waiting for another worker's answer */
+#define KSD_PENDING_WAIT_US (30LL * 1000000)
+
 struct ksd_worker {
     struct ksd_worker_conf conf;
     struct ksd_sink *sink;
@@ -123,6 +131,8 @@ struct ksd_worker {
     struct ksd_tls_hello hello;
     struct ksd_tls_server server;
     struct ksd_http_req req;
+    struct ksd_flow pending[KSD_PENDING_MAX]; /* see settle_shared_dns_ip */
+    int npending;
 };
 
 const char *ksd_nosni_name(int reason)
@@ -226,10 +236,13 @@ static uint64_t next_event_id(struct ksd_worker *w)
 
 /*
  * A rule matched `indicator` on flow f. `flagged` is the key side of the host
- * believed to run the product. Suppressed within the dedup window.
+ * believed to run the product. Suppressed within the dedup window. The event
+ * carries `confidence` and `category` (the rule's, except for indirect
+ * evidence: see detect_indirect) and `via` when not NULL.
  */
-static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
-                   const char *indicator, const struct ksd_rule *r, const char *via)
+static void detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                      const char *indicator, const struct ksd_rule *r, const char *via,
+                      int confidence, const char *category)
 {
     struct ksd_addr client, server;
     side_addr(f, flagged, &client);
@@ -256,8 +269,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence);
     snprintf(ev.indicator, sizeof(ev.indicator), "%s", indicator);
     snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
-    snprintf(ev.category, sizeof(ev.category), "%s", r->category);
-    ev.confidence = r->confidence;
+    snprintf(ev.category, sizeof(ev.category), "%s", category);
+    ev.confidence = confidence;
     snprintf(ev.app, sizeof(ev.app), "%s", app_label(w, f));
     snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
     snprintf(ev.site, sizeof(ev.site), "%s", site ? site : "");
@@ -266,6 +279,14 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         snprintf(ev.via, sizeof(ev.via), "%s", via);
     if (w->src < w->conf.n_sources)
         snprintf(ev.pcap, sizeof(ev.pcap), "%s", w->conf.sources[w->src]);
+    struct ksd_hostid_view id;
+    if (ksd_hostid_get(w->sink->hostid, client.family, client.a, w->now, &id)) {
+        snprintf(ev.client_mac, sizeof(ev.client_mac), "%s", id.mac);
+        snprintf(ev.client_name, sizeof(ev.client_name), "%s", id.name);
+        snprintf(ev.client_name_source, sizeof(ev.client_name_source), "%s", id.name_source);
+    }
+    ksd_community_id(0, f->key.family, f->key.proto, client.a, server.a, ev.sport, ev.dport,
+                     f->key.proto == 6 || f->key.proto == 17, ev.community_id);
     ev.count = n;
     w->st.events++;
     char buf[4096];
@@ -281,6 +302,32 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         pthread_mutex_unlock(&w->sink->lock);
     if (w->sink->push)
         w->sink->push(w->sink->push_arg, &ev);
+}
+
+static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                   const char *indicator, const struct ksd_rule *r, const char *via)
+{
+    detect_as(w, f, flagged, evidence, indicator, r, via, r->confidence, r->category);
+}
+
+/*
+ * Indirect evidence, reported with its provenance in `via` and a confidence
+ * below the rule's (README "Indirect evidence"):
+ *  - a Kaspersky name reached through the CNAME chain of a DNS question that
+ *    is not itself a Kaspersky name: the rule's confidence minus
+ *    KSD_CONF_CNAME_PENALTY (the host asked for another name);
+ *  - a name-less TLS/QUIC/HTTP flow to an address that another host
+ *    resolved as Kaspersky's: category "infrastructure" (so the host's
+ *    verdict is "suspected" unless other evidence proves more) and at most
+ *    KSD_CONF_SHARED_DNSIP.
+ */
+#define KSD_CONF_CNAME_PENALTY 20
+#define KSD_CONF_SHARED_DNSIP  40
+#define KSD_CONF_MIN           10
+
+static int conf_minus(int c, int penalty)
+{
+    return c - penalty > KSD_CONF_MIN ? c - penalty : (c < KSD_CONF_MIN ? c : KSD_CONF_MIN);
 }
 
 /*
@@ -357,6 +404,75 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     detect(w, f, f->client, "dns_ip", ip, r, name);
 }
 
+/* Report a name-less flow whose server address is in the sensor-wide
+ * table; 0 when it is not (yet). */
+static int shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct ksd_addr server;
+    side_addr(f, !f->client, &server);
+    char name[KSD_LEARNED_NAME_MAX];
+    if (!ksd_learned_get(w->sink->learned, server.family, server.a, f->first_us, name,
+                         sizeof(name)))
+        return 0;
+    const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
+    if (!r)
+        return 1; /* learned, but no rule names it (a reloaded rule set) */
+    char ip[64];
+    ksd_addr_str(&server, ip, sizeof(ip));
+    detect_as(w, f, f->client, "dns_ip", ip, r, name,
+              r->confidence < KSD_CONF_SHARED_DNSIP ? r->confidence : KSD_CONF_SHARED_DNSIP,
+              "infrastructure");
+    return 1;
+}
+
+/*
+ * A TLS, QUIC or HTTP flow (ksd's own dissectors said so) that ended without
+ * a server name, to an address that another host resolved as a Kaspersky
+ * name (the sensor-wide table): a suspected dns_ip. With several workers the
+ * answer may sit in another worker's queue when this flow ends, so a flow
+ * not matched yet waits (a copy of its key and labels) in w->pending, looked
+ * at again every expiry tick for KSD_PENDING_WAIT_US of capture time and
+ * once more after every worker has drained (ksd_worker_settle_pending).
+ */
+static void settle_shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    if ((f->evmask & (FL_NAME | FL_DNSIP | FL_SHARED_DONE)) || !w->sigs || !w->sink->learned ||
+        (f->app != APP_TLS && f->app != APP_QUIC && f->app != APP_HTTP))
+        return;
+    f->evmask |= FL_SHARED_DONE;
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, f->first_us))
+        return; /* the client's own answer: settle_dns_ip's case */
+    if (shared_dns_ip(w, f) || !w->sink->threaded)
+        return;
+    if (w->npending == KSD_PENDING_MAX) { /* full: the oldest gives way */
+        memmove(w->pending, w->pending + 1, sizeof(w->pending[0]) * (KSD_PENDING_MAX - 1));
+        w->npending--;
+    }
+    struct ksd_flow *c = &w->pending[w->npending++];
+    *c = *f;
+    c->ext = NULL;
+    c->hnext = c->prev = c->next = NULL;
+}
+
+/* Look at the waiting name-less flows again; drop those older than the
+ * wait (all of them when final). */
+static void pending_run(struct ksd_worker *w, int final)
+{
+    int64_t saved = w->now;
+    int k = 0;
+    for (int i = 0; i < w->npending; i++) {
+        struct ksd_flow *c = &w->pending[i];
+        w->now = c->last_us;
+        if (!shared_dns_ip(w, c) && !final && saved - c->last_us < KSD_PENDING_WAIT_US)
+            w->pending[k++] = *c;
+    }
+    w->npending = k;
+    w->now = saved;
+}
+
 /* First packet of a flow: remember it as a possible prerequisite, and whether
  * its server address was learned from a Kaspersky DNS answer. */
 static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
@@ -389,6 +505,137 @@ static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
     r = ksd_sig_match_port(w->sigs, f->key.proto, ksd_flow_port(f, !f->client));
     if (r)
         port_rule(w, f, r, NULL);
+}
+
+/* ---- which machine: MAC and announced names ------------------------------ */
+
+static int64_t name_age(const struct ksd_worker *w)
+{
+    return w->conf.name_age_us > 0 ? w->conf.name_age_us : 86400LL * 1000000;
+}
+
+static int addr_is_zero(int family, const uint8_t *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a, zero, family == 4 ? 4 : 16) == 0;
+}
+
+static void bind_mac(struct ksd_worker *w, int family, const uint8_t *addr, const uint8_t mac[6],
+                     int64_t expires_us)
+{
+    if (addr_is_zero(family, addr) ||
+        ksd_hostid_set_mac(w->sink->hostid, family, addr, mac, w->now, expires_us) != 1)
+        return;
+    char ip[64], m[18];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    ksd_mac_str(mac, m);
+    fact(w, "mac", ip, m); /* a new or changed binding only, not every flow */
+}
+
+static void bind_name(struct ksd_worker *w, int family, const uint8_t *addr, int src,
+                      const char *name, int64_t expires_us)
+{
+    static const char *const kinds[KSD_NAME__COUNT] = {"dhcp_host", "netbios_name", "mdns_name",
+                                                       "llmnr_name"};
+    if (!name[0] || addr_is_zero(family, addr))
+        return;
+    char ip[64];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    if (src != KSD_NAME_DHCP) /* DHCP names are facts with the client's MAC (handle_dhcp) */
+        fact(w, kinds[src], name, ip);
+    ksd_hostid_set_name(w->sink->hostid, family, addr, src, name, w->now, expires_us);
+}
+
+/*
+ * The client's MAC from its own frames, at the first client packet of a
+ * flow. Rule (README "Which machine"): the frame's source MAC belongs to the
+ * packet's source address only when the packet was not routed, i.e. its
+ * IPv4 TTL / IPv6 hop limit is still a usual initial value (64, 128 or
+ * 255); a router would have decremented it and put its own MAC. Group
+ * (multicast) MACs are never bound.
+ */
+static void learn_mac(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    if (!p->has_mac || !w->sink->hostid || (p->src_mac[0] & 1) ||
+        (p->ttl != 64 && p->ttl != 128 && p->ttl != 255))
+        return;
+    bind_mac(w, p->family, p->src, p->src_mac, w->now + name_age(w));
+}
+
+/*
+ * DHCP (UDP 67/68): a client's REQUEST binds its MAC (chaddr), host name
+ * (option 81 FQDN, else option 12) and vendor class (60) to the address it
+ * asks for (option 50, else ciaddr) for --name-age; the server's ACK binds
+ * the MAC and names to the address it gives (yiaddr) until the lease (51)
+ * ends. DISCOVERs carry no address: facts only.
+ */
+static void handle_dhcp(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_dhcp_msg m;
+    if (ksd_dhcp_parse(p->payload, p->payload_len, &m) != KSD_OK)
+        return;
+    char mac[18] = "";
+    if (m.has_mac)
+        ksd_mac_str(m.chaddr, mac);
+    fact(w, "dhcp_host", m.host, mac[0] ? mac : NULL);
+    fact(w, "dhcp_host", m.fqdn, mac[0] ? mac : NULL);
+    fact(w, "dhcp_vendor", m.vendor, mac[0] ? mac : NULL);
+    if (!m.has_mac || !w->sink->hostid)
+        return;
+    const uint8_t *ip = NULL;
+    int64_t exp = w->now + name_age(w);
+    if (m.op == 1 && (m.type == KSD_DHCP_REQUEST || m.type == KSD_DHCP_INFORM)) {
+        ip = m.has_requested ? m.requested : m.ciaddr;
+    } else if (m.op == 2 && m.type == KSD_DHCP_ACK) {
+        ip = !addr_is_zero(4, m.yiaddr) ? m.yiaddr : m.ciaddr;
+        if (m.has_lease)
+            exp = w->now + (int64_t)m.lease_s * 1000000;
+    }
+    if (!ip || addr_is_zero(4, ip))
+        return;
+    bind_mac(w, 4, ip, m.chaddr, exp);
+    const char *name = m.fqdn[0] ? m.fqdn : m.host;
+    struct ksd_hostid_view id;
+    if (!name[0] && m.op == 2 && ksd_hostid_get(w->sink->hostid, 4, ip, w->now, &id) &&
+        strcmp(id.name_source, "dhcp") == 0)
+        name = id.name; /* the name of the REQUEST now lives as long as the lease */
+    bind_name(w, 4, ip, KSD_NAME_DHCP, name, exp);
+    if (m.vendor[0])
+        ksd_hostid_set_vendor(w->sink->hostid, 4, ip, m.vendor, w->now, exp);
+}
+
+/* NetBIOS name service (UDP 137): registrations, refreshes and positive
+ * answers bind a unique workstation (suffix 00) or server (20) name. */
+static void handle_nbns(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_nbns_msg m;
+    if (ksd_nbns_parse(p->payload, p->payload_len, &m) != KSD_OK || m.group ||
+        (m.suffix != 0x00 && m.suffix != 0x20))
+        return;
+    for (int i = 0; i < m.n_addrs; i++)
+        bind_name(w, 4, m.addrs[i], KSD_NAME_NETBIOS, m.name, w->now + name_age(w));
+}
+
+/* mDNS and LLMNR responses: an A/AAAA answer for the sender's own address
+ * is the name it announces for itself (mDNS names lose ".local"). */
+static void learn_announced(struct ksd_worker *w, const struct ksd_flow *f, int dir, int app)
+{
+    const struct ksd_dns_msg *m = &w->dns;
+    struct ksd_addr sender;
+    side_addr(f, dir == 0 ? f->client : !f->client, &sender);
+    for (int i = 0; i < m->n_answers; i++) {
+        const struct ksd_dns_rr *rr = &m->an[i];
+        if (rr->family != sender.family ||
+            memcmp(rr->addr, sender.a, sender.family == 4 ? 4 : 16) != 0)
+            continue;
+        char name[KSD_HOSTID_NAME_MAX];
+        snprintf(name, sizeof(name), "%s", rr->owner);
+        size_t n = strlen(name);
+        if (app == APP_MDNS && n > 6 && strcmp(name + n - 6, ".local") == 0)
+            name[n - 6] = '\0';
+        bind_name(w, sender.family, sender.a, app == APP_MDNS ? KSD_NAME_MDNS : KSD_NAME_LLMNR,
+                  name, w->now + name_age(w));
+    }
 }
 
 /* ---- DNS ----------------------------------------------------------------- */
@@ -450,6 +697,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         w->st.dns_err[m->err]++;
     if (f->app == APP_NONE)
         f->app = (uint8_t)app;
+    if (app != APP_DNS && rc == KSD_OK && m->qr && w->sink->hostid)
+        learn_announced(w, f, dir, app);
     const char *qkind = app == APP_MDNS    ? "mdns_query"
                         : app == APP_LLMNR ? "llmnr_query"
                                            : "dns_query";
@@ -504,7 +753,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
             if (r) {
                 if (!matched)
                     matched = chain[nchain];
-                detect(w, f, querier, "dns", chain[nchain], r, NULL);
+                detect_as(w, f, querier, "dns", chain[nchain], r, q0,
+                          conf_minus(r->confidence, KSD_CONF_CNAME_PENALTY), r->category);
             }
             nchain++;
         }
@@ -521,6 +771,11 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         addr.family = rr->family;
         memcpy(addr.a, rr->addr, rr->family == 4 ? 4 : 16);
         ksd_corr_dns_learn(w->corr, &client, &addr, matched, rr->ttl, w->now);
+        ksd_learned_put(w->sink->learned, addr.family, addr.a, matched,
+                        rr->ttl < KSD_DNSCACHE_MIN_TTL_S   ? KSD_DNSCACHE_MIN_TTL_S
+                        : rr->ttl > KSD_DNSCACHE_MAX_TTL_S ? KSD_DNSCACHE_MAX_TTL_S
+                                                           : rr->ttl,
+                        w->now);
     }
 }
 
@@ -1027,6 +1282,14 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         handle_dns(w, f, dir, p->payload, p->payload_len, APP_LLMNR);
         return;
     }
+    if ((sp == 67 || sp == 68) && (dp == 67 || dp == 68)) {
+        handle_dhcp(w, p);
+        return;
+    }
+    if (sp == 137 || dp == 137) {
+        handle_nbns(w, p);
+        return;
+    }
     if (f->evmask & FL_CDONE)
         return;
     if (dir != 0)
@@ -1091,6 +1354,7 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
         }
     }
     settle_dns_ip(w, f);
+    settle_shared_dns_ip(w, f);
     ext_final(w, f);
     w->now = saved;
     w->src = saved_src;
@@ -1234,6 +1498,8 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     f->src = w->src;
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
+    if (fresh && dir == 0)
+        learn_mac(w, p);
     if (fresh) {
         uint16_t sport = ksd_flow_port(f, !f->client);
         if (is_tls_port(sport) && sport != 13000)
@@ -1286,6 +1552,8 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         w->last_expire = w->now;
+        if (w->npending)
+            pending_run(w, 0);
     }
 }
 
@@ -1342,6 +1610,12 @@ void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_p
 void ksd_worker_finish(struct ksd_worker *w)
 {
     ksd_flow_flush(w->ft);
+}
+
+void ksd_worker_settle_pending(struct ksd_worker *w)
+{
+    if (w->npending)
+        pending_run(w, 1);
 }
 
 void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part)

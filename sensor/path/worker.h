@@ -21,6 +21,8 @@ struct ksd_sigset;
 struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
+struct ksd_learned;
+struct ksd_hostid;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
  * write holds lock, so lines of different workers never interleave. */
@@ -29,9 +31,11 @@ struct ksd_sink {
     FILE *facts;                                         /* --facts, or NULL */
     void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis (thread-safe); or NULL */
     void *push_arg;
-    int threaded;         /* several workers write */
-    pthread_mutex_t lock; /* initialised by the owner */
-    uint64_t events;      /* events written (under lock) */
+    int threaded;                /* several workers write */
+    pthread_mutex_t lock;        /* initialised by the owner */
+    uint64_t events;             /* events written (under lock) */
+    struct ksd_learned *learned; /* addresses any host resolved as Kaspersky's, or NULL */
+    struct ksd_hostid *hostid;   /* MACs and names the network announced per address, or NULL */
 };
 
 /* Reasons a TLS/QUIC flow gave no SNI (facts "no_sni REASON", stats tls.no_sni.*). */
@@ -78,6 +82,7 @@ struct ksd_worker_conf {
     int ndpi_full;              /* nDPI also parses the ClientHellos ksd has parsed */
     const char *const *sources; /* offline: input file names by ksd_frame.src (borrowed), or NULL */
     size_t n_sources;
+    int64_t name_age_us; /* --name-age: life of a MAC / name binding (0 = one day) */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
@@ -121,6 +126,10 @@ void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_p
 
 /* End of input: release every flow (pending evidence is emitted). */
 void ksd_worker_finish(struct ksd_worker *w);
+
+/* After every worker has finished (no worker running): report the name-less
+ * flows that waited for another worker's DNS answer (see worker.c). */
+void ksd_worker_settle_pending(struct ksd_worker *w);
 
 void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part);
 struct ksd_ipfrag_stats;
