@@ -458,6 +458,7 @@ int main(int argc, char **argv)
                                  NULL,          cfg.ndpi_full};
     protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
+    wc.reassembly_mb = cfg.reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)

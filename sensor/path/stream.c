@@ -456,6 +456,11 @@ int ksd_stream_state(const struct ksd_stream *s)
     return s->state;
 }
 
+size_t ksd_stream_mem(const struct ksd_stream *s)
+{
+    return s->buf ? sizeof(*s->buf) + s->buf->cap : 0;
+}
+
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s)
 {
     return s->seq;

@@ -103,6 +103,9 @@ void ksd_stream_done(struct ksd_stream *s);
 /* The current enum ksd_stream_state. */
 int ksd_stream_state(const struct ksd_stream *s);
 
+/* Heap bytes the stream holds now (its buffer; 0 when none). */
+size_t ksd_stream_mem(const struct ksd_stream *s);
+
 /* Sequence number of the first byte ksd_stream_data() returns (0 in state INIT). */
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s);
 

@@ -20,6 +20,7 @@ struct ksd_sigset;
 struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
+struct ksd_budget;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
  * write holds lock, so lines of different workers never interleave. */
@@ -63,15 +64,23 @@ struct ksd_stats {
     uint64_t facts;           /* facts written to --facts */
     uint64_t events;
     struct ksd_stream_stats stream;
+    /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
+    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag;     /* IP datagrams being reassembled */
+    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
 };
 
 struct ksd_worker_conf {
     long max_flows;
     int64_t dedup_window_us;
     const char *sensor_id;
-    int ndpi;                /* classify flows with nDPI */
-    const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
-    int ndpi_full;           /* nDPI also parses the ClientHellos ksd has parsed */
+    int ndpi;                  /* classify flows with nDPI */
+    const char *ndpi_protos;   /* nDPI protocols file (custom Kaspersky protocol), or NULL */
+    int ndpi_full;             /* nDPI also parses the ClientHellos ksd has parsed */
+    long reassembly_mb;        /* handshake budget in MiB (0: KSD_REASSEMBLY_MB_DEFAULT) */
+    struct ksd_budget *budget; /* flow cap and budget shared with other workers, or NULL:
+                                  the worker's own (max_flows, reassembly_mb) */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
