@@ -756,7 +756,10 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
         }
         if (x->cp == CP_TLS) {
             size_t consumed = 0;
+            w->hello.nosni = KSD_TLS_NOSNI_NONE;
             int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+            if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+                w->st.tls_malformed++;
             if (rc == KSD_OK) {
                 w->st.tls_client_hellos++;
                 x->hellos++;
@@ -774,7 +777,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 return;
             }
             if (rc == KSD_ETRUNC && w->hello.sni[0]) {
-                /* oversized ClientHello: the name is in its first 16 KiB */
+                /* oversized ClientHello: the name is in its first 64 KiB */
                 w->st.tls_client_hellos++;
                 x->hellos++;
                 report_hello(w, f, &w->hello);
@@ -795,6 +798,8 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
             if (rc == KSD_OK) {
                 x->http_reqs++;
+                if (w->req.host_bad)
+                    w->st.http_bad_host++;
                 report_http(w, f, &w->req);
                 ksd_stream_consume(&x->st[0], consumed);
                 if (w->req.is_connect) {
@@ -1170,7 +1175,10 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         return;
     if (!x->quic && !(x->quic = ksd_quic_new()))
         return;
+    w->hello.nosni = KSD_TLS_NOSNI_NONE;
     int rc = ksd_quic_feed(x->quic, p->payload, p->payload_len, &w->hello);
+    if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+        w->st.tls_malformed++;
     if (rc == KSD_OK) {
         w->st.quic_hellos++;
         x->hellos++;
@@ -1557,6 +1565,8 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
                 (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
                 (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
                 (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+    fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
+            (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
 }
 
 void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out)

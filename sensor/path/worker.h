@@ -69,6 +69,9 @@ struct ksd_stats {
     uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
     uint64_t budget_frag;     /* IP datagrams being reassembled */
     uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    /* evidence refused as malformed (no clamping: a server would reject it) */
+    uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
+    uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
 };
 
 struct ksd_worker_conf {
