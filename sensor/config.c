@@ -40,6 +40,7 @@ enum {
     OPT_DEDUP,
     OPT_NAME_AGE,
     OPT_MAX_FLOWS,
+    OPT_REASSEMBLY_MB,
     OPT_SNAPLEN,
     OPT_BUFFER,
     OPT_KNOWN,
@@ -85,6 +86,7 @@ static const struct option long_opts[] = {
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
     {"name-age", required_argument, NULL, OPT_NAME_AGE},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"reassembly-mb", required_argument, NULL, OPT_REASSEMBLY_MB},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"buffer-mb", required_argument, NULL, OPT_BUFFER},
     {"known-hosts", required_argument, NULL, OPT_KNOWN},
@@ -126,7 +128,8 @@ void ksd_config_usage(FILE *out)
           "  --threads N            worker threads (default: one per core)\n"
           "  --no-ndpi              do not classify flows with nDPI\n"
           "  --ndpi-full            nDPI also parses the hellos and queries ksd parsed\n"
-          "  --max-flows N          flow table cap (default 1000000)\n"
+          "  --max-flows N          flow cap over all workers (default 1000000)\n"
+          "  --reassembly-mb N      handshake reassembly budget, all workers (default 64)\n"
           "output:\n"
           "  --json FILE            detection events as JSON lines (- = stdout)\n"
           "  --facts FILE           every extracted fact, tab-separated (- = stdout)\n"
@@ -271,6 +274,11 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
                 return "max flows must be 1000..100000000";
             c->max_flows = v;
             return NULL;
+        case OPT_REASSEMBLY_MB:
+            if (parse_long(val, 1, 65536, &v) < 0)
+                return "reassembly budget must be 1..65536 MiB";
+            c->reassembly_mb = v;
+            return NULL;
         case OPT_SNAPLEN:
             if (parse_long(val, 64, 262144, &v) < 0)
                 return "snaplen must be 64..262144";
@@ -393,6 +401,7 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     c->dedup_window_s = 300;
     c->name_age_s = 86400;
     c->max_flows = 1000000;
+    c->reassembly_mb = 64;
     c->progress = -1;
     c->stream_maxlen = 1000000;
     c->redis_connect_timeout_ms = 1000;
@@ -529,6 +538,7 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     fprintf(out, "dedup-window = %d\n", c->dedup_window_s);
     fprintf(out, "name-age = %d\n", c->name_age_s);
     fprintf(out, "max-flows = %ld\n", c->max_flows);
+    fprintf(out, "reassembly-mb = %ld\n", c->reassembly_mb);
     if (c->snaplen)
         fprintf(out, "snaplen = %d\n", c->snaplen);
     if (c->buffer_mb)

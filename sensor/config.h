@@ -38,7 +38,8 @@ struct ksd_config {
     int print_config;             /* --print-config */
     int dedup_window_s;           /* --dedup-window, default 300 */
     int name_age_s;               /* --name-age: MAC / announced name bindings, default 86400 */
-    long max_flows;               /* --max-flows, default 1000000 */
+    long max_flows;               /* --max-flows, default 1000000 (all workers together) */
+    long reassembly_mb;           /* --reassembly-mb, default 64 (all workers together) */
     int snaplen;                  /* --snaplen (live) */
     int buffer_mb;                /* --buffer-mb (live) */
     int progress;                 /* --progress / --no-progress: -1 = auto (terminal) */

@@ -600,6 +600,7 @@ static int run_sensor(const struct ksd_config *cfg)
     wc.sources = (const char *const *)r.in.paths; /* the pcap field of offline events */
     wc.n_sources = r.in.n;
     wc.name_age_us = (int64_t)cfg->name_age_s * 1000000;
+    wc.reassembly_mb = cfg->reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     if (protos)

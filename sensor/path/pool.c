@@ -19,6 +19,7 @@
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/ring.h"
 #include "signatures/sig.h"
@@ -61,8 +62,9 @@ struct ksd_pool {
     /* ports (tcp, udp) of from-server port rules: there the receiver is the client */
     uint8_t agent_port[2][65536 / 8];
     struct slot slots[KSD_POOL_MAX_WORKERS];
-    struct ksd_ipfrag *frag; /* the dispatcher's reassembly (N > 1) */
-    struct ksd_stats st;     /* the dispatcher's own counts (N > 1) */
+    struct ksd_ipfrag *frag;  /* the dispatcher's reassembly (N > 1) */
+    struct ksd_budget budget; /* --max-flows and --reassembly-mb over all workers */
+    struct ksd_stats st;      /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
     uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
@@ -148,12 +150,19 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
         workers = KSD_POOL_MAX_WORKERS;
     p->n = workers;
     p->own = wc->ndpi ? 1 : 0;
+    struct ksd_worker_conf c = *wc;
+    if (!c.budget) {
+        long mb = c.reassembly_mb > 0 ? c.reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
+        ksd_budget_init(&p->budget, (uint64_t)(c.max_flows > 0 ? c.max_flows : 1000000),
+                        (uint64_t)mb << 20, workers);
+        c.budget = &p->budget;
+    }
     for (int i = 0; i < workers; i++) {
         struct slot *s = &p->slots[i];
         s->pool = p;
         s->lists = *lists;
         s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
-        if (!(s->w = ksd_worker_new(wc, sink)))
+        if (!(s->w = ksd_worker_new(&c, sink)))
             goto fail;
         ksd_worker_set_index(s->w, i);
         adopt(s);

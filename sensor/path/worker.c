@@ -31,16 +31,18 @@
 #include "sensor/path/classify.h"
 #include "sensor/path/correlate.h"
 #include "sensor/output/event.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/hostid.h"
 #include "sensor/path/known.h"
 #include "sensor/path/learned.h"
 #include "signatures/sig.h"
 
-#define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
-#define KSD_MAX_TLS_HELLOS    2   /* ClientHellos per connection (HelloRetryRequest) */
-#define KSD_MAX_DNS_TCP_MSGS  256 /* DNS messages per TCP connection */
-#define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
+#define KSD_MAX_HTTP_REQUESTS 32   /* requests dissected per connection */
+#define KSD_MAX_TLS_HELLOS    2    /* ClientHellos per connection (HelloRetryRequest) */
+#define KSD_MAX_DNS_TCP_MSGS  256  /* DNS messages per TCP connection */
+#define KSD_MAX_CLIENT_PKTS   64   /* client packets dissected before giving up on a flow */
+#define KSD_MAX_BUDGET_DROPS  1024 /* handshake states dropped after one packet at most */
 #define KSD_EXPIRE_EVERY_US   1000000
 
 /* Client-stream protocols. */
@@ -102,6 +104,11 @@ struct flow_ext {
     uint8_t http_reqs;            /* HTTP requests parsed */
     uint16_t dns_msgs;            /* DNS messages on TCP */
     struct ksd_classify_flow *nd; /* nDPI state while classifying */
+    struct ksd_flow *flow;        /* the flow this extends */
+    struct flow_ext *hold_prev;   /* worker's list of reassembly-memory holders, */
+    struct flow_ext *hold_next;   /* least recently active first */
+    uint32_t charged;             /* bytes charged to the budget for this flow */
+    uint8_t held;                 /* on the holders' list */
 };
 
 #define KSD_PENDING_MAX     256 /* name-less flows waiting for another worker's answer */
@@ -115,6 +122,12 @@ struct ksd_worker {
     const struct ksd_known *sites; /* --sites, or NULL */
     struct ksd_flow_table *ft;
     struct ksd_ipfrag *frag;
+    struct ksd_budget *budget;    /* flow cap and reassembly budget (shared, or own_budget) */
+    struct ksd_budget own_budget; /* when no pool shares one */
+    struct flow_ext *hold_old;    /* flows holding reassembly memory, oldest first */
+    struct flow_ext *hold_new;
+    uint64_t held;       /* this worker's charged reassembly bytes */
+    size_t frag_charged; /* of which the fragment table's */
     struct ksd_corr *corr;
     struct ksd_classify *cls;            /* nDPI, or NULL with --no-ndpi */
     int ndpi_full;                       /* nDPI parses hellos and queries too (--ndpi-full) */
@@ -1001,7 +1014,10 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
         }
         if (x->cp == CP_TLS) {
             size_t consumed = 0;
+            w->hello.nosni = KSD_TLS_NOSNI_NONE;
             int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+            if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+                w->st.tls_malformed++;
             if (rc == KSD_OK) {
                 w->st.tls_client_hellos++;
                 x->hellos++;
@@ -1019,7 +1035,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 return;
             }
             if (rc == KSD_ETRUNC && w->hello.sni[0]) {
-                /* oversized ClientHello: the name is in its first 16 KiB */
+                /* oversized ClientHello: the name is in its first 64 KiB */
                 w->st.tls_client_hellos++;
                 x->hellos++;
                 report_hello(w, f, &w->hello);
@@ -1040,6 +1056,8 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
             if (rc == KSD_OK) {
                 x->http_reqs++;
+                if (w->req.host_bad)
+                    w->st.http_bad_host++;
                 report_http(w, f, &w->req);
                 ksd_stream_consume(&x->st[0], consumed);
                 if (w->req.is_connect) {
@@ -1147,6 +1165,7 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
             return NULL;
         ksd_stream_init(&x->st[0]);
         ksd_stream_init(&x->st[1]);
+        x->flow = f;
         if (f->flags & KSD_FLOW_F_SYN)
             ksd_stream_syn(&x->st[0], f->isn[0]);
         if (f->flags & KSD_FLOW_F_SYNACK)
@@ -1156,13 +1175,127 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
     return f->ext;
 }
 
+/* ---- reassembly budget (sensor/path/budget.h) ---------------------------- */
+
+static void hold_unlink(struct ksd_worker *w, struct flow_ext *x)
+{
+    if (!x->held)
+        return;
+    if (x->hold_prev)
+        x->hold_prev->hold_next = x->hold_next;
+    else
+        w->hold_old = x->hold_next;
+    if (x->hold_next)
+        x->hold_next->hold_prev = x->hold_prev;
+    else
+        w->hold_new = x->hold_prev;
+    x->hold_prev = x->hold_next = NULL;
+    x->held = 0;
+}
+
+static void budget_charge(struct ksd_worker *w, size_t was, size_t now)
+{
+    if (now == was)
+        return;
+    ksd_budget_charge(w->budget, (int64_t)now - (int64_t)was);
+    w->held += now - was; /* modulo 2^64: a release subtracts */
+}
+
+/* Charge the flow's handshake memory as it is now, and make it the newest holder. */
+static void budget_account(struct ksd_worker *w, struct flow_ext *x)
+{
+    size_t m = ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic);
+    budget_charge(w, x->charged, m);
+    x->charged = (uint32_t)m;
+    hold_unlink(w, x);
+    if (!m)
+        return;
+    x->hold_prev = w->hold_new;
+    if (w->hold_new)
+        w->hold_new->hold_next = x;
+    else
+        w->hold_old = x;
+    w->hold_new = x;
+    x->held = 1;
+}
+
+static void frag_account(struct ksd_worker *w)
+{
+    size_t m = ksd_ipfrag_mem(w->frag);
+    budget_charge(w, w->frag_charged, m);
+    w->frag_charged = m;
+}
+
+static void ext_release(struct ksd_worker *w, struct ksd_flow *f);
+static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f);
+static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);
+
+/* Drop the handshake state of a flow to make room: a ClientHello cut short
+ * still gives the name it holds, as with a gap. */
+static void budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
+{
+    struct ksd_flow *f = x->flow;
+    if (x->quic)
+        w->st.budget_quic++;
+    else
+        w->st.budget_tcp++;
+    if (!(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
+        nosni_set(f, KSD_NOSNI_GAP);
+    f->evmask |= FL_CDONE | FL_SDONE;
+    settle_dns_ip(w, f);
+    ext_release(w, f);
+}
+
+/*
+ * After a packet: while the budget is spent, drop this worker's oldest
+ * handshake state (flow or fragment, whichever is older). A worker within its
+ * fair share does not drop the flow it is working on (`cur`): it asks the
+ * others to trim themselves to their share instead.
+ */
+static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
+{
+    struct ksd_budget *b = w->budget;
+    uint64_t share = ksd_budget_share(b);
+    for (int i = 0; i < KSD_MAX_BUDGET_DROPS; i++) {
+        int over = ksd_budget_over(b);
+        int pressed = atomic_load_explicit(&b->pressure, memory_order_relaxed);
+        if (!over) {
+            if (pressed && w->held <= share)
+                atomic_store_explicit(&b->pressure, 0, memory_order_relaxed);
+            if (!pressed || w->held <= share)
+                return;
+        } else if (w->held <= share) {
+            if (!pressed) {
+                w->st.budget_pressure++;
+                atomic_store_explicit(&b->pressure, 1, memory_order_relaxed);
+            }
+            return;
+        }
+        struct flow_ext *x = w->hold_old;
+        uint64_t fus;
+        int frag = ksd_ipfrag_oldest(w->frag, &fus);
+        if (frag && (!x || (int64_t)fus <= x->flow->last_us)) {
+            w->st.budget_frag++;
+            ksd_ipfrag_drop_oldest(w->frag);
+            frag_account(w);
+        } else if (x && (x != cur || w->held > share)) {
+            budget_drop_flow(w, x);
+        } else {
+            return;
+        }
+    }
+}
+
 /* Dissection is over: drop stream buffers and QUIC state now, and the whole
  * extension once nDPI has also finished with the flow. */
-static void ext_release(struct ksd_flow *f)
+static void ext_release(struct ksd_worker *w, struct ksd_flow *f)
 {
     struct flow_ext *x = f->ext;
     if (!x)
         return;
+    budget_charge(w, x->charged, 0);
+    x->charged = 0;
+    hold_unlink(w, x);
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
@@ -1195,7 +1328,7 @@ static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
         flow_match(w, f);
     if (w->cls || f->app)
         fact(w, "flow_app", app_label(w, f)[0] ? app_label(w, f) : "Unknown", NULL);
-    ext_release(f);
+    ext_release(w, f);
 }
 
 /* The first bytes say who is the client: a ClientHello or a request line. */
@@ -1259,7 +1392,7 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         tcp_server(w, f, x);
     if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE)) {
         settle_dns_ip(w, f);
-        ext_release(f);
+        ext_release(w, f);
     }
 }
 
@@ -1308,7 +1441,10 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         return;
     if (!x->quic && !(x->quic = ksd_quic_new()))
         return;
+    w->hello.nosni = KSD_TLS_NOSNI_NONE;
     int rc = ksd_quic_feed(x->quic, p->payload, p->payload_len, &w->hello);
+    if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+        w->st.tls_malformed++;
     if (rc == KSD_OK) {
         w->st.quic_hellos++;
         x->hellos++;
@@ -1374,6 +1510,15 @@ struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_si
         ksd_flow_table_new((size_t)(c->max_flows > 0 ? c->max_flows : 1000000), &t, on_release, w);
     w->frag = ksd_ipfrag_new();
     w->corr = ksd_corr_new();
+    w->budget = c->budget;
+    if (!w->budget) {
+        long mb = c->reassembly_mb > 0 ? c->reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
+        ksd_budget_init(&w->own_budget, (uint64_t)(c->max_flows > 0 ? c->max_flows : 1000000),
+                        (uint64_t)mb << 20, 1);
+        w->budget = &w->own_budget;
+    }
+    if (w->ft)
+        ksd_flow_table_share(w->ft, w->budget);
     w->nlabels = 1;
     if (c->ndpi) {
         char err[256];
@@ -1535,7 +1680,10 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     }
     /* nDPI finished after dissection did: the extension can go now. */
     if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
-        ext_release(f);
+        ext_release(w, f);
+    if (f->ext)
+        budget_account(w, f->ext);
+    budget_enforce(w, f->ext);
 }
 
 /* Capture time moves on: expire idle flows and fragments once a second. */
@@ -1551,6 +1699,7 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
     if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
+        frag_account(w);
         w->last_expire = w->now;
         if (w->npending)
             pending_run(w, 0);
@@ -1586,8 +1735,12 @@ void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
         size_t dglen;
-        if (ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1)
+        int done = ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1;
+        frag_account(w);
+        if (done)
             ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
+        else
+            budget_enforce(w, NULL);
         return;
     }
     if (rc == KSD_DEC_OK)
@@ -1691,7 +1844,20 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
         cs.pairs_evicted += c->pairs_evicted;
         hosts += ksd_corr_hosts_count(w->corr);
     }
+    const struct ksd_budget *b = n > 0 ? ws[0]->budget : NULL;
+    if (b) /* one cap over all tables: its peak, not the sum of the tables' peaks */
+        fs.peak = atomic_load_explicit(&b->flows_peak, memory_order_relaxed);
     print_stats(&st, &fs, &is, &cs, hosts, n, out);
+    if (b)
+        fprintf(out,
+                "reassembly budget: limit=%llu peak=%llu dropped_tcp=%llu dropped_quic=%llu "
+                "dropped_frag=%llu pressure=%llu\n",
+                (unsigned long long)b->limit,
+                (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
+                (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
+                (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+    fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
+            (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
 }
 
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)

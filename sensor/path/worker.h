@@ -23,6 +23,7 @@ struct ksd_worker;
 struct ksd_event;
 struct ksd_learned;
 struct ksd_hostid;
+struct ksd_budget;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
  * write holds lock, so lines of different workers never interleave. */
@@ -68,6 +69,14 @@ struct ksd_stats {
     uint64_t facts;           /* facts written to --facts */
     uint64_t events;
     struct ksd_stream_stats stream;
+    /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
+    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag;     /* IP datagrams being reassembled */
+    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    /* evidence refused as malformed (no clamping: a server would reject it) */
+    uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
+    uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
 };
 
 /* A step back in capture time larger than this ends every flow (see tick in worker.c). */
@@ -82,7 +91,10 @@ struct ksd_worker_conf {
     int ndpi_full;              /* nDPI also parses the ClientHellos ksd has parsed */
     const char *const *sources; /* offline: input file names by ksd_frame.src (borrowed), or NULL */
     size_t n_sources;
-    int64_t name_age_us; /* --name-age: life of a MAC / name binding (0 = one day) */
+    int64_t name_age_us;       /* --name-age: life of a MAC / name binding (0 = one day) */
+    long reassembly_mb;        /* handshake budget in MiB (0: KSD_REASSEMBLY_MB_DEFAULT) */
+    struct ksd_budget *budget; /* flow cap and budget shared with other workers, or NULL:
+                                  the worker's own (max_flows, reassembly_mb) */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
