@@ -38,6 +38,7 @@
 #define KSD_MAX_DNS_TCP_MSGS  256 /* DNS messages per TCP connection */
 #define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
 #define KSD_EXPIRE_EVERY_US   1000000
+#define KSD_START_WAIT_US     500000 /* live: longest wait for nDPI's label before address rules */
 
 /* Client-stream protocols. */
 enum cproto {
@@ -115,6 +116,8 @@ struct ksd_worker {
     struct ksd_stats st;
     int64_t now;          /* capture time of the current packet */
     int64_t last_expire;  /* capture time of the last expiry run */
+    int64_t clock;        /* live: wall-clock time of the last ksd_worker_clock */
+    uint64_t startpend;   /* flows with FL_STARTPEND set */
     uint64_t id_epoch_ms; /* event ids: wall-clock ms this worker's id block started */
     uint32_t id_seq;      /* events in the current block */
     uint32_t index;       /* worker number (0..63), part of every event id */
@@ -147,28 +150,28 @@ static void side_addr(const struct ksd_flow *f, int side, struct ksd_addr *a)
 /* Write a fact line; values are captured names: tabs and newlines escaped. */
 static void fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2)
 {
-    FILE *fp = w->sink->facts;
-    if (!fp || !v1 || !*v1)
+    struct ksd_event_out *o = w->sink->facts;
+    if (!o || !v1 || !*v1)
         return;
     w->st.facts++; /* facts written (--facts) */
     if (w->sink->threaded)
         pthread_mutex_lock(&w->sink->lock);
-    fputs(kind, fp);
+    ksd_event_out_put(o, kind, strlen(kind));
     const char *vals[2] = {v1, v2};
     for (int i = 0; i < 2 && vals[i]; i++) {
-        fputc('\t', fp);
-        for (const unsigned char *s = (const unsigned char *)vals[i]; *s; s++) {
-            if (*s == '\t')
-                fputs("\\t", fp);
-            else if (*s == '\n')
-                fputs("\\n", fp);
-            else if (*s == '\r')
-                fputs("\\r", fp);
-            else
-                fputc(*s, fp);
+        ksd_event_out_put(o, "\t", 1);
+        const char *run = vals[i], *s = run;
+        for (; *s; s++) {
+            const char *esc = *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : *s == '\r' ? "\\r" : NULL;
+            if (!esc)
+                continue;
+            ksd_event_out_put(o, run, (size_t)(s - run));
+            ksd_event_out_put(o, esc, 2);
+            run = s + 1;
         }
+        ksd_event_out_put(o, run, (size_t)(s - run));
     }
-    fputc('\n', fp);
+    ksd_event_out_end(o);
     if (w->sink->threaded)
         pthread_mutex_unlock(&w->sink->lock);
 }
@@ -271,8 +274,8 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         pthread_mutex_lock(&w->sink->lock);
     w->sink->events++;
     if (len > 0) {
-        fputs(buf, w->sink->json);
-        fputc('\n', w->sink->json);
+        ksd_event_out_put(w->sink->json, buf, (size_t)len);
+        ksd_event_out_end(w->sink->json);
     }
     if (w->sink->threaded)
         pthread_mutex_unlock(&w->sink->lock);
@@ -372,6 +375,8 @@ static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
  * flow (or at once without nDPI), so the events carry the label. */
 static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
 {
+    if (f->evmask & FL_STARTPEND)
+        w->startpend--;
     f->evmask &= ~(uint32_t)FL_STARTPEND;
     if (!w->sigs)
         return;
@@ -1232,9 +1237,10 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         if (is_tls_port(sport) && sport != 13000)
             f->evmask |= FL_TLSPORT;
         flow_note(w, f);
-        if (w->cls)
+        if (w->cls) {
             f->evmask |= FL_STARTPEND;
-        else
+            w->startpend++;
+        } else
             flow_match(w, f);
     }
     int held = 0;
@@ -1274,6 +1280,41 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         w->last_expire = w->now;
     }
+}
+
+/*
+ * Live: address and port rules of a flow whose nDPI label is still missing
+ * KSD_START_WAIT_US after its first packet (a SYN answered by a RST, a flow
+ * nDPI cannot name) run now with nDPI's best guess, as they would at the
+ * flow's end, instead of waiting for it.
+ */
+static void start_due(struct ksd_flow *f, void *arg)
+{
+    struct ksd_worker *w = arg;
+    if (!(f->evmask & FL_STARTPEND) || f->first_us > w->clock - KSD_START_WAIT_US)
+        return;
+    int64_t saved = w->now;
+    w->now = f->first_us; /* the evidence is the first packet */
+    if ((f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
+        label_from_name(w, f,
+                        f->key.proto == 6                    ? KSD_CLASSIFY_TLS
+                        : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
+                                                             : KSD_CLASSIFY_QUIC,
+                        NULL);
+    if (f->evmask & FL_STARTPEND) {
+        ndpi_settle(f, w);
+        flow_match(w, f);
+    }
+    w->now = saved;
+}
+
+void ksd_worker_clock(struct ksd_worker *w, int64_t now_us)
+{
+    w->clock = now_us;
+    if (now_us > w->now)
+        tick(w, now_us);
+    if (w->startpend)
+        ksd_flow_foreach(w->ft, start_due, w);
 }
 
 void ksd_worker_set_index(struct ksd_worker *w, int index)
