@@ -13,7 +13,8 @@
  * Timers run on the monotonic clock, packets or not: every KSD_TICK_US the
  * workers get the wall-clock time (live flow expiry, address rules that
  * waited for a label) and the output files their whole lines; every
- * KSD_SNAPSHOT_US the sensor:<id> figures go to the Redis output.
+ * KSD_SNAPSHOT_US the figures of sensor:<id> go to the Redis output, whose
+ * thread writes the hash every 5 s on its own clock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,8 +40,9 @@
 #include "sensor/analyst/web.h"
 #include "signatures/sig.h"
 
-#define KSD_TICK_US     250000  /* timers: live clock to workers, output flush, signals */
-#define KSD_SNAPSHOT_US 5000000 /* sensor:<id> figures */
+#define KSD_TICK_US 250000 /* timers: live clock to workers, output flush, signals */
+#define KSD_SNAPSHOT_US                                                                            \
+    1000000 /* figures handed to the Redis output (it writes sensor:<id> every 5 s) */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t stats_requested;

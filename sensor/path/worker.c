@@ -38,7 +38,7 @@
 #define KSD_MAX_DNS_TCP_MSGS  256 /* DNS messages per TCP connection */
 #define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
 #define KSD_EXPIRE_EVERY_US   1000000
-#define KSD_START_WAIT_US     500000 /* live: longest wait for nDPI's label before address rules */
+#define KSD_START_WAIT_US     400000 /* live: longest wait for nDPI's label before address rules */
 
 /* Client-stream protocols. */
 enum cproto {
@@ -1310,11 +1310,20 @@ static void start_due(struct ksd_flow *f, void *arg)
 
 void ksd_worker_clock(struct ksd_worker *w, int64_t now_us)
 {
+    uint64_t events = w->st.events;
     w->clock = now_us;
     if (now_us > w->now)
         tick(w, now_us);
     if (w->startpend)
         ksd_flow_foreach(w->ft, start_due, w);
+    if (w->st.events == events || !w->sink->json)
+        return;
+    /* what the timers emitted goes out now, not at the next flush */
+    if (w->sink->threaded)
+        pthread_mutex_lock(&w->sink->lock);
+    ksd_event_out_flush(w->sink->json);
+    if (w->sink->threaded)
+        pthread_mutex_unlock(&w->sink->lock);
 }
 
 void ksd_worker_set_index(struct ksd_worker *w, int index)
