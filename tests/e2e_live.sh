@@ -320,6 +320,20 @@ else
     no "SYN/RST to listed $KIP: ip event line after $lat s (limit 1 s)"
 fi
 
+# A connection to an address learned from a Kaspersky DNS answer that
+# carries no name (held open, silent): dns_ip once the name is overdue
+# (1 s), not when the flow ends.
+inS dig @$B s07.upd.kaspersky.com A +time=2 +tries=2 +short >/dev/null 2>&1
+inS python3 -c "import socket, time
+s = socket.create_connection(('$B', 80), timeout=2)
+time.sleep(4)" &
+hold=$!
+s0=$(now)
+dnsip() { grep '"evidence":"dns_ip"' "$tmp/ev2.json" | grep -q "\"server\":\"$B\""; }
+if wait_for 30 dnsip; then ok "silent connection to a DNS-learned address: dns_ip event after $(took "$s0") s"; else
+    no "silent connection to a DNS-learned address: no dns_ip event within 3 s"; fi
+wait $hold
+
 # sensor:<id> shows the packets on a quiet link (refreshed by the clock)
 if [ -n "$redis2" ]; then
     pk() { v=$(inS redis-cli -p 6390 HGET live2:sensor:live2 packets); [ "${v:-0}" -ge $NQ ]; }

@@ -39,6 +39,8 @@
 #define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
 #define KSD_EXPIRE_EVERY_US   1000000
 #define KSD_START_WAIT_US     400000 /* live: longest wait for nDPI's label before address rules */
+#define KSD_DNSIP_WAIT_US                                                                          \
+    1000000 /* live: a flow to a DNS-learned address without a name by then is dns_ip */
 
 /* Client-stream protocols. */
 enum cproto {
@@ -118,6 +120,7 @@ struct ksd_worker {
     int64_t last_expire;  /* capture time of the last expiry run */
     int64_t clock;        /* live: wall-clock time of the last ksd_worker_clock */
     uint64_t startpend;   /* flows with FL_STARTPEND set */
+    uint64_t dnsippend;   /* flows with FL_DNSIP set */
     uint64_t id_epoch_ms; /* event ids: wall-clock ms this worker's id block started */
     uint32_t id_seq;      /* events in the current block */
     uint32_t index;       /* worker number (0..63), part of every event id */
@@ -343,6 +346,7 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     if (!(f->evmask & FL_DNSIP) || (f->evmask & FL_NAME) || !w->sigs)
         return;
     f->evmask &= (uint32_t)~FL_DNSIP;
+    w->dnsippend--;
     struct ksd_addr client, server;
     side_addr(f, f->client, &client);
     side_addr(f, !f->client, &server);
@@ -367,8 +371,10 @@ static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
     uint16_t sport = ksd_flow_port(f, !f->client);
     if (w->sigs && ksd_sig_match_port(w->sigs, f->key.proto, sport))
         ksd_corr_pair_note(w->corr, &client, &server, f->key.proto, sport, w->now);
-    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now)) {
         f->evmask |= FL_DNSIP;
+        w->dnsippend++;
+    }
 }
 
 /* Address and port fingerprints of a flow. Run once nDPI has labelled the
@@ -1091,6 +1097,10 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
         }
     }
     settle_dns_ip(w, f);
+    if (f->evmask & FL_DNSIP) { /* a name was seen after all */
+        f->evmask &= (uint32_t)~FL_DNSIP;
+        w->dnsippend--;
+    }
     ext_final(w, f);
     w->now = saved;
 }
@@ -1286,24 +1296,35 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
  * Live: address and port rules of a flow whose nDPI label is still missing
  * KSD_START_WAIT_US after its first packet (a SYN answered by a RST, a flow
  * nDPI cannot name) run now with nDPI's best guess, as they would at the
- * flow's end, instead of waiting for it.
+ * flow's end, instead of waiting for it; a flow to an address learned from a
+ * Kaspersky DNS answer that carried no name within KSD_DNSIP_WAIT_US is
+ * reported as dns_ip then, not when it ends (which can take hours).
  */
 static void start_due(struct ksd_flow *f, void *arg)
 {
     struct ksd_worker *w = arg;
-    if (!(f->evmask & FL_STARTPEND) || f->first_us > w->clock - KSD_START_WAIT_US)
+    int start = (f->evmask & FL_STARTPEND) && f->first_us <= w->clock - KSD_START_WAIT_US;
+    int dnsip = (f->evmask & FL_DNSIP) && f->first_us <= w->clock - KSD_DNSIP_WAIT_US;
+    if (!start && !dnsip)
         return;
     int64_t saved = w->now;
     w->now = f->first_us; /* the evidence is the first packet */
-    if ((f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
+    if (start && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
         label_from_name(w, f,
                         f->key.proto == 6                    ? KSD_CLASSIFY_TLS
                         : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
                                                              : KSD_CLASSIFY_QUIC,
                         NULL);
-    if (f->evmask & FL_STARTPEND) {
+    if (start && (f->evmask & FL_STARTPEND)) {
         ndpi_settle(f, w);
         flow_match(w, f);
+    }
+    if (dnsip && !(f->evmask & FL_STARTPEND)) {
+        settle_dns_ip(w, f);
+        if (f->evmask & FL_DNSIP) { /* it had a name: nothing to settle */
+            f->evmask &= (uint32_t)~FL_DNSIP;
+            w->dnsippend--;
+        }
     }
     w->now = saved;
 }
@@ -1314,7 +1335,7 @@ void ksd_worker_clock(struct ksd_worker *w, int64_t now_us)
     w->clock = now_us;
     if (now_us > w->now)
         tick(w, now_us);
-    if (w->startpend)
+    if (w->startpend || w->dnsippend)
         ksd_flow_foreach(w->ft, start_due, w);
     if (w->st.events == events || !w->sink->json)
         return;
