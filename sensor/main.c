@@ -4,8 +4,17 @@
  * only file that knows every stage (STYLE.md part 3).
  *
  * Signals: SIGINT/SIGTERM stop reading, drain and flush, exit 0; SIGUSR1
- * prints statistics to stderr; SIGHUP reloads the signature file (a bad file
- * keeps the old set and logs FILE:LINE: reason).
+ * prints statistics to stderr; SIGHUP reopens --json, --facts and the log
+ * file (after a rotation) and reloads the signature file (a bad file keeps
+ * the old set and logs FILE:LINE: reason). Signals go to this thread only
+ * (the others block them), which sleeps in poll(2) on an idle link, so each
+ * is acted on within a timer period.
+ *
+ * Timers run on the monotonic clock, packets or not: every KSD_TICK_US the
+ * workers get the wall-clock time (live flow expiry, address rules that
+ * waited for a label) and the output files their whole lines; every
+ * KSD_SNAPSHOT_US the figures of sensor:<id> go to the Redis output, whose
+ * thread writes the hash every 5 s on its own clock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +44,10 @@
 #include "sensor/analyst/report.h"
 #include "sensor/analyst/web.h"
 #include "signatures/sig.h"
+
+#define KSD_TICK_US 250000 /* timers: live clock to workers, output flush, signals */
+#define KSD_SNAPSHOT_US                                                                            \
+    1000000 /* figures handed to the Redis output (it writes sensor:<id> every 5 s) */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t stats_requested;
@@ -157,16 +170,13 @@ static struct ksd_sigset *load_sigs(const char *path)
     return s;
 }
 
-static FILE *open_out(const char *path)
+static struct ksd_event_out *open_out(const char *path)
 {
-    if (!path)
-        return NULL;
-    if (strcmp(path, "-") == 0)
-        return stdout;
-    FILE *fp = fopen(path, "w");
-    if (!fp)
-        log_msg("%s: cannot open for writing: %s", path, strerror(errno));
-    return fp;
+    char err[512];
+    struct ksd_event_out *o = ksd_event_out_open(path, err, sizeof(err));
+    if (!o)
+        log_msg("%s", err);
+    return o;
 }
 
 /*
@@ -221,6 +231,8 @@ struct run {
     uint64_t drops;    /* capture drops reported so far */
     int64_t started;   /* Unix seconds */
     int64_t last_snap; /* monotonic us of the last Redis snapshot */
+    int64_t next_tick; /* monotonic us of the next timer run */
+    int live;          /* reading an interface */
     int progress;      /* show a progress line */
     int64_t prog_last; /* monotonic us of the last progress line */
     int64_t prog_start;
@@ -252,7 +264,7 @@ static void snapshot(struct run *r, int force)
     if (!r->emit)
         return;
     int64_t now = mono_us();
-    if (!force && now - r->last_snap < 1000000)
+    if (!force && now - r->last_snap < KSD_SNAPSHOT_US)
         return;
     r->last_snap = now;
     struct ksd_sensor_snapshot s = {ksd_pool_packets(r->pool),
@@ -293,6 +305,34 @@ static void show_progress(struct run *r, struct ksd_capture *c, const char *name
             final ? "\n" : "");
 }
 
+/* Write the whole lines of --json and --facts (with the workers' lock). */
+static void flush_outputs(struct run *r)
+{
+    if (!r->sink.json && !r->sink.facts)
+        return;
+    pthread_mutex_lock(&r->sink.lock);
+    if (r->sink.json)
+        ksd_event_out_flush(r->sink.json);
+    if (r->sink.facts)
+        ksd_event_out_flush(r->sink.facts);
+    pthread_mutex_unlock(&r->sink.lock);
+}
+
+/* SIGHUP, the logrotate postrotate contract: --json, --facts and the log
+ * file are written to the paths anew (created when they were moved away). */
+static void reopen_outputs(struct run *r)
+{
+    char err[512];
+    struct ksd_event_out *outs[2] = {r->sink.json, r->sink.facts};
+    pthread_mutex_lock(&r->sink.lock);
+    for (int i = 0; i < 2; i++)
+        if (outs[i] && ksd_event_out_reopen(outs[i], err, sizeof(err)) < 0)
+            log_msg("%s", err);
+    pthread_mutex_unlock(&r->sink.lock);
+    if (ksd_log_reopen(err, sizeof(err)) < 0)
+        log_msg("%s", err);
+}
+
 /*
  * SIGHUP: load rules, known hosts and sites anew; only when all three load
  * are they swapped in, between two frames, so no packet is lost. Otherwise
@@ -323,6 +363,38 @@ static void reload(struct run *r)
             ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk), ksd_known_count(ns));
 }
 
+/* The timers, and the requests of signals; called after each batch of
+ * frames and whenever the capture has nothing to read. */
+static void timers(struct run *r, struct ksd_capture *c, const char *name)
+{
+    int64_t now = mono_us();
+    if (now >= r->next_tick) {
+        r->next_tick = now + KSD_TICK_US;
+        if (r->live) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ksd_pool_clock(r->pool, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+        }
+        flush_outputs(r);
+        show_progress(r, c, name, 0);
+        if (r->emit) {
+            struct ksd_capture_stats cs;
+            if (ksd_capture_stats(c, &cs) == 0)
+                r->drops = cs.dropped + cs.ifdropped;
+            snapshot(r, 0);
+        }
+    }
+    if (stats_requested) {
+        stats_requested = 0;
+        ksd_pool_print_stats(r->pool, stderr);
+    }
+    if (reload_requested) {
+        reload_requested = 0;
+        reopen_outputs(r);
+        reload(r);
+    }
+}
+
 /* Read one source to its end (or until stopped). Returns 0, or 1 on a read error. */
 static int run_source(struct run *r, struct ksd_capture *c, const char *name)
 {
@@ -345,24 +417,21 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
             log_msg("%s: read error: %s", name, ksd_capture_error(c));
             rc = 1;
             break;
+        } else {
+            /* nothing to read now: workers take what is queued, then sleep
+             * until a packet, the next timer or a signal */
+            ksd_pool_kick(r->pool);
+            int64_t wait = r->next_tick - mono_us();
+            if (wait > 0 && !stats_requested && !reload_requested &&
+                ksd_capture_wait(c, (int)(wait / 1000) + 1) < 0) {
+                log_msg("%s: read error: %s", name, ksd_capture_error(c));
+                rc = 1;
+                break;
+            }
         }
-        /* every 1024 frames, and on each idle timeout of a live source */
-        show_progress(r, c, name, 0);
-        if (r->emit) {
-            struct ksd_capture_stats cs;
-            if (ksd_capture_stats(c, &cs) == 0)
-                r->drops = cs.dropped + cs.ifdropped;
-            snapshot(r, 0);
-        }
-        if (stats_requested) {
-            stats_requested = 0;
-            ksd_pool_print_stats(r->pool, stderr);
-        }
-        if (reload_requested) {
-            reload_requested = 0;
-            reload(r);
-        }
+        timers(r, c, name);
     }
+    ksd_pool_kick(r->pool);
     /* several files: one progress line that ends with the last of them */
     show_progress(r, c, name, !r->files || r->cur + 1 >= r->in.n);
     current_capture = NULL;
@@ -490,9 +559,11 @@ static int write_hosts(struct run *r, const char *path, int fmt)
 {
     if (!path)
         return 0;
-    FILE *fp = open_out(path);
-    if (!fp)
+    FILE *fp = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+    if (!fp) {
+        log_msg("%s: cannot open for writing: %s", path, strerror(errno));
         return -1;
+    }
     int bad = ksd_hosttable_write(r->pool, fmt, fp) < 0;
     bad |= fflush(fp) != 0 || ferror(fp);
     if (fp != stdout)
@@ -585,8 +656,19 @@ static int run_sensor(const struct ksd_config *cfg)
         if (pd == 1)
             ksd_log(LOG_WARNING, "%s (give --user to choose an unprivileged user)", err);
     }
-    if (cfg->redis && (status = start_redis(&r)) != 0)
+    /* Signals are for this thread alone (the emit and worker threads inherit
+     * the mask): it is the one that sleeps in poll and acts on them. */
+    sigset_t sigs, oldmask;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
+    if (cfg->redis && (status = start_redis(&r)) != 0) {
+        pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
         goto out;
+    }
 
     int workers = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
@@ -603,6 +685,7 @@ static int run_sensor(const struct ksd_config *cfg)
     wc.reassembly_mb = cfg->reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     if (protos)
         unlink(protos);
     if (!r.pool) {
@@ -617,6 +700,7 @@ static int run_sensor(const struct ksd_config *cfg)
     if (live) {
         struct ksd_capture *c = live;
         live = NULL;
+        r.live = 1;
         log_msg("capturing on %s (%s), %d worker%s", cfg->iface, ksd_capture_linktype_name(c),
                 workers, workers > 1 ? "s" : "");
         status = run_source(&r, c, cfg->iface);
@@ -642,6 +726,7 @@ static int run_sensor(const struct ksd_config *cfg)
         fprintf(stderr, "time: packets processed in %.3f s\n",
                 (double)(mono_us() - r.prog_start) / 1e6);
     }
+    flush_outputs(&r); /* events before the host table when both go to standard output */
     /* with no output asked for, the flagged-host table is the answer */
     if (cfg->hosts ||
         (!cfg->json && !cfg->facts && !cfg->redis && !cfg->hosts_csv && !cfg->hosts_json))
@@ -654,15 +739,14 @@ out:
         dropped = 1;
     if (r.sink.json) {
         /* a full disk loses events as surely as an unreachable Redis */
-        if (fflush(r.sink.json) != 0 || ferror(r.sink.json)) {
-            log_msg("%s: events could not all be written: %s", cfg->json, strerror(errno));
+        if (ksd_event_out_flush(r.sink.json) != 0 || ksd_event_out_lost(r.sink.json)) {
+            log_msg("%s: %llu events could not be written", cfg->json,
+                    (unsigned long long)ksd_event_out_lost(r.sink.json));
             dropped = 1;
         }
-        if (r.sink.json != stdout)
-            fclose(r.sink.json);
     }
-    if (r.sink.facts && r.sink.facts != stdout)
-        fclose(r.sink.facts);
+    ksd_event_out_close(r.sink.json);
+    ksd_event_out_close(r.sink.facts);
     fflush(stdout);
     if (r.pool && r.files)
         summary(&r, (size_t)ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, NULL));

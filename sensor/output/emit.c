@@ -404,8 +404,10 @@ static void *emit_main(void *arg)
         int work = e->nbatch > 0 || queued > 0 || (e->spool && ksd_spool_pending(e->spool) > 0);
         if (stopping && (!work || now >= deadline))
             break;
-        if (e->spool && now >= e->next_sync) {
-            ksd_spool_sync(e->spool);
+        if (now >= e->next_sync) {
+            /* kept moving without a spool too: the waits below end at next_sync */
+            if (e->spool)
+                ksd_spool_sync(e->spool);
             e->next_sync = now + EMIT_SYNC_MS;
         }
         if (!e->ctx) {

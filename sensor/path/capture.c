@@ -2,8 +2,11 @@
  * capture.c - libpcap sources. Files are opened with microsecond timestamp
  * precision (nanosecond pcaps are converted by libpcap), any link type that
  * libpcap reads is passed through (the decoder decides what it knows). Live
- * capture uses immediate mode, a large kernel buffer and a 100 ms timeout so
- * the caller's timers keep running on an idle link.
+ * capture uses immediate mode, a large kernel buffer and a non-blocking
+ * handle: ksd_capture_next says "nothing now" and the caller, after its own
+ * work (waking workers, timers), sleeps in poll(2) on libpcap's selectable
+ * descriptor (ksd_capture_wait) until a packet, its timer or a signal. No
+ * thread spins on an idle link.
  *
  * Offline inputs: a directory stands for the capture files below it, found
  * by their magic number (pcap in either byte order and timestamp precision,
@@ -18,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@
 struct ksd_capture {
     pcap_t *p;                        /* libpcap handle */
     int live;                         /* 1 for an interface */
+    int fd;                           /* live: pcap_get_selectable_fd, or -1 */
     uint64_t frames;                  /* frames returned */
     uint64_t size;                    /* file size in bytes, 0 when unknown */
     FILE *fp;                         /* the file libpcap reads (not owned: pcap_close closes it) */
@@ -190,6 +195,12 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
         ksd_capture_close(c);
         return NULL;
     }
+    c->fd = pcap_get_selectable_fd(c->p);
+    if (c->fd >= 0 && pcap_setnonblock(c->p, 1, ebuf) < 0) {
+        snprintf(err, errlen, "%s: cannot make the capture non-blocking: %s", iface, ebuf);
+        ksd_capture_close(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -220,6 +231,23 @@ static void concatenated(struct ksd_capture *c)
              "FILE >first.pcap; tail -c +%ld FILE >rest.pcap) and give both files to ksd, or "
              "join captures with mergecap -w merged.pcap a.pcap b.pcap",
              off, off, off + 1);
+}
+
+int ksd_capture_wait(struct ksd_capture *c, int timeout_ms)
+{
+    if (!c->live)
+        return 1;
+    if (c->fd < 0) {
+        /* no selectable descriptor: the blocking read's own timeout paces the caller */
+        return 1;
+    }
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    int rc = poll(&pfd, 1, timeout_ms);
+    if (rc < 0 && errno != EINTR) {
+        snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
+        return -1;
+    }
+    return rc > 0;
 }
 
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)

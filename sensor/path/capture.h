@@ -39,8 +39,12 @@ struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_cap
 struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_capture_opts *o,
                                           char *err, size_t errlen);
 /* 1: a frame was read; 0: end of file (or stopped); -1: error (ksd_capture_error). Live
- * sources return 2 when the read timed out with no packet, so the caller can run timers. */
+ * sources return 2 when no packet is waiting now: the caller does its idle work, then
+ * ksd_capture_wait. */
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f);
+/* Live: sleep until a packet is waiting, timeout_ms passed or a signal came (1: readable,
+ * 0: timeout or signal, -1: error). Files: returns 1 at once. */
+int ksd_capture_wait(struct ksd_capture *c, int timeout_ms);
 const char *ksd_capture_error(const struct ksd_capture *c);
 /* Ask a blocking ksd_capture_next to return (async-signal-safe). */
 void ksd_capture_break(struct ksd_capture *c);

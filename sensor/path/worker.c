@@ -44,6 +44,9 @@
 #define KSD_MAX_CLIENT_PKTS   64   /* client packets dissected before giving up on a flow */
 #define KSD_MAX_BUDGET_DROPS  1024 /* handshake states dropped after one packet at most */
 #define KSD_EXPIRE_EVERY_US   1000000
+#define KSD_START_WAIT_US     400000 /* live: longest wait for nDPI's label before address rules */
+#define KSD_DNSIP_WAIT_US                                                                          \
+    1000000 /* live: a flow to a DNS-learned address without a name by then is dns_ip */
 
 /* Client-stream protocols. */
 enum cproto {
@@ -137,6 +140,9 @@ struct ksd_worker {
     int64_t now;          /* capture time of the current packet */
     uint32_t src;         /* input file of the current packet (ksd_frame.src) */
     int64_t last_expire;  /* capture time of the last expiry run */
+    int64_t clock;        /* live: wall-clock time of the last ksd_worker_clock */
+    uint64_t startpend;   /* flows with FL_STARTPEND set */
+    uint64_t dnsippend;   /* flows with FL_DNSIP set */
     uint64_t id_epoch_ms; /* event ids: wall-clock ms this worker's id block started */
     uint32_t id_seq;      /* events in the current block */
     uint32_t index;       /* worker number (0..63), part of every event id */
@@ -171,28 +177,28 @@ static void side_addr(const struct ksd_flow *f, int side, struct ksd_addr *a)
 /* Write a fact line; values are captured names: tabs and newlines escaped. */
 static void fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2)
 {
-    FILE *fp = w->sink->facts;
-    if (!fp || !v1 || !*v1)
+    struct ksd_event_out *o = w->sink->facts;
+    if (!o || !v1 || !*v1)
         return;
     w->st.facts++; /* facts written (--facts) */
     if (w->sink->threaded)
         pthread_mutex_lock(&w->sink->lock);
-    fputs(kind, fp);
+    ksd_event_out_put(o, kind, strlen(kind));
     const char *vals[2] = {v1, v2};
     for (int i = 0; i < 2 && vals[i]; i++) {
-        fputc('\t', fp);
-        for (const unsigned char *s = (const unsigned char *)vals[i]; *s; s++) {
-            if (*s == '\t')
-                fputs("\\t", fp);
-            else if (*s == '\n')
-                fputs("\\n", fp);
-            else if (*s == '\r')
-                fputs("\\r", fp);
-            else
-                fputc(*s, fp);
+        ksd_event_out_put(o, "\t", 1);
+        const char *run = vals[i], *s = run;
+        for (; *s; s++) {
+            const char *esc = *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : *s == '\r' ? "\\r" : NULL;
+            if (!esc)
+                continue;
+            ksd_event_out_put(o, run, (size_t)(s - run));
+            ksd_event_out_put(o, esc, 2);
+            run = s + 1;
         }
+        ksd_event_out_put(o, run, (size_t)(s - run));
     }
-    fputc('\n', fp);
+    ksd_event_out_end(o);
     if (w->sink->threaded)
         pthread_mutex_unlock(&w->sink->lock);
 }
@@ -308,8 +314,8 @@ static void detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, con
         pthread_mutex_lock(&w->sink->lock);
     w->sink->events++;
     if (len > 0) {
-        fputs(buf, w->sink->json);
-        fputc('\n', w->sink->json);
+        ksd_event_out_put(w->sink->json, buf, (size_t)len);
+        ksd_event_out_end(w->sink->json);
     }
     if (w->sink->threaded)
         pthread_mutex_unlock(&w->sink->lock);
@@ -403,6 +409,7 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     if (!(f->evmask & FL_DNSIP) || (f->evmask & FL_NAME) || !w->sigs)
         return;
     f->evmask &= (uint32_t)~FL_DNSIP;
+    w->dnsippend--;
     struct ksd_addr client, server;
     side_addr(f, f->client, &client);
     side_addr(f, !f->client, &server);
@@ -496,14 +503,18 @@ static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
     uint16_t sport = ksd_flow_port(f, !f->client);
     if (w->sigs && ksd_sig_match_port(w->sigs, f->key.proto, sport))
         ksd_corr_pair_note(w->corr, &client, &server, f->key.proto, sport, w->now);
-    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now))
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, w->now)) {
         f->evmask |= FL_DNSIP;
+        w->dnsippend++;
+    }
 }
 
 /* Address and port fingerprints of a flow. Run once nDPI has labelled the
  * flow (or at once without nDPI), so the events carry the label. */
 static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
 {
+    if (f->evmask & FL_STARTPEND)
+        w->startpend--;
     f->evmask &= ~(uint32_t)FL_STARTPEND;
     if (!w->sigs)
         return;
@@ -1491,6 +1502,10 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     }
     settle_dns_ip(w, f);
     settle_shared_dns_ip(w, f);
+    if (f->evmask & FL_DNSIP) { /* a name was seen after all */
+        f->evmask &= (uint32_t)~FL_DNSIP;
+        w->dnsippend--;
+    }
     ext_final(w, f);
     w->now = saved;
     w->src = saved_src;
@@ -1650,9 +1665,10 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         if (is_tls_port(sport) && sport != 13000)
             f->evmask |= FL_TLSPORT;
         flow_note(w, f);
-        if (w->cls)
+        if (w->cls) {
             f->evmask |= FL_STARTPEND;
-        else
+            w->startpend++;
+        } else
             flow_match(w, f);
     }
     int held = 0;
@@ -1704,6 +1720,61 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         if (w->npending)
             pending_run(w, 0);
     }
+}
+
+/*
+ * Live: address and port rules of a flow whose nDPI label is still missing
+ * KSD_START_WAIT_US after its first packet (a SYN answered by a RST, a flow
+ * nDPI cannot name) run now with nDPI's best guess, as they would at the
+ * flow's end, instead of waiting for it; a flow to an address learned from a
+ * Kaspersky DNS answer that carried no name within KSD_DNSIP_WAIT_US is
+ * reported as dns_ip then, not when it ends (which can take hours).
+ */
+static void start_due(struct ksd_flow *f, void *arg)
+{
+    struct ksd_worker *w = arg;
+    int start = (f->evmask & FL_STARTPEND) && f->first_us <= w->clock - KSD_START_WAIT_US;
+    int dnsip = (f->evmask & FL_DNSIP) && f->first_us <= w->clock - KSD_DNSIP_WAIT_US;
+    if (!start && !dnsip)
+        return;
+    int64_t saved = w->now;
+    w->now = f->first_us; /* the evidence is the first packet */
+    if (start && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
+        label_from_name(w, f,
+                        f->key.proto == 6                    ? KSD_CLASSIFY_TLS
+                        : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
+                                                             : KSD_CLASSIFY_QUIC,
+                        NULL);
+    if (start && (f->evmask & FL_STARTPEND)) {
+        ndpi_settle(f, w);
+        flow_match(w, f);
+    }
+    if (dnsip && !(f->evmask & FL_STARTPEND)) {
+        settle_dns_ip(w, f);
+        if (f->evmask & FL_DNSIP) { /* it had a name: nothing to settle */
+            f->evmask &= (uint32_t)~FL_DNSIP;
+            w->dnsippend--;
+        }
+    }
+    w->now = saved;
+}
+
+void ksd_worker_clock(struct ksd_worker *w, int64_t now_us)
+{
+    uint64_t events = w->st.events;
+    w->clock = now_us;
+    if (now_us > w->now)
+        tick(w, now_us);
+    if (w->startpend || w->dnsippend)
+        ksd_flow_foreach(w->ft, start_due, w);
+    if (w->st.events == events || !w->sink->json)
+        return;
+    /* what the timers emitted goes out now, not at the next flush */
+    if (w->sink->threaded)
+        pthread_mutex_lock(&w->sink->lock);
+    ksd_event_out_flush(w->sink->json);
+    if (w->sink->threaded)
+        pthread_mutex_unlock(&w->sink->lock);
 }
 
 void ksd_worker_set_index(struct ksd_worker *w, int index)

@@ -24,12 +24,13 @@ struct ksd_event;
 struct ksd_learned;
 struct ksd_hostid;
 struct ksd_budget;
+struct ksd_event_out;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
  * write holds lock, so lines of different workers never interleave. */
 struct ksd_sink {
-    FILE *json;                                          /* --json, or NULL */
-    FILE *facts;                                         /* --facts, or NULL */
+    struct ksd_event_out *json;                          /* --json, or NULL */
+    struct ksd_event_out *facts;                         /* --facts, or NULL */
     void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis (thread-safe); or NULL */
     void *push_arg;
     int threaded;                /* several workers write */
@@ -121,6 +122,13 @@ void ksd_worker_set_index(struct ksd_worker *w, int index);
 
 /* The input file the next datagram comes from (ksd_frame.src; frames carry their own). */
 void ksd_worker_set_source(struct ksd_worker *w, uint32_t src);
+/*
+ * Live timers, called a few times a second with the wall-clock time whether
+ * packets come or not: idle flows expire on this time, and address and port
+ * rules that waited for nDPI's label longer than half a second run with its
+ * best guess. Offline runs never call it (expiry follows capture time).
+ */
+void ksd_worker_clock(struct ksd_worker *w, int64_t now_us);
 
 /* Process one frame. */
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr);
