@@ -66,6 +66,30 @@ static void make_event(struct ksd_event *ev, uint64_t id, int64_t ts, const char
     ev->count = 1;
 }
 
+/* 0 once ksd:events holds n entries and ksd:sensor:t1 exists; -1 after 10 s. */
+static int wait_stored(const struct rh_server *srv, long long n)
+{
+    redisContext *c = rh_connect(srv);
+    if (!c)
+        return -1;
+    int rc = -1;
+    for (long long end = rh_now_ms() + 10000; rc != 0 && rh_now_ms() < end;) {
+        redisReply *len = redisCommand(c, "XLEN ksd:events");
+        redisReply *ex = redisCommand(c, "EXISTS ksd:sensor:t1");
+        if (len && ex && len->type == REDIS_REPLY_INTEGER && ex->type == REDIS_REPLY_INTEGER &&
+            len->integer == n && ex->integer == 1)
+            rc = 0;
+        else
+            rh_sleep_ms(10);
+        if (len)
+            freeReplyObject(len);
+        if (ex)
+            freeReplyObject(ex);
+    }
+    redisFree(c);
+    return rc;
+}
+
 /*
  * The data set:
  *   10.1.0.1 hq, unmanaged, update: sni s07 x3, dns s07 x1, sni dnl-03 x1  -> product
@@ -109,8 +133,9 @@ static int fill(struct tstate *t)
     make_event(&ev, id++, T_DAY26 + 60, "10.1.0.4", "cert", T_HOSTILE, "kl-cert-ca",
                "infrastructure", "", "");
     ksd_emit_push(e, &ev);
-    rh_sleep_ms(200); /* at least one sensor:<id> refresh */
-    return ksd_emit_stop(e, 5000) == 0 ? 0 : -1;
+    /* wait (with a deadline) for all events and one sensor:<id> refresh */
+    int stored = wait_stored(&t->srv, 8);
+    return ksd_emit_stop(e, 5000) == 0 && stored == 0 ? 0 : -1;
 }
 
 /*
