@@ -13,8 +13,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define KSD_FLOW_SLAB 16383 /* records allocated at once: with the link, just under 2 MiB */
-#define HUGE_SZ       ((size_t)2 << 20)
+#define HUGE_SZ ((size_t)2 << 20)
+/* records allocated at once: as many as fit, with the link, in one 2 MiB page
+ * (table_alloc rounds up to whole 2 MiB pages: one record too many would
+ * double the slab) */
+#define KSD_FLOW_SLAB ((HUGE_SZ - sizeof(void *)) / sizeof(struct ksd_flow))
 
 struct slab {
     struct slab *next;
