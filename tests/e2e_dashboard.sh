@@ -34,25 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-notok() {
-    n=$((n + 1))
-    echo "not ok $n - $*"
-    failed=1
-}
-# check DESCRIPTION COMMAND...: ok when the command succeeds
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. tests/tap.sh
 
 have_browser() {
     [ -x /usr/bin/chromium ] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1
@@ -191,12 +173,7 @@ ok "ksd dashboard --password-file serves on 127.0.0.1:$pport (401 without creden
 slow() {
     python3 tests/tools/slowclients.py "$pport" "$1" "$2" "$3" "$4" 2 >"$5" 2>&1 &
     slow_pid=$!
-    i=0
-    until grep -q '^connected' "$5"; do
-        i=$((i + 1))
-        [ $i -gt 300 ] && break
-        sleep 0.1
-    done
+    wait_for 30 grep -q '^connected' "$5"
 }
 # fresh [curl options]: "STATUS SECONDS" of a new client's GET / on the guarded dashboard
 fresh() {

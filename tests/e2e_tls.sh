@@ -30,34 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-notok() {
-    n=$((n + 1))
-    echo "not ok $n - $*"
-    failed=1
-}
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# wait_for SECONDS COMMAND...: run the command every 0.1 s until it succeeds
-wait_for() {
-    limit=$(($1 * 10))
-    shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt $limit ] && return 1
-        sleep 0.1
-    done
-}
+. tests/tap.sh
 
 # ---- tools ----
 command -v stunnel4 >/dev/null 2>&1 || sh deploy/install-deps.sh test >/dev/null 2>&1 || true
