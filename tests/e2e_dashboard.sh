@@ -24,9 +24,11 @@ redis_pid=""
 dash_pid=""
 pdash_pid=""
 slow_pid=""
+body_pid=""
 
 cleanup() {
     [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null
+    [ -n "$body_pid" ] && kill "$body_pid" 2>/dev/null
     [ -n "$dash_pid" ] && kill "$dash_pid" 2>/dev/null && wait "$dash_pid" 2>/dev/null
     [ -n "$pdash_pid" ] && kill "$pdash_pid" 2>/dev/null && wait "$pdash_pid" 2>/dev/null
     [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
@@ -35,25 +37,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-notok() {
-    n=$((n + 1))
-    echo "not ok $n - $*"
-    failed=1
-}
-# check DESCRIPTION COMMAND...: ok when the command succeeds
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. tests/tap.sh
 
 have_browser() {
     [ -x /usr/bin/chromium ] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1
@@ -195,17 +179,12 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pport/")" =
 done
 ok "ksd dashboard --password-file serves on 127.0.0.1:$pport (401 without credentials)"
 
-# slow CONNS FIRST ADDRS SECONDS OUT: start slow clients in the background and
-# wait (up to 30 s) until they are connected.
+# slow CONNS FIRST ADDRS SECONDS OUT [body]: start slow clients in the
+# background and wait (up to 30 s) until they are connected.
 slow() {
-    python3 tests/tools/slowclients.py "$pport" "$1" "$2" "$3" "$4" 2 >"$5" 2>&1 &
+    python3 tests/tools/slowclients.py "$pport" "$1" "$2" "$3" "$4" 2 ${6:-} >"$5" 2>&1 &
     slow_pid=$!
-    i=0
-    until grep -q '^connected' "$5"; do
-        i=$((i + 1))
-        [ $i -gt 300 ] && break
-        sleep 0.1
-    done
+    wait_for 30 grep -q '^connected' "$5"
 }
 # fresh [curl options]: "STATUS SECONDS" of a new client's GET / on the guarded dashboard
 fresh() {
@@ -216,9 +195,9 @@ fresh() {
 within() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 # answered "STATUS SECONDS" STATUS: that status within 3 s
 answered() { [ "${1%% *}" = "$2" ] && within "${1#* }" 3; }
-# trickled_out RESULT: every one of 64 closed between 9.5 and 15 s after connecting
+# trickled_out RESULT [N]: every one of N (64) closed between 9.5 and 15 s after connecting
 trickled_out() {
-    echo "$1" | grep -q '^closed 64 ' &&
+    echo "$1" | grep -q "^closed ${2:-64} " &&
         within 9.5 "$(echo "$1" | sed -n 's/.*min=\([0-9.]*\).*/\1/p')" &&
         within "$(echo "$1" | sed -n 's/.*max=\([0-9.]*\).*/\1/p')" 15
 }
@@ -227,6 +206,9 @@ evicted() {
     [ "$(echo "$1" | cut -d' ' -f2)" -ge 16 ] && [ "${2#open }" -le 96 ]
 }
 
+# 4 clients that send whole headers and then trickle a body, beside the flood
+slow 4 10 1 25 "$tmp/body" body
+body_pid=$slow_pid
 slow 64 2 8 25 "$tmp/flood64"
 check "64 slow clients from 127.0.0.2-9 connected ($(head -n 1 "$tmp/flood64"))" \
     grep -q '^connected 64$' "$tmp/flood64"
@@ -241,6 +223,10 @@ res=$(grep '^closed' "$tmp/flood64")
 echo "# slow clients sending a byte every 2 s: $res"
 check "all 64 trickling clients closed by the 10 s header deadline, not before 9.5 s nor after 15 s ($res)" \
     trickled_out "$res"
+wait "$body_pid"
+res=$(grep '^closed' "$tmp/body")
+echo "# slow bodies, a byte every 2 s: $res"
+check "4 clients trickling a body closed by the 10 s body deadline ($res)" trickled_out "$res" 4
 
 # more slow clients than the dashboard lets wait (96): the oldest are shut at once
 slow 112 20 8 6 "$tmp/flood112"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """slowclients.py - slow HTTP clients against the dashboard (a "slowloris").
 
-    slowclients.py PORT N FIRST_ADDR ADDRS SECONDS [PERIOD]
+    slowclients.py PORT N FIRST_ADDR ADDRS SECONDS [PERIOD [body]]
 
 Opens N connections to 127.0.0.1:PORT, spread over ADDRS loopback source
 addresses from 127.0.0.FIRST_ADDR on (the dashboard caps connections per
 address). Each sends "GET / HTTP/1.1\\r\\n" and then one header byte every
-PERIOD seconds (default 2), never ending its headers, for SECONDS. Prints
+PERIOD seconds (default 2), never ending its headers, for SECONDS. With "body", each sends whole headers
+announcing a 100000-byte body instead, then one body byte every PERIOD. Prints
 "connected K" once all connects are done (K = connections that succeeded),
 then at the end one line "closed C min=S max=S" where C is the number of
 connections the server closed and min/max the seconds from connect to the
@@ -21,6 +22,10 @@ import time
 def main():
     port, n, first, addrs, seconds = (int(a) for a in sys.argv[1:6])
     period = float(sys.argv[6]) if len(sys.argv) > 6 else 2.0
+    body = len(sys.argv) > 7 and sys.argv[7] == "body"
+    first_bytes = b"GET / HTTP/1.1\r\n"
+    if body:
+        first_bytes = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
     conns = []  # [socket, connect time, close time or None]
     for i in range(n):
         s = socket.socket()
@@ -28,7 +33,7 @@ def main():
         s.settimeout(5)
         try:
             s.connect(("127.0.0.1", port))
-            s.sendall(b"GET / HTTP/1.1\r\n")
+            s.sendall(first_bytes)
             s.setblocking(False)
             conns.append([s, time.monotonic(), None])
         except OSError:
