@@ -1,6 +1,6 @@
 /*
  * hostid.c - the sensor-wide address -> (MAC, announced names, vendor
- * class) table (see hostid.h). Same layout as learned.c: set-associative,
+ * class) tables (see hostid.h). Same layout as learned.c: set-associative,
  * KSD_HOSTID_WAYS addresses per set, a new address takes a free way or the
  * least recently updated one; striped mutexes. Each binding keeps its own
  * expiry, so a MAC seen yesterday and a name from a lease that ran out are
@@ -21,12 +21,19 @@ struct binding {
     int64_t expires_us; /* 0 = none */
 };
 
-struct entry {
+/* MAC table entry: every client seen with a MAC, kept small. */
+struct mac_entry {
+    uint8_t family; /* 0 = free */
+    uint8_t addr[16];
+    uint8_t mac[6];
+    struct binding b; /* also the entry's age for replacement */
+};
+
+/* Name table entry: addresses that announced a name or a vendor class. */
+struct name_entry {
     uint8_t family; /* 0 = free */
     uint8_t addr[16];
     int64_t touched_us; /* latest update of any binding */
-    struct binding mac_b;
-    uint8_t mac[6];
     struct binding name_b[KSD_NAME__COUNT];
     char name[KSD_NAME__COUNT][KSD_HOSTID_NAME_MAX];
     struct binding vendor_b;
@@ -35,7 +42,8 @@ struct entry {
 
 struct ksd_hostid {
     pthread_mutex_t lock[KSD_HOSTID_LOCKS];
-    struct entry set[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct mac_entry mac[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct name_entry name[KSD_HOSTID_NAME_SETS][KSD_HOSTID_WAYS];
 };
 
 const char *ksd_name_src_name(int src)
@@ -69,28 +77,44 @@ void ksd_hostid_free(struct ksd_hostid *t)
     free(t);
 }
 
-/* The entry of addr, created when absent; called with the set's lock held. */
-static struct entry *entry_of(struct ksd_hostid *t, uint32_t s, int family, const uint8_t *addr,
-                              int create)
+/* Way of addr in a set of KSD_HOSTID_WAYS entries of size sz whose first
+ * bytes are (family, addr[16]); when absent and create, a free way or the one
+ * with the oldest age(), cleared and keyed. NULL when absent. Called with the
+ * set's lock held. */
+static void *way_of(void *ways, size_t sz, int64_t (*age)(const void *), int family,
+                    const uint8_t *addr, int create)
 {
-    struct entry *ways = t->set[s], *old = &ways[0];
-    for (int i = 0; i < KSD_HOSTID_WAYS; i++)
-        if (ksd_addrkey_eq(ways[i].family, ways[i].addr, family, addr))
-            return &ways[i];
+    uint8_t *w = ways, *old = w;
+    for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
+        uint8_t *e = w + (size_t)i * sz;
+        if (ksd_addrkey_eq(e[0], e + 1, family, addr))
+            return e;
+    }
     if (!create)
         return NULL;
     for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        if (!ways[i].family) {
-            old = &ways[i];
+        uint8_t *e = w + (size_t)i * sz;
+        if (!e[0]) {
+            old = e;
             break;
         }
-        if (ways[i].touched_us < old->touched_us)
-            old = &ways[i];
+        if (age(e) < age(old))
+            old = e;
     }
-    memset(old, 0, sizeof(*old));
-    old->family = (uint8_t)family;
-    memcpy(old->addr, addr, family == 4 ? 4 : 16);
+    memset(old, 0, sz);
+    old[0] = (uint8_t)family;
+    memcpy(old + 1, addr, family == 4 ? 4 : 16);
     return old;
+}
+
+static int64_t mac_age(const void *e)
+{
+    return ((const struct mac_entry *)e)->b.seen_us;
+}
+
+static int64_t name_age(const void *e)
+{
+    return ((const struct name_entry *)e)->touched_us;
 }
 
 static int live(const struct binding *b, int64_t at_us)
@@ -98,22 +122,37 @@ static int live(const struct binding *b, int64_t at_us)
     return b->seen_us && b->seen_us <= at_us && b->expires_us > at_us;
 }
 
-/* Update one binding whose value is (val, n bytes) at dst. */
-static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, int what, int src,
-                       const void *val, size_t n, int64_t now_us, int64_t expires_us)
+/* Update binding b whose value (val, n bytes) lives at dst. */
+static int set_value(struct binding *b, void *dst, const void *val, size_t n, int64_t now_us,
+                     int64_t expires_us)
 {
-    if (!t || (family != 4 && family != 6))
-        return -1;
-    uint32_t s = ksd_addrkey_hash(family, addr) % KSD_HOSTID_SETS;
-    pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
-    pthread_mutex_lock(lk);
-    struct entry *e = entry_of(t, s, family, addr, 1);
-    struct binding *b = what == 0 ? &e->mac_b : what == 1 ? &e->name_b[src] : &e->vendor_b;
-    void *dst = what == 0 ? (void *)e->mac : what == 1 ? (void *)e->name[src] : (void *)e->vendor;
     int changed = !live(b, now_us) || memcmp(dst, val, n) != 0;
     memcpy(dst, val, n);
     b->seen_us = now_us;
     b->expires_us = expires_us;
+    return changed;
+}
+
+static pthread_mutex_t *lock_of(struct ksd_hostid *t, int family, const uint8_t *addr)
+{
+    return &t->lock[ksd_addrkey_hash(family, addr) % KSD_HOSTID_LOCKS];
+}
+
+/* Update one name binding (what 1: name of source src; 2: vendor class). */
+static int set_name_binding(struct ksd_hostid *t, int family, const uint8_t *addr, int what,
+                            int src, const char *val, int64_t now_us, int64_t expires_us)
+{
+    if (!t || (family != 4 && family != 6))
+        return -1;
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
+    pthread_mutex_lock(lk);
+    struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS], sizeof(struct name_entry),
+                                  name_age, family, addr, 1);
+    int changed =
+        what == 1
+            ? set_value(&e->name_b[src], e->name[src], val, KSD_HOSTID_NAME_MAX, now_us, expires_us)
+            : set_value(&e->vendor_b, e->vendor, val, KSD_HOSTID_NAME_MAX, now_us, expires_us);
     e->touched_us = now_us;
     pthread_mutex_unlock(lk);
     return changed;
@@ -122,7 +161,16 @@ static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, in
 int ksd_hostid_set_mac(struct ksd_hostid *t, int family, const uint8_t *addr, const uint8_t mac[6],
                        int64_t now_us, int64_t expires_us)
 {
-    return set_binding(t, family, addr, 0, 0, mac, 6, now_us, expires_us);
+    if (!t || (family != 4 && family != 6))
+        return -1;
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
+    pthread_mutex_lock(lk);
+    struct mac_entry *e =
+        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 1);
+    int changed = set_value(&e->b, e->mac, mac, 6, now_us, expires_us);
+    pthread_mutex_unlock(lk);
+    return changed;
 }
 
 int ksd_hostid_set_name(struct ksd_hostid *t, int family, const uint8_t *addr, int src,
@@ -132,7 +180,7 @@ int ksd_hostid_set_name(struct ksd_hostid *t, int family, const uint8_t *addr, i
     if (src < 0 || src >= KSD_NAME__COUNT || !name || !*name)
         return -1;
     snprintf(buf, sizeof(buf), "%s", name);
-    return set_binding(t, family, addr, 1, src, buf, sizeof(buf), now_us, expires_us);
+    return set_name_binding(t, family, addr, 1, src, buf, now_us, expires_us);
 }
 
 int ksd_hostid_set_vendor(struct ksd_hostid *t, int family, const uint8_t *addr, const char *vendor,
@@ -142,7 +190,7 @@ int ksd_hostid_set_vendor(struct ksd_hostid *t, int family, const uint8_t *addr,
     if (!vendor || !*vendor)
         return -1;
     snprintf(buf, sizeof(buf), "%s", vendor);
-    return set_binding(t, family, addr, 2, 0, buf, sizeof(buf), now_us, expires_us);
+    return set_name_binding(t, family, addr, 2, 0, buf, now_us, expires_us);
 }
 
 int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_t at_us,
@@ -152,15 +200,18 @@ int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_
     out->name_source = "";
     if (!t || (family != 4 && family != 6))
         return 0;
-    uint32_t s = ksd_addrkey_hash(family, addr) % KSD_HOSTID_SETS;
-    pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
     int any = 0;
     pthread_mutex_lock(lk);
-    const struct entry *e = entry_of(t, s, family, addr, 0);
-    if (e && live(&e->mac_b, at_us)) {
-        ksd_mac_str(e->mac, out->mac);
+    const struct mac_entry *m =
+        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 0);
+    if (m && live(&m->b, at_us)) {
+        ksd_mac_str(m->mac, out->mac);
         any = 1;
     }
+    const struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS],
+                                        sizeof(struct name_entry), name_age, family, addr, 0);
     for (int src = 0; e && src < KSD_NAME__COUNT; src++)
         if (live(&e->name_b[src], at_us)) {
             snprintf(out->name, sizeof(out->name), "%s", e->name[src]);
