@@ -432,27 +432,28 @@ enum emit_status {
 
 struct ksd_emit {
     /* configuration, read-only once the thread runs */
-    struct ksd_emit_target tgt;            /* parsed target */
-    char target_text[KSD_EMIT_MAX_HOST];   /* for log messages */
-    char prefix[64];                       /* key prefix */
-    char sensor_id[64];                    /* default sensor name */
-    char auth_user[128];                   /* ACL user, "" = password only */
-    char auth_pass[EMIT_MAX_PASSWD];       /* "" = no AUTH */
-    int connect_timeout_ms;                /* per connection attempt */
-    int command_timeout_ms;                /* socket read/write timeout */
-    size_t cap;                            /* ring capacity */
-    long maxlen;                           /* XADD MAXLEN ~ */
-    int stats_interval_ms;                 /* sensor:<id> refresh */
-    int stats_ttl_s;                       /* its EXPIRE */
-    int dedup_ttl_s;                       /* seen key EX */
-    int wait_ms;                           /* WAIT timeout; 0 = no WAIT */
-    void (*log)(void *arg, const char *m); /* state-change messages or NULL */
-    void *log_arg;                         /* for log */
-    char k_events[EMIT_KEY_MAX];           /* prefix + "events" */
-    char k_hosts[EMIT_KEY_MAX];            /* prefix + "hosts" */
-    char k_live[EMIT_KEY_MAX];             /* prefix + "live" */
-    char k_sensor[EMIT_KEY_MAX];           /* prefix + "sensor:" + id */
-    int64_t start_s;                       /* ksd_emit_start time, Unix s */
+    struct ksd_emit_target tgt;                  /* parsed target */
+    char target_text[KSD_EMIT_MAX_HOST];         /* for log messages */
+    char prefix[64];                             /* key prefix */
+    bool (*trend_product)(const char *, size_t); /* conf.trend_product (NULL = no trend) */
+    char sensor_id[64];                          /* default sensor name */
+    char auth_user[128];                         /* ACL user, "" = password only */
+    char auth_pass[EMIT_MAX_PASSWD];             /* "" = no AUTH */
+    int connect_timeout_ms;                      /* per connection attempt */
+    int command_timeout_ms;                      /* socket read/write timeout */
+    size_t cap;                                  /* ring capacity */
+    long maxlen;                                 /* XADD MAXLEN ~ */
+    int stats_interval_ms;                       /* sensor:<id> refresh */
+    int stats_ttl_s;                             /* its EXPIRE */
+    int dedup_ttl_s;                             /* seen key EX */
+    int wait_ms;                                 /* WAIT timeout; 0 = no WAIT */
+    void (*log)(void *arg, const char *m);       /* state-change messages or NULL */
+    void *log_arg;                               /* for log */
+    char k_events[EMIT_KEY_MAX];                 /* prefix + "events" */
+    char k_hosts[EMIT_KEY_MAX];                  /* prefix + "hosts" */
+    char k_live[EMIT_KEY_MAX];                   /* prefix + "live" */
+    char k_sensor[EMIT_KEY_MAX];                 /* prefix + "sensor:" + id */
+    int64_t start_s;                             /* ksd_emit_start time, Unix s */
 
     pthread_t thr;                   /* the output thread */
     pthread_mutex_t mu;              /* guards the fields up to the thread-only block */
@@ -1711,6 +1712,114 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
  * groups of KSD_EMIT_GROUP events, which skips what Redis already has.
  * Returns 0, or -1 when the connection must be dropped.
  */
+/*
+ * The migration trend (issue 17, point 9): per UTC day of an event's
+ * capture time and per site, the distinct clients with product evidence,
+ * in a HyperLogLog <prefix>trend:<YYYY-MM-DD>:<site> ("" site: hosts
+ * without one) that lives KSD_EMIT_TREND_TTL_S after its last write, and
+ * the set <prefix>trend:sites of the sites written (same lifetime). Written
+ * for every stored event of the batch (new or already there) whose category
+ * is a product category and whose host is not a known-hosts "exception"
+ * (waived hosts would keep a finished migration from reaching zero):
+ * PFADD and SADD are idempotent, so a resent batch changes nothing. One
+ * pipelined round trip per KSD_EMIT_TREND_KEYS distinct keys: PFADD key
+ * clients... and EXPIRE per key, then SADD and EXPIRE of the site set.
+ * Returns 0, or -1 when the connection failed (the events stay stored; the
+ * trend of this batch may miss them).
+ */
+struct trend_key {
+    char key[EMIT_KEY_MAX]; /* <prefix>trend:<day>:<site> */
+    const char *site;       /* the site of its events */
+};
+
+static int write_trend(struct ksd_emit *e)
+{
+    size_t n = e->nbatch;
+    if (!e->trend_product || n == 0)
+        return 0;
+    int rc = 0;
+    char k_sites[EMIT_KEY_MAX], ttl[24];
+    struct trend_key *k = malloc(KSD_EMIT_TREND_KEYS * sizeof(*k));
+    int *at = malloc(n * sizeof(*at)); /* key index, -1 = to do, -2 = not for the trend */
+    const char **argv = malloc((n + KSD_EMIT_TREND_KEYS + 2) * sizeof(*argv));
+    if (!k || !at || !argv) {
+        rc = 0; /* the trend is best effort: skip this batch */
+        goto out;
+    }
+    snprintf(k_sites, sizeof(k_sites), "%strend:sites", e->prefix);
+    snprintf(ttl, sizeof(ttl), "%d", KSD_EMIT_TREND_TTL_S);
+    for (size_t i = 0; i < n; i++) {
+        const struct ksd_event *ev = &e->batch[i];
+        int stored = e->status[i] == EMIT_STORED || e->status[i] == EMIT_DUP;
+        at[i] = stored && e->trend_product(ev->category, strlen(ev->category)) &&
+                        strcmp(ev->managed, "exception") != 0
+                    ? -1
+                    : -2;
+    }
+    for (size_t round = 0; rc == 0 && round < n; round++) {
+        size_t nk = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (at[i] != -1)
+                continue;
+            const struct ksd_event *ev = &e->batch[i];
+            char key[EMIT_KEY_MAX], day[16];
+            time_t t = (time_t)ev_seconds(ev);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+            snprintf(key, sizeof(key), "%strend:%s:%s", e->prefix, day, ev->site);
+            size_t j = 0;
+            while (j < nk && strcmp(k[j].key, key) != 0)
+                j++;
+            if (j == nk && nk == KSD_EMIT_TREND_KEYS)
+                continue; /* next round */
+            if (j == nk) {
+                snprintf(k[nk].key, sizeof(k[nk].key), "%s", key);
+                k[nk++].site = ev->site;
+            }
+            at[i] = (int)j;
+        }
+        if (nk == 0)
+            break;
+        for (size_t j = 0; j < nk; j++) {
+            int argc = 0;
+            argv[argc++] = "PFADD";
+            argv[argc++] = k[j].key;
+            for (size_t i = 0; i < n; i++) {
+                if (at[i] == (int)j) {
+                    argv[argc++] = e->batch[i].client;
+                    at[i] = -3; /* written */
+                }
+            }
+            const char *ex[3] = {"EXPIRE", k[j].key, ttl};
+            if (redisAppendCommandArgv(e->ctx, argc, argv, NULL) != REDIS_OK ||
+                redisAppendCommandArgv(e->ctx, 3, ex, NULL) != REDIS_OK)
+                rc = -1;
+        }
+        int argc = 0;
+        argv[argc++] = "SADD";
+        argv[argc++] = k_sites;
+        for (size_t j = 0; j < nk; j++)
+            argv[argc++] = k[j].site;
+        const char *ex[3] = {"EXPIRE", k_sites, ttl};
+        if (rc == 0 && (redisAppendCommandArgv(e->ctx, argc, argv, NULL) != REDIS_OK ||
+                        redisAppendCommandArgv(e->ctx, 3, ex, NULL) != REDIS_OK))
+            rc = -1;
+        for (size_t r = 0; rc == 0 && r < 2 * nk + 2; r++) {
+            redisReply *reply = NULL;
+            if (redisGetReply(e->ctx, (void **)&reply) != REDIS_OK || !reply)
+                rc = -1;
+            else
+                freeReplyObject(reply); /* an error reply (a wrong type) only skips the trend */
+        }
+    }
+out:
+    free(k);
+    free(at);
+    free(argv);
+    return rc;
+}
+
 static int send_batch(struct ksd_emit *e)
 {
     int64_t now = mono_ms();
@@ -1785,6 +1894,8 @@ static int send_batch(struct ksd_emit *e)
         /* unconfirmed: everything is sent again to whichever master is next */
         memset(e->status, EMIT_PENDING, e->nbatch);
     }
+    if (!broken && write_trend(e) != 0)
+        broken = 1;
     commit_batch(e);
     if (broken)
         return -1;
@@ -2021,6 +2132,7 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
         e->stats_ttl_s = 1;
     e->dedup_ttl_s = c->dedup_ttl_s > 0 ? c->dedup_ttl_s : 86400;
     e->wait_ms = c->replica_wait_ms == 0 ? 100 : (c->replica_wait_ms < 0 ? 0 : c->replica_wait_ms);
+    e->trend_product = c->trend_product;
     e->log = c->log;
     e->log_arg = c->log_arg;
     e->start_s = (int64_t)time(NULL);
