@@ -450,6 +450,7 @@ static int start_redis(struct run *r)
     memset(&ec, 0, sizeof(ec));
     ec.target = cfg->redis;
     ec.prefix = cfg->redis_prefix;
+    ec.trend_product = ksd_sig_category_is_product;
     ec.auth_file = cfg->redis_auth_file;
     ec.sensor_id = cfg->sensor_id;
     ec.spool_path = cfg->spool;

@@ -23,6 +23,7 @@
 #include "sensor/output/emit.h"
 #include "sensor/analyst/report.h"
 #include "sensor/analyst/web.h"
+#include "signatures/sig.h"
 
 #define T_OUT_MAX (256 * 1024) /* captured output of one call */
 
@@ -142,7 +143,10 @@ static int fill(struct tstate *t)
  * A second data set under the prefix "t2:" (other tests keep theirs):
  *   10.2.0.1 lab, exception, update (3 events)     -> product, but an exception
  *   10.2.0.2 lab, no label, telemetry (2 events)   -> product
- * Events span three UTC days for the trend (T2_DAY0 .. T2_DAY0 + 2 days).
+ *   10.2.0.3 lab, update, day 0; 10.2.0.4 lab, website, day 0; 10.2.0.5 no
+ *   site, update, day 2
+ * Events span three UTC days for the trend (T2_DAY0 .. T2_DAY0 + 2 days),
+ * written with the trend on (as ksd does).
  */
 #define T2_DAY0 (T_DAY20 + 30 * 86400)
 static int fill2(struct tstate *t)
@@ -155,6 +159,7 @@ static int fill2(struct tstate *t)
     c.target = t->target;
     c.prefix = "t2:";
     c.sensor_id = "t2";
+    c.trend_product = ksd_sig_category_is_product;
     struct ksd_emit *e = ksd_emit_start(&c, err, sizeof(err));
     if (!e)
         return -1;
@@ -169,6 +174,15 @@ static int fill2(struct tstate *t)
     ksd_emit_push(e, &ev);
     make_event(&ev, id++, T2_DAY0 + 86400 + 120, "10.2.0.2", "sni", "ksn.kaspersky-labs.com",
                "kl-ksn", "telemetry", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 300, "10.2.0.3", "sni", "s07.upd.kaspersky.com", "kl-upd-s07",
+               "update", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 300, "10.2.0.4", "sni", "www.kaspersky.com", "kl-web-www",
+               "website", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 2 * 86400 + 300, "10.2.0.5", "dns", "s07.upd.kaspersky.com",
+               "kl-upd-s07", "update", "", "");
     ksd_emit_push(e, &ev);
     return ksd_emit_stop(e, 5000) == 0 ? 0 : -1;
 }
@@ -689,6 +703,73 @@ static void test_report_host_page_record_and_newest_events(void **state)
     ksd_web_stop(w);
 }
 
+/* Point 9 of issue 17: product hosts per UTC day and site, from the keys the
+ * real writer stored (exceptions and website-only hosts not counted). */
+static void test_report_trend_rows_from_the_writer(void **state)
+{
+    struct tstate *t = *state;
+    static const char want[] = "[{\"day\":\"2026-12-20\",\"site\":\"\",\"product_hosts\":0},"
+                               "{\"day\":\"2026-12-20\",\"site\":\"lab\",\"product_hosts\":2},"
+                               "{\"day\":\"2026-12-21\",\"site\":\"\",\"product_hosts\":0},"
+                               "{\"day\":\"2026-12-21\",\"site\":\"lab\",\"product_hosts\":1},"
+                               "{\"day\":\"2026-12-22\",\"site\":\"\",\"product_hosts\":1},"
+                               "{\"day\":\"2026-12-22\",\"site\":\"lab\",\"product_hosts\":0}]";
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--days", "3", "--until",
+                                "2026-12-22", "--json", NULL),
+                     0);
+    assert_true(strncmp(t->out, want, strlen(want)) == 0 && t->out[strlen(want)] == '\n');
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--until", "2026-12-22",
+                                "--since", "2026-12-21", "--site", "lab", "--csv", NULL),
+                     0);
+    assert_string_equal(t->out, "day,site,product_hosts\r\n2026-12-21,lab,1\r\n"
+                                "2026-12-22,lab,0\r\n");
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--days", "1", "--until",
+                                "2026-12-20T23:59", NULL),
+                     0);
+    assert_non_null(strstr(t->out, "DAY (UTC)   SITE  PRODUCT HOSTS\n"));
+    assert_non_null(strstr(t->out, "2026-12-20  lab   2\n"));
+    assert_int_equal(run_report(t, "--trend", "--days", "0", NULL), 2);
+    assert_int_equal(run_report(t, "--trend", "--days", "367", NULL), 2);
+    /* the default data set was written without the trend: no rows */
+    assert_int_equal(run_report(t, "--trend", "--json", NULL), 0);
+    assert_string_equal(t->out, "[]\n");
+
+    /* bounded: every trend key expires within a year and a day */
+    redisContext *rc = rh_connect(&t->srv);
+    assert_non_null(rc);
+    redisReply *r = redisCommand(rc, "TTL t2:trend:2026-12-20:lab");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer > 365 * 86400 &&
+                r->integer <= 366 * 86400);
+    freeReplyObject(r);
+    r = redisCommand(rc, "TTL t2:trend:sites");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer > 365 * 86400);
+    freeReplyObject(r);
+    redisFree(rc);
+
+    struct ksd_web *w = start_web(t, NULL);
+    int port = ksd_web_port(w);
+    /* the API's prefix is the default one: same answer as the report there */
+    assert_int_equal(
+        http_get(port, "/api/trend?days=3&until=2026-12-22", NULL, t->out, sizeof(t->out)), 200);
+    assert_non_null(strstr(t->out, "\r\n\r\n[]"));
+    assert_int_equal(http_get(port, "/api/trend?days=0", NULL, t->out, sizeof(t->out)), 400);
+    assert_int_equal(http_get(port, "/api/trend?until=junk", NULL, t->out, sizeof(t->out)), 400);
+    ksd_web_stop(w);
+    struct ksd_web_conf wc;
+    memset(&wc, 0, sizeof(wc));
+    wc.listen = "127.0.0.1:0";
+    wc.redis.target = t->target;
+    wc.redis.prefix = "t2:";
+    char err[256];
+    w = ksd_web_start(&wc, err, sizeof(err));
+    assert_non_null(w);
+    port = ksd_web_port(w);
+    assert_int_equal(
+        http_get(port, "/api/trend?days=3&until=2026-12-22", NULL, t->out, sizeof(t->out)), 200);
+    assert_non_null(strstr(t->out, want));
+    ksd_web_stop(w);
+}
+
 static void test_web_redis_down_is_502_then_recovers(void **state)
 {
     struct tstate *t = *state;
@@ -810,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_web_basic_auth_required_everywhere),
         cmocka_unit_test(test_web_live_forwards_published_events),
         cmocka_unit_test(test_report_host_page_record_and_newest_events),
+        cmocka_unit_test(test_report_trend_rows_from_the_writer),
         cmocka_unit_test(test_web_redis_down_is_502_then_recovers),
     };
     return cmocka_run_group_tests_name("report", tests, setup, teardown);

@@ -127,6 +127,8 @@ static void usage(FILE *f)
         "                  [--site NAME] [--verdict product|website-only|suspected]\n"
         "                  [--csv|--json] [--by-site] [--no-top] [--fail-if-any]\n"
         "       ksd report --host ADDR [--csv|--json]\n"
+        "       ksd report --trend [--days N] [--since DATE] [--until DATE] [--site NAME]\n"
+        "                  [--csv|--json]\n"
         "\n"
         "  --redis TARGET        Redis written by ksd --redis (default 127.0.0.1:6379)\n"
         "  --since DATE          hosts last seen at or after DATE (UTC, YYYY-MM-DD[THH:MM[:SS]])\n"
@@ -138,6 +140,10 @@ static void usage(FILE *f)
         "  --by-site             the per-site roll-up only\n"
         "  --no-top              do not read the events stream for top indicators\n"
         "  --host ADDR           one host: its record and its newest events (--csv: the events)\n"
+        "  --trend               product hosts per UTC day and site (the migration trend)\n"
+        "  --days N              --trend: the last N days (default 90, at most 366)\n"
+        "  --since DATE          --trend: from the cut-over day DATE on\n"
+        "  --until DATE          --trend: the last day (default today, UTC)\n"
         "  --fail-if-any         exit 3 when any host but an exception is listed\n"
         "\n"
         "Exit status: 0 ok, 1 Redis error, 2 bad usage, 3 hosts listed with --fail-if-any.\n");
@@ -181,6 +187,31 @@ static int host_page(const struct ksd_report_conf *conf, const char *client,
     return status;
 }
 
+/* ksd report --trend: exit 0, or 1 on a Redis error. */
+static int trend_rows(const struct ksd_report_conf *conf, int64_t first, int64_t last,
+                      const char *site, enum ksd_report_format fmt)
+{
+    char err[256];
+    struct ksd_report_trend_row *r = NULL;
+    size_t n = 0;
+    int status = 0;
+    struct ksd_report_db *db = ksd_report_open(conf, err, sizeof(err));
+    if (!db) {
+        fprintf(stderr, "ksd report: %s\n", err);
+        return 1;
+    }
+    if (ksd_report_trend(db, first, last, site, &r, &n) != KSD_OK) {
+        fprintf(stderr, "ksd report: %s\n", ksd_report_error(db));
+        status = 1;
+    } else if (ksd_report_write_trend(stdout, fmt, r, n) != 0) {
+        fprintf(stderr, "ksd report: cannot write the report\n");
+        status = 1;
+    }
+    ksd_report_close(db);
+    free(r);
+    return status;
+}
+
 /* Hosts that --fail-if-any counts: every listed host but the exceptions. */
 static size_t listed_problems(const struct ksd_report_host *h, size_t n)
 {
@@ -206,6 +237,9 @@ int ksd_report_main(int argc, char **argv)
         O_BYSITE,
         O_NOTOP,
         O_HOST,
+        O_TREND,
+        O_DAYS,
+        O_UNTIL,
     };
     static const struct option opts[] = {
         {"redis", required_argument, NULL, O_REDIS},
@@ -221,6 +255,9 @@ int ksd_report_main(int argc, char **argv)
         {"by-site", no_argument, NULL, O_BYSITE},
         {"no-top", no_argument, NULL, O_NOTOP},
         {"host", required_argument, NULL, O_HOST},
+        {"trend", no_argument, NULL, O_TREND},
+        {"days", required_argument, NULL, O_DAYS},
+        {"until", required_argument, NULL, O_UNTIL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -229,6 +266,8 @@ int ksd_report_main(int argc, char **argv)
     enum ksd_report_format fmt = KSD_REPORT_TABLE;
     int fail_if_any = 0, by_site = 0, o;
     const char *host = NULL;
+    int trend = 0, days = KSD_REPORT_TREND_DAYS;
+    int64_t until = 0;
     char err[256];
     optind = 0;
     opterr = 0;
@@ -286,6 +325,25 @@ int ksd_report_main(int argc, char **argv)
             case O_HOST:
                 host = optarg;
                 break;
+            case O_TREND:
+                trend = 1;
+                break;
+            case O_DAYS: {
+                char *end;
+                long d = strtol(optarg, &end, 10);
+                if (*end || end == optarg || d < 1 || d > KSD_REPORT_MAX_DAYS) {
+                    fprintf(stderr, "ksd report: --days: 1..%d\n", KSD_REPORT_MAX_DAYS);
+                    return 2;
+                }
+                days = (int)d;
+                break;
+            }
+            case O_UNTIL:
+                if (ksd_report_parse_date(optarg, &until) != KSD_OK) {
+                    fprintf(stderr, "ksd report: --until: not a UTC date: %s\n", optarg);
+                    return 2;
+                }
+                break;
             case 'h':
                 usage(stdout);
                 return 0;
@@ -306,6 +364,13 @@ int ksd_report_main(int argc, char **argv)
     }
     if (host)
         return host_page(&conf, host, fmt);
+    if (trend) {
+        int64_t last = until ? until : (int64_t)time(NULL);
+        int64_t first = last - (int64_t)(days - 1) * 86400;
+        if (f.since > first)
+            first = f.since;
+        return trend_rows(&conf, first, last, f.site, fmt);
+    }
     unsigned parts = KSD_REPORT_PART_HOSTS;
     if (by_site) {
         f.top_scan = 0;

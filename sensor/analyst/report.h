@@ -32,6 +32,9 @@
 #define KSD_REPORT_MAX_VALUE   512    /* longest value kept; longer ones are truncated */
 #define KSD_REPORT_MAX_MSG     65536  /* longest live message forwarded */
 #define KSD_REPORT_HOST_EVENTS 50     /* events on a host page (ksd report --host) */
+#define KSD_REPORT_MAX_DAYS    366    /* longest trend, days */
+#define KSD_REPORT_TREND_DAYS  90     /* default trend, days */
+#define KSD_REPORT_MAX_SITES   1024   /* sites read from the trend's site set */
 
 enum ksd_report_format {
     KSD_REPORT_TABLE, /* aligned columns for a terminal */
@@ -198,6 +201,30 @@ int ksd_report_write_host(FILE *f, enum ksd_report_format fmt, const struct ksd_
 
 /* One host as a JSON object, as in ksd_report_hosts_json. */
 void ksd_report_host_json(struct ksd_report_buf *b, const struct ksd_report_host *h);
+
+/* One row of the migration trend. */
+struct ksd_report_trend_row {
+    char day[16];           /* "YYYY-MM-DD", UTC */
+    char site[64];          /* "" = hosts without a site */
+    uint64_t product_hosts; /* distinct hosts with product evidence that day */
+};
+
+/*
+ * The trend from the writer's per-day HyperLogLogs: one row per UTC day from
+ * first_day to last_day (Unix seconds, any time of the day; at most
+ * KSD_REPORT_MAX_DAYS, the newest kept) and per site of the trend set (only
+ * `site` when not NULL), ordered by day then site; days without data count 0.
+ * *rows malloc'ed (free() it; NULL when *n is 0). 0 or negative KSD_E*.
+ */
+int ksd_report_trend(struct ksd_report_db *db, int64_t first_day, int64_t last_day,
+                     const char *site, struct ksd_report_trend_row **rows, size_t *n);
+/* [{"day":"2026-12-01","site":"hq","product_hosts":3},...] appended to b. */
+void ksd_report_trend_json(struct ksd_report_buf *b, const struct ksd_report_trend_row *r,
+                           size_t n);
+/* The rows as a table (DAY, SITE, PRODUCT HOSTS), CSV (day,site,product_hosts)
+ * or a JSON array. 0, or -1 on a write error. */
+int ksd_report_write_trend(FILE *f, enum ksd_report_format fmt,
+                           const struct ksd_report_trend_row *r, size_t n);
 
 /* JSON arrays appended to b. */
 void ksd_report_hosts_json(struct ksd_report_buf *b, const struct ksd_report_host *h, size_t n);

@@ -540,3 +540,55 @@ int ksd_report_write_host(FILE *f, enum ksd_report_format fmt, const struct ksd_
     }
     return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
+
+/* ---- trend ---- */
+
+int ksd_report_write_trend(FILE *f, enum ksd_report_format fmt,
+                           const struct ksd_report_trend_row *r, size_t n)
+{
+    if (fmt == KSD_REPORT_JSON) {
+        struct ksd_report_buf b = {0};
+        ksd_report_trend_json(&b, r, n);
+        ksd_report_buf_str(&b, "\n");
+        int bad = b.oom || fwrite(b.p, 1, b.len, f) != b.len;
+        ksd_report_buf_free(&b);
+        if (bad)
+            return -1;
+    } else if (fmt == KSD_REPORT_CSV) {
+        fputs("day,site,product_hosts\r\n", f);
+        for (size_t i = 0; i < n; i++) {
+            char c[24];
+            snprintf(c, sizeof(c), "%llu", (unsigned long long)r[i].product_hosts);
+            csv_cell(f, r[i].day, 0);
+            csv_cell(f, r[i].site, 0);
+            csv_cell(f, c, 1);
+        }
+    } else if (n == 0) {
+        fprintf(f, "no trend data (ksd writes it with --redis since this version)\n");
+    } else {
+        static const char *const head[] = {"DAY (UTC)", "SITE", "PRODUCT HOSTS"};
+        char cells[3][128];
+        size_t w[3];
+        for (int c = 0; c < 3; c++)
+            w[c] = strlen(head[c]);
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                print_row(f, head, w, 3, 2, 2);
+            for (size_t i = 0; i < n; i++) {
+                const char *row[3];
+                clean_term(r[i].day, cells[0], sizeof(cells[0]));
+                clean_term(r[i].site, cells[1], sizeof(cells[1]));
+                snprintf(cells[2], sizeof(cells[2]), "%llu",
+                         (unsigned long long)r[i].product_hosts);
+                for (int c = 0; c < 3; c++) {
+                    row[c] = cells[c];
+                    if (pass == 0 && strlen(cells[c]) > w[c])
+                        w[c] = strlen(cells[c]);
+                }
+                if (pass == 1)
+                    print_row(f, row, w, 3, 2, 2);
+            }
+        }
+    }
+    return fflush(f) == 0 && !ferror(f) ? 0 : -1;
+}

@@ -382,6 +382,56 @@ static enum MHD_Result serve_host(struct ksd_web *w, struct MHD_Connection *c)
     return ok;
 }
 
+struct web_trend_arg {
+    int64_t first, last; /* days asked for */
+    const char *site;    /* NULL = every site */
+};
+
+static int trend_call(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b)
+{
+    struct web_trend_arg *a = arg;
+    struct ksd_report_trend_row *r = NULL;
+    size_t n = 0;
+    int rc = ksd_report_trend(db, a->first, a->last, a->site, &r, &n);
+    if (rc == KSD_OK)
+        ksd_report_trend_json(b, r, n);
+    free(r);
+    return rc;
+}
+
+/* GET /api/trend?days=N[&since=DATE][&until=DATE][&site=S]: the rows of
+ * ksd report --trend --json. */
+static enum MHD_Result serve_trend(struct ksd_web *w, struct MHD_Connection *c)
+{
+    long days = arg_long(c, "days", KSD_REPORT_TREND_DAYS, KSD_REPORT_MAX_DAYS);
+    const char *since = arg(c, "since"), *until = arg(c, "until");
+    struct web_trend_arg a = {0, (int64_t)time(NULL), arg(c, "site")};
+    struct ksd_report_buf b = {0};
+    char err[256] = "";
+    int64_t t;
+    if (days < 1)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "days: 1..366");
+    if (until) {
+        if (ksd_report_parse_date(until, &t) != KSD_OK)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "until: not a date");
+        a.last = t;
+    }
+    a.first = a.last - (int64_t)(days - 1) * 86400;
+    if (since) {
+        if (ksd_report_parse_date(since, &t) != KSD_OK)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "since: not a date");
+        if (t > a.first)
+            a.first = t;
+    }
+    enum MHD_Result ok;
+    if (run_db(w, trend_call, &a, &b, err, sizeof(err)) != KSD_OK)
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
+    else
+        ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
 /* ---- live stream ---- */
 
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -516,6 +566,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return serve_api(w, c, WEB_API_METRICS);
     if (strcmp(url, "/api/host") == 0)
         return serve_host(w, c);
+    if (strcmp(url, "/api/trend") == 0)
+        return serve_trend(w, c);
     return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

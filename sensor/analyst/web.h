@@ -10,6 +10,7 @@
  *   GET /api/sensors                   sensor:<id> hashes
  *   GET /api/events?count=N            newest events (default 50)
  *   GET /api/host?client=ADDR&count=N  one host: record and newest events (404: none)
+ *   GET /api/trend?days=N&since=&until=&site=   product hosts per day and site
  *   GET /api/live                      Server-Sent Events from the live channel
  *   GET /metrics                       Prometheus text: per sensor counters (metrics.h)
  *

@@ -520,6 +520,7 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
         e->stats_ttl_s = 1;
     e->dedup_ttl_s = c->dedup_ttl_s > 0 ? c->dedup_ttl_s : 86400;
     e->wait_ms = c->replica_wait_ms == 0 ? 100 : (c->replica_wait_ms < 0 ? 0 : c->replica_wait_ms);
+    e->trend_product = c->trend_product;
     e->log = c->log;
     e->log_arg = c->log_arg;
     e->start_s = (int64_t)time(NULL);

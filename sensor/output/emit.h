@@ -14,18 +14,21 @@
 #ifndef KSD_EMIT_H
 #define KSD_EMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sensor/output/event.h"
 
-#define KSD_EMIT_MAX_BATCH    4096 /* events pipelined per round trip */
-#define KSD_EMIT_GROUP        128  /* resent events checked and stored by one EVAL */
-#define KSD_EMIT_TXN          512  /* fresh events stored by one MULTI/EXEC */
-#define KSD_EMIT_SPILL_CHUNK  256  /* events moved from the ring to the spool at once */
-#define KSD_EMIT_BACKOFF_MIN  100  /* ms before the first reconnect attempt */
-#define KSD_EMIT_BACKOFF_MAX  5000 /* reconnect backoff cap, ms */
-#define KSD_EMIT_MAX_ATTEMPTS 3    /* sends of an event that Redis rejects for good */
+#define KSD_EMIT_MAX_BATCH    4096          /* events pipelined per round trip */
+#define KSD_EMIT_GROUP        128           /* resent events checked and stored by one EVAL */
+#define KSD_EMIT_TXN          512           /* fresh events stored by one MULTI/EXEC */
+#define KSD_EMIT_SPILL_CHUNK  256           /* events moved from the ring to the spool at once */
+#define KSD_EMIT_BACKOFF_MIN  100           /* ms before the first reconnect attempt */
+#define KSD_EMIT_BACKOFF_MAX  5000          /* reconnect backoff cap, ms */
+#define KSD_EMIT_MAX_ATTEMPTS 3             /* sends of an event that Redis rejects for good */
+#define KSD_EMIT_TREND_KEYS   256           /* (day, site) trend keys written per round trip */
+#define KSD_EMIT_TREND_TTL_S  (366 * 86400) /* lifetime of a trend key: a year of days */
 
 struct ksd_emit_conf {
     const char *target;       /* see ksd_redisconn_parse_target (redisconn.h) */
@@ -43,6 +46,10 @@ struct ksd_emit_conf {
     int dedup_ttl_s;          /* lifetime of the seen:<sensor>:m<minute> markers; 0 = 86400 */
     int replica_wait_ms;      /* sentinel targets: WAIT 1 <ms> after each batch; 0 = 100,
                                  < 0 = never WAIT. Ignored for other targets. */
+    /* The migration trend: true when an event's category means a running
+       product (ksd_sig_category_is_product); NULL = no trend keys written.
+       See sensor/output/trend.c for the keys. */
+    bool (*trend_product)(const char *category, size_t len);
     void (*log)(void *arg, const char *msg); /* connection state changes, from the output
                                                 thread; NULL = silent. Never gets secrets. */
     void *log_arg;                           /* passed to log */

@@ -84,26 +84,27 @@ enum emit_status {
 
 struct ksd_emit {
     /* configuration, read-only once the thread runs */
-    struct ksd_redis_target tgt;           /* parsed target */
-    char target_text[KSD_REDIS_MAX_HOST];  /* for log messages */
-    char prefix[64];                       /* key prefix */
-    char sensor_id[64];                    /* default sensor name */
-    struct ksd_redis_auth auth;            /* "" password = no AUTH */
-    int connect_timeout_ms;                /* per connection attempt */
-    int command_timeout_ms;                /* socket read/write timeout */
-    size_t cap;                            /* ring capacity */
-    long maxlen;                           /* XADD MAXLEN ~ */
-    int stats_interval_ms;                 /* sensor:<id> refresh */
-    int stats_ttl_s;                       /* its EXPIRE */
-    int dedup_ttl_s;                       /* seen key EX */
-    int wait_ms;                           /* WAIT timeout; 0 = no WAIT */
-    void (*log)(void *arg, const char *m); /* state-change messages or NULL */
-    void *log_arg;                         /* for log */
-    char k_events[EMIT_KEY_MAX];           /* prefix + "events" */
-    char k_hosts[EMIT_KEY_MAX];            /* prefix + "hosts" */
-    char k_live[EMIT_KEY_MAX];             /* prefix + "live" */
-    char k_sensor[EMIT_KEY_MAX];           /* prefix + "sensor:" + id */
-    int64_t start_s;                       /* ksd_emit_start time, Unix s */
+    struct ksd_redis_target tgt;                 /* parsed target */
+    char target_text[KSD_REDIS_MAX_HOST];        /* for log messages */
+    char prefix[64];                             /* key prefix */
+    bool (*trend_product)(const char *, size_t); /* conf.trend_product (NULL = no trend) */
+    char sensor_id[64];                          /* default sensor name */
+    struct ksd_redis_auth auth;                  /* "" password = no AUTH */
+    int connect_timeout_ms;                      /* per connection attempt */
+    int command_timeout_ms;                      /* socket read/write timeout */
+    size_t cap;                                  /* ring capacity */
+    long maxlen;                                 /* XADD MAXLEN ~ */
+    int stats_interval_ms;                       /* sensor:<id> refresh */
+    int stats_ttl_s;                             /* its EXPIRE */
+    int dedup_ttl_s;                             /* seen key EX */
+    int wait_ms;                                 /* WAIT timeout; 0 = no WAIT */
+    void (*log)(void *arg, const char *m);       /* state-change messages or NULL */
+    void *log_arg;                               /* for log */
+    char k_events[EMIT_KEY_MAX];                 /* prefix + "events" */
+    char k_hosts[EMIT_KEY_MAX];                  /* prefix + "hosts" */
+    char k_live[EMIT_KEY_MAX];                   /* prefix + "live" */
+    char k_sensor[EMIT_KEY_MAX];                 /* prefix + "sensor:" + id */
+    int64_t start_s;                             /* ksd_emit_start time, Unix s */
 
     pthread_t thr;                   /* the output thread */
     pthread_mutex_t mu;              /* guards the fields up to the thread-only block */
@@ -163,6 +164,9 @@ static inline int64_t ksd_emit_mono_ms(void)
 
 /* emit.c: count and remove the resolved events of the batch. */
 void ksd_emit_commit_batch(struct ksd_emit *e);
+/* The trend keys of the batch's stored events (trend.c). 0, or -1 when the
+ * connection failed. */
+int ksd_emit_write_trend(struct ksd_emit *e);
 /* emit.c: free the connection (logged once per outage) and back off. */
 void ksd_emit_drop_conn(struct ksd_emit *e, const char *why);
 

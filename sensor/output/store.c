@@ -690,6 +690,8 @@ int ksd_store_send_batch(struct ksd_emit *e)
         /* unconfirmed: everything is sent again to whichever master is next */
         memset(e->status, EMIT_PENDING, e->nbatch);
     }
+    if (!broken && ksd_emit_write_trend(e) != 0)
+        broken = 1;
     ksd_emit_commit_batch(e);
     if (broken)
         return -1;
