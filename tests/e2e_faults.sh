@@ -6,8 +6,8 @@
 # the ids ksd detects (missing, duplicated), printing the figures:
 #   oom       Redis at maxmemory (noeviction), --spool; memory freed; replay
 #   readonly  a read-only replica, promoted (REPLICAOF NO ONE) while ksd waits
-#   late      Redis starts only after the input ended (drain at stop), with
-#             and without --spool
+#   late      Redis back shortly before the input ends, with and without
+#             --spool
 #   kill9     kill -9 during an outage, then a replay run
 #   fake-ok / fake-garbage  a server answering +OK / garbage; then a replay
 #   wrongtype ksd:events of another type, fixed (DEL) while ksd waits
@@ -205,20 +205,32 @@ check readonly "$P" "$tmp/ev.ids"
 stop_redis "$P"
 stop_redis "$M"
 
-# ---- Redis back only after the input ended: the drain reconnects -----------
+# ---- Redis back shortly before the input ends ------------------------------
+# The capture comes through a pipe: the first half while Redis is away (for
+# 3 s: the reconnect backoff grows past a second), then Redis starts and the
+# rest follows at once, so the input ends before the next reconnect attempt
+# is due; the stop must reset the backoff and deliver everything.
+half=$(($(wc -c <"$tmp/dns.pcap") / 2))
 for mode in nospool spool; do
     P=$(free_port)
-    rm -f "$tmp/sp"
+    rm -f "$tmp/sp" "$tmp/in"
+    mkfifo "$tmp/in"
     opt=""
     [ $mode = spool ] && opt="--spool $tmp/sp"
     # shellcheck disable=SC2086
-    "$KSD" -s "$R" --dedup-window 0 -r "$tmp/dns.pcap" --redis "127.0.0.1:$P" $opt \
-        --redis-drain-timeout 30 --json "$tmp/ev.json" --stats 2>"$tmp/err" &
+    "$KSD" -s "$R" --dedup-window 0 -r "$tmp/in" --redis "127.0.0.1:$P" $opt \
+        --json "$tmp/ev.json" --stats 2>"$tmp/err" &
     pid=$!
-    wait_until 30 in_log "packets processed" "$tmp/err" && wait_until 10 in_log "cannot connect" "$tmp/err"
-    start_redis "$P"
+    {
+        head -c "$half" "$tmp/dns.pcap"
+        wait_until 30 in_log "cannot connect" "$tmp/err"
+        sleep 3 # the outage itself (not a wait for a result)
+        start_redis "$P"
+        tail -c +$((half + 1)) "$tmp/dns.pcap"
+    } >"$tmp/in"
     wait "$pid"
-    expect_rc "late-$mode: delivered during the drain" 0 $?
+    expect_rc "late-$mode: Redis back before the input ends, all delivered" 0 $?
+    grep -o 'reconnects=[0-9]*' "$tmp/err" | sed "s/^/# late-$mode: /"
     ids_of "$tmp/ev.json" >"$tmp/ev.ids"
     check "late-$mode" "$P" "$tmp/ev.ids"
     stop_redis "$P"
