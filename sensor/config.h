@@ -48,6 +48,8 @@ struct ksd_config {
     int redis_timeout_ms;         /* --redis-timeout (command round trip), default 2000 */
     long redis_queue;             /* --redis-queue: events in memory, default 65536 */
     long spool_max_mb;            /* --spool-max, default 256 */
+    int spool_sync;               /* --spool-sync: 0 = 1s (default), 1 = always, 2 = never */
+    int redis_drain_timeout_s;    /* --redis-drain-timeout, default 10 */
     const char *user;             /* --user: switch to this user after opening the capture */
     int use_syslog;               /* --syslog */
     char hostname[256];           /* storage for the default sensor id */

@@ -459,6 +459,7 @@ static int start_redis(struct run *r)
     ec.command_timeout_ms = cfg->redis_timeout_ms;
     ec.queue_max = (size_t)cfg->redis_queue;
     ec.spool_max_bytes = (uint64_t)cfg->spool_max_mb << 20;
+    ec.spool_sync = (enum ksd_emit_sync)cfg->spool_sync;
     ec.log = emit_log;
     char err[512];
     r->emit = ksd_emit_start(&ec, err, sizeof(err));
@@ -471,38 +472,47 @@ static int start_redis(struct run *r)
     return 0;
 }
 
-/* Stop the Redis output; returns 1 when some events were not delivered to Redis
- * (dropped, or left in the spool for the next run), else 0. */
+/* Drain and stop the Redis output; returns 1 when detections were not
+ * delivered: dropped, or (offline) left in the spool for the next run. A live
+ * sensor stopped during an outage keeps its spool for the next start: 0. */
 static int stop_redis(struct run *r, int stats)
 {
     if (!r->emit)
         return 0;
     snapshot(r, 1);
     struct ksd_emit_stats es;
-    ksd_emit_get_stats(r->emit, &es);
-    /* Drain for up to 10 s while Redis answers; when it is down, one more
-     * second for a reconnect, then what is left goes to the spool. */
-    int rc = ksd_emit_stop_stats(r->emit, es.connected ? 10000 : 1000, &es);
-    if (stats)
+    /* keep connecting and delivering until the drain deadline; what is
+     * left then goes to the spool */
+    int rc = ksd_emit_stop_stats(r->emit, r->cfg->redis_drain_timeout_s * 1000, &es);
+    if (stats) {
         fprintf(stderr,
                 "redis: pushed=%llu sent=%llu duplicates_skipped=%llu spooled=%llu "
-                "replayed=%llu left_in_spool=%llu dropped=%llu reconnects=%llu errors=%llu\n",
+                "replayed=%llu left_in_spool=%llu dropped=%llu reconnects=%llu errors=%llu",
                 (unsigned long long)es.pushed, (unsigned long long)es.sent,
                 (unsigned long long)es.duplicates_skipped, (unsigned long long)es.spooled,
                 (unsigned long long)es.replayed, (unsigned long long)es.spool_now,
                 (unsigned long long)es.dropped, (unsigned long long)es.reconnects,
                 (unsigned long long)es.errors);
+        for (int d = 0; d < KSD_EMIT_DROP_N; d++)
+            fprintf(stderr, " dropped_%s=%llu", ksd_emit_drop_name((enum ksd_emit_drop)d),
+                    (unsigned long long)es.drops[d]);
+        fprintf(stderr, " spool_corrupt=%llu\n", (unsigned long long)es.spool_corrupt);
+    }
     if (rc == 1)
-        log_msg("redis: unreachable at exit; undelivered events kept in the spool %s",
-                r->cfg->spool ? r->cfg->spool : "(none)");
+        log_msg("redis: not all events delivered before the drain deadline; %llu kept in the "
+                "spool %s for the next run",
+                (unsigned long long)es.spool_now, r->cfg->spool ? r->cfg->spool : "(none)");
     else if (rc < 0)
-        log_msg("redis: some events could not be delivered (see the dropped counter)");
+        log_msg("redis: %llu events could not be delivered (dropped; see --stats)",
+                (unsigned long long)es.dropped);
     r->emit = NULL;
     uint64_t stored = es.sent + es.duplicates_skipped;
     if (rc == 0 && es.dropped == 0 && stored < es.pushed)
         log_msg("redis: %llu of %llu events were not delivered",
                 (unsigned long long)(es.pushed - stored), (unsigned long long)es.pushed);
-    return rc != 0 || es.dropped > 0 || stored < es.pushed;
+    if (rc < 0 || es.dropped > 0)
+        return 1;
+    return !r->live && (rc != 0 || stored < es.pushed);
 }
 
 static void skip_input(void *arg, const char *path, const char *reason)

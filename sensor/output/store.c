@@ -123,7 +123,7 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
     const char **argv = e->argv;
     size_t *len = e->argl;
     const struct ksd_event *evs = &e->batch[start];
-    int n = 0, legacy = e->batch_from_spool;
+    int n = 0, legacy = e->batch_replay;
     size_t nb = 0, nc = 0;
     char ttl[16], maxlen[24], nkeys[24], nev[24], snb[24], snc[24];
 #define A(s)                                                                                       \
@@ -241,11 +241,16 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
 }
 
+/*
+ * A whole-command error that says "not now": the events are kept and sent
+ * again after a backoff. WRONGTYPE is one too: an operator can fix the key.
+ */
 static int err_is_transient(const char *s)
 {
-    static const char *const codes[] = {
-        "READONLY",    "LOADING", "BUSY",   "MASTERDOWN", "OOM",     "NOREPLICAS", "TRYAGAIN",
-        "CLUSTERDOWN", "NOAUTH",  "NOPERM", "WRONGPASS",  "MISCONF", "UNBLOCKED"};
+    static const char *const codes[] = {"READONLY",  "LOADING",    "BUSY",      "MASTERDOWN",
+                                        "OOM",       "NOREPLICAS", "TRYAGAIN",  "CLUSTERDOWN",
+                                        "NOAUTH",    "NOPERM",     "WRONGPASS", "MISCONF",
+                                        "UNBLOCKED", "WRONGTYPE",  "EXECABORT"};
     for (size_t i = 0; i < KSD_ARRAY_LEN(codes); i++) {
         size_t l = strlen(codes[i]);
         if (strncmp(s, codes[i], l) == 0 && (s[l] == ' ' || s[l] == '\0'))
@@ -254,32 +259,59 @@ static int err_is_transient(const char *s)
     return 0;
 }
 
-/* Apply one group reply to batch[start .. start+cnt). */
-static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
-                        int *transient, uint64_t *errors)
+static void note_transient(struct ksd_emit *e, const char *err, int *transient)
 {
-    if (r->type == REDIS_REPLY_ERROR && err_is_transient(r->str)) {
-        if (!*transient)
-            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", r->str);
-        *transient = 1;
+    if (!*transient)
+        snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", err ? err : "no usable reply");
+    *transient = 1;
+}
+
+/*
+ * Apply one emit_script reply to batch[start .. start+cnt). The reply must
+ * be an error (nothing stored: kept, sent again later) or an array of cnt
+ * integers -1, 0 or 1, then optionally the first error as a string.
+ * Anything else is not a reply of this script (a server that answers +OK to
+ * everything): -1, and the connection is dropped with the events kept.
+ * An event answered -1 is dropped after KSD_EMIT_MAX_ATTEMPTS only when the
+ * error is about it (not a temporary one).
+ */
+static int group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
+                       int *transient, uint64_t *errors)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        note_transient(e, r->str, transient);
         (*errors)++;
-        return;
+        return 0;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > cnt &&
-        r->element[cnt]->type == REDIS_REPLY_STRING)
-        (*errors)++; /* the script's first error (also when events were stored) */
+    if (r->type != REDIS_REPLY_ARRAY || (r->elements != cnt && r->elements != cnt + 1))
+        return -1;
     for (size_t j = 0; j < cnt; j++) {
-        const redisReply *x =
-            r->type == REDIS_REPLY_ARRAY && j < r->elements ? r->element[j] : NULL;
-        if (x && x->type == REDIS_REPLY_INTEGER && x->integer >= 0) {
-            e->status[start + j] = x->integer == 1 ? EMIT_STORED : EMIT_DUP;
+        const redisReply *x = r->element[j];
+        if (x->type != REDIS_REPLY_INTEGER || x->integer < -1 || x->integer > 1)
+            return -1;
+    }
+    const char *firsterr = NULL;
+    if (r->elements == cnt + 1) {
+        if (r->element[cnt]->type != REDIS_REPLY_STRING)
+            return -1;
+        firsterr = r->element[cnt]->str;
+        (*errors)++; /* the script's first error (also when events were stored) */
+    }
+    int keep = !firsterr || err_is_transient(firsterr);
+    for (size_t j = 0; j < cnt; j++) {
+        long long v = r->element[j]->integer;
+        if (v >= 0) {
+            e->status[start + j] = v == 1 ? EMIT_STORED : EMIT_DUP;
             continue;
         }
-        /* this event (or the whole script) failed: retry a few times */
+        /* nothing of this event was written */
         (*errors)++;
-        if (++e->attempts[start + j] >= KSD_EMIT_MAX_ATTEMPTS)
+        if (keep)
+            note_transient(e, firsterr, transient);
+        else if (++e->attempts[start + j] >= KSD_EMIT_MAX_ATTEMPTS)
             e->status[start + j] = EMIT_DROP;
     }
+    return 0;
 }
 
 /* ---- the fresh-event path (store_script) ---- */
@@ -541,44 +573,83 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     return 0;
 }
 
-/* An event that was not stored: retry, or drop after the last attempt. */
+/* An event that was not stored: kept when the error is temporary (or
+ * unknown), else dropped after the last attempt. */
 static void not_stored(struct ksd_emit *e, size_t i, const char *err, int *transient,
                        uint64_t *errors)
 {
     (*errors)++;
-    if (err && err_is_transient(err)) {
-        if (!*transient)
-            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", err);
-        *transient = 1;
+    if (!err || err_is_transient(err)) {
+        note_transient(e, err, transient);
         return;
     }
     if (++e->attempts[i] >= KSD_EMIT_MAX_ATTEMPTS)
         e->status[i] = EMIT_DROP;
 }
 
-/* Read the replies of one append_txn. 0, or -1 when the connection broke. */
+/* A stream entry id as XADD returns it: digits '-' digits. */
+static int is_stream_id(const redisReply *x)
+{
+    size_t i = 0, d1 = 0, d2 = 0;
+    if (x->type != REDIS_REPLY_STRING)
+        return 0;
+    for (; i < x->len && ksd_is_digit((uint8_t)x->str[i]); i++)
+        d1++;
+    if (i == x->len || x->str[i++] != '-')
+        return 0;
+    for (; i < x->len && ksd_is_digit((uint8_t)x->str[i]); i++)
+        d2++;
+    return d1 > 0 && d2 > 0 && i == x->len;
+}
+
+/*
+ * Read the replies of one append_txn. 0, or -1 when the connection broke or
+ * a reply is not what Redis answers (the events stay and are sent again
+ * through emit_script, which skips what was stored).
+ */
 static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient, uint64_t *errors)
 {
     char queue_err[256] = "";
     redisReply *r = NULL;
-    /* MULTI, the EVAL, XADD and PUBLISH per event: +OK / +QUEUED, or a
+    /* MULTI: +OK; the EVAL, XADD and PUBLISH per event: +QUEUED, or a
      * queueing error that makes EXEC fail with EXECABORT */
     for (size_t i = 0; i < 2 + 2 * cnt; i++) {
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
             return -1;
-        if (r->type == REDIS_REPLY_ERROR && !queue_err[0])
+        int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, i == 0 ? "OK" : "QUEUED") == 0;
+        if (r->type == REDIS_REPLY_ERROR && i > 0 && !queue_err[0])
             snprintf(queue_err, sizeof(queue_err), "%.200s", r->str);
+        else if (!ok)
+            queue_err[0] = '\1'; /* mark: not Redis */
         freeReplyObject(r);
     }
+    if (queue_err[0] == '\1')
+        return -1;
     if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
         return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * cnt) {
+    if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL) {
         /* nothing ran */
         const char *why = queue_err[0] ? queue_err : r->type == REDIS_REPLY_ERROR ? r->str : NULL;
         for (size_t j = 0; j < cnt; j++)
             not_stored(e, start + j, why, transient, errors);
         freeReplyObject(r);
         return 0;
+    }
+    /* EXEC ran everything: one reply per command, of the expected kinds */
+    int shape = r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 2 * cnt;
+    if (shape) {
+        const redisReply *s = r->element[0];
+        shape = s->type == REDIS_REPLY_ERROR || s->type == REDIS_REPLY_STRING ||
+                (s->type == REDIS_REPLY_INTEGER && s->integer == 1);
+        for (size_t j = 0; shape && j < cnt; j++) {
+            const redisReply *x = r->element[1 + 2 * j], *p = r->element[2 + 2 * j];
+            shape = (x->type == REDIS_REPLY_ERROR || is_stream_id(x)) &&
+                    (p->type == REDIS_REPLY_ERROR || p->type == REDIS_REPLY_INTEGER);
+        }
+    }
+    if (!shape) {
+        freeReplyObject(r);
+        return -1;
     }
     /* the script's reply: an error means it wrote nothing (the stream key
      * has the wrong type, so every XADD failed too); a string, that some
@@ -598,8 +669,7 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
             (*errors)++;
             e->status[start + j] = EMIT_DROP;
         } else {
-            not_stored(e, start + j, x->type == REDIS_REPLY_ERROR ? x->str : NULL, transient,
-                       errors);
+            not_stored(e, start + j, x->str, transient, errors);
         }
         if (r->element[2 + 2 * j]->type == REDIS_REPLY_ERROR)
             (*errors)++;
@@ -620,7 +690,7 @@ int ksd_store_send_batch(struct ksd_emit *e)
 {
     int64_t now = ksd_emit_mono_ms();
     int use_wait = e->tgt.kind == KSD_REDIS_SENTINEL && e->wait_ms > 0 && now >= e->wait_skip_until;
-    int fresh = !e->batch_from_spool && !e->batch_sent;
+    int fresh = !e->batch_replay && !e->batch_sent;
     int transient = 0;
     uint64_t errors = 0;
     size_t start, cnt, nparts = 0;
@@ -663,7 +733,7 @@ int ksd_store_send_batch(struct ksd_emit *e)
             broken = 1;
             break;
         }
-        group_reply(e, r, start, part[k], &transient, &errors);
+        broken = group_reply(e, r, start, part[k], &transient, &errors) != 0;
         freeReplyObject(r);
     }
     if (!broken && use_wait) {
@@ -671,7 +741,9 @@ int ksd_store_send_batch(struct ksd_emit *e)
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r) {
             broken = 1;
         } else {
-            if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+            if (r->type != REDIS_REPLY_INTEGER && r->type != REDIS_REPLY_ERROR) {
+                broken = 1; /* not a WAIT reply: send it all again */
+            } else if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
                 /* no replica confirmed: accept, and stop waiting for a while */
                 e->wait_skip_until = now + EMIT_WAIT_SKIP;
                 pthread_mutex_lock(&e->mu);
