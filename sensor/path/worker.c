@@ -102,6 +102,10 @@ struct flow_ext {
     struct ksd_flow *flow;        /* the flow this extends */
     struct flow_ext *hold_prev;   /* worker's list of reassembly-memory holders, */
     struct flow_ext *hold_next;   /* least recently active first */
+    uint8_t *weak;                /* a segment with a bad TCP checksum, held back (or NULL) */
+    uint32_t weak_seq;            /* its sequence number */
+    uint32_t weak_len;            /* its length */
+    uint8_t weak_dir;             /* its direction */
     uint32_t charged;             /* bytes charged to the budget for this flow */
     uint8_t held;                 /* on the holders' list */
 };
@@ -680,6 +684,28 @@ static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_e
     return 1;
 }
 
+/*
+ * Decoys: when overlapping segments disagreed, the stream holds a second
+ * version of the client bytes (stream.c). Parse the ClientHello from it too
+ * and report its name when it differs from the one the first version gave
+ * (`seen`, "" for none): a decoy must never hide a name.
+ */
+static void alt_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x,
+                      const char *seen)
+{
+    size_t alen, used = 0;
+    const uint8_t *a = ksd_stream_alt_data(&x->st[0], &alen);
+    char first[KSD_TLS_NAME_MAX];
+    if (!a)
+        return;
+    snprintf(first, sizeof(first), "%s", seen);
+    int rc = ksd_tls_client_stream(a, alen, &used, &w->hello);
+    if ((rc == KSD_OK || rc == KSD_ETRUNC) && w->hello.sni[0] && strcmp(w->hello.sni, first)) {
+        w->st.tls_alt_names++;
+        report_hello(w, f, &w->hello);
+    }
+}
+
 static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int st)
 {
     if (x->hellos == 0 && x->cp == CP_TLS && !partial_hello(w, f, x))
@@ -764,6 +790,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 w->st.tls_client_hellos++;
                 x->hellos++;
                 report_hello(w, f, &w->hello);
+                alt_hello(w, f, x, w->hello.sni);
                 ksd_stream_consume(&x->st[0], consumed);
                 if (x->hellos >= KSD_MAX_TLS_HELLOS)
                     client_done(w, x, f);
@@ -784,6 +811,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             } else if (x->hellos == 0) {
                 nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
             }
+            alt_hello(w, f, x, rc == KSD_ETRUNC ? w->hello.sni : "");
             client_done(w, x, f);
             return;
         }
@@ -946,7 +974,8 @@ static void budget_charge(struct ksd_worker *w, size_t was, size_t now)
 /* Charge the flow's handshake memory as it is now, and make it the newest holder. */
 static void budget_account(struct ksd_worker *w, struct flow_ext *x)
 {
-    size_t m = ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic);
+    size_t m =
+        ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic) + x->weak_len;
     budget_charge(w, x->charged, m);
     x->charged = (uint32_t)m;
     hold_unlink(w, x);
@@ -1038,6 +1067,9 @@ static void ext_release(struct ksd_worker *w, struct ksd_flow *f)
     budget_charge(w, x->charged, 0);
     x->charged = 0;
     hold_unlink(w, x);
+    free(x->weak);
+    x->weak = NULL;
+    x->weak_len = 0;
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
@@ -1081,6 +1113,44 @@ static int looks_like_client(const uint8_t *p, size_t len)
     return ksd_http_probe(p, len);
 }
 
+/* One segment into the stream of its direction, then dissect what grew. */
+static void seg_add(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int dir,
+                    uint32_t seq, const uint8_t *p, size_t n, int weak)
+{
+    if (f->evmask & (dir == 0 ? FL_CDONE : FL_SDONE))
+        return;
+    if (ksd_stream_add_seg(&x->st[dir], seq, p, n, weak, &w->st.stream) > 0 ||
+        ksd_stream_state(&x->st[dir]) >= KSD_STREAM_DONE) {
+        if (dir == 0)
+            tcp_client(w, f, x);
+        else
+            tcp_server(w, f, x);
+    }
+}
+
+static int weak_hold(struct flow_ext *x, int dir, uint32_t seq, const uint8_t *p, size_t n)
+{
+    if (n > KSD_STREAM_MAX_BYTES || !(x->weak = malloc(n)))
+        return 0;
+    memcpy(x->weak, p, n);
+    x->weak_seq = seq;
+    x->weak_len = (uint32_t)n;
+    x->weak_dir = (uint8_t)dir;
+    return 1;
+}
+
+/* The held bad-checksum segment goes in now, filling holes only. */
+static void weak_flush(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    uint8_t *d = x->weak;
+    if (!d)
+        return;
+    x->weak = NULL;
+    seg_add(w, f, x, x->weak_dir, x->weak_seq, d, x->weak_len, 1);
+    x->weak_len = 0;
+    free(d);
+}
+
 static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p)
 {
     int dir = *dirp;
@@ -1120,14 +1190,17 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         return;
     if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
         client_done(w, x, f);
-    if (dir == 0 && !(f->evmask & FL_CDONE)) {
-        if (ksd_stream_add(&x->st[0], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[0]) >= KSD_STREAM_DONE)
-            tcp_client(w, f, x);
-    } else if (dir == 1 && !(f->evmask & FL_SDONE)) {
-        if (ksd_stream_add(&x->st[1], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[1]) >= KSD_STREAM_DONE)
-            tcp_server(w, f, x);
+    if (!(f->evmask & (dir == 0 ? FL_CDONE : FL_SDONE)) && ksd_stream_tcp_checksum(p) == 0) {
+        /* a bad checksum where the capture has the whole segment: held back
+         * until the next segment, then let in only where no good one covers
+         * those bytes (a decoy the receiver dropped; or checksum offload) */
+        w->st.tcp_bad_checksum++;
+        weak_flush(w, f, x);
+        if (!weak_hold(x, dir, seq, p->payload, p->payload_len))
+            seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 1);
+    } else {
+        seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 0);
+        weak_flush(w, f, x);
     }
     /* A server that answers before the client has been classified: look again. */
     if (dir == 0 && x->cp != CP_UNKNOWN && !(f->evmask & FL_SDONE))
@@ -1207,6 +1280,8 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     int64_t saved = w->now;
     w->now = f->last_us;
     struct flow_ext *x = f->ext;
+    if (x && x->weak) /* the last segment had a bad checksum and nothing followed */
+        weak_flush(w, f, x);
     /* the flow ends with a ClientHello still waiting for a missing segment */
     if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
         nosni_set(f, KSD_NOSNI_GAP);
@@ -1567,6 +1642,11 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
                 (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
     fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
             (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
+    fprintf(out,
+            "decoys: tcp_bad_checksum=%llu overlap_diffs=%llu second_versions=%llu "
+            "names_from_second=%llu\n",
+            (unsigned long long)st.tcp_bad_checksum, (unsigned long long)st.stream.overlap_diffs,
+            (unsigned long long)st.stream.alternates, (unsigned long long)st.tls_alt_names);
 }
 
 void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out)

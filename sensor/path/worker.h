@@ -72,6 +72,8 @@ struct ksd_stats {
     /* evidence refused as malformed (no clamping: a server would reject it) */
     uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
     uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
+    uint64_t tcp_bad_checksum; /* segments offered to a stream with a bad TCP checksum */
+    uint64_t tls_alt_names;    /* names found only in a stream's second version (decoys) */
 };
 
 struct ksd_worker_conf {
