@@ -1190,8 +1190,10 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         return;
     if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
         client_done(w, x, f);
-    if (!(f->evmask & (dir == 0 ? FL_CDONE : FL_SDONE)) && ksd_stream_tcp_checksum(p) == 0) {
-        /* a bad checksum where the capture has the whole segment: held back
+    if (dir == 0 && !(f->evmask & FL_CDONE) && !x->hellos && !x->http_reqs &&
+        ksd_stream_tcp_checksum(p) == 0) {
+        /* a client segment before its first ClientHello or request, with a
+         * bad checksum where the capture has the whole segment: held back
          * until the next segment, then let in only where no good one covers
          * those bytes (a decoy the receiver dropped; or checksum offload) */
         w->st.tcp_bad_checksum++;
