@@ -1018,30 +1018,14 @@ static void budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
 }
 
 /*
- * After a packet: while the budget is spent, drop this worker's oldest
- * handshake state (flow or fragment, whichever is older). A worker within its
- * fair share does not drop the flow it is working on (`cur`): it asks the
- * others to trim themselves to their share instead.
+ * After a packet: while this worker holds more than its share of the budget
+ * (limit / workers, budget.h), drop its oldest handshake state, flow or
+ * fragmented datagram, whichever is older.
  */
-static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
+static void budget_enforce(struct ksd_worker *w)
 {
-    struct ksd_budget *b = w->budget;
-    uint64_t share = ksd_budget_share(b);
-    for (int i = 0; i < KSD_MAX_BUDGET_DROPS; i++) {
-        int over = ksd_budget_over(b);
-        int pressed = atomic_load_explicit(&b->pressure, memory_order_relaxed);
-        if (!over) {
-            if (pressed && w->held <= share)
-                atomic_store_explicit(&b->pressure, 0, memory_order_relaxed);
-            if (!pressed || w->held <= share)
-                return;
-        } else if (w->held <= share) {
-            if (!pressed) {
-                w->st.budget_pressure++;
-                atomic_store_explicit(&b->pressure, 1, memory_order_relaxed);
-            }
-            return;
-        }
+    uint64_t share = ksd_budget_share(w->budget);
+    for (int i = 0; i < KSD_MAX_BUDGET_DROPS && w->held > share; i++) {
         struct flow_ext *x = w->hold_old;
         uint64_t fus;
         int frag = ksd_ipfrag_oldest(w->frag, &fus);
@@ -1049,7 +1033,7 @@ static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
             w->st.budget_frag++;
             ksd_ipfrag_drop_oldest(w->frag);
             frag_account(w);
-        } else if (x && (x != cur || w->held > share)) {
+        } else if (x) {
             budget_drop_flow(w, x);
         } else {
             return;
@@ -1487,7 +1471,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         ext_release(w, f);
     if (f->ext)
         budget_account(w, f->ext);
-    budget_enforce(w, f->ext);
+    budget_enforce(w);
 }
 
 /* Capture time moves on: expire idle flows and fragments once a second. */
@@ -1530,7 +1514,7 @@ void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct
         if (done)
             ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
         else
-            budget_enforce(w, NULL);
+            budget_enforce(w);
         return;
     }
     if (rc == KSD_DEC_OK)
@@ -1637,11 +1621,11 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
     if (b)
         fprintf(out,
                 "reassembly budget: limit=%llu peak=%llu dropped_tcp=%llu dropped_quic=%llu "
-                "dropped_frag=%llu pressure=%llu\n",
+                "dropped_frag=%llu\n",
                 (unsigned long long)b->limit,
                 (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
                 (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
-                (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+                (unsigned long long)st.budget_frag);
     fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
             (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
     fprintf(out,

@@ -65,10 +65,9 @@ struct ksd_stats {
     uint64_t events;
     struct ksd_stream_stats stream;
     /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
-    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
-    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
-    uint64_t budget_frag;     /* IP datagrams being reassembled */
-    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    uint64_t budget_tcp;  /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic; /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag; /* IP datagrams being reassembled */
     /* evidence refused as malformed (no clamping: a server would reject it) */
     uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
     uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
