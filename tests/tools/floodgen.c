@@ -4,7 +4,6 @@
  * distinct client addresses, each holding handshake state that never
  * completes.
  *
- *   floodgen syn N     one TCP SYN per flow, no data
  *   floodgen quic N    one QUIC v1 Initial per flow (1,200 bytes, valid
  *                      header, random ciphertext: the keys derive, the
  *                      AEAD tag never verifies)
@@ -34,7 +33,7 @@
  * Packets are Ethernet/IPv4, microsecond pcap, one second of capture time
  * per 1,000,000 packets, so no flow goes idle before the end.
  *
- * usage: floodgen syn|quic|hello N [BYTES] > flood.pcap
+ * usage: floodgen quic|hello N [BYTES] > flood.pcap
  *        floodgen decoys 0 > decoys.pcap
  */
 #include <stdint.h>
@@ -276,7 +275,7 @@ static void decoys(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: floodgen syn|quic|hello N [BYTES] > file.pcap\n");
+        fprintf(stderr, "usage: floodgen quic|hello N [BYTES] > file.pcap\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -298,9 +297,7 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < n; i++) {
         uint16_t sport = (uint16_t)(1024 + rnd(&seed) % 60000);
-        if (!strcmp(mode, "syn")) {
-            emit(i, 6, sport, 443, 0x02, (uint32_t)rnd(&seed), NULL, 0);
-        } else if (!strcmp(mode, "hello")) {
+        if (!strcmp(mode, "hello")) {
             uint32_t isn = (uint32_t)rnd(&seed);
             emit(i, 6, sport, 443, 0x02, isn, NULL, 0);
             memcpy(pl + 11, &isn, 4); /* a different random per flow */
