@@ -53,12 +53,13 @@ flood() {
 
 flood quic 200000 200
 flood hello 200000 200
-check "hello flood: oldest handshakes dropped and counted" '[ "$(budget_of dropped_tcp)" -gt 0 ]'
+[ $san -eq 1 ] || # the smaller sanitizer flood fits in the budget
+    check "hello flood: oldest handshakes dropped and counted" '[ "$(budget_of dropped_tcp)" -gt 0 ]'
 flood syn 1000000 300
 
 # the budget is a setting (option and configuration key), shared by the workers
 printf 'reassembly-mb = 8\n' >"$tmp/conf"
-"$TOOLS/floodgen" hello $((20000 / S)) | "$KSD" -c "$tmp/conf" -r - -s $R --threads 2 --stats \
+"$TOOLS/floodgen" hello 20000 | "$KSD" -c "$tmp/conf" -r - -s $R --threads 2 --stats \
     >/dev/null 2>"$tmp/err"
 check "reassembly-mb = 8 from the configuration: limit $(budget_of limit), peak $(budget_of peak)" \
     '[ "$(budget_of limit)" = 8388608 ] && [ "$(budget_of peak)" -le $((8388608 + 4 * 65536)) ] &&

@@ -123,7 +123,8 @@ static void emit(long i, uint8_t proto, uint16_t sport, uint16_t dport, uint8_t 
     } else {
         be16(l + 4, (uint32_t)l4);
     }
-    memcpy(l + hl, pl, n);
+    if (n)
+        memcpy(l + hl, pl, n);
     uint8_t pseudo[12] = {0};
     memcpy(pseudo, ip + 12, 8);
     pseudo[9] = proto;
