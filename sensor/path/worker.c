@@ -110,6 +110,10 @@ struct flow_ext {
     struct ksd_flow *flow;        /* the flow this extends */
     struct flow_ext *hold_prev;   /* worker's list of reassembly-memory holders, */
     struct flow_ext *hold_next;   /* least recently active first */
+    uint8_t *weak;                /* a segment with a bad TCP checksum, held back (or NULL) */
+    uint32_t weak_seq;            /* its sequence number */
+    uint32_t weak_len;            /* its length */
+    uint8_t weak_dir;             /* its direction */
     uint32_t charged;             /* bytes charged to the budget for this flow */
     uint8_t held;                 /* on the holders' list */
 };
@@ -949,6 +953,28 @@ static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_e
     return 1;
 }
 
+/*
+ * Decoys: when overlapping segments disagreed, the stream holds a second
+ * version of the client bytes (stream.c). Parse the ClientHello from it too
+ * and report its name when it differs from the one the first version gave
+ * (`seen`, "" for none): a decoy must never hide a name.
+ */
+static void alt_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x,
+                      const char *seen)
+{
+    size_t alen, used = 0;
+    const uint8_t *a = ksd_stream_alt_data(&x->st[0], &alen);
+    char first[KSD_TLS_NAME_MAX];
+    if (!a)
+        return;
+    snprintf(first, sizeof(first), "%s", seen);
+    int rc = ksd_tls_client_stream(a, alen, &used, &w->hello);
+    if ((rc == KSD_OK || rc == KSD_ETRUNC) && w->hello.sni[0] && strcmp(w->hello.sni, first)) {
+        w->st.tls_alt_names++;
+        report_hello(w, f, &w->hello);
+    }
+}
+
 static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int st)
 {
     if (x->hellos == 0 && x->cp == CP_TLS && !partial_hello(w, f, x))
@@ -1033,6 +1059,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 w->st.tls_client_hellos++;
                 x->hellos++;
                 report_hello(w, f, &w->hello);
+                alt_hello(w, f, x, w->hello.sni);
                 ksd_stream_consume(&x->st[0], consumed);
                 if (x->hellos >= KSD_MAX_TLS_HELLOS)
                     client_done(w, x, f);
@@ -1053,6 +1080,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             } else if (x->hellos == 0) {
                 nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
             }
+            alt_hello(w, f, x, rc == KSD_ETRUNC ? w->hello.sni : "");
             client_done(w, x, f);
             return;
         }
@@ -1215,7 +1243,8 @@ static void budget_charge(struct ksd_worker *w, size_t was, size_t now)
 /* Charge the flow's handshake memory as it is now, and make it the newest holder. */
 static void budget_account(struct ksd_worker *w, struct flow_ext *x)
 {
-    size_t m = ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic);
+    size_t m =
+        ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic) + x->weak_len;
     budget_charge(w, x->charged, m);
     x->charged = (uint32_t)m;
     hold_unlink(w, x);
@@ -1258,30 +1287,14 @@ static void budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
 }
 
 /*
- * After a packet: while the budget is spent, drop this worker's oldest
- * handshake state (flow or fragment, whichever is older). A worker within its
- * fair share does not drop the flow it is working on (`cur`): it asks the
- * others to trim themselves to their share instead.
+ * After a packet: while this worker holds more than its share of the budget
+ * (limit / workers, budget.h), drop its oldest handshake state, flow or
+ * fragmented datagram, whichever is older.
  */
-static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
+static void budget_enforce(struct ksd_worker *w)
 {
-    struct ksd_budget *b = w->budget;
-    uint64_t share = ksd_budget_share(b);
-    for (int i = 0; i < KSD_MAX_BUDGET_DROPS; i++) {
-        int over = ksd_budget_over(b);
-        int pressed = atomic_load_explicit(&b->pressure, memory_order_relaxed);
-        if (!over) {
-            if (pressed && w->held <= share)
-                atomic_store_explicit(&b->pressure, 0, memory_order_relaxed);
-            if (!pressed || w->held <= share)
-                return;
-        } else if (w->held <= share) {
-            if (!pressed) {
-                w->st.budget_pressure++;
-                atomic_store_explicit(&b->pressure, 1, memory_order_relaxed);
-            }
-            return;
-        }
+    uint64_t share = ksd_budget_share(w->budget);
+    for (int i = 0; i < KSD_MAX_BUDGET_DROPS && w->held > share; i++) {
         struct flow_ext *x = w->hold_old;
         uint64_t fus;
         int frag = ksd_ipfrag_oldest(w->frag, &fus);
@@ -1289,7 +1302,7 @@ static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
             w->st.budget_frag++;
             ksd_ipfrag_drop_oldest(w->frag);
             frag_account(w);
-        } else if (x && (x != cur || w->held > share)) {
+        } else if (x) {
             budget_drop_flow(w, x);
         } else {
             return;
@@ -1307,6 +1320,9 @@ static void ext_release(struct ksd_worker *w, struct ksd_flow *f)
     budget_charge(w, x->charged, 0);
     x->charged = 0;
     hold_unlink(w, x);
+    free(x->weak);
+    x->weak = NULL;
+    x->weak_len = 0;
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
@@ -1350,6 +1366,44 @@ static int looks_like_client(const uint8_t *p, size_t len)
     return ksd_http_probe(p, len);
 }
 
+/* One segment into the stream of its direction, then dissect what grew. */
+static void seg_add(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int dir,
+                    uint32_t seq, const uint8_t *p, size_t n, int weak)
+{
+    if (f->evmask & (dir == 0 ? FL_CDONE : FL_SDONE))
+        return;
+    if (ksd_stream_add_seg(&x->st[dir], seq, p, n, weak, &w->st.stream) > 0 ||
+        ksd_stream_state(&x->st[dir]) >= KSD_STREAM_DONE) {
+        if (dir == 0)
+            tcp_client(w, f, x);
+        else
+            tcp_server(w, f, x);
+    }
+}
+
+static int weak_hold(struct flow_ext *x, int dir, uint32_t seq, const uint8_t *p, size_t n)
+{
+    if (n > KSD_STREAM_MAX_BYTES || !(x->weak = malloc(n)))
+        return 0;
+    memcpy(x->weak, p, n);
+    x->weak_seq = seq;
+    x->weak_len = (uint32_t)n;
+    x->weak_dir = (uint8_t)dir;
+    return 1;
+}
+
+/* The held bad-checksum segment goes in now, filling holes only. */
+static void weak_flush(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    uint8_t *d = x->weak;
+    if (!d)
+        return;
+    x->weak = NULL;
+    seg_add(w, f, x, x->weak_dir, x->weak_seq, d, x->weak_len, 1);
+    x->weak_len = 0;
+    free(d);
+}
+
 static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p)
 {
     int dir = *dirp;
@@ -1389,14 +1443,19 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         return;
     if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
         client_done(w, x, f);
-    if (dir == 0 && !(f->evmask & FL_CDONE)) {
-        if (ksd_stream_add(&x->st[0], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[0]) >= KSD_STREAM_DONE)
-            tcp_client(w, f, x);
-    } else if (dir == 1 && !(f->evmask & FL_SDONE)) {
-        if (ksd_stream_add(&x->st[1], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[1]) >= KSD_STREAM_DONE)
-            tcp_server(w, f, x);
+    if (dir == 0 && !(f->evmask & FL_CDONE) && !x->hellos && !x->http_reqs &&
+        ksd_stream_tcp_checksum(p) == 0) {
+        /* a client segment before its first ClientHello or request, with a
+         * bad checksum where the capture has the whole segment: held back
+         * until the next segment, then let in only where no good one covers
+         * those bytes (a decoy the receiver dropped; or checksum offload) */
+        w->st.tcp_bad_checksum++;
+        weak_flush(w, f, x);
+        if (!weak_hold(x, dir, seq, p->payload, p->payload_len))
+            seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 1);
+    } else {
+        seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 0);
+        weak_flush(w, f, x);
     }
     /* A server that answers before the client has been classified: look again. */
     if (dir == 0 && x->cp != CP_UNKNOWN && !(f->evmask & FL_SDONE))
@@ -1486,6 +1545,8 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     w->now = f->last_us;
     w->src = f->src; /* evidence settled at the end names the flow's last file */
     struct flow_ext *x = f->ext;
+    if (x && x->weak) /* the last segment had a bad checksum and nothing followed */
+        weak_flush(w, f, x);
     /* the flow ends with a ClientHello still waiting for a missing segment */
     if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
         nosni_set(f, KSD_NOSNI_GAP);
@@ -1699,7 +1760,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
         ext_release(w, f);
     if (f->ext)
         budget_account(w, f->ext);
-    budget_enforce(w, f->ext);
+    budget_enforce(w);
 }
 
 /* Capture time moves on: expire idle flows and fragments once a second. */
@@ -1811,7 +1872,7 @@ void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct
         if (done)
             ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
         else
-            budget_enforce(w, NULL);
+            budget_enforce(w);
         return;
     }
     if (rc == KSD_DEC_OK)
@@ -1922,13 +1983,18 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
     if (b)
         fprintf(out,
                 "reassembly budget: limit=%llu peak=%llu dropped_tcp=%llu dropped_quic=%llu "
-                "dropped_frag=%llu pressure=%llu\n",
+                "dropped_frag=%llu\n",
                 (unsigned long long)b->limit,
                 (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
                 (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
-                (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+                (unsigned long long)st.budget_frag);
     fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
             (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
+    fprintf(out,
+            "decoys: tcp_bad_checksum=%llu overlap_diffs=%llu second_versions=%llu "
+            "names_from_second=%llu\n",
+            (unsigned long long)st.tcp_bad_checksum, (unsigned long long)st.stream.overlap_diffs,
+            (unsigned long long)st.stream.alternates, (unsigned long long)st.tls_alt_names);
 }
 
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)

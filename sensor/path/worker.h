@@ -71,13 +71,14 @@ struct ksd_stats {
     uint64_t events;
     struct ksd_stream_stats stream;
     /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
-    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
-    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
-    uint64_t budget_frag;     /* IP datagrams being reassembled */
-    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    uint64_t budget_tcp;  /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic; /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag; /* IP datagrams being reassembled */
     /* evidence refused as malformed (no clamping: a server would reject it) */
     uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
     uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
+    uint64_t tcp_bad_checksum; /* segments offered to a stream with a bad TCP checksum */
+    uint64_t tls_alt_names;    /* names found only in a stream's second version (decoys) */
 };
 
 /* A step back in capture time larger than this ends every flow (see tick in worker.c). */
