@@ -80,7 +80,7 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all test check suite unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench clean format format-check \
+.PHONY: all test check suite unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench bench-live clean format format-check \
         layering deps test-asan tools oracle ndpi-compare install uninstall
 .DEFAULT_GOAL := all
 
@@ -239,6 +239,11 @@ bench: all
 	@sh deploy/install-deps.sh bench
 	$(Q)sh tests/bench/bench.sh
 	$(Q)sh tests/bench/redis.sh
+
+# Live capture: the bench mix replayed into a veth pair (tests/bench/live.sh).
+bench-live: all
+	@sh deploy/install-deps.sh bench
+	$(Q)sh tests/bench/live.sh
 
 oracle: all
 	$(Q)sh tests/oracle.sh --update

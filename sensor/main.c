@@ -228,13 +228,15 @@ struct run {
     struct ksd_sigset *sigs;
     struct ksd_known *known;
     struct ksd_known *sites;
-    uint64_t drops;    /* capture drops reported so far */
-    int64_t started;   /* Unix seconds */
-    int64_t last_snap; /* monotonic us of the last Redis snapshot */
-    int64_t next_tick; /* monotonic us of the next timer run */
-    int live;          /* reading an interface */
-    int progress;      /* show a progress line */
-    int64_t prog_last; /* monotonic us of the last progress line */
+    uint64_t drops;        /* capture drops reported so far */
+    int64_t started;       /* Unix seconds */
+    int64_t last_snap;     /* monotonic us of the last Redis snapshot */
+    int64_t next_tick;     /* monotonic us of the next timer run */
+    int live;              /* reading an interface */
+    uint64_t lost_said[2]; /* lines lost on --json, --facts at the last flush */
+    int losing[2];         /* losing lines at the last flush (logged once per burst) */
+    int progress;          /* show a progress line */
+    int64_t prog_last;     /* monotonic us of the last progress line */
     int64_t prog_start;
     struct ksd_capture_inputs in; /* offline: the files to read, in order */
     struct file_stat *files;      /* offline: per input file, as in.paths */
@@ -310,12 +312,25 @@ static void flush_outputs(struct run *r)
 {
     if (!r->sink.json && !r->sink.facts)
         return;
+    struct ksd_event_out *outs[2] = {r->sink.json, r->sink.facts};
+    static const char *const names[2] = {"--json", "--facts"};
+    uint64_t lost[2] = {0, 0};
     pthread_mutex_lock(&r->sink.lock);
-    if (r->sink.json)
-        ksd_event_out_flush(r->sink.json);
-    if (r->sink.facts)
-        ksd_event_out_flush(r->sink.facts);
+    for (int i = 0; i < 2; i++)
+        if (outs[i]) {
+            ksd_event_out_flush(outs[i]);
+            lost[i] = ksd_event_out_lost(outs[i]);
+        }
     pthread_mutex_unlock(&r->sink.lock);
+    /* a full disk or a closed pipe: said once per burst of losses */
+    for (int i = 0; i < 2; i++) {
+        int losing = lost[i] > r->lost_said[i];
+        if (losing && !r->losing[i])
+            log_msg("%s: cannot write; %llu lines lost so far", names[i],
+                    (unsigned long long)lost[i]);
+        r->losing[i] = losing;
+        r->lost_said[i] = lost[i];
+    }
 }
 
 /* SIGHUP, the logrotate postrotate contract: --json, --facts and the log

@@ -38,11 +38,12 @@
 #include "signatures/sig.h"
 
 enum {
-    REC_FRAME = 1, /* struct rec_frame + bytes */
-    REC_DGRAM,     /* struct rec_dgram + bytes */
-    REC_LISTS,     /* adopt slot->lists */
-    REC_CLOCK,     /* int64_t wall-clock us: run timers (live) */
-    REC_END,       /* end of input */
+    REC_FRAME =
+        1,     /* struct rec_frame + struct ksd_pkt (decoded, pointers into the frame) + bytes */
+    REC_DGRAM, /* struct rec_dgram + bytes */
+    REC_LISTS, /* adopt slot->lists */
+    REC_CLOCK, /* int64_t wall-clock us: run timers (live) */
+    REC_END,   /* end of input */
 };
 
 #define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
@@ -54,7 +55,8 @@ struct rec_frame {
     uint32_t caplen;
     uint32_t len;
     int32_t linktype;
-    uint32_t src; /* input file index */
+    uint32_t src;        /* input file index */
+    const uint8_t *orig; /* where the frame was when it was decoded (never dereferenced) */
 };
 
 struct rec_dgram {
@@ -155,6 +157,21 @@ static void release_rec(struct slot *s)
         wake(&s->psleep);
 }
 
+/* The decoded packet's views into the frame, moved to the frame's copy in
+ * the ring: the capture thread's decode is not done again by the worker.
+ * Frames on a ring decoded KSD_DEC_OK, so only payload and l3 point in. */
+static const uint8_t *moved(const uint8_t *p, const uint8_t *from, const uint8_t *to, size_t len)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)from;
+    return p && a >= b && a <= b + len ? to + (a - b) : p;
+}
+
+static void rebase(struct ksd_pkt *k, const uint8_t *from, const uint8_t *to, size_t len)
+{
+    k->payload = moved(k->payload, from, to, len);
+    k->l3 = moved(k->l3, from, to, len);
+}
+
 static void adopt(struct slot *s)
 {
     ksd_worker_set_sigs(s->w, s->lists.sigs);
@@ -174,9 +191,13 @@ static void *worker_main(void *arg)
         const uint8_t *rec = next_rec(s, &type, &len);
         if (type == REC_FRAME) {
             struct rec_frame h;
+            struct ksd_pkt pkt;
             memcpy(&h, rec, sizeof(h));
-            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h), h.src};
-            ksd_worker_packet(s->w, &fr);
+            memcpy(&pkt, rec + sizeof(h), sizeof(pkt));
+            struct ksd_frame fr = {
+                h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h) + sizeof(pkt), h.src};
+            rebase(&pkt, h.orig, fr.data, fr.caplen);
+            ksd_worker_decoded(s->w, &fr, &pkt, KSD_DEC_OK);
             if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
                 atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
         } else if (type == REC_DGRAM) {
@@ -203,32 +224,58 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
-                 size_t dlen)
+/* Room for a record of len bytes, sleeping while the ring is full. */
+static void *reserve(struct slot *s, size_t len)
 {
     void *dst;
-    while (!(dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+    while (!(dst = ksd_ring_reserve(&s->ring, len))) {
         /* full: the worker must run; sleep until it has made room */
         s->unsignalled = 0;
         wake(&s->wsleep);
         atomic_store_explicit(&s->psleep, 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst);
-        if ((dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+        if ((dst = ksd_ring_reserve(&s->ring, len))) {
             atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
             break;
         }
         futex_wait(&s->psleep, 1);
         atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
     }
-    if (hlen)
-        memcpy(dst, h, hlen);
-    if (dlen)
-        memcpy((uint8_t *)dst + hlen, data, dlen);
-    ksd_ring_commit(&s->ring, hlen + dlen, type);
-    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || type != REC_FRAME) {
+    return dst;
+}
+
+/* Publish the reserved record; a sleeping worker is woken per batch, or at
+ * once for a control record. */
+static void commit(struct slot *s, size_t len, uint32_t type)
+{
+    ksd_ring_commit(&s->ring, len, type);
+    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || (type != REC_FRAME && type != REC_DGRAM)) {
         s->unsignalled = 0;
         wake(&s->wsleep);
     }
+}
+
+static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
+                 size_t dlen)
+{
+    uint8_t *dst = reserve(s, hlen + dlen);
+    if (hlen)
+        memcpy(dst, h, hlen);
+    if (dlen)
+        memcpy(dst + hlen, data, dlen);
+    commit(s, hlen + dlen, type);
+}
+
+/* A decoded frame: header, the decoded packet and the bytes, in one record. */
+static void push_frame(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt)
+{
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src, fr->data};
+    size_t len = sizeof(h) + sizeof(*pkt) + fr->caplen;
+    uint8_t *dst = reserve(s, len);
+    memcpy(dst, &h, sizeof(h));
+    memcpy(dst + sizeof(h), pkt, sizeof(*pkt));
+    memcpy(dst + sizeof(h) + sizeof(*pkt), fr->data, fr->caplen);
+    commit(s, len, REC_FRAME);
 }
 
 void ksd_pool_kick(struct ksd_pool *p)
@@ -405,8 +452,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         ksd_worker_decoded(p->slots[0].w, fr, &pkt, rc);
         return;
     }
-    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src};
-    push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
+    push_frame(&p->slots[idx], fr, &pkt);
 }
 
 void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)

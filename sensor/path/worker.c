@@ -1334,18 +1334,23 @@ static void ext_release(struct ksd_worker *w, struct ksd_flow *f)
 }
 
 /* Flow leaves the table: nDPI's best guess if it had not decided yet. */
-static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
+/* Held off nDPI for a hello or query that never completed: the label of its
+ * protocol (and nDPI's address table), as nDPI's own guess would be. */
+static void label_held(struct ksd_worker *w, struct ksd_flow *f)
 {
-    struct flow_ext *x = f->ext;
-
-    /* held off nDPI for a hello or query that never completed: the label of
-     * its protocol (and nDPI's address table), as nDPI's own guess would be */
     if (w->cls && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
         label_from_name(w, f,
                         f->key.proto == 6                    ? KSD_CLASSIFY_TLS
                         : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
                                                              : KSD_CLASSIFY_QUIC,
                         NULL);
+}
+
+static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct flow_ext *x = f->ext;
+
+    label_held(w, f);
     if (x && x->nd && w->cls) {
         char label[KSD_APP_LABEL_MAX];
         ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
@@ -1800,12 +1805,8 @@ static void start_due(struct ksd_flow *f, void *arg)
         return;
     int64_t saved = w->now;
     w->now = f->first_us; /* the evidence is the first packet */
-    if (start && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
-        label_from_name(w, f,
-                        f->key.proto == 6                    ? KSD_CLASSIFY_TLS
-                        : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
-                                                             : KSD_CLASSIFY_QUIC,
-                        NULL);
+    if (start)
+        label_held(w, f);
     if (start && (f->evmask & FL_STARTPEND)) {
         ndpi_settle(f, w);
         flow_match(w, f);

@@ -125,9 +125,11 @@ void ksd_worker_set_index(struct ksd_worker *w, int index);
 void ksd_worker_set_source(struct ksd_worker *w, uint32_t src);
 /*
  * Live timers, called a few times a second with the wall-clock time whether
- * packets come or not: idle flows expire on this time, and address and port
- * rules that waited for nDPI's label longer than half a second run with its
- * best guess. Offline runs never call it (expiry follows capture time).
+ * packets come or not: idle flows expire on this time; address and port
+ * rules that waited for nDPI's label 0.4 s run with its best guess; a flow
+ * to a DNS-learned address without a name after 1 s is reported as dns_ip;
+ * events this emits are flushed to --json at once. Offline runs never call
+ * it (expiry follows capture time, and output stays deterministic).
  */
 void ksd_worker_clock(struct ksd_worker *w, int64_t now_us);
 
