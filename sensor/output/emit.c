@@ -93,11 +93,14 @@
  *       only when legacy is 1 (spool replay), per event j the per-event key
  *       <prefix>seen:<sensor>:<id> an earlier version of ksd set.
  * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 n events, 5 nb, 6 nc,
- *       7 legacy, then per event j at p = 8 + 23 (j - 1): p its bucket index
+ *       7 legacy, then per event j at p = 8 + 27 (j - 1): p its bucket index
  *       (1..nb), p+1 its client index (1..nc), p+2 ts (Unix s), p+3 JSON,
  *       p+4 .. p+17 the stream values ts, sensor, client, server, sport,
  *       dport, proto, evidence, indicator, rule, category, confidence, app,
- *       id, p+18 .. p+22 site, managed, ruleset, via, count ("" = absent).
+ *       id, p+18 .. p+22 site, managed, ruleset, via, count, p+23 .. p+26
+ *       community_id, client_mac, client_name, client_name_source ("" =
+ *       absent); client_mac, client_name and client_name_source of the
+ *       newest event also go to the host record as mac, name, name_source.
  * Returns one integer per event: 1 stored, 0 already there (its id is in its
  * bucket), -1 failed (nothing of it written, so it stays retryable),
  * followed by the first error message when something failed (a failed host
@@ -145,7 +148,7 @@ static const char emit_script[] =
     "local bids, bev, bnew = {}, {}, {}\n"
     "for b = 1, nb do bids[b], bev[b], bnew[b] = {}, {}, {} end\n"
     "for j = 1, n do\n"
-    "  local p = 8 + (j - 1) * 23\n"
+    "  local p = 8 + (j - 1) * 27\n"
     "  local b = tonumber(A[p])\n"
     "  local l = bids[b]\n"
     "  l[#l + 1] = A[p + 17]\n"
@@ -173,7 +176,7 @@ static const char emit_script[] =
     "for c = 1, nc do cev[c] = {} end\n"
     "for j = 1, n do\n"
     "  if not res[j] then\n"
-    "    local p = 8 + (j - 1) * 23\n"
+    "    local p = 8 + (j - 1) * 27\n"
     "    local l = cev[tonumber(A[p + 1])]\n"
     "    l[#l + 1] = j\n"
     "    evfs[j] = 'ev:' .. A[p + 11]\n"
@@ -203,7 +206,8 @@ static const char emit_script[] =
     "-- stream entry and live message per event, in order; host state one by one\n"
     "local function xadd(p)\n"
     "  local k = KEYS[1]\n"
-    "  if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' then\n"
+    "  if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' and\n"
+    "     A[p + 23] == '' and A[p + 24] == '' and A[p + 25] == '' then\n"
     "    if A[p + 22] ~= '' then\n"
     "      redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', 'ts', A[p + 4], 'sensor', A[p + 5],\n"
     "                 'client', A[p + 6], 'server', A[p + 7], 'sport', A[p + 8], 'dport', A[p + "
@@ -230,12 +234,18 @@ static const char emit_script[] =
     "    if A[p + 20] ~= '' then f[#f + 1] = 'ruleset'; f[#f + 1] = A[p + 20] end\n"
     "    if A[p + 21] ~= '' then f[#f + 1] = 'via'; f[#f + 1] = A[p + 21] end\n"
     "    if A[p + 22] ~= '' then f[#f + 1] = 'count'; f[#f + 1] = A[p + 22] end\n"
+    "    if A[p + 23] ~= '' then f[#f + 1] = 'community_id'; f[#f + 1] = A[p + 23] end\n"
+    "    if A[p + 24] ~= '' then f[#f + 1] = 'client_mac'; f[#f + 1] = A[p + 24] end\n"
+    "    if A[p + 25] ~= '' then\n"
+    "      f[#f + 1] = 'client_name'; f[#f + 1] = A[p + 25]\n"
+    "      f[#f + 1] = 'client_name_source'; f[#f + 1] = A[p + 26]\n"
+    "    end\n"
     "    redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', unpack(f))\n"
     "  end\n"
     "  redis.call('PUBLISH', chan, A[p + 3])\n"
     "end\n"
     "for j = 1, n do\n"
-    "  local p = 8 + (j - 1) * 23\n"
+    "  local p = 8 + (j - 1) * 27\n"
     "  local s = host[tonumber(A[p + 1])]\n"
     "  if not res[j] then\n"
     "    local ok, err = pcall(xadd, p)\n"
@@ -259,6 +269,8 @@ static const char emit_script[] =
     "        if A[p + 18] ~= '' then set.site = A[p + 18] end\n"
     "        if A[p + 19] ~= '' then set.managed = A[p + 19] end\n"
     "        if A[p + 20] ~= '' then set.ruleset = A[p + 20] end\n"
+    "        if A[p + 24] ~= '' then set.mac = A[p + 24] end\n"
+    "        if A[p + 25] ~= '' then set.name = A[p + 25]; set.name_source = A[p + 26] end\n"
     "      end\n"
     "      local cat, cats = A[p + 14], s.cats\n"
     "      if cat ~= '' then\n"
@@ -278,7 +290,7 @@ static const char emit_script[] =
     "    for f, v in pairs(s.set) do h[#h + 1] = f; h[#h + 1] = v end\n"
     "    local ok, err = pcall(redis.call, 'HSET', s.key, unpack(h))\n"
     "    if ok and s.zadd and zok then\n"
-    "      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 23 + 6])\n"
+    "      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 27 + 6])\n"
     "    elseif ok and s.zadd then\n"
     "      ok, err = false, wrongtype(KEYS[2])\n"
     "    end\n"
@@ -1053,7 +1065,7 @@ struct emit_slot {
     char json[EMIT_JSON_MAX];  /* ksd_event_json */
 };
 
-#define EMIT_ARGS_PER_EVENT 26 /* 3 keys (bucket, host, former seen key) + 23 values */
+#define EMIT_ARGS_PER_EVENT 30 /* 3 keys (bucket, host, former seen key) + 27 values */
 #define EMIT_MAX_ARGS       (16 + KSD_EMIT_GROUP * EMIT_ARGS_PER_EVENT)
 #define EMIT_CHASH          (4 * KSD_EMIT_GROUP) /* client hash slots, a power of two */
 
@@ -1184,6 +1196,10 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
         A(ev->ruleset);
         A(ev->via);
         A(sl->cnt);
+        A(ev->community_id);
+        A(ev->client_mac);
+        A(ev->client_name);
+        A(ev->client_name_source);
     }
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
@@ -1505,6 +1521,27 @@ static void resp_num(struct resp *r, long long v)
 }
 
 /* Append MULTI, EVAL store_script, XADD + PUBLISH per event, EXEC. 0 or -1. */
+/*
+ * Field pairs an event adds to its client's host record besides what the
+ * store script writes: mac, and name with name_source, when known. The
+ * fresh path writes them with one plain HSET per such event after the
+ * events' XADDs, in event order (the newest event of the batch wins; an
+ * older event replayed later could overwrite them: the record says what
+ * the network said at the latest stored event, approximately).
+ */
+static size_t id_fields(const struct ksd_event *ev)
+{
+    return (ev->client_mac[0] ? 1 : 0) + (ev->client_name[0] ? 2 : 0);
+}
+
+static size_t id_writes(const struct ksd_event *evs, size_t cnt)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < cnt; j++)
+        n += id_fields(&evs[j]) > 0;
+    return n;
+}
+
 static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, size_t nc)
 {
     struct resp *r = &e->out;
@@ -1568,11 +1605,16 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     /* XADD and PUBLISH per event */
     for (size_t j = 0; j < cnt; j++) {
         const struct ksd_event *ev = &e->batch[start + j];
-        const char *opt[5] = {ev->site, ev->managed, ev->ruleset, ev->via, ev->count ? "1" : ""};
-        static const char *const optf[5] = {"site", "managed", "ruleset", "via", "count"};
+        const char *opt[9] = {
+            ev->site,       ev->managed,          ev->ruleset,
+            ev->via,        ev->count ? "1" : "", ev->community_id,
+            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : ""};
+        static const char *const optf[9] = {"site",       "managed",     "ruleset",
+                                            "via",        "count",       "community_id",
+                                            "client_mac", "client_name", "client_name_source"};
         char ts[32], id[24];
         size_t nopt = 0;
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 9; k++)
             nopt += opt[k][0] != '\0';
         resp_head(r, '*', 6 + 2 * (14 + nopt));
         resp_str(r, "XADD");
@@ -1611,7 +1653,7 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         resp_str(r, ev->app);
         resp_str(r, "id");
         resp_bulk(r, id, 16);
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 9; k++) {
             if (!opt[k][0])
                 continue;
             resp_str(r, optf[k]);
@@ -1625,6 +1667,28 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         resp_str(r, "PUBLISH");
         resp_str(r, e->k_live);
         resp_bulk(r, e->json, jl > 0 ? (size_t)jl : 0);
+    }
+    /* the client's MAC and name on its host record (see id_writes) */
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        size_t nf = id_fields(ev);
+        if (!nf)
+            continue;
+        char key[EMIT_KEY_MAX];
+        snprintf(key, sizeof(key), "%shost:%s", e->prefix, ev->client);
+        resp_head(r, '*', 2 + 2 * nf);
+        resp_str(r, "HSET");
+        resp_str(r, key);
+        if (ev->client_mac[0]) {
+            resp_str(r, "mac");
+            resp_str(r, ev->client_mac);
+        }
+        if (ev->client_name[0]) {
+            resp_str(r, "name");
+            resp_str(r, ev->client_name);
+            resp_str(r, "name_source");
+            resp_str(r, ev->client_name_source);
+        }
     }
     resp_head(r, '*', 1);
     resp_str(r, "EXEC");
@@ -1656,9 +1720,10 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
 {
     char queue_err[256] = "";
     redisReply *r = NULL;
-    /* MULTI, the EVAL, XADD and PUBLISH per event: +OK / +QUEUED, or a
-     * queueing error that makes EXEC fail with EXECABORT */
-    for (size_t i = 0; i < 2 + 2 * cnt; i++) {
+    /* MULTI, the EVAL, XADD and PUBLISH per event, the id HSETs: +OK /
+     * +QUEUED, or a queueing error that makes EXEC fail with EXECABORT */
+    size_t nid = id_writes(&e->batch[start], cnt);
+    for (size_t i = 0; i < 2 + 2 * cnt + nid; i++) {
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
             return -1;
         if (r->type == REDIS_REPLY_ERROR && !queue_err[0])
@@ -1667,7 +1732,7 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
     }
     if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
         return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * cnt) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * cnt + nid) {
         /* nothing ran */
         const char *why = queue_err[0] ? queue_err : r->type == REDIS_REPLY_ERROR ? r->str : NULL;
         for (size_t j = 0; j < cnt; j++)
@@ -1699,6 +1764,9 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
         if (r->element[2 + 2 * j]->type == REDIS_REPLY_ERROR)
             (*errors)++;
     }
+    for (size_t i = 0; i < nid; i++)
+        if (r->element[1 + 2 * cnt + i]->type == REDIS_REPLY_ERROR)
+            (*errors)++;
     freeReplyObject(r);
     return 0;
 }
