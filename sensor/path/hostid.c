@@ -17,7 +17,8 @@
 #include "sensor/path/addrkey.h"
 
 struct binding {
-    int64_t seen_us;    /* capture time it was last announced */
+    int64_t since_us;   /* capture time it was first announced with this value */
+    int64_t last_us;    /* capture time of the latest announcement */
     int64_t expires_us; /* 0 = none */
 };
 
@@ -95,7 +96,7 @@ static struct entry *entry_of(struct ksd_hostid *t, uint32_t s, int family, cons
 
 static int live(const struct binding *b, int64_t at_us)
 {
-    return b->seen_us && b->seen_us <= at_us && b->expires_us > at_us;
+    return b->since_us && b->since_us <= at_us && b->expires_us > at_us;
 }
 
 /* Update one binding whose value is (val, n bytes) at dst. */
@@ -110,11 +111,20 @@ static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, in
     struct entry *e = entry_of(t, s, family, addr, 1);
     struct binding *b = what == 0 ? &e->mac_b : what == 1 ? &e->name_b[src] : &e->vendor_b;
     void *dst = what == 0 ? (void *)e->mac : what == 1 ? (void *)e->name[src] : (void *)e->vendor;
-    int changed = !live(b, now_us) || memcmp(dst, val, n) != 0;
-    memcpy(dst, val, n);
-    b->seen_us = now_us;
-    b->expires_us = expires_us;
-    e->touched_us = now_us;
+    /* Workers' capture clocks differ a little: the same value again only
+     * widens the binding's time span (it is no change, so no new fact). */
+    int changed = !b->since_us || b->expires_us <= now_us || memcmp(dst, val, n) != 0;
+    if (changed) {
+        memcpy(dst, val, n);
+        b->since_us = b->last_us = now_us;
+        b->expires_us = expires_us;
+    } else if (now_us >= b->last_us) {
+        b->last_us = now_us; /* the latest announcement sets the expiry (a lease) */
+        b->expires_us = expires_us;
+    } else if (now_us < b->since_us) {
+        b->since_us = now_us;
+    }
+    e->touched_us = now_us > e->touched_us ? now_us : e->touched_us;
     pthread_mutex_unlock(lk);
     return changed;
 }
