@@ -1,8 +1,9 @@
 /*
  * hostid.c - the sensor-wide address -> (MAC, announced names, vendor
- * class) table (see hostid.h). Same layout as learned.c: set-associative,
- * KSD_HOSTID_WAYS addresses per set, a new address takes a free way or the
- * least recently updated one; striped mutexes. Each binding keeps its own
+ * class) tables (see hostid.h): one for MACs (small entries: every new flow
+ * may add one), one for names and vendor class. Same layout as learned.c:
+ * set-associative, KSD_HOSTID_WAYS addresses per set, a new address takes a
+ * free way or the least recently updated one; striped mutexes. Each binding keeps its own
  * expiry, so a MAC seen yesterday and a name from a lease that ran out are
  * not reported. What it does not do: decide what counts as the client's own
  * MAC or name (the worker does), keep history (the latest binding wins).
@@ -22,12 +23,23 @@ struct binding {
     int64_t expires_us; /* 0 = none */
 };
 
-struct entry {
+/* The start of every entry: its address and when it last changed. */
+struct head {
     uint8_t family; /* 0 = free */
     uint8_t addr[16];
-    int64_t touched_us; /* latest update of any binding */
-    struct binding mac_b;
+    int64_t touched_us;
+};
+
+/* MACs come from every new flow (a SYN flood too), so their entries are
+ * small and apart from the names, which only announcements fill. */
+struct mac_entry {
+    struct head h;
+    struct binding b;
     uint8_t mac[6];
+};
+
+struct name_entry {
+    struct head h;
     struct binding name_b[KSD_NAME__COUNT];
     char name[KSD_NAME__COUNT][KSD_HOSTID_NAME_MAX];
     struct binding vendor_b;
@@ -36,7 +48,8 @@ struct entry {
 
 struct ksd_hostid {
     pthread_mutex_t lock[KSD_HOSTID_LOCKS];
-    struct entry set[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct mac_entry macs[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct name_entry names[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
 };
 
 const char *ksd_name_src_name(int src)
@@ -70,25 +83,29 @@ void ksd_hostid_free(struct ksd_hostid *t)
     free(t);
 }
 
-/* The entry of addr, created when absent; called with the set's lock held. */
-static struct entry *entry_of(struct ksd_hostid *t, uint32_t s, int family, const uint8_t *addr,
-                              int create)
+/* The entry of addr among the KSD_HOSTID_WAYS entries of `stride` bytes at
+ * ways, created (zeroed) when absent and create is set, replacing a free
+ * or the least recently changed one; called with the set's lock held. */
+static struct head *entry_of(void *ways, size_t stride, int family, const uint8_t *addr, int create)
 {
-    struct entry *ways = t->set[s], *old = &ways[0];
-    for (int i = 0; i < KSD_HOSTID_WAYS; i++)
-        if (ksd_addrkey_eq(ways[i].family, ways[i].addr, family, addr))
-            return &ways[i];
+    struct head *old = ways;
+    for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
+        struct head *h = (struct head *)((char *)ways + stride * (size_t)i);
+        if (ksd_addrkey_eq(h->family, h->addr, family, addr))
+            return h;
+    }
     if (!create)
         return NULL;
     for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        if (!ways[i].family) {
-            old = &ways[i];
+        struct head *h = (struct head *)((char *)ways + stride * (size_t)i);
+        if (!h->family) {
+            old = h;
             break;
         }
-        if (ways[i].touched_us < old->touched_us)
-            old = &ways[i];
+        if (h->touched_us < old->touched_us)
+            old = h;
     }
-    memset(old, 0, sizeof(*old));
+    memset(old, 0, stride);
     old->family = (uint8_t)family;
     memcpy(old->addr, addr, family == 4 ? 4 : 16);
     return old;
@@ -108,9 +125,22 @@ static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, in
     uint32_t s = ksd_addrkey_hash(family, addr) % KSD_HOSTID_SETS;
     pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
     pthread_mutex_lock(lk);
-    struct entry *e = entry_of(t, s, family, addr, 1);
-    struct binding *b = what == 0 ? &e->mac_b : what == 1 ? &e->name_b[src] : &e->vendor_b;
-    void *dst = what == 0 ? (void *)e->mac : what == 1 ? (void *)e->name[src] : (void *)e->vendor;
+    struct head *h;
+    struct binding *b;
+    void *dst;
+    if (what == 0) {
+        struct mac_entry *m =
+            (struct mac_entry *)entry_of(t->macs[s], sizeof(struct mac_entry), family, addr, 1);
+        h = &m->h;
+        b = &m->b;
+        dst = m->mac;
+    } else {
+        struct name_entry *e =
+            (struct name_entry *)entry_of(t->names[s], sizeof(struct name_entry), family, addr, 1);
+        h = &e->h;
+        b = what == 1 ? &e->name_b[src] : &e->vendor_b;
+        dst = what == 1 ? (void *)e->name[src] : (void *)e->vendor;
+    }
     /* Workers' capture clocks differ a little: the same value again only
      * widens the binding's time span (it is no change, so no new fact). */
     int changed = !b->since_us || b->expires_us <= now_us || memcmp(dst, val, n) != 0;
@@ -124,7 +154,7 @@ static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, in
     } else if (now_us < b->since_us) {
         b->since_us = now_us;
     }
-    e->touched_us = now_us > e->touched_us ? now_us : e->touched_us;
+    h->touched_us = now_us > h->touched_us ? now_us : h->touched_us;
     pthread_mutex_unlock(lk);
     return changed;
 }
@@ -166,9 +196,12 @@ int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_
     pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
     int any = 0;
     pthread_mutex_lock(lk);
-    const struct entry *e = entry_of(t, s, family, addr, 0);
-    if (e && live(&e->mac_b, at_us)) {
-        ksd_mac_str(e->mac, out->mac);
+    const struct mac_entry *m =
+        (const struct mac_entry *)entry_of(t->macs[s], sizeof(struct mac_entry), family, addr, 0);
+    const struct name_entry *e = (const struct name_entry *)entry_of(
+        t->names[s], sizeof(struct name_entry), family, addr, 0);
+    if (m && live(&m->b, at_us)) {
+        ksd_mac_str(m->mac, out->mac);
         any = 1;
     }
     for (int src = 0; e && src < KSD_NAME__COUNT; src++)
