@@ -106,4 +106,40 @@ else
     printf '#   missing: %s\n' "$missing"
     failed=1
 fi
+
+# ---- the same in Redis: stream fields and the host record ----
+n=$((n + 1))
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    echo "skip $n - which-machine in Redis: redis-server or redis-cli not installed"
+    exit $failed
+fi
+rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+    --daemonize no >"$tmp/redis.log" 2>&1 &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+until redis-cli -p "$rport" ping >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 200 ]; then
+        echo "not ok $n - redis-server did not start on port $rport"
+        exit 1
+    fi
+    sleep 0.05
+done
+"$KSD" -s signatures/kaspersky.rules -r "$tmp/whois.pcap" --threads 1 \
+    --redis "127.0.0.1:$rport" >"$tmp/out" 2>"$tmp/err"
+host=$(redis-cli -p "$rport" --no-raw HMGET ksd:host:10.77.0.32 mac name name_source | tr '\n' ' ')
+entry=$(redis-cli -p "$rport" XRANGE ksd:events - + COUNT 1 | tr '\n' ' ')
+want_host='1) "02:00:00:00:00:20" 2) "WKS-B32" 3) "netbios" '
+case "$host|$entry" in
+"$want_host|"*"community_id 1:"*"client_mac 02:00:00:00:00:1f client_name desktop-a31.corp.example client_name_source dhcp"*)
+    echo "ok $n - which-machine in Redis (host record mac/name/name_source, stream fields)" ;;
+*)
+    echo "not ok $n - which-machine in Redis"
+    echo "#   host: $host"
+    echo "#   first entry: $entry"
+    failed=1
+    ;;
+esac
 exit $failed

@@ -27,7 +27,7 @@ local zok = typeok(KEYS[2], 'zset')
 local bids, bev, bnew = {}, {}, {}
 for b = 1, nb do bids[b], bev[b], bnew[b] = {}, {}, {} end
 for j = 1, n do
-  local p = 8 + (j - 1) * 23
+  local p = 8 + (j - 1) * 27
   local b = tonumber(A[p])
   local l = bids[b]
   l[#l + 1] = A[p + 17]
@@ -55,7 +55,7 @@ local cev, evfs = {}, {}
 for c = 1, nc do cev[c] = {} end
 for j = 1, n do
   if not res[j] then
-    local p = 8 + (j - 1) * 23
+    local p = 8 + (j - 1) * 27
     local l = cev[tonumber(A[p + 1])]
     l[#l + 1] = j
     evfs[j] = 'ev:' .. A[p + 11]
@@ -85,7 +85,8 @@ end
 -- stream entry and live message per event, in order; host state one by one
 local function xadd(p)
   local k = KEYS[1]
-  if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' then
+  if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' and
+     A[p + 23] == '' and A[p + 24] == '' and A[p + 25] == '' then
     if A[p + 22] ~= '' then
       redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', 'ts', A[p + 4], 'sensor', A[p + 5],
                  'client', A[p + 6], 'server', A[p + 7], 'sport', A[p + 8], 'dport', A[p + 9],
@@ -109,12 +110,18 @@ local function xadd(p)
     if A[p + 20] ~= '' then f[#f + 1] = 'ruleset'; f[#f + 1] = A[p + 20] end
     if A[p + 21] ~= '' then f[#f + 1] = 'via'; f[#f + 1] = A[p + 21] end
     if A[p + 22] ~= '' then f[#f + 1] = 'count'; f[#f + 1] = A[p + 22] end
+    if A[p + 23] ~= '' then f[#f + 1] = 'community_id'; f[#f + 1] = A[p + 23] end
+    if A[p + 24] ~= '' then f[#f + 1] = 'client_mac'; f[#f + 1] = A[p + 24] end
+    if A[p + 25] ~= '' then
+      f[#f + 1] = 'client_name'; f[#f + 1] = A[p + 25]
+      f[#f + 1] = 'client_name_source'; f[#f + 1] = A[p + 26]
+    end
     redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', unpack(f))
   end
   redis.call('PUBLISH', chan, A[p + 3])
 end
 for j = 1, n do
-  local p = 8 + (j - 1) * 23
+  local p = 8 + (j - 1) * 27
   local s = host[tonumber(A[p + 1])]
   if not res[j] then
     local ok, err = pcall(xadd, p)
@@ -138,6 +145,8 @@ for j = 1, n do
         if A[p + 18] ~= '' then set.site = A[p + 18] end
         if A[p + 19] ~= '' then set.managed = A[p + 19] end
         if A[p + 20] ~= '' then set.ruleset = A[p + 20] end
+        if A[p + 24] ~= '' then set.mac = A[p + 24] end
+        if A[p + 25] ~= '' then set.name = A[p + 25]; set.name_source = A[p + 26] end
       end
       local cat, cats = A[p + 14], s.cats
       if cat ~= '' then
@@ -157,7 +166,7 @@ for c = 1, nc do
     for f, v in pairs(s.set) do h[#h + 1] = f; h[#h + 1] = v end
     local ok, err = pcall(redis.call, 'HSET', s.key, unpack(h))
     if ok and s.zadd and zok then
-      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 23 + 6])
+      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 27 + 6])
     elseif ok and s.zadd then
       ok, err = false, wrongtype(KEYS[2])
     end

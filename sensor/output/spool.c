@@ -35,7 +35,7 @@
 #include "dissectors/ksd.h"
 #include "dissectors/rd.h"
 
-#define SPOOL_VERSION  1
+#define SPOOL_VERSION  2            /* 1: without the last four string fields (still read) */
 #define SPOOL_RBUF     (256 * 1024) /* read chunk; holds many maximal records */
 #define SPOOL_MAX_SCAN (UINT64_MAX)
 
@@ -84,8 +84,11 @@ static uint32_t get_le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The 13 string fields in payload order, as (pointer, capacity). */
-#define SPOOL_NSTR 13
+/* The 17 string fields in payload order, as (pointer, capacity). Version 1
+ * records (before community_id and the client's MAC and name existed) hold
+ * the first SPOOL_NSTR_OLD; they decode with those four empty. */
+#define SPOOL_NSTR     17
+#define SPOOL_NSTR_OLD 13
 static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPOOL_NSTR])
 {
     size_t i = 0;
@@ -108,6 +111,10 @@ static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPO
     SPOOL_F(managed);
     SPOOL_F(ruleset);
     SPOOL_F(via);
+    SPOOL_F(community_id);
+    SPOOL_F(client_mac);
+    SPOOL_F(client_name);
+    SPOOL_F(client_name_source);
 #undef SPOOL_F
 }
 
@@ -145,7 +152,8 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     char *f[SPOOL_NSTR];
     size_t fcap[SPOOL_NSTR];
     memset(ev, 0, sizeof(*ev));
-    if (rd_u8(&r) != SPOOL_VERSION)
+    uint8_t version = rd_u8(&r);
+    if (version != SPOOL_VERSION && version != 1)
         return KSD_EINVAL;
     uint64_t id = rd_le32(&r);
     id |= (uint64_t)rd_le32(&r) << 32;
@@ -159,6 +167,8 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     ev->count = rd_le32(&r);
     str_fields(ev, f, fcap);
     for (size_t i = 0; i < SPOOL_NSTR; i++) {
+        if (i == SPOOL_NSTR_OLD && version == 1)
+            break;
         size_t l = rd_le16(&r);
         if (rd_err(&r) || l >= fcap[i])
             return KSD_EINVAL;

@@ -58,11 +58,14 @@
  *       only when legacy is 1 (spool replay), per event j the per-event key
  *       <prefix>seen:<sensor>:<id> an earlier version of ksd set.
  * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 n events, 5 nb, 6 nc,
- *       7 legacy, then per event j at p = 8 + 23 (j - 1): p its bucket index
+ *       7 legacy, then per event j at p = 8 + 27 (j - 1): p its bucket index
  *       (1..nb), p+1 its client index (1..nc), p+2 ts (Unix s), p+3 JSON,
  *       p+4 .. p+17 the stream values ts, sensor, client, server, sport,
  *       dport, proto, evidence, indicator, rule, category, confidence, app,
- *       id, p+18 .. p+22 site, managed, ruleset, via, count ("" = absent).
+ *       id, p+18 .. p+22 site, managed, ruleset, via, count, p+23 .. p+26
+ *       community_id, client_mac, client_name, client_name_source ("" =
+ *       absent); client_mac, client_name and client_name_source of the
+ *       newest event also go to the host record as mac, name, name_source.
  * Returns one integer per event: 1 stored, 0 already there (its id is in its
  * bucket), -1 failed (nothing of it written, so it stays retryable),
  * followed by the first error message when something failed (a failed host
@@ -236,6 +239,10 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
         A(ev->ruleset);
         A(ev->via);
         A(sl->cnt);
+        A(ev->community_id);
+        A(ev->client_mac);
+        A(ev->client_name);
+        A(ev->client_name_source);
     }
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
@@ -441,7 +448,27 @@ static size_t plan_txn(struct ksd_emit *e, size_t start, size_t max, size_t *nb,
     return j;
 }
 
-/* Append MULTI, EVAL store_script, XADD + PUBLISH per event, EXEC. 0 or -1. */
+/*
+ * Field pairs an event adds to its client's host record besides what the
+ * store script writes: mac, and name with name_source, when known. The
+ * fresh path writes them with one plain HSET per such event after the
+ * events' XADDs, in event order (the newest event of the batch wins).
+ */
+static size_t id_fields(const struct ksd_event *ev)
+{
+    return (ev->client_mac[0] ? 1 : 0) + (ev->client_name[0] ? 2 : 0);
+}
+
+static size_t id_writes(const struct ksd_event *evs, size_t cnt)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < cnt; j++)
+        n += id_fields(&evs[j]) > 0;
+    return n;
+}
+
+/* Append MULTI, EVAL store_script, XADD + PUBLISH per event, the host
+ * records' mac/name HSETs, EXEC. 0 or -1. */
 static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, size_t nc)
 {
     struct ksd_resp *r = &e->out;
@@ -505,11 +532,16 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     /* XADD and PUBLISH per event */
     for (size_t j = 0; j < cnt; j++) {
         const struct ksd_event *ev = &e->batch[start + j];
-        const char *opt[5] = {ev->site, ev->managed, ev->ruleset, ev->via, ev->count ? "1" : ""};
-        static const char *const optf[5] = {"site", "managed", "ruleset", "via", "count"};
+        const char *opt[9] = {
+            ev->site,       ev->managed,          ev->ruleset,
+            ev->via,        ev->count ? "1" : "", ev->community_id,
+            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : ""};
+        static const char *const optf[9] = {"site",       "managed",     "ruleset",
+                                            "via",        "count",       "community_id",
+                                            "client_mac", "client_name", "client_name_source"};
         char ts[32], id[24];
         size_t nopt = 0;
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 9; k++)
             nopt += opt[k][0] != '\0';
         ksd_resp_head(r, '*', 6 + 2 * (14 + nopt));
         ksd_resp_str(r, "XADD");
@@ -548,7 +580,7 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         ksd_resp_str(r, ev->app);
         ksd_resp_str(r, "id");
         ksd_resp_bulk(r, id, 16);
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 9; k++) {
             if (!opt[k][0])
                 continue;
             ksd_resp_str(r, optf[k]);
@@ -562,6 +594,28 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         ksd_resp_str(r, "PUBLISH");
         ksd_resp_str(r, e->k_live);
         ksd_resp_bulk(r, e->json, jl > 0 ? (size_t)jl : 0);
+    }
+    /* the client's MAC and name on its host record (see id_writes) */
+    for (size_t j = 0; j < cnt; j++) {
+        const struct ksd_event *ev = &e->batch[start + j];
+        size_t nf = id_fields(ev);
+        if (!nf)
+            continue;
+        char key[EMIT_KEY_MAX];
+        snprintf(key, sizeof(key), "%shost:%s", e->prefix, ev->client);
+        ksd_resp_head(r, '*', 2 + 2 * nf);
+        ksd_resp_str(r, "HSET");
+        ksd_resp_str(r, key);
+        if (ev->client_mac[0]) {
+            ksd_resp_str(r, "mac");
+            ksd_resp_str(r, ev->client_mac);
+        }
+        if (ev->client_name[0]) {
+            ksd_resp_str(r, "name");
+            ksd_resp_str(r, ev->client_name);
+            ksd_resp_str(r, "name_source");
+            ksd_resp_str(r, ev->client_name_source);
+        }
     }
     ksd_resp_head(r, '*', 1);
     ksd_resp_str(r, "EXEC");
@@ -611,9 +665,10 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
 {
     char queue_err[256] = "";
     redisReply *r = NULL;
-    /* MULTI: +OK; the EVAL, XADD and PUBLISH per event: +QUEUED, or a
-     * queueing error that makes EXEC fail with EXECABORT */
-    for (size_t i = 0; i < 2 + 2 * cnt; i++) {
+    /* MULTI: +OK; the EVAL, XADD and PUBLISH per event, the id HSETs:
+     * +QUEUED, or a queueing error that makes EXEC fail with EXECABORT */
+    size_t nid = id_writes(&e->batch[start], cnt);
+    for (size_t i = 0; i < 2 + 2 * cnt + nid; i++) {
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
             return -1;
         int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, i == 0 ? "OK" : "QUEUED") == 0;
@@ -636,7 +691,7 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
         return 0;
     }
     /* EXEC ran everything: one reply per command, of the expected kinds */
-    int shape = r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 2 * cnt;
+    int shape = r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 2 * cnt + nid;
     if (shape) {
         const redisReply *s = r->element[0];
         shape = s->type == REDIS_REPLY_ERROR || s->type == REDIS_REPLY_STRING ||
@@ -674,6 +729,9 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
         if (r->element[2 + 2 * j]->type == REDIS_REPLY_ERROR)
             (*errors)++;
     }
+    for (size_t i = 0; i < nid; i++)
+        if (r->element[1 + 2 * cnt + i]->type == REDIS_REPLY_ERROR)
+            (*errors)++;
     freeReplyObject(r);
     return 0;
 }
