@@ -443,7 +443,8 @@ static int expand_inputs(struct run *r)
     const struct ksd_config *cfg = r->cfg;
     for (int i = 0; i < cfg->n_inputs; i++) {
         if (ksd_capture_expand(cfg->inputs[i], &r->in, skip_input, r) < 0) {
-            log_msg("too many capture files (more than %d) or out of memory", KSD_MAX_INPUT_FILES);
+            log_msg("too many capture files (more than %d: split the run) or out of memory",
+                    KSD_MAX_INPUT_FILES);
             return 1;
         }
     }

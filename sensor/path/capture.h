@@ -53,8 +53,8 @@ void ksd_capture_close(struct ksd_capture *c);
 
 /* ---- offline input lists ---- */
 
-#define KSD_MAX_DIR_DEPTH   32      /* directory levels below an input directory */
-#define KSD_MAX_INPUT_FILES 1000000 /* capture files in one run */
+#define KSD_MAX_DIR_DEPTH   32    /* directory levels below an input directory */
+#define KSD_MAX_INPUT_FILES 65535 /* capture files in one run (ksd_flow.src is 16 bits) */
 
 /* The files of an offline run, in reading order (owned; ksd_capture_inputs_free). */
 struct ksd_capture_inputs {
