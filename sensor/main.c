@@ -559,6 +559,11 @@ static int run_sensor(const struct ksd_config *cfg)
         status = 1;
         goto out;
     }
+    if (!cfg->iface && ksd_capture_filter_check(cfg->filter, err, sizeof(err)) < 0) {
+        log_msg("-f: %s", err);
+        status = KSD_EXIT_USAGE;
+        goto out;
+    }
     if (!cfg->iface && (status = expand_inputs(&r)) != 0)
         goto out;
     struct ksd_capture_opts co = {cfg->snaplen, cfg->buffer_mb, 1, cfg->filter};

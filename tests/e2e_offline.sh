@@ -191,6 +191,12 @@ mkdir -p "$tmp/none"
 "$KSD" "$tmp/none" >/dev/null 2>"$tmp/err"
 check "a directory without captures: exit 3, said so" '[ $? -eq 3 ] && grep -q "no capture files" "$tmp/err"'
 
+mkdir -p "$tmp/none"
+"$KSD" deploy/demo.pcap -f 'tcp port nonsense' >/dev/null 2>"$tmp/err"
+check "a bad -f filter is bad usage: exit 2" '[ $? -eq 2 ] && grep -q "bad filter" "$tmp/err"'
+"$KSD" deploy/demo.pcap -f 'udp port 53' --hosts-csv - >"$tmp/f.csv" 2>"$tmp/err"
+check "a good -f filter applies to every file" '[ $? -eq 0 ] && ! grep -q "tcp/13000" "$tmp/f.csv" && grep -q "ds.kaspersky.com" "$tmp/f.csv"'
+
 # ---- Redis: undelivered detections are not a success ----------------------------------
 "$KSD" deploy/demo.pcap --redis 127.0.0.1:1 --redis-connect-timeout 200 >/dev/null 2>"$tmp/err"
 st=$?

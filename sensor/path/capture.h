@@ -75,4 +75,8 @@ int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
                        void (*skip)(void *arg, const char *path, const char *reason), void *arg);
 void ksd_capture_inputs_free(struct ksd_capture_inputs *in);
 
+/* Does filter compile (for Ethernet)? 0, or -1 with the reason in err: a bad
+ * filter is bad usage, not a damaged input. */
+int ksd_capture_filter_check(const char *filter, char *err, size_t errlen);
+
 #endif
