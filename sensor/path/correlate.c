@@ -461,7 +461,8 @@ static void json_list(FILE *out, const char *s, char sep)
     fputc(']', out);
 }
 
-/* s as a CSV field (RFC 4180: quoted when it holds a comma or quote, quotes doubled). */
+/* s as a CSV field (RFC 4180: quoted when it holds a comma or quote, quotes doubled; lines
+ * end in CRLF, as ksd report --csv writes them). */
 static void csv_field(FILE *out, const char *s, int last)
 {
     if (strpbrk(s, ",\"")) {
@@ -475,7 +476,7 @@ static void csv_field(FILE *out, const char *s, int last)
     } else {
         fputs(s, out);
     }
-    fputc(last ? '\n' : ',', out);
+    fputs(last ? "\r\n" : ",", out);
 }
 
 size_t ksd_corr_hosts_write(const struct ksd_corr *const *cs, int nc, int fmt, FILE *out)
@@ -486,7 +487,8 @@ size_t ksd_corr_hosts_write(const struct ksd_corr *const *cs, int nc, int fmt, F
     if (!out)
         return n;
     if (fmt == KSD_HOSTS_CSV)
-        fputs("client,site,managed,verdict,first_seen,last_seen,events,evidence,indicators\n", out);
+        fputs("client,site,managed,verdict,first_seen,last_seen,events,evidence,indicators\r\n",
+              out);
     if (n == 0) {
         if (fmt == KSD_HOSTS_TABLE)
             fprintf(out, "no flagged hosts\n");
