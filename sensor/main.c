@@ -542,7 +542,8 @@ static int expand_inputs(struct run *r)
     const struct ksd_config *cfg = r->cfg;
     for (int i = 0; i < cfg->n_inputs; i++) {
         if (ksd_capture_expand(cfg->inputs[i], &r->in, skip_input, r) < 0) {
-            log_msg("too many capture files (more than %d) or out of memory", KSD_MAX_INPUT_FILES);
+            log_msg("too many capture files (more than %d: split the run) or out of memory",
+                    KSD_MAX_INPUT_FILES);
             return 1;
         }
     }
@@ -635,13 +636,14 @@ static void summary(struct run *r, size_t hosts)
 }
 
 /* A capture run: offline inputs or a live interface. Returns the exit status. */
-static int run_sensor(const struct ksd_config *cfg)
+static int run_sensor(const struct ksd_config *cfgp)
 {
-    ksd_log_init(cfg->use_syslog, "ksd");
+    const struct ksd_config cfg = *cfgp; /* read-only for the run */
+    ksd_log_init(cfg.use_syslog, "ksd");
 
     struct run r;
     memset(&r, 0, sizeof(r));
-    r.cfg = cfg;
+    r.cfg = &cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
     r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
     r.sink.hostid = ksd_hostid_new();   /* NULL: events say nothing of the machine */
@@ -650,30 +652,35 @@ static int run_sensor(const struct ksd_config *cfg)
     char *protos = NULL, pbuf[32];
     struct ksd_capture *live = NULL; /* opened before the privilege drop */
     char err[512];
-    if (!(r.sigs = load_sigs(cfg->sigfile)))
+    if (!(r.sigs = load_sigs(cfg.sigfile)))
         return KSD_EXIT_USAGE;
-    if (load_lists(cfg, &r.known, &r.sites) < 0) {
+    if (load_lists(&cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
         goto out;
     }
-    if ((cfg->json && !(r.sink.json = open_out(cfg->json))) ||
-        (cfg->facts && !(r.sink.facts = open_out(cfg->facts)))) {
+    if ((cfg.json && !(r.sink.json = open_out(cfg.json))) ||
+        (cfg.facts && !(r.sink.facts = open_out(cfg.facts)))) {
         status = 1;
         goto out;
     }
-    if (!cfg->iface && (status = expand_inputs(&r)) != 0)
+    if (!cfg.iface && ksd_capture_filter_check(cfg.filter, err, sizeof(err)) < 0) {
+        log_msg("-f: %s", err);
+        status = KSD_EXIT_USAGE;
         goto out;
-    struct ksd_capture_opts co = {cfg->snaplen, cfg->buffer_mb, 1, cfg->filter};
-    if (cfg->iface) {
-        live = ksd_capture_open_live(cfg->iface, &co, err, sizeof(err));
+    }
+    if (!cfg.iface && (status = expand_inputs(&r)) != 0)
+        goto out;
+    struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
+    if (cfg.iface) {
+        live = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
         if (!live) {
             log_msg("%s", err);
             status = 1;
             goto out;
         }
     }
-    if (cfg->iface || cfg->user) {
-        int pd = ksd_privdrop(cfg->user, err, sizeof(err));
+    if (cfg.iface || cfg.user) {
+        int pd = ksd_privdrop(cfg.user, err, sizeof(err));
         if (pd < 0) {
             log_msg("cannot drop privileges: %s", err);
             status = 1;
@@ -691,24 +698,24 @@ static int run_sensor(const struct ksd_config *cfg)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
-    if (cfg->redis && (status = start_redis(&r)) != 0) {
+    if (cfg.redis && (status = start_redis(&r)) != 0) {
         pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
         goto out;
     }
 
-    int workers = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
     r.sink.threaded = workers > 1;
-    struct ksd_worker_conf wc = {cfg->max_flows, (int64_t)cfg->dedup_window_s * 1000000,
-                                 cfg->sensor_id, cfg->ndpi,
-                                 NULL,           cfg->ndpi_full};
-    protos = cfg->ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
+    struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
+                                 cfg.sensor_id, cfg.ndpi,
+                                 NULL,          cfg.ndpi_full};
+    protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
     wc.sources = (const char *const *)r.in.paths; /* the pcap field of offline events */
     wc.n_sources = r.in.n;
-    wc.name_age_us = (int64_t)cfg->name_age_s * 1000000;
-    wc.reassembly_mb = cfg->reassembly_mb;
+    wc.name_age_us = (int64_t)cfg.name_age_s * 1000000;
+    wc.reassembly_mb = cfg.reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
@@ -722,18 +729,18 @@ static int run_sensor(const struct ksd_config *cfg)
     install_signals();
 
     r.prog_start = mono_us();
-    r.progress = cfg->progress == 1 || (cfg->progress == -1 && isatty(2) && !cfg->iface);
+    r.progress = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
     if (live) {
         struct ksd_capture *c = live;
         live = NULL;
         r.live = 1;
-        log_msg("capturing on %s (%s), %d worker%s", cfg->iface, ksd_capture_linktype_name(c),
+        log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
                 workers, workers > 1 ? "s" : "");
-        status = run_source(&r, c, cfg->iface);
+        status = run_source(&r, c, cfg.iface);
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0) {
             r.drops = cs.dropped + cs.ifdropped;
-            if (cfg->stats || cs.dropped || cs.ifdropped)
+            if (cfg.stats || cs.dropped || cs.ifdropped)
                 fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
                         (unsigned long long)cs.received, (unsigned long long)cs.dropped,
                         (unsigned long long)cs.ifdropped);
@@ -743,7 +750,7 @@ static int run_sensor(const struct ksd_config *cfg)
         read_inputs(&r, &co);
     }
     ksd_pool_finish(r.pool);
-    if (cfg->stats) {
+    if (cfg.stats) {
         for (size_t i = 0; r.files && i < r.in.n; i++)
             fprintf(stderr, "file: %s packets=%llu errors=%d\n", r.in.paths[i],
                     (unsigned long long)r.files[i].packets, r.files[i].error);
@@ -754,19 +761,19 @@ static int run_sensor(const struct ksd_config *cfg)
     }
     flush_outputs(&r); /* events before the host table when both go to standard output */
     /* with no output asked for, the flagged-host table is the answer */
-    if (cfg->hosts ||
-        (!cfg->json && !cfg->facts && !cfg->redis && !cfg->hosts_csv && !cfg->hosts_json))
+    if (cfg.hosts ||
+        (!cfg.json && !cfg.facts && !cfg.redis && !cfg.hosts_csv && !cfg.hosts_json))
         ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, stdout);
-    if (write_hosts(&r, cfg->hosts_csv, KSD_REPORT_CSV) < 0 ||
-        write_hosts(&r, cfg->hosts_json, KSD_REPORT_JSON) < 0)
+    if (write_hosts(&r, cfg.hosts_csv, KSD_REPORT_CSV) < 0 ||
+        write_hosts(&r, cfg.hosts_json, KSD_REPORT_JSON) < 0)
         dropped = 1;
 out:
-    if (stop_redis(&r, cfg->stats))
+    if (stop_redis(&r, cfg.stats))
         dropped = 1;
     if (r.sink.json) {
         /* a full disk loses events as surely as an unreachable Redis */
         if (ksd_event_out_flush(r.sink.json) != 0 || ksd_event_out_lost(r.sink.json)) {
-            log_msg("%s: %llu events could not be written", cfg->json,
+            log_msg("%s: %llu events could not be written", cfg.json,
                     (unsigned long long)ksd_event_out_lost(r.sink.json));
             dropped = 1;
         }

@@ -414,6 +414,25 @@ int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
     return add_input(in, path); /* opening it reports what is wrong */
 }
 
+int ksd_capture_filter_check(const char *filter, char *err, size_t errlen)
+{
+    struct bpf_program prog;
+    if (!filter || !*filter)
+        return 0;
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, 262144);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc < 0)
+        snprintf(err, errlen, "bad filter '%s': %s", filter, pcap_geterr(p));
+    else
+        pcap_freecode(&prog);
+    pcap_close(p);
+    return rc < 0 ? -1 : 0;
+}
+
 void ksd_capture_inputs_free(struct ksd_capture_inputs *in)
 {
     for (size_t i = 0; i < in->n; i++)

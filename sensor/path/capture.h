@@ -57,8 +57,8 @@ void ksd_capture_close(struct ksd_capture *c);
 
 /* ---- offline input lists ---- */
 
-#define KSD_MAX_DIR_DEPTH   32      /* directory levels below an input directory */
-#define KSD_MAX_INPUT_FILES 1000000 /* capture files in one run */
+#define KSD_MAX_DIR_DEPTH   32    /* directory levels below an input directory */
+#define KSD_MAX_INPUT_FILES 65535 /* capture files in one run (ksd_flow.src is 16 bits) */
 
 /* The files of an offline run, in reading order (owned; ksd_capture_inputs_free). */
 struct ksd_capture_inputs {
@@ -78,5 +78,9 @@ struct ksd_capture_inputs {
 int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
                        void (*skip)(void *arg, const char *path, const char *reason), void *arg);
 void ksd_capture_inputs_free(struct ksd_capture_inputs *in);
+
+/* Does filter compile (for Ethernet)? 0, or -1 with the reason in err: a bad
+ * filter is bad usage, not a damaged input. */
+int ksd_capture_filter_check(const char *filter, char *err, size_t errlen);
 
 #endif

@@ -759,7 +759,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
     if (!f)
         return;
-    f->src = w->src;
+    f->src = (uint16_t)w->src; /* < KSD_MAX_INPUT_FILES */
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
     if (fresh && dir == 0)
