@@ -142,10 +142,7 @@ static uint32_t mix(uint32_t h, uint32_t tag, uint32_t v)
 
 static uint32_t addr_hash(const uint8_t *a, size_t n)
 {
-    uint32_t h = 0x811c9dc5u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ a[i]) * 0x01000193u;
-    return h;
+    return ksd_fnv1a(KSD_FNV1A_BASIS, a, n);
 }
 
 /* Mix the current (outer) IP address pair into ctx, the same whichever
