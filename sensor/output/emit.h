@@ -1,6 +1,6 @@
 /*
  * emit.h - the Redis output of ksd: one output thread that delivers every
- * detection event to Redis exactly once (CONTRACT.md "Redis keys"), whatever
+ * detection event to Redis exactly once (ksd(8) REDIS KEYS), whatever
  * Redis does, without ever blocking the capture path on the network.
  *
  * Delivery order is the order of ksd_emit_push, with one documented
