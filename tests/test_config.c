@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "tests/redis_helpers.h" /* rh_mktemp, rh_rmtree */
 #include "sensor/config.h"
 
 enum kind { K_STR, K_INT, K_LONG, K_INPUT };
@@ -89,8 +90,7 @@ static int setup(void **state)
     struct tdir *t = calloc(1, sizeof(*t));
     if (!t)
         return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/ksd-config-XXXXXX");
-    if (!mkdtemp(t->dir)) {
+    if (rh_mktemp(t->dir, sizeof(t->dir)) != 0) {
         free(t);
         return -1;
     }
@@ -103,9 +103,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct tdir *t = *state;
-    unlink(t->conf);
-    unlink(t->err);
-    rmdir(t->dir);
+    rh_rmtree(t->dir);
     free(t);
     return 0;
 }
