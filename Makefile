@@ -67,7 +67,9 @@ MAIN_OBJ    := $(B)/sensor/main.o
 BUILTIN_OBJ := $(B)/gen/builtin_rules.o
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-TOOL_SRCS   := $(wildcard tests/tools/*.c)
+# Parts of a tool that are not tools themselves (no main), linked into it.
+TOOL_PARTS  := tests/tools/benchgen_build.c
+TOOL_SRCS   := $(filter-out $(TOOL_PARTS),$(wildcard tests/tools/*.c))
 TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
@@ -150,12 +152,15 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libksd.a
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libksd.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libksd.a $(LDLIBS)
+
+$(B)/tools/benchgen: $(B)/tests/tools/benchgen_build.o
 
 tools: $(TOOL_BINS)
 
 # Keep the test and tool objects: a second `make check` relinks nothing.
-.SECONDARY: $(TEST_BINS:%=%.o) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.o)
+.SECONDARY: $(TEST_BINS:%=%.o) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.o) \
+            $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.o)
 
 deps:
 	@sh deploy/install-deps.sh test
@@ -272,4 +277,5 @@ clean:
 
 -include deploy/install.mk
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_SRCS:%.c=build/fuzzobj/%.d)
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) \
+         $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -1,5 +1,5 @@
 /*
- * config.h - ksd's configuration: command line (CONTRACT.md) and the
+ * config.h - ksd's configuration: command line (ksd(8) OPTIONS) and the
  * configuration file (-c, INI syntax read with Debian's libinih). The
  * command line overrides the file. Read-only once loaded.
  */

@@ -32,6 +32,7 @@
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
+#include "dissectors/ksd.h"
 #include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/ring.h"
@@ -387,11 +388,7 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
         a = k->dst;
     else
         a = memcmp(k->src, k->dst, alen) <= 0 ? k->src : k->dst;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < alen; i++) {
-        h ^= a[i];
-        h *= 16777619u;
-    }
+    uint32_t h = ksd_fnv1a(KSD_FNV1A_BASIS, a, alen);
     return h ^ (h >> 16);
 }
 
