@@ -4,17 +4,7 @@
 # tests/tools/floodgen writes in its "decoys" mode: one client per case, the
 # real name s01.upd.kaspersky.com, the decoy's www.decoy-example.org.
 set -u
-KSD=${KSD:-./ksd}
-BUILD=${BUILD:-build}
-TOOLS=${TOOLS:-$BUILD/tools}
-R=signatures/kaspersky.rules
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+. tests/lib_e2e.sh
 names() { # names CLIENT -> the SNI indicators of CLIENT's events, sorted
     python3 -c '
 import json, sys

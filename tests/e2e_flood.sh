@@ -12,17 +12,7 @@
 # 1 GB together). Under the sanitizer build (shadow memory makes RSS
 # meaningless) the floods are smaller and RSS is not checked.
 set -u
-KSD=${KSD:-./ksd}
-BUILD=${BUILD:-build}
-TOOLS=${TOOLS:-$BUILD/tools}
-R=signatures/kaspersky.rules
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+. tests/lib_e2e.sh
 budget_of() { sed -n "s/^reassembly budget: .*$1=\([0-9]*\).*/\1/p" "$tmp/err"; }
 flows_of() { sed -n "s/^flows: .*$1=\([0-9]*\).*/\1/p" "$tmp/err"; }
 
