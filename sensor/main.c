@@ -123,8 +123,12 @@ static int print_config(const struct ksd_config *cfg)
 {
     ksd_config_print(cfg, stdout);
     struct ksd_sigset *s = load_sigs(cfg->sigfile);
-    if (!s)
-        return KSD_EXIT_USAGE;
+    if (!s) {
+        /* the configuration itself is fine: say what a run would meet */
+        printf("# rule set in use: %s cannot be loaded (see above); a run would exit %d\n",
+               cfg->sigfile, KSD_EXIT_USAGE);
+        return 0;
+    }
     printf("# rule set in use: %s, version %s, %zu rules\n", cfg->sigfile, ksd_sig_version(s),
            ksd_sig_count(s, -1));
     ksd_sig_free(s);

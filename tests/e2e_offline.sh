@@ -57,22 +57,29 @@ check "--hosts-csv and --hosts-json written (exit $st)" '[ "$st" -eq 0 ] && [ -s
 cmp -s "$tmp/table" "$tmp/table2" && ok "--hosts prints the same table" || no "--hosts prints the same table"
 python3 - "$tmp/table" "$tmp/hosts.csv" "$tmp/hosts.json" >"$tmp/cmp" 2>&1 <<'PY'
 import csv, json, re, sys
+# the printed table (ksd report's table format) as rows of the same cells
 rows = []
 for line in open(sys.argv[1]).read().splitlines()[1:]:
+    if not line.strip():
+        break
     f = re.split(r"  +", line.strip(), maxsplit=8)
     if len(f) == 8:  # no indicators
         f.append("")
-    client, site, managed, verdict, first, last, events, evidence, ind = f
+    client, site, managed, verdict, first, last, events, evidence, top = f
     iso = lambda t: t.replace(" ", "T") + "Z"
-    rows.append([client, "" if site == "-" else site, managed, verdict, iso(first), iso(last),
-                 events, evidence, ind])
+    rows.append([client, "" if site == "-" else site, "" if managed == "no" else managed,
+                 verdict, iso(first), iso(last), events, evidence, top])
 c = list(csv.reader(open(sys.argv[2])))
-assert c[0] == ["client", "site", "managed", "verdict", "first_seen", "last_seen", "events",
-                "evidence", "indicators"], c[0]
-assert c[1:] == rows, (c[1:], rows)
+h = c[0]
+need = ["client", "site", "managed", "verdict", "first_seen", "last_seen", "events", "evidence",
+        "top_indicators"]
+assert all(k in h for k in need), h
+cr = [[r[h.index(k)] for k in need] for r in c[1:]]
+assert cr == rows, (cr, rows)
 j = json.load(open(sys.argv[3]))
-jr = [[h["client"], h["site"], h["managed"], h["verdict"], h["first_seen"], h["last_seen"],
-       str(h["events"]), ",".join(h["evidence"]), " ".join(h["indicators"])] for h in j]
+top = lambda t: "; ".join("%s (%d)" % (x["indicator"], x["count"]) for x in t)
+jr = [[x["client"], x["site"], x["managed"], x["verdict"], x["first_seen_iso"],
+       x["last_seen_iso"], str(x["events"]), x["evidence"], top(x["top"])] for x in j]
 assert jr == rows, (jr, rows)
 print(len(rows), "rows")
 PY
