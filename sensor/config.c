@@ -490,9 +490,8 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             return rc;
     }
     if (!c->sigfile) {
-        /* the installed file wins over the copy compiled in */
-        struct stat sb;
-        c->sigfile = stat(KSD_DEFAULT_RULES, &sb) == 0 ? KSD_DEFAULT_RULES : KSD_BUILTIN_RULES;
+        c->sigfile = KSD_DEFAULT_RULES; /* or the built-in set: ksd_config_rules */
+        c->sigfile_default = 1;
     }
     if (!c->redis_prefix)
         c->redis_prefix = "ksd:";
@@ -513,6 +512,15 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
         return KSD_EXIT_USAGE;
     }
     return 0;
+}
+
+const char *ksd_config_rules(const struct ksd_config *c)
+{
+    struct stat sb;
+    /* the installed file wins over the copy compiled in; -s wins over both */
+    if (c->sigfile_default && stat(c->sigfile, &sb) != 0)
+        return KSD_BUILTIN_RULES;
+    return c->sigfile;
 }
 
 void ksd_config_free(struct ksd_config *c)

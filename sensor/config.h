@@ -17,6 +17,7 @@ struct ksd_config {
     const char *iface;        /* -i */
     const char *filter;       /* -f */
     const char *sigfile;      /* -s */
+    int sigfile_default;      /* no -s: sigfile is the installed default path */
     const char *json;         /* --json FILE or "-" */
     const char *facts;        /* --facts FILE or "-" */
     const char *redis;        /* --redis target */
@@ -77,6 +78,9 @@ extern const size_t ksd_builtin_rules_len;
  */
 int ksd_config_parse(struct ksd_config *cfg, int argc, char **argv);
 void ksd_config_print(const struct ksd_config *cfg, FILE *out);
+/* The rule set a run loads: -s FILE; without -s the installed default file, or
+ * KSD_BUILTIN_RULES when that does not exist. */
+const char *ksd_config_rules(const struct ksd_config *cfg);
 /* Free what ksd_config_parse allocated (the input list). */
 void ksd_config_free(struct ksd_config *cfg);
 void ksd_config_usage(FILE *out);

@@ -122,14 +122,15 @@ static int check_signatures(const char *path, const char *in_use)
 static int print_config(const struct ksd_config *cfg)
 {
     ksd_config_print(cfg, stdout);
-    struct ksd_sigset *s = load_sigs(cfg->sigfile);
+    const char *rules = ksd_config_rules(cfg);
+    struct ksd_sigset *s = load_sigs(rules);
     if (!s) {
-        /* the configuration itself is fine: say what a run would meet */
-        printf("# rule set in use: %s cannot be loaded (see above); a run would exit %d\n",
-               cfg->sigfile, KSD_EXIT_USAGE);
+        /* showing the configuration is not running it: the reason is on stderr */
+        printf("# rule set in use: %s (cannot be loaded)\n", rules);
         return 0;
     }
-    printf("# rule set in use: %s, version %s, %zu rules\n", cfg->sigfile, ksd_sig_version(s),
+    printf("# rule set in use: %s%s, version %s, %zu rules\n", rules,
+           strcmp(rules, cfg->sigfile) ? " (no installed file)" : "", ksd_sig_version(s),
            ksd_sig_count(s, -1));
     ksd_sig_free(s);
     return 0;
@@ -359,7 +360,7 @@ static void reopen_outputs(struct run *r)
  */
 static void reload(struct run *r)
 {
-    struct ksd_sigset *n = load_sigs(r->cfg->sigfile);
+    struct ksd_sigset *n = load_sigs(ksd_config_rules(r->cfg));
     struct ksd_known *nk, *ns;
     if (!n || load_lists(r->cfg, &nk, &ns) < 0) {
         ksd_sig_free(n);
@@ -378,8 +379,9 @@ static void reload(struct run *r)
     r->sigs = n;
     r->known = nk;
     r->sites = ns;
-    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites", r->cfg->sigfile,
-            ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk), ksd_known_count(ns));
+    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites",
+            ksd_config_rules(r->cfg), ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk),
+            ksd_known_count(ns));
 }
 
 /* The timers, and the requests of signals; called after each batch of
@@ -656,7 +658,7 @@ static int run_sensor(const struct ksd_config *cfgp)
     char *protos = NULL, pbuf[32];
     struct ksd_capture *live = NULL; /* opened before the privilege drop */
     char err[512];
-    if (!(r.sigs = load_sigs(cfg.sigfile)))
+    if (!(r.sigs = load_sigs(ksd_config_rules(&cfg))))
         return KSD_EXIT_USAGE;
     if (load_lists(&cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
@@ -815,7 +817,7 @@ int main(int argc, char **argv)
     struct ksd_config cfg;
     int rc = ksd_config_parse(&cfg, argc, argv);
     if (rc == 0 && cfg.check_sigs)
-        rc = check_signatures(cfg.check_sigs, cfg.sigfile);
+        rc = check_signatures(cfg.check_sigs, ksd_config_rules(&cfg));
     else if (rc == 0 && cfg.print_config)
         rc = print_config(&cfg);
     else if (rc == 0)

@@ -34,7 +34,7 @@ if [ -e /usr/local/share/ksd/kaspersky.rules ]; then
         'grep -q "^# rule set in use: /usr/local/share/ksd/kaspersky.rules, version " "$tmp/cfg"'
 else
     check "--print-config: no rule file installed, the built-in set and its version" \
-        'grep -Eq "^# rule set in use: built-in, version [0-9]" "$tmp/cfg"'
+        'grep -Eq "^# rule set in use: built-in \(no installed file\), version [0-9]" "$tmp/cfg"'
     "$KSD" --check-signatures built-in >"$tmp/chk" 2>"$tmp/err"
     check "--check-signatures built-in: ok, and says a run uses it" \
         'grep -q "^built-in: ok, version " "$tmp/chk" && grep -q "^rule set a run uses: built-in" "$tmp/chk"'
