@@ -31,6 +31,28 @@ struct ksd_addr {
     uint8_t a[16];
 };
 
+/* Evidence kinds (the event's "evidence"); the order is the --hosts
+ * table's EVIDENCE column order. Names: ksd_evidence_name. */
+enum ksd_evidence {
+    KSD_EV_DNS = 0,
+    KSD_EV_SNI,
+    KSD_EV_QUIC_SNI,
+    KSD_EV_HTTP_HOST,
+    KSD_EV_HTTP_UA,
+    KSD_EV_CERT,
+    KSD_EV_JA3,
+    KSD_EV_JA4,
+    KSD_EV_IP,
+    KSD_EV_DNS_IP,
+    KSD_EV_PORT,
+    KSD_EV_HTTP_PATH,
+    KSD_EV_SOCKS,
+    KSD_EV__COUNT,
+};
+
+/* "dns", "sni", ... (static storage); "" for a value out of range. */
+const char *ksd_evidence_name(int evidence);
+
 struct ksd_corr_stats {
     uint64_t dns_learned;   /* addresses learned from answers */
     uint64_t dns_evicted;   /* learned addresses dropped because the cache was full */
@@ -70,12 +92,12 @@ int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
  * or 0 when this detection is folded into the previous event.
  */
 uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
-                        const char *evidence, int64_t now_us, int64_t window_us);
+                        int evidence, int64_t now_us, int64_t window_us);
 
 /* Record a detection for the host table. */
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
-                       const char *evidence, const char *category, const char *indicator,
-                       const char *site, const char *managed);
+                       int evidence, const char *category, const char *indicator, const char *site,
+                       const char *managed);
 
 /* "product" when update, telemetry, activation, revocation, management,
  * product or oem evidence was seen; "website-only" when only website
