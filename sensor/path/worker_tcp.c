@@ -1,0 +1,448 @@
+/*
+ * worker_tcp.c - the worker's TCP path: both stream directions reassembled
+ * (stream.c), the client stream's protocol told from its first bytes
+ * through the table of TCP protocols (TLS record, HTTP request line, DNS
+ * over TCP by port 53, SOCKS greeting), each then parsed and reported:
+ * ClientHello names and fingerprints, the server's certificate, HTTP
+ * Host/User-Agent/target, SOCKS targets, DNS messages. After an HTTP CONNECT
+ * or a SOCKS request the client stream is probed again (RFC 9110 9.3.6,
+ * RFC 1928). What it does not do: judge evidence (worker.c does).
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dissectors/ksd.h"
+#include "dissectors/socks.h"
+#include "sensor/path/worker_int.h"
+#include "signatures/sig.h"
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h)
+{
+    int quic = h->transport == 'q';
+    f->evmask |= FL_HELLO;
+    if (f->evmask & FL_NDPI_HELD)
+        ksd_worker_label_from_name(w, f, quic ? KSD_CLASSIFY_QUIC : KSD_CLASSIFY_TLS,
+                                   h->ech ? NULL : h->sni);
+    if (h->sni[0]) {
+        ksd_worker_fact(w, quic ? "quic_sni" : "tls_sni", h->sni, NULL);
+        if (h->ech)
+            ksd_worker_fact(w, "tls_ech_outer", h->sni, NULL);
+        ksd_worker_match_name(w, f, quic ? "quic_sni" : "sni", h->sni);
+    }
+    /* JA3/JA4 only when something takes them: --facts, or JA rules loaded */
+    int want_ja =
+        w->sink->facts != NULL ||
+        (w->sigs && (ksd_sig_count(w->sigs, KSD_RULE_JA3) || ksd_sig_count(w->sigs, KSD_RULE_JA4)));
+    if (want_ja && ksd_tls_hello_ja(h)) {
+        if (!quic)
+            ksd_worker_fact(w, "ja3", h->ja3, NULL);
+        ksd_worker_fact(w, quic ? "quic_ja4" : "ja4", h->ja4, NULL);
+        if (w->sigs) {
+            const struct ksd_rule *r = ksd_sig_match_ja3(w->sigs, h->ja3);
+            if (r && !quic)
+                ksd_worker_detect(w, f, f->client, "ja3", h->ja3, r, NULL);
+            r = ksd_sig_match_ja4(w->sigs, h->ja4);
+            if (r)
+                ksd_worker_detect(w, f, f->client, "ja4", h->ja4, r, NULL);
+        }
+    }
+    if (!h->sni[0] || h->ech || h->esni)
+        nosni_set(f, (h->ech || h->esni) ? KSD_NOSNI_ECH : KSD_NOSNI_ABSENT);
+}
+
+static void report_server(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_server *s)
+{
+    w->st.tls_server_hellos++;
+    if (w->sink->facts && ksd_tls_server_ja3s(s))
+        ksd_worker_fact(w, "ja3s", s->ja3s, NULL);
+    if (!s->has_cert)
+        return;
+    w->st.tls_certs++;
+    ksd_worker_fact(w, "cert_subject", s->subject, NULL);
+    ksd_worker_fact(w, "cert_issuer", s->issuer, NULL);
+    for (int i = 0; i < s->n_sans; i++)
+        ksd_worker_fact(w, "cert_san", s->sans[i], NULL);
+    if (!w->sigs)
+        return;
+    const struct ksd_rule *r = ksd_sig_match_cert(w->sigs, s->subject, s->issuer);
+    if (r) {
+        ksd_worker_detect(w, f, f->client, "cert", s->issuer[0] ? s->issuer : s->subject, r, NULL);
+        return;
+    }
+    /* A name in the certificate of the server is evidence too (TLS <= 1.2). */
+    if (s->subject_cn[0]) {
+        r = ksd_sig_match_domain(w->sigs, s->subject_cn, strlen(s->subject_cn));
+        if (r) {
+            ksd_worker_detect(w, f, f->client, "cert", s->subject_cn, r, NULL);
+            return;
+        }
+    }
+    for (int i = 0; i < s->n_sans; i++) {
+        r = ksd_sig_match_domain(w->sigs, s->sans[i], strlen(s->sans[i]));
+        if (r) {
+            ksd_worker_detect(w, f, f->client, "cert", s->sans[i], r, NULL);
+            return;
+        }
+    }
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static void report_http(struct ksd_worker *w, struct ksd_flow *f, const struct ksd_http_req *q)
+{
+    w->st.http_requests++;
+    if (q->has_host) {
+        ksd_worker_fact(w, "http_host", q->host, NULL);
+        ksd_worker_match_name(w, f, "http_host", q->host);
+    }
+    if (q->has_target_host) {
+        ksd_worker_fact(w, q->is_connect ? "http_connect" : "http_target", q->target_host, NULL);
+        f->app = APP_HTTP_PROXY;
+        if (!q->has_host || strcmp(q->host, q->target_host) != 0)
+            ksd_worker_match_name(w, f, "http_host", q->target_host);
+    }
+    if (q->has_ua) {
+        ksd_worker_fact(w, "http_ua", q->user_agent, NULL);
+        if (w->sigs) {
+            const struct ksd_rule *r = ksd_sig_match_http_ua(w->sigs, q->user_agent);
+            if (r)
+                ksd_worker_detect(w, f, f->client, "http_ua", q->user_agent, r, NULL);
+        }
+    }
+    if (q->path[0] && w->sigs) {
+        const char *host = q->has_host ? q->host : q->has_target_host ? q->target_host : "";
+        const struct ksd_rule *r = ksd_sig_match_http_path(w->sigs, host, q->path);
+        if (r)
+            ksd_worker_detect(w, f, f->client, "http_path", q->path, r, NULL);
+    }
+}
+
+/* ---- TCP ----------------------------------------------------------------- */
+
+static void client_done(struct ksd_worker *w, struct flow_ext *x, struct ksd_flow *f)
+{
+    (void)w;
+    f->evmask |= FL_CDONE;
+    ksd_stream_done(&x->st[0]);
+    if (x->cp != CP_TLS) {
+        f->evmask |= FL_SDONE;
+        ksd_stream_done(&x->st[1]);
+    }
+}
+
+int ksd_worker_is_tls_port(uint16_t port)
+{
+    return port == 443 || port == 8443 || port == 993 || port == 995 || port == 465 ||
+           port == 853 || port == 13000 || port == 13291 || port == 13292 || port == 13295 ||
+           port == 13299 || port == 17000 || port == 17100;
+}
+
+/*
+ * A ClientHello that will never be complete (a missing segment, a stream cut
+ * short): its server name is often in the part that arrived. Parse what is
+ * there; a name found is reported (without JA3/JA4, which need the whole
+ * hello) and counted as tls.partial.
+ */
+int ksd_worker_partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    size_t len;
+    const uint8_t *p = ksd_stream_data(&x->st[0], &len);
+    if (x->cp != CP_TLS || x->hellos || !p || len < 10 || p[0] != 0x16 || p[5] != 0x01)
+        return 0;
+    size_t rec = ((size_t)p[3] << 8) | p[4];
+    size_t n = len - 5 < rec ? len - 5 : rec;
+    ksd_tls_parse_hello(p + 5, n, 't', &w->hello);
+    if (!w->hello.sni[0])
+        return 0;
+    w->hello.ja_ok = w->hello.has_ja = 0; /* a cut hello has no fingerprint */
+    w->st.tls_partial++;
+    x->hellos++;
+    ksd_worker_report_hello(w, f, &w->hello);
+    return 1;
+}
+
+static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int st)
+{
+    if (x->hellos == 0 && x->cp == CP_TLS && !ksd_worker_partial_hello(w, f, x))
+        nosni_set(f, st == KSD_STREAM_GAP ? KSD_NOSNI_GAP : KSD_NOSNI_TRUNCATED);
+}
+
+/*
+ * The start of a client stream that is not a TLS record but holds a
+ * ClientHello record header (16 03 0x LL LL 01) within its first
+ * KSD_TLS_MAX_RESYNC bytes: the number of stray bytes before it, else 0.
+ * tshark restarts TLS at every segment; ksd reads streams, and allows this
+ * little slack at the very start only, with the handshake type checked, so
+ * random payload does not turn into fingerprints.
+ */
+#define KSD_TLS_MAX_RESYNC 4
+static size_t tls_resync(const uint8_t *p, size_t len)
+{
+    if (len < 6 || ksd_tls_probe(p, len))
+        return 0;
+    for (size_t k = 1; k <= KSD_TLS_MAX_RESYNC && k + 6 <= len; k++)
+        if (p[k] == 0x16 && p[k + 1] == 0x03 && p[k + 2] <= 0x04 && p[k + 5] == 0x01 &&
+            ((p[k + 3] << 8) | p[k + 4]) >= 4)
+            return k;
+    return 0;
+}
+
+static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    for (int guard = 0; guard < 64 && !(f->evmask & FL_CDONE); guard++) {
+        size_t len;
+        const uint8_t *p = ksd_stream_data(&x->st[0], &len);
+        int sst = ksd_stream_state(&x->st[0]);
+        if (!p || len == 0) {
+            if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
+                stream_trouble(w, f, x, sst);
+                client_done(w, x, f);
+            }
+            return;
+        }
+        if (x->cp == CP_UNKNOWN) {
+            uint16_t sport = ksd_flow_port(f, !f->client);
+            size_t junk = x->hellos == 0 && x->http_reqs == 0 ? tls_resync(p, len) : 0;
+            if (junk) {
+                /* a few stray bytes before a ClientHello record: skip them */
+                w->st.tls_resync++;
+                ksd_stream_consume(&x->st[0], junk);
+                continue;
+            }
+            if (ksd_tls_probe(p, len)) {
+                x->cp = CP_TLS;
+                f->evmask |= FL_TLSPORT;
+                if (f->app == APP_NONE)
+                    f->app = APP_TLS;
+            } else if (ksd_http_probe(p, len)) {
+                x->cp = CP_HTTP;
+                if (f->app == APP_NONE)
+                    f->app = APP_HTTP;
+            } else if (sport == 53) {
+                x->cp = CP_DNS;
+                f->app = APP_DNS;
+            } else if (x->hellos == 0 && x->http_reqs == 0 && ksd_socks_probe(p, len)) {
+                x->cp = CP_SOCKS;
+            } else if (len < 8) {
+                return; /* too little to tell yet */
+            } else {
+                if (f->evmask & FL_TLSPORT)
+                    nosni_set(f, KSD_NOSNI_NOT_TLS);
+                if (x->cp == CP_UNKNOWN && ksd_worker_is_tls_port(sport))
+                    w->st.tls_not_tls++;
+                x->cp = CP_NONE;
+                client_done(w, x, f);
+                return;
+            }
+        }
+        if (x->cp == CP_TLS) {
+            size_t consumed = 0;
+            w->hello.nosni = KSD_TLS_NOSNI_NONE;
+            int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+            if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+                w->st.tls_malformed++;
+            if (rc == KSD_OK) {
+                w->st.tls_client_hellos++;
+                x->hellos++;
+                ksd_worker_report_hello(w, f, &w->hello);
+                ksd_stream_consume(&x->st[0], consumed);
+                if (x->hellos >= KSD_MAX_TLS_HELLOS)
+                    client_done(w, x, f);
+                continue;
+            }
+            if (rc == KSD_EAGAIN) {
+                if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
+                    stream_trouble(w, f, x, sst);
+                    client_done(w, x, f);
+                }
+                return;
+            }
+            if (rc == KSD_ETRUNC && w->hello.sni[0]) {
+                /* oversized ClientHello: the name is in its first 64 KiB */
+                w->st.tls_client_hellos++;
+                x->hellos++;
+                ksd_worker_report_hello(w, f, &w->hello);
+            } else if (x->hellos == 0) {
+                nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
+            }
+            client_done(w, x, f);
+            return;
+        }
+        if (x->cp == CP_HTTP) {
+            if (x->skip_body) {
+                size_t n = len < x->skip_body ? len : (size_t)x->skip_body;
+                ksd_stream_consume(&x->st[0], n);
+                x->skip_body -= n;
+                continue;
+            }
+            size_t consumed = 0;
+            int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
+            if (rc == KSD_OK) {
+                x->http_reqs++;
+                if (w->req.host_bad)
+                    w->st.http_bad_host++;
+                report_http(w, f, &w->req);
+                ksd_stream_consume(&x->st[0], consumed);
+                if (w->req.is_connect) {
+                    x->cp = CP_UNKNOWN; /* the tunnel follows: probe again */
+                    continue;
+                }
+                if (w->req.chunked || x->http_reqs >= KSD_MAX_HTTP_REQUESTS) {
+                    client_done(w, x, f);
+                    return;
+                }
+                x->skip_body = w->req.content_length;
+                continue;
+            }
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc != KSD_EAGAIN && x->http_reqs == 0)
+                w->st.http_not_http++;
+            client_done(w, x, f);
+            return;
+        }
+        if (x->cp == CP_SOCKS) {
+            struct ksd_socks_req sr;
+            size_t consumed = 0;
+            int rc = ksd_socks_parse_client(p, len, &sr, &consumed);
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc != KSD_OK) {
+                client_done(w, x, f);
+                return;
+            }
+            ksd_worker_fact(w, "socks_target", sr.target, NULL);
+            if (sr.is_name)
+                ksd_worker_match_name(w, f, "socks", sr.target);
+            ksd_stream_consume(&x->st[0], consumed);
+            x->cp = CP_UNKNOWN; /* the tunnelled protocol follows */
+            x->http_reqs = 1;   /* never a second SOCKS request */
+            continue;
+        }
+        if (x->cp == CP_DNS) {
+            size_t off, mlen;
+            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
+                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP)
+                    client_done(w, x, f);
+                return;
+            }
+            ksd_worker_dns(w, f, 0, p + off, mlen, APP_DNS);
+            ksd_stream_consume(&x->st[0], off + mlen);
+            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS)
+                client_done(w, x, f);
+            continue;
+        }
+        return;
+    }
+}
+
+static void tcp_server(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    for (int guard = 0; guard < 64 && !(f->evmask & FL_SDONE); guard++) {
+        size_t len;
+        const uint8_t *p = ksd_stream_data(&x->st[1], &len);
+        int sst = ksd_stream_state(&x->st[1]);
+        if (!p || len == 0)
+            return;
+        if (x->cp == CP_TLS) {
+            int rc = ksd_tls_server_stream(p, len, &w->server);
+            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+                return;
+            if (rc == KSD_OK)
+                report_server(w, f, &w->server);
+            f->evmask |= FL_SDONE;
+            ksd_stream_done(&x->st[1]);
+            return;
+        }
+        if (x->cp == CP_DNS || (x->cp == CP_UNKNOWN && ksd_flow_port(f, !f->client) == 53)) {
+            size_t off, mlen;
+            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
+                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP) {
+                    f->evmask |= FL_SDONE;
+                    ksd_stream_done(&x->st[1]);
+                }
+                return;
+            }
+            f->app = APP_DNS;
+            ksd_worker_dns(w, f, 1, p + off, mlen, APP_DNS);
+            ksd_stream_consume(&x->st[1], off + mlen);
+            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS) {
+                f->evmask |= FL_SDONE;
+                ksd_stream_done(&x->st[1]);
+            }
+            continue;
+        }
+        if (x->cp == CP_UNKNOWN)
+            return; /* wait until the client side says what this is */
+        f->evmask |= FL_SDONE;
+        ksd_stream_done(&x->st[1]);
+        return;
+    }
+}
+
+static int looks_like_client(const uint8_t *p, size_t len)
+{
+    if (len >= 6 && p[0] == 0x16 && p[1] == 0x03 && p[5] == 0x01)
+        return 1;
+    return ksd_http_probe(p, len);
+}
+
+void ksd_worker_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p)
+{
+    int dir = *dirp;
+    /* Picked up mid-stream and the port guess was wrong: the first payload
+     * decides, as long as nothing has been dissected yet. */
+    struct flow_ext *x0 = f->ext;
+    if (dir == 1 && (f->flags & KSD_FLOW_F_MIDSTREAM) && p->payload_len &&
+        (!x0 || (x0->cp == CP_UNKNOWN && x0->st[0].state == KSD_STREAM_INIT)) &&
+        !(f->flags & (KSD_FLOW_F_SYN | KSD_FLOW_F_SYNACK)) &&
+        looks_like_client(p->payload, p->payload_len)) {
+        uint32_t t = f->pkts[0];
+        f->pkts[0] = f->pkts[1];
+        f->pkts[1] = t;
+        f->client = (uint8_t)!f->client;
+        dir = *dirp = 0;
+        if (x0) { /* what the "server" sent so far was the client's */
+            struct ksd_stream s0 = x0->st[0];
+            x0->st[0] = x0->st[1];
+            x0->st[1] = s0;
+        }
+    }
+    ksd_flow_tcp_update(w->ft, f, p->tcp_flags, dir);
+    if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE))
+        return;
+    uint32_t seq = p->seq;
+    if (p->tcp_flags & 0x02) {
+        /* kept in the record; the streams (and their memory) wait for data */
+        f->isn[dir] = p->seq;
+        if (f->ext)
+            ksd_stream_syn(&((struct flow_ext *)f->ext)->st[dir], p->seq);
+        seq = p->seq + 1;
+    }
+    if (p->payload_len == 0)
+        return;
+    struct flow_ext *x = ksd_worker_ext(f);
+    if (!x)
+        return;
+    if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
+        client_done(w, x, f);
+    if (dir == 0 && !(f->evmask & FL_CDONE)) {
+        if (ksd_stream_add(&x->st[0], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
+            ksd_stream_state(&x->st[0]) >= KSD_STREAM_DONE)
+            tcp_client(w, f, x);
+    } else if (dir == 1 && !(f->evmask & FL_SDONE)) {
+        if (ksd_stream_add(&x->st[1], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
+            ksd_stream_state(&x->st[1]) >= KSD_STREAM_DONE)
+            tcp_server(w, f, x);
+    }
+    /* A server that answers before the client has been classified: look again. */
+    if (dir == 0 && x->cp != CP_UNKNOWN && !(f->evmask & FL_SDONE))
+        tcp_server(w, f, x);
+    if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE)) {
+        ksd_worker_settle_dns_ip(w, f);
+        ksd_worker_ext_release(w, f);
+    }
+}
