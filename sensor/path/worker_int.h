@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dissectors/dhcp.h"
 #include "dissectors/dns.h"
+#include "dissectors/netbios.h"
 #include "dissectors/http.h"
 #include "dissectors/tls.h"
 #include "sensor/path/budget.h"
@@ -132,6 +134,8 @@ struct ksd_worker {
     struct ksd_tls_hello hello;
     struct ksd_tls_server server;
     struct ksd_http_req req;
+    struct ksd_dhcp_msg dhcp;
+    struct ksd_nbns_msg nbns;
     struct ksd_flow pending[KSD_PENDING_MAX]; /* see settle_shared_dns_ip */
     int npending;
 };

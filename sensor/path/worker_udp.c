@@ -82,11 +82,20 @@ void ksd_worker_learn_mac(struct ksd_worker *w, const struct ksd_pkt *p)
  * the MAC and names to the address it gives (yiaddr) until the lease (51)
  * ends. DISCOVERs carry no address: facts only.
  */
-static void handle_dhcp(struct ksd_worker *w, const struct ksd_pkt *p)
+static int dhcp_parse(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
 {
-    struct ksd_dhcp_msg m;
-    if (ksd_dhcp_parse(p->payload, p->payload_len, &m) != KSD_OK)
+    (void)f;
+    (void)dir;
+    return ksd_dhcp_parse(p->payload, p->payload_len, &w->dhcp);
+}
+
+static void dhcp_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    (void)f;
+    (void)dir;
+    if (rc != KSD_OK)
         return;
+    const struct ksd_dhcp_msg m = w->dhcp;
     char mac[18] = "";
     if (m.has_mac)
         ksd_mac_str(m.chaddr, mac);
@@ -119,14 +128,22 @@ static void handle_dhcp(struct ksd_worker *w, const struct ksd_pkt *p)
 
 /* NetBIOS name service (UDP 137): registrations, refreshes and positive
  * answers bind a unique workstation (suffix 00) or server (20) name. */
-static void handle_nbns(struct ksd_worker *w, const struct ksd_pkt *p)
+static int nbns_parse(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
 {
-    struct ksd_nbns_msg m;
-    if (ksd_nbns_parse(p->payload, p->payload_len, &m) != KSD_OK || m.group ||
-        (m.suffix != 0x00 && m.suffix != 0x20))
+    (void)f;
+    (void)dir;
+    return ksd_nbns_parse(p->payload, p->payload_len, &w->nbns);
+}
+
+static void nbns_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    const struct ksd_nbns_msg *m = &w->nbns;
+    (void)f;
+    (void)dir;
+    if (rc != KSD_OK || m->group || (m->suffix != 0x00 && m->suffix != 0x20))
         return;
-    for (int i = 0; i < m.n_addrs; i++)
-        bind_name(w, 4, m.addrs[i], KSD_NAME_NETBIOS, m.name, w->now + name_age(w));
+    for (int i = 0; i < m->n_addrs; i++)
+        bind_name(w, 4, m->addrs[i], KSD_NAME_NETBIOS, m->name, w->now + name_age(w));
 }
 
 /* mDNS and LLMNR responses: an A/AAAA answer for the sender's own address
@@ -168,11 +185,9 @@ static int name_in(const char *const *set, int n, const char *name)
  * a Kaspersky name. Answer records outside the chain (an answer "about"
  * another name) are facts but never evidence.
  */
-void ksd_worker_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p, size_t len,
-                    int app)
+static void dns_report_app(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc, int app)
 {
     struct ksd_dns_msg *m = &w->dns;
-    int rc = ksd_dns_parse(p, len, m);
     if (app == APP_MDNS)
         w->st.mdns_messages++;
     else if (app == APP_LLMNR)
@@ -266,55 +281,78 @@ void ksd_worker_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uin
     }
 }
 
+/* One DNS message (UDP payload or a TCP-framed message) of protocol app. */
+void ksd_worker_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p, size_t len,
+                    int app)
+{
+    dns_report_app(w, f, dir, ksd_dns_parse(p, len, &w->dns), app);
+}
+
 /* ---- UDP ----------------------------------------------------------------- */
 
-void ksd_worker_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+static int dns_parse(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
 {
-    uint16_t sp = p->sport, dp = p->dport;
-    if (p->payload_len == 0)
-        return;
-    if (sp == 53 || dp == 53) {
-        ksd_worker_dns(w, f, dir, p->payload, p->payload_len, APP_DNS);
-        return;
-    }
-    if (sp == 5353 || dp == 5353) {
-        ksd_worker_dns(w, f, dir, p->payload, p->payload_len, APP_MDNS);
-        return;
-    }
-    if (sp == 5355 || dp == 5355) {
-        ksd_worker_dns(w, f, dir, p->payload, p->payload_len, APP_LLMNR);
-        return;
-    }
-    if ((sp == 67 || sp == 68) && (dp == 67 || dp == 68)) {
-        handle_dhcp(w, p);
-        return;
-    }
-    if (sp == 137 || dp == 137) {
-        handle_nbns(w, p);
-        return;
-    }
-    if (f->evmask & FL_CDONE)
-        return;
-    if (dir != 0)
-        return;
+    (void)f;
+    (void)dir;
+    return ksd_dns_parse(p->payload, p->payload_len, &w->dns);
+}
+
+static void dns_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    dns_report_app(w, f, dir, rc, APP_DNS);
+}
+
+static void mdns_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    dns_report_app(w, f, dir, rc, APP_MDNS);
+}
+
+static void llmnr_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    dns_report_app(w, f, dir, rc, APP_LLMNR);
+}
+
+/* QUIC takes what no port claimed: a client packet of a flow not done. */
+static int quic_probe(const struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+{
+    (void)p;
+    return !(f->evmask & FL_CDONE) && dir == 0;
+}
+
+#define QUIC_NOT_YET 1 /* quic_parse: not (yet) a QUIC Initial, no state */
+
+/* Feed a client packet to the flow's QUIC Initial reassembly (created at
+ * the first packet that looks like a QUIC long-header Initial). */
+static int quic_parse(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+{
+    (void)dir;
     if (!(f->evmask & FL_TLSPORT)) {
         if (!ksd_quic_probe(p->payload, p->payload_len)) {
             if (f->pkts[0] > 4)
                 f->evmask |= FL_CDONE;
-            return;
+            return QUIC_NOT_YET;
         }
         f->evmask |= FL_TLSPORT;
         f->app = APP_QUIC;
     }
     struct flow_ext *x = ksd_worker_ext(f);
     if (!x)
-        return;
+        return QUIC_NOT_YET;
     if (!x->quic && !(x->quic = ksd_quic_new()))
-        return;
+        return QUIC_NOT_YET;
     w->hello.nosni = KSD_TLS_NOSNI_NONE;
     int rc = ksd_quic_feed(x->quic, p->payload, p->payload_len, &w->hello);
     if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
         w->st.tls_malformed++;
+    return rc;
+}
+
+static void quic_report(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc)
+{
+    (void)dir;
+    struct flow_ext *x = f->ext;
+    if (rc == QUIC_NOT_YET || !x)
+        return;
     if (rc == KSD_OK) {
         w->st.quic_hellos++;
         x->hellos++;
@@ -331,5 +369,53 @@ void ksd_worker_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const str
         ksd_worker_settle_dns_ip(w, f);
         ksd_quic_free(x->quic);
         x->quic = NULL;
+    }
+}
+
+/*
+ * The UDP protocols, tried in order: a row whose port is either port of
+ * the packet (both ports in {port, port2} when port2 is set), or whose
+ * probe says yes, parses the payload into the worker's scratch message and
+ * reports it (facts, learning, events). A new UDP dissector is its own
+ * files and one row here.
+ */
+struct udp_proto {
+    const char *name;
+    uint16_t port, port2;
+    int (*probe)(const struct ksd_flow *f, int dir, const struct ksd_pkt *p); /* NULL: by port */
+    int (*parse)(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p);
+    void (*report)(struct ksd_worker *w, struct ksd_flow *f, int dir, int rc);
+};
+
+static const struct udp_proto udp_protos[] = {
+    {"dns", 53, 0, NULL, dns_parse, dns_report},
+    {"mdns", 5353, 0, NULL, dns_parse, mdns_report},
+    {"llmnr", 5355, 0, NULL, dns_parse, llmnr_report},
+    {"dhcp", 67, 68, NULL, dhcp_parse, dhcp_report},
+    {"netbios-ns", 137, 0, NULL, nbns_parse, nbns_report},
+    {"quic", 0, 0, quic_probe, quic_parse, quic_report},
+};
+
+static int udp_match(const struct udp_proto *r, const struct ksd_flow *f, int dir,
+                     const struct ksd_pkt *p)
+{
+    uint16_t sp = p->sport, dp = p->dport;
+    if (r->probe)
+        return r->probe(f, dir, p);
+    if (r->port2)
+        return (sp == r->port || sp == r->port2) && (dp == r->port || dp == r->port2);
+    return sp == r->port || dp == r->port;
+}
+
+void ksd_worker_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const struct ksd_pkt *p)
+{
+    if (p->payload_len == 0)
+        return;
+    for (size_t i = 0; i < sizeof(udp_protos) / sizeof(udp_protos[0]); i++) {
+        const struct udp_proto *r = &udp_protos[i];
+        if (udp_match(r, f, dir, p)) {
+            r->report(w, f, dir, r->parse(w, f, dir, p));
+            return;
+        }
     }
 }
