@@ -178,7 +178,8 @@ static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow
  * little slack at the very start only, with the handshake type checked, so
  * random payload does not turn into fingerprints.
  */
-#define KSD_TLS_MAX_RESYNC 4
+#define KSD_TLS_MAX_RESYNC   4
+#define KSD_MAX_STREAM_STEPS 64 /* messages or protocol changes handled per stream call */
 static size_t tls_resync(const uint8_t *p, size_t len)
 {
     if (len < 6 || ksd_tls_probe(p, len))
@@ -190,9 +191,218 @@ static size_t tls_resync(const uint8_t *p, size_t len)
     return 0;
 }
 
+/* ---- the table of TCP client protocols ------------------------------------ */
+
+enum { STEP_NEXT, STEP_WAIT }; /* a parse step: look at the stream again / wait for bytes */
+
+struct tcp_proto;
+typedef int (*tcp_parse_fn)(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                            struct flow_ext *x, const uint8_t *p, size_t len, int sst);
+
+/*
+ * One row per protocol ksd reads in a TCP client stream: probe tells it
+ * from the stream's first bytes (in table order), parse consumes messages
+ * from the stream and hands each to report (facts and evidence). cp names
+ * the flow's state, app the label set when it is recognised (only when the
+ * flow has none, unless app_force), evflags flow bits set with it. A new TCP
+ * dissector is its own files and one row here.
+ */
+struct tcp_proto {
+    const char *name;
+    uint8_t cp, app, app_force;
+    uint32_t evflags;
+    int (*probe)(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p, size_t len);
+    tcp_parse_fn parse;
+    void (*report)(struct ksd_worker *w, struct ksd_flow *f, void *msg);
+};
+
+struct dns_frame {
+    const uint8_t *p;
+    size_t len;
+};
+
+static int tls_probe(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p,
+                     size_t len)
+{
+    (void)f;
+    (void)x;
+    return ksd_tls_probe(p, len);
+}
+
+static int http_probe(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p,
+                      size_t len)
+{
+    (void)f;
+    (void)x;
+    return ksd_http_probe(p, len);
+}
+
+static int dns_probe(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p,
+                     size_t len)
+{
+    (void)x;
+    (void)p;
+    (void)len;
+    return ksd_flow_port(f, !f->client) == 53;
+}
+
+/* SOCKS only at the very start: never inside a tunnel it opened. */
+static int socks_probe(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p,
+                       size_t len)
+{
+    (void)f;
+    return x->hellos == 0 && x->http_reqs == 0 && ksd_socks_probe(p, len);
+}
+
+static void tls_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    ksd_worker_report_hello(w, f, msg);
+}
+
+static void http_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    report_http(w, f, msg);
+}
+
+static void socks_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    const struct ksd_socks_req *sr = msg;
+    ksd_worker_fact(w, "socks_target", sr->target, NULL);
+    if (sr->is_name)
+        ksd_worker_match_name(w, f, "socks", sr->target);
+}
+
+static void dns_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    const struct dns_frame *m = msg;
+    ksd_worker_dns(w, f, 0, m->p, m->len, APP_DNS);
+}
+
+static int tls_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                     struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    size_t consumed = 0;
+    w->hello.nosni = KSD_TLS_NOSNI_NONE;
+    int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+    if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+        w->st.tls_malformed++;
+    if (rc == KSD_OK) {
+        w->st.tls_client_hellos++;
+        x->hellos++;
+        r->report(w, f, &w->hello);
+        ksd_stream_consume(&x->st[0], consumed);
+        if (x->hellos >= KSD_MAX_TLS_HELLOS)
+            client_done(w, x, f);
+        return STEP_NEXT;
+    }
+    if (rc == KSD_EAGAIN) {
+        if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
+            stream_trouble(w, f, x, sst);
+            client_done(w, x, f);
+        }
+        return STEP_WAIT;
+    }
+    if (rc == KSD_ETRUNC && w->hello.sni[0]) {
+        /* oversized ClientHello: the name is in its first 64 KiB */
+        w->st.tls_client_hellos++;
+        x->hellos++;
+        r->report(w, f, &w->hello);
+    } else if (x->hellos == 0) {
+        nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
+    }
+    client_done(w, x, f);
+    return STEP_WAIT;
+}
+
+static int http_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                      struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    if (x->skip_body) {
+        size_t n = len < x->skip_body ? len : (size_t)x->skip_body;
+        ksd_stream_consume(&x->st[0], n);
+        x->skip_body -= n;
+        return STEP_NEXT;
+    }
+    size_t consumed = 0;
+    int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
+    if (rc == KSD_OK) {
+        x->http_reqs++;
+        if (w->req.host_bad)
+            w->st.http_bad_host++;
+        r->report(w, f, &w->req);
+        ksd_stream_consume(&x->st[0], consumed);
+        if (w->req.is_connect) {
+            x->cp = CP_UNKNOWN; /* the tunnel follows: probe again */
+            return STEP_NEXT;
+        }
+        if (w->req.chunked || x->http_reqs >= KSD_MAX_HTTP_REQUESTS) {
+            client_done(w, x, f);
+            return STEP_WAIT;
+        }
+        x->skip_body = w->req.content_length;
+        return STEP_NEXT;
+    }
+    if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+        return STEP_WAIT;
+    if (rc != KSD_EAGAIN && x->http_reqs == 0)
+        w->st.http_not_http++;
+    client_done(w, x, f);
+    return STEP_WAIT;
+}
+
+static int socks_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                       struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    struct ksd_socks_req sr;
+    size_t consumed = 0;
+    int rc = ksd_socks_parse_client(p, len, &sr, &consumed);
+    if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+        return STEP_WAIT;
+    if (rc != KSD_OK) {
+        client_done(w, x, f);
+        return STEP_WAIT;
+    }
+    r->report(w, f, &sr);
+    ksd_stream_consume(&x->st[0], consumed);
+    x->cp = CP_UNKNOWN; /* the tunnelled protocol follows */
+    x->http_reqs = 1;   /* never a second SOCKS request */
+    return STEP_NEXT;
+}
+
+static int dns_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                     struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    size_t off, mlen;
+    if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
+        if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP)
+            client_done(w, x, f);
+        return STEP_WAIT;
+    }
+    r->report(w, f, &(struct dns_frame){p + off, mlen});
+    ksd_stream_consume(&x->st[0], off + mlen);
+    if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS)
+        client_done(w, x, f);
+    return STEP_NEXT;
+}
+
+static const struct tcp_proto tcp_protos[] = {
+    {"tls", CP_TLS, APP_TLS, 0, FL_TLSPORT, tls_probe, tls_parse, tls_report},
+    {"http", CP_HTTP, APP_HTTP, 0, 0, http_probe, http_parse, http_report},
+    {"dns", CP_DNS, APP_DNS, 1, 0, dns_probe, dns_parse, dns_report},
+    {"socks", CP_SOCKS, APP_NONE, 0, 0, socks_probe, socks_parse, socks_report},
+};
+
+static const struct tcp_proto *tcp_proto_of(int cp)
+{
+    for (size_t i = 0; i < sizeof(tcp_protos) / sizeof(tcp_protos[0]); i++)
+        if (tcp_protos[i].cp == cp)
+            return &tcp_protos[i];
+    return NULL;
+}
+
 static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
 {
-    for (int guard = 0; guard < 64 && !(f->evmask & FL_CDONE); guard++) {
+    for (int guard = 0; guard < KSD_MAX_STREAM_STEPS && !(f->evmask & FL_CDONE); guard++) {
         size_t len;
         const uint8_t *p = ksd_stream_data(&x->st[0], &len);
         int sst = ksd_stream_state(&x->st[0]);
@@ -212,130 +422,29 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 ksd_stream_consume(&x->st[0], junk);
                 continue;
             }
-            if (ksd_tls_probe(p, len)) {
-                x->cp = CP_TLS;
-                f->evmask |= FL_TLSPORT;
-                if (f->app == APP_NONE)
-                    f->app = APP_TLS;
-            } else if (ksd_http_probe(p, len)) {
-                x->cp = CP_HTTP;
-                if (f->app == APP_NONE)
-                    f->app = APP_HTTP;
-            } else if (sport == 53) {
-                x->cp = CP_DNS;
-                f->app = APP_DNS;
-            } else if (x->hellos == 0 && x->http_reqs == 0 && ksd_socks_probe(p, len)) {
-                x->cp = CP_SOCKS;
-            } else if (len < 8) {
-                return; /* too little to tell yet */
-            } else {
+            const struct tcp_proto *r = NULL;
+            for (size_t i = 0; i < sizeof(tcp_protos) / sizeof(tcp_protos[0]) && !r; i++)
+                if (tcp_protos[i].probe(f, x, p, len))
+                    r = &tcp_protos[i];
+            if (!r) {
+                if (len < 8)
+                    return; /* too little to tell yet */
                 if (f->evmask & FL_TLSPORT)
                     nosni_set(f, KSD_NOSNI_NOT_TLS);
-                if (x->cp == CP_UNKNOWN && ksd_worker_is_tls_port(sport))
+                if (ksd_worker_is_tls_port(sport))
                     w->st.tls_not_tls++;
                 x->cp = CP_NONE;
                 client_done(w, x, f);
                 return;
             }
+            x->cp = r->cp;
+            f->evmask |= r->evflags;
+            if (r->app != APP_NONE && (r->app_force || f->app == APP_NONE))
+                f->app = r->app;
         }
-        if (x->cp == CP_TLS) {
-            size_t consumed = 0;
-            w->hello.nosni = KSD_TLS_NOSNI_NONE;
-            int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
-            if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
-                w->st.tls_malformed++;
-            if (rc == KSD_OK) {
-                w->st.tls_client_hellos++;
-                x->hellos++;
-                ksd_worker_report_hello(w, f, &w->hello);
-                ksd_stream_consume(&x->st[0], consumed);
-                if (x->hellos >= KSD_MAX_TLS_HELLOS)
-                    client_done(w, x, f);
-                continue;
-            }
-            if (rc == KSD_EAGAIN) {
-                if (sst == KSD_STREAM_GAP || sst == KSD_STREAM_FULL) {
-                    stream_trouble(w, f, x, sst);
-                    client_done(w, x, f);
-                }
-                return;
-            }
-            if (rc == KSD_ETRUNC && w->hello.sni[0]) {
-                /* oversized ClientHello: the name is in its first 64 KiB */
-                w->st.tls_client_hellos++;
-                x->hellos++;
-                ksd_worker_report_hello(w, f, &w->hello);
-            } else if (x->hellos == 0) {
-                nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
-            }
-            client_done(w, x, f);
+        const struct tcp_proto *r = tcp_proto_of(x->cp);
+        if (!r || r->parse(w, r, f, x, p, len, sst) == STEP_WAIT)
             return;
-        }
-        if (x->cp == CP_HTTP) {
-            if (x->skip_body) {
-                size_t n = len < x->skip_body ? len : (size_t)x->skip_body;
-                ksd_stream_consume(&x->st[0], n);
-                x->skip_body -= n;
-                continue;
-            }
-            size_t consumed = 0;
-            int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
-            if (rc == KSD_OK) {
-                x->http_reqs++;
-                if (w->req.host_bad)
-                    w->st.http_bad_host++;
-                report_http(w, f, &w->req);
-                ksd_stream_consume(&x->st[0], consumed);
-                if (w->req.is_connect) {
-                    x->cp = CP_UNKNOWN; /* the tunnel follows: probe again */
-                    continue;
-                }
-                if (w->req.chunked || x->http_reqs >= KSD_MAX_HTTP_REQUESTS) {
-                    client_done(w, x, f);
-                    return;
-                }
-                x->skip_body = w->req.content_length;
-                continue;
-            }
-            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
-                return;
-            if (rc != KSD_EAGAIN && x->http_reqs == 0)
-                w->st.http_not_http++;
-            client_done(w, x, f);
-            return;
-        }
-        if (x->cp == CP_SOCKS) {
-            struct ksd_socks_req sr;
-            size_t consumed = 0;
-            int rc = ksd_socks_parse_client(p, len, &sr, &consumed);
-            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
-                return;
-            if (rc != KSD_OK) {
-                client_done(w, x, f);
-                return;
-            }
-            ksd_worker_fact(w, "socks_target", sr.target, NULL);
-            if (sr.is_name)
-                ksd_worker_match_name(w, f, "socks", sr.target);
-            ksd_stream_consume(&x->st[0], consumed);
-            x->cp = CP_UNKNOWN; /* the tunnelled protocol follows */
-            x->http_reqs = 1;   /* never a second SOCKS request */
-            continue;
-        }
-        if (x->cp == CP_DNS) {
-            size_t off, mlen;
-            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
-                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP)
-                    client_done(w, x, f);
-                return;
-            }
-            ksd_worker_dns(w, f, 0, p + off, mlen, APP_DNS);
-            ksd_stream_consume(&x->st[0], off + mlen);
-            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS)
-                client_done(w, x, f);
-            continue;
-        }
-        return;
     }
 }
 
