@@ -72,6 +72,17 @@ check shared-dns-ip shared-dnsip.pcap $K "$shared" --threads 1
 for i in 1 2 3; do
     check "shared-dns-ip-2-workers run $i" shared-dnsip.pcap $K "$shared" --threads 2
 done
+n=$((n + 1))
+"$KSD" -s signatures/kaspersky.rules -r "$tmp/shared-dnsip.pcap" --threads 1 --hosts \
+    >"$tmp/hosts" 2>/dev/null
+if grep -q '^10\.77\.0\.23 .* suspected ' "$tmp/hosts" && grep -q '^10\.77\.0\.22 .* product ' "$tmp/hosts"; then
+    echo "ok $n - shared-dns-ip: the host table says suspected for the name-less flow's host"
+else
+    echo "not ok $n - shared-dns-ip: host table verdicts"
+    sed 's/^/#   /' "$tmp/hosts"
+    failed=1
+fi
+
 W=client,indicator,client_mac,client_name,client_name_source
 whois="10.77.0.31 dc1-file.ksn.kaspersky-labs.com 02:00:00:00:00:1f - -
 10.77.0.31 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:1f desktop-a31.corp.example dhcp

@@ -172,12 +172,12 @@ static inline int conf_minus(int c, int penalty)
 /* worker.c */
 void ksd_worker_fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2);
 uint8_t ksd_worker_label_intern(struct ksd_worker *w, const char *label);
-void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
-                          const char *evidence, const char *indicator, const struct ksd_rule *r,
-                          const char *via, int confidence, const char *category);
-void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
+                          const char *indicator, const struct ksd_rule *r, const char *via,
+                          int confidence, const char *category);
+void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
                        const char *indicator, const struct ksd_rule *r, const char *via);
-void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evidence,
+void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, int evidence,
                            const char *name);
 void ksd_worker_settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f);
 void ksd_worker_label_from_name(struct ksd_worker *w, struct ksd_flow *f, int proto,
