@@ -17,6 +17,7 @@
 #include "sensor/path/addrkey.h"
 
 struct binding {
+    int64_t since_us;   /* capture time it was first announced with this value */
     int64_t seen_us;    /* capture time it was last announced */
     int64_t expires_us; /* 0 = none */
 };
@@ -119,17 +120,27 @@ static int64_t name_age(const void *e)
 
 static int live(const struct binding *b, int64_t at_us)
 {
-    return b->seen_us && b->seen_us <= at_us && b->expires_us > at_us;
+    return b->since_us && b->since_us <= at_us && b->expires_us > at_us;
 }
 
 /* Update binding b whose value (val, n bytes) lives at dst. */
 static int set_value(struct binding *b, void *dst, const void *val, size_t n, int64_t now_us,
                      int64_t expires_us)
 {
-    int changed = !live(b, now_us) || memcmp(dst, val, n) != 0;
-    memcpy(dst, val, n);
-    b->seen_us = now_us;
-    b->expires_us = expires_us;
+    /* Workers' capture clocks differ a little: the same value again is no
+     * change (no second fact) and only widens the binding's span; the
+     * latest announcement sets the expiry (a lease). */
+    int changed = !b->since_us || b->expires_us <= now_us || memcmp(dst, val, n) != 0;
+    if (changed) {
+        memcpy(dst, val, n);
+        b->since_us = b->seen_us = now_us;
+        b->expires_us = expires_us;
+    } else if (now_us >= b->seen_us) {
+        b->seen_us = now_us;
+        b->expires_us = expires_us;
+    } else if (now_us < b->since_us) {
+        b->since_us = now_us;
+    }
     return changed;
 }
 
