@@ -72,6 +72,17 @@ check shared-dns-ip shared-dnsip.pcap $K "$shared" --threads 1
 for i in 1 2 3; do
     check "shared-dns-ip-2-workers run $i" shared-dnsip.pcap $K "$shared" --threads 2
 done
+n=$((n + 1))
+"$KSD" -s signatures/kaspersky.rules -r "$tmp/shared-dnsip.pcap" --threads 1 --hosts \
+    >"$tmp/hosts" 2>/dev/null
+if grep -q '^10\.77\.0\.23 .* suspected ' "$tmp/hosts" && grep -q '^10\.77\.0\.22 .* product ' "$tmp/hosts"; then
+    echo "ok $n - shared-dns-ip: the host table says suspected for the name-less flow's host"
+else
+    echo "not ok $n - shared-dns-ip: host table verdicts"
+    sed 's/^/#   /' "$tmp/hosts"
+    failed=1
+fi
+
 W=client,indicator,client_mac,client_name,client_name_source
 whois="10.77.0.31 dc1-file.ksn.kaspersky-labs.com 02:00:00:00:00:1f - -
 10.77.0.31 ksn-file-geo.kaspersky-labs.com 02:00:00:00:00:1f desktop-a31.corp.example dhcp
@@ -113,20 +124,16 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     echo "skip $n - which-machine in Redis: redis-server or redis-cli not installed"
     exit $failed
 fi
-rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. tests/tap.sh # free_port, wait_for
+rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
     --daemonize no >"$tmp/redis.log" 2>&1 &
 redis_pid=$!
 trap 'kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-until redis-cli -p "$rport" ping >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -gt 200 ]; then
-        echo "not ok $n - redis-server did not start on port $rport"
-        exit 1
-    fi
-    sleep 0.05
-done
+if ! wait_for 10 redis-cli -p "$rport" ping; then
+    echo "not ok $n - redis-server did not start on port $rport"
+    exit 1
+fi
 "$KSD" -s signatures/kaspersky.rules -r "$tmp/whois.pcap" --threads 1 \
     --redis "127.0.0.1:$rport" >"$tmp/out" 2>"$tmp/err"
 host=$(redis-cli -p "$rport" --no-raw HMGET ksd:host:10.77.0.32 mac name name_source | tr '\n' ' ')

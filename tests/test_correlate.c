@@ -131,22 +131,22 @@ static void test_dedup(void **state)
     struct ksd_corr *c = ksd_corr_new();
     struct ksd_addr cl = A("10.2.0.1"), cl2 = A("10.2.0.2");
     const int64_t w = 300 * SEC, t = 10000 * SEC;
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t, w), 1);
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t + SEC, w), 0);
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t + 299 * SEC, w), 0);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t, w), 1);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t + SEC, w), 0);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t + 299 * SEC, w), 0);
     /* other evidence, rule or client: its own key */
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "dns", t + SEC, w), 1);
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-dnl03", "sni", t + SEC, w), 1);
-    assert_int_equal(ksd_corr_dedup(c, &cl2, "kl-upd-s07", "sni", t + SEC, w), 1);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_DNS, t + SEC, w), 1);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-dnl03", KSD_EV_SNI, t + SEC, w), 1);
+    assert_int_equal(ksd_corr_dedup(c, &cl2, "kl-upd-s07", KSD_EV_SNI, t + SEC, w), 1);
     /* the window has passed: a new event carrying itself and the 2 folded */
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t + 300 * SEC, w), 3);
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t + 301 * SEC, w), 0);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t + 300 * SEC, w), 3);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t + 301 * SEC, w), 0);
     /* time going backwards (a second capture file) starts a new event */
-    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", "sni", t, w), 2);
+    assert_int_equal(ksd_corr_dedup(c, &cl, "kl-upd-s07", KSD_EV_SNI, t, w), 2);
     assert_int_equal(ksd_corr_stats(c)->suppressed, 3);
     /* window 0: every detection is an event */
     for (int i = 0; i < 5; i++)
-        assert_int_equal(ksd_corr_dedup(c, &cl2, "kl-web-www", "sni", t, 0), 1);
+        assert_int_equal(ksd_corr_dedup(c, &cl2, "kl-web-www", KSD_EV_SNI, t, 0), 1);
     ksd_corr_free(c);
 }
 
@@ -217,12 +217,12 @@ static void test_hosts(void **state)
     assert_int_equal(s.nh, 0);
     struct ksd_addr a = A("10.3.0.1"), b = A("10.3.0.2"), d = A("2001:db8::7");
     int64_t t = 1764198000LL * SEC; /* 2025-11-26 23:00:00 UTC */
-    ksd_corr_host_add(c, &b, t + 60 * SEC, "sni", "website", "www.kaspersky.com", "hq", "", 1);
-    ksd_corr_host_add(c, &a, t + 120 * SEC, "dns", "update", "s07.upd.kaspersky.com", "hq",
+    ksd_corr_host_add(c, &b, t + 60 * SEC, KSD_EV_SNI, "website", "www.kaspersky.com", "hq", "", 1);
+    ksd_corr_host_add(c, &a, t + 120 * SEC, KSD_EV_DNS, "update", "s07.upd.kaspersky.com", "hq",
                       "managed", 1);
-    ksd_corr_host_add(c, &a, t, "sni", "update", "s07.upd.kaspersky.com", "", "managed", 4);
-    ksd_corr_host_add(c, &a, t + 30 * SEC, "ja3", "update", "abc", "hq", "", 1);
-    ksd_corr_host_add(c, &d, t, "dns_ip", "infrastructure", "n0.kaspersky.com", "", "", 2);
+    ksd_corr_host_add(c, &a, t, KSD_EV_SNI, "update", "s07.upd.kaspersky.com", "", "managed", 4);
+    ksd_corr_host_add(c, &a, t + 30 * SEC, KSD_EV_JA3, "update", "abc", "hq", "", 1);
+    ksd_corr_host_add(c, &d, t, KSD_EV_DNS_IP, "infrastructure", "n0.kaspersky.com", "", "", 2);
     assert_int_equal(ksd_corr_hosts_count(c), 3);
     memset(&s, 0, sizeof(s));
     ksd_corr_hosts_each(c, &v);
@@ -257,7 +257,7 @@ static void test_hosts_eviction(void **state)
     struct ksd_corr *c = ksd_corr_new();
     for (uint32_t i = 0; i <= KSD_HOSTS_MAX; i++) {
         struct ksd_addr a = An(i);
-        ksd_corr_host_add(c, &a, (int64_t)i, "sni", "update", "x", "", "", 1);
+        ksd_corr_host_add(c, &a, (int64_t)i, KSD_EV_SNI, "update", "x", "", "", 1);
     }
     assert_int_equal(ksd_corr_hosts_count(c), KSD_HOSTS_MAX);
     assert_int_equal(ksd_corr_stats(c)->hosts_evicted, 1);

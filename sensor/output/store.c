@@ -452,7 +452,9 @@ static size_t plan_txn(struct ksd_emit *e, size_t start, size_t max, size_t *nb,
  * Field pairs an event adds to its client's host record besides what the
  * store script writes: mac, and name with name_source, when known. The
  * fresh path writes them with one plain HSET per such event after the
- * events' XADDs, in event order (the newest event of the batch wins).
+ * events' XADDs, in the same transaction and in event order (the newest
+ * event of the batch wins; an older event replayed later could overwrite
+ * them: the record says what the network said at the latest stored event).
  */
 static size_t id_fields(const struct ksd_event *ev)
 {

@@ -155,7 +155,7 @@ struct dns_val {
 struct dedup_key {
     struct ksd_addr client;
     char rule[64];
-    char evidence[16];
+    uint8_t evidence; /* enum ksd_evidence */
 };
 
 struct dedup_val {
@@ -163,9 +163,24 @@ struct dedup_val {
     uint32_t pending; /* detections folded since then */
 };
 
-static const char *const evidence_names[KSD_CORR_NEVIDENCE] = {
-    "dns", "sni", "quic_sni", "http_host", "http_ua",   "cert", "ja3",
-    "ja4", "ip",  "dns_ip",   "port",      "http_path", "socks"};
+static const char *const evidence_names[KSD_EV__COUNT] = {[KSD_EV_DNS] = "dns",
+                                                          [KSD_EV_SNI] = "sni",
+                                                          [KSD_EV_QUIC_SNI] = "quic_sni",
+                                                          [KSD_EV_HTTP_HOST] = "http_host",
+                                                          [KSD_EV_HTTP_UA] = "http_ua",
+                                                          [KSD_EV_CERT] = "cert",
+                                                          [KSD_EV_JA3] = "ja3",
+                                                          [KSD_EV_JA4] = "ja4",
+                                                          [KSD_EV_IP] = "ip",
+                                                          [KSD_EV_DNS_IP] = "dns_ip",
+                                                          [KSD_EV_PORT] = "port",
+                                                          [KSD_EV_HTTP_PATH] = "http_path",
+                                                          [KSD_EV_SOCKS] = "socks"};
+
+const char *ksd_evidence_name(int evidence)
+{
+    return evidence >= 0 && evidence < KSD_EV__COUNT ? evidence_names[evidence] : "";
+}
 
 struct hostind_key {
     struct ksd_addr client;
@@ -307,14 +322,14 @@ int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
 }
 
 uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
-                        const char *evidence, int64_t now_us, int64_t window_us)
+                        int evidence, int64_t now_us, int64_t window_us)
 {
     struct dedup_key k;
     int created;
     memset(&k, 0, sizeof(k));
     addr_norm(&k.client, client);
     snprintf(k.rule, sizeof(k.rule), "%s", rule);
-    snprintf(k.evidence, sizeof(k.evidence), "%s", evidence);
+    k.evidence = (uint8_t)evidence;
     struct dedup_val *v = lmap_get(&c->dedup, &k, &created, &c->st.dedup_evicted);
     if (!v)
         return 1; /* no memory: report rather than lose */
@@ -338,8 +353,8 @@ static int name_index(const char *const *names, size_t n, const char *s)
 }
 
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
-                       const char *evidence, const char *category, const char *indicator,
-                       const char *site, const char *managed, uint32_t count)
+                       int evidence, const char *category, const char *indicator, const char *site,
+                       const char *managed, uint32_t count)
 {
     struct ksd_addr k;
     int created;
@@ -361,9 +376,8 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
         snprintf(h->site, sizeof(h->site), "%s", site);
     if (managed && managed[0])
         snprintf(h->managed, sizeof(h->managed), "%s", managed);
-    int e = name_index(evidence_names, KSD_CORR_NEVIDENCE, evidence);
-    if (e >= 0)
-        h->ev_n[e]++;
+    if (evidence >= 0 && evidence < KSD_EV__COUNT)
+        h->ev_n[evidence]++;
     size_t ncat;
     const char *const *cats = ksd_sig_categories(&ncat); /* sets ncat: call it first */
     int cat = name_index(cats, ncat, category);

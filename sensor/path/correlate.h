@@ -17,20 +17,42 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KSD_DNSCACHE_MAX        65536  /* learned addresses kept */
-#define KSD_DNSCACHE_MAX_TTL_S  86400  /* TTLs are honoured up to this cap */
-#define KSD_DNSCACHE_MIN_TTL_S  60     /* and at least this long (clients cache longer) */
-#define KSD_DEDUP_MAX           262144 /* (client, rule, evidence) keys kept */
-#define KSD_HOSTS_MAX           65536  /* flagged hosts kept in memory */
-#define KSD_HOST_INDICATORS_MAX 262144 /* (host, indicator) detection counters kept */
-#define KSD_CORR_NEVIDENCE      13     /* evidence kinds counted per host */
-#define KSD_PAIRS_MAX           65536  /* (client, server, proto, port) flows remembered */
+#define KSD_DNSCACHE_MAX        65536         /* learned addresses kept */
+#define KSD_DNSCACHE_MAX_TTL_S  86400         /* TTLs are honoured up to this cap */
+#define KSD_DNSCACHE_MIN_TTL_S  60            /* and at least this long (clients cache longer) */
+#define KSD_DEDUP_MAX           262144        /* (client, rule, evidence) keys kept */
+#define KSD_HOSTS_MAX           65536         /* flagged hosts kept in memory */
+#define KSD_HOST_INDICATORS_MAX 262144        /* (host, indicator) detection counters kept */
+#define KSD_CORR_NEVIDENCE      KSD_EV__COUNT /* evidence kinds counted per host */
+#define KSD_PAIRS_MAX           65536         /* (client, server, proto, port) flows remembered */
 #define KSD_PAIR_WINDOW_US      (3600LL * 1000000) /* a prerequisite flow counts for an hour */
 
 struct ksd_addr {
     uint8_t family; /* 4 or 6 */
     uint8_t a[16];
 };
+
+/* Evidence kinds (the event's "evidence"); the order is the --hosts
+ * table's EVIDENCE column order. Names: ksd_evidence_name. */
+enum ksd_evidence {
+    KSD_EV_DNS = 0,
+    KSD_EV_SNI,
+    KSD_EV_QUIC_SNI,
+    KSD_EV_HTTP_HOST,
+    KSD_EV_HTTP_UA,
+    KSD_EV_CERT,
+    KSD_EV_JA3,
+    KSD_EV_JA4,
+    KSD_EV_IP,
+    KSD_EV_DNS_IP,
+    KSD_EV_PORT,
+    KSD_EV_HTTP_PATH,
+    KSD_EV_SOCKS,
+    KSD_EV__COUNT,
+};
+
+/* "dns", "sni", ... (static storage); "" for a value out of range. */
+const char *ksd_evidence_name(int evidence);
 
 struct ksd_corr_stats {
     uint64_t dns_learned;   /* addresses learned from answers */
@@ -72,7 +94,7 @@ int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
  * or 0 when this detection is folded into the previous event.
  */
 uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
-                        const char *evidence, int64_t now_us, int64_t window_us);
+                        int evidence, int64_t now_us, int64_t window_us);
 
 /*
  * A flagged host as the host table (--hosts) and the Redis host record
@@ -93,8 +115,8 @@ struct ksd_corr_host {
 /* Record an event of `count` detections for the host table (call it for
  * each event emitted, not for suppressed detections). */
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
-                       const char *evidence, const char *category, const char *indicator,
-                       const char *site, const char *managed, uint32_t count);
+                       int evidence, const char *category, const char *indicator, const char *site,
+                       const char *managed, uint32_t count);
 
 /* Name of evidence kind i of ksd_corr_host.ev_n, NULL past the last. */
 const char *ksd_corr_evidence_name(size_t i);

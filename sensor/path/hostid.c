@@ -1,9 +1,8 @@
 /*
  * hostid.c - the sensor-wide address -> (MAC, announced names, vendor
- * class) tables (see hostid.h): one for MACs (small entries: every new flow
- * may add one), one for names and vendor class. Same layout as learned.c:
- * set-associative, KSD_HOSTID_WAYS addresses per set, a new address takes a
- * free way or the least recently updated one; striped mutexes. Each binding keeps its own
+ * class) tables (see hostid.h). Same layout as learned.c: set-associative,
+ * KSD_HOSTID_WAYS addresses per set, a new address takes a free way or the
+ * least recently updated one; striped mutexes. Each binding keeps its own
  * expiry, so a MAC seen yesterday and a name from a lease that ran out are
  * not reported. What it does not do: decide what counts as the client's own
  * MAC or name (the worker does), keep history (the latest binding wins).
@@ -19,27 +18,23 @@
 
 struct binding {
     int64_t since_us;   /* capture time it was first announced with this value */
-    int64_t last_us;    /* capture time of the latest announcement */
+    int64_t seen_us;    /* capture time it was last announced */
     int64_t expires_us; /* 0 = none */
 };
 
-/* The start of every entry: its address and when it last changed. */
-struct head {
+/* MAC table entry: every client seen with a MAC, kept small. */
+struct mac_entry {
     uint8_t family; /* 0 = free */
     uint8_t addr[16];
-    int64_t touched_us;
-};
-
-/* MACs come from every new flow (a SYN flood too), so their entries are
- * small and apart from the names, which only announcements fill. */
-struct mac_entry {
-    struct head h;
-    struct binding b;
     uint8_t mac[6];
+    struct binding b; /* also the entry's age for replacement */
 };
 
+/* Name table entry: addresses that announced a name or a vendor class. */
 struct name_entry {
-    struct head h;
+    uint8_t family; /* 0 = free */
+    uint8_t addr[16];
+    int64_t touched_us; /* latest update of any binding */
     struct binding name_b[KSD_NAME__COUNT];
     char name[KSD_NAME__COUNT][KSD_HOSTID_NAME_MAX];
     struct binding vendor_b;
@@ -48,8 +43,8 @@ struct name_entry {
 
 struct ksd_hostid {
     pthread_mutex_t lock[KSD_HOSTID_LOCKS];
-    struct mac_entry macs[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
-    struct name_entry names[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct mac_entry mac[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
+    struct name_entry name[KSD_HOSTID_NAME_SETS][KSD_HOSTID_WAYS];
 };
 
 const char *ksd_name_src_name(int src)
@@ -83,32 +78,44 @@ void ksd_hostid_free(struct ksd_hostid *t)
     free(t);
 }
 
-/* The entry of addr among the KSD_HOSTID_WAYS entries of `stride` bytes at
- * ways, created (zeroed) when absent and create is set, replacing a free
- * or the least recently changed one; called with the set's lock held. */
-static struct head *entry_of(void *ways, size_t stride, int family, const uint8_t *addr, int create)
+/* Way of addr in a set of KSD_HOSTID_WAYS entries of size sz whose first
+ * bytes are (family, addr[16]); when absent and create, a free way or the one
+ * with the oldest age(), cleared and keyed. NULL when absent. Called with the
+ * set's lock held. */
+static void *way_of(void *ways, size_t sz, int64_t (*age)(const void *), int family,
+                    const uint8_t *addr, int create)
 {
-    struct head *old = ways;
+    uint8_t *w = ways, *old = w;
     for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        struct head *h = (struct head *)((char *)ways + stride * (size_t)i);
-        if (ksd_addrkey_eq(h->family, h->addr, family, addr))
-            return h;
+        uint8_t *e = w + (size_t)i * sz;
+        if (ksd_addrkey_eq(e[0], e + 1, family, addr))
+            return e;
     }
     if (!create)
         return NULL;
     for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        struct head *h = (struct head *)((char *)ways + stride * (size_t)i);
-        if (!h->family) {
-            old = h;
+        uint8_t *e = w + (size_t)i * sz;
+        if (!e[0]) {
+            old = e;
             break;
         }
-        if (h->touched_us < old->touched_us)
-            old = h;
+        if (age(e) < age(old))
+            old = e;
     }
-    memset(old, 0, stride);
-    old->family = (uint8_t)family;
-    memcpy(old->addr, addr, family == 4 ? 4 : 16);
+    memset(old, 0, sz);
+    old[0] = (uint8_t)family;
+    memcpy(old + 1, addr, family == 4 ? 4 : 16);
     return old;
+}
+
+static int64_t mac_age(const void *e)
+{
+    return ((const struct mac_entry *)e)->b.seen_us;
+}
+
+static int64_t name_age(const void *e)
+{
+    return ((const struct name_entry *)e)->touched_us;
 }
 
 static int live(const struct binding *b, int64_t at_us)
@@ -116,45 +123,48 @@ static int live(const struct binding *b, int64_t at_us)
     return b->since_us && b->since_us <= at_us && b->expires_us > at_us;
 }
 
-/* Update one binding whose value is (val, n bytes) at dst. */
-static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, int what, int src,
-                       const void *val, size_t n, int64_t now_us, int64_t expires_us)
+/* Update binding b whose value (val, n bytes) lives at dst. */
+static int set_value(struct binding *b, void *dst, const void *val, size_t n, int64_t now_us,
+                     int64_t expires_us)
 {
-    if (!t || (family != 4 && family != 6))
-        return -1;
-    uint32_t s = ksd_addrkey_hash(family, addr) % KSD_HOSTID_SETS;
-    pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
-    pthread_mutex_lock(lk);
-    struct head *h;
-    struct binding *b;
-    void *dst;
-    if (what == 0) {
-        struct mac_entry *m =
-            (struct mac_entry *)entry_of(t->macs[s], sizeof(struct mac_entry), family, addr, 1);
-        h = &m->h;
-        b = &m->b;
-        dst = m->mac;
-    } else {
-        struct name_entry *e =
-            (struct name_entry *)entry_of(t->names[s], sizeof(struct name_entry), family, addr, 1);
-        h = &e->h;
-        b = what == 1 ? &e->name_b[src] : &e->vendor_b;
-        dst = what == 1 ? (void *)e->name[src] : (void *)e->vendor;
-    }
-    /* Workers' capture clocks differ a little: the same value again only
-     * widens the binding's time span (it is no change, so no new fact). */
+    /* Workers' capture clocks differ a little: the same value again is no
+     * change (no second fact) and only widens the binding's span; the
+     * latest announcement sets the expiry (a lease). */
     int changed = !b->since_us || b->expires_us <= now_us || memcmp(dst, val, n) != 0;
     if (changed) {
         memcpy(dst, val, n);
-        b->since_us = b->last_us = now_us;
+        b->since_us = b->seen_us = now_us;
         b->expires_us = expires_us;
-    } else if (now_us >= b->last_us) {
-        b->last_us = now_us; /* the latest announcement sets the expiry (a lease) */
+    } else if (now_us >= b->seen_us) {
+        b->seen_us = now_us;
         b->expires_us = expires_us;
     } else if (now_us < b->since_us) {
         b->since_us = now_us;
     }
-    h->touched_us = now_us > h->touched_us ? now_us : h->touched_us;
+    return changed;
+}
+
+static pthread_mutex_t *lock_of(struct ksd_hostid *t, int family, const uint8_t *addr)
+{
+    return &t->lock[ksd_addrkey_hash(family, addr) % KSD_HOSTID_LOCKS];
+}
+
+/* Update one name binding (what 1: name of source src; 2: vendor class). */
+static int set_name_binding(struct ksd_hostid *t, int family, const uint8_t *addr, int what,
+                            int src, const char *val, int64_t now_us, int64_t expires_us)
+{
+    if (!t || (family != 4 && family != 6))
+        return -1;
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
+    pthread_mutex_lock(lk);
+    struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS], sizeof(struct name_entry),
+                                  name_age, family, addr, 1);
+    int changed =
+        what == 1
+            ? set_value(&e->name_b[src], e->name[src], val, KSD_HOSTID_NAME_MAX, now_us, expires_us)
+            : set_value(&e->vendor_b, e->vendor, val, KSD_HOSTID_NAME_MAX, now_us, expires_us);
+    e->touched_us = now_us;
     pthread_mutex_unlock(lk);
     return changed;
 }
@@ -162,7 +172,16 @@ static int set_binding(struct ksd_hostid *t, int family, const uint8_t *addr, in
 int ksd_hostid_set_mac(struct ksd_hostid *t, int family, const uint8_t *addr, const uint8_t mac[6],
                        int64_t now_us, int64_t expires_us)
 {
-    return set_binding(t, family, addr, 0, 0, mac, 6, now_us, expires_us);
+    if (!t || (family != 4 && family != 6))
+        return -1;
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
+    pthread_mutex_lock(lk);
+    struct mac_entry *e =
+        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 1);
+    int changed = set_value(&e->b, e->mac, mac, 6, now_us, expires_us);
+    pthread_mutex_unlock(lk);
+    return changed;
 }
 
 int ksd_hostid_set_name(struct ksd_hostid *t, int family, const uint8_t *addr, int src,
@@ -172,7 +191,7 @@ int ksd_hostid_set_name(struct ksd_hostid *t, int family, const uint8_t *addr, i
     if (src < 0 || src >= KSD_NAME__COUNT || !name || !*name)
         return -1;
     snprintf(buf, sizeof(buf), "%s", name);
-    return set_binding(t, family, addr, 1, src, buf, sizeof(buf), now_us, expires_us);
+    return set_name_binding(t, family, addr, 1, src, buf, now_us, expires_us);
 }
 
 int ksd_hostid_set_vendor(struct ksd_hostid *t, int family, const uint8_t *addr, const char *vendor,
@@ -182,7 +201,7 @@ int ksd_hostid_set_vendor(struct ksd_hostid *t, int family, const uint8_t *addr,
     if (!vendor || !*vendor)
         return -1;
     snprintf(buf, sizeof(buf), "%s", vendor);
-    return set_binding(t, family, addr, 2, 0, buf, sizeof(buf), now_us, expires_us);
+    return set_name_binding(t, family, addr, 2, 0, buf, now_us, expires_us);
 }
 
 int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_t at_us,
@@ -192,18 +211,18 @@ int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_
     out->name_source = "";
     if (!t || (family != 4 && family != 6))
         return 0;
-    uint32_t s = ksd_addrkey_hash(family, addr) % KSD_HOSTID_SETS;
-    pthread_mutex_t *lk = &t->lock[s % KSD_HOSTID_LOCKS];
+    uint32_t h = ksd_addrkey_hash(family, addr);
+    pthread_mutex_t *lk = lock_of(t, family, addr);
     int any = 0;
     pthread_mutex_lock(lk);
     const struct mac_entry *m =
-        (const struct mac_entry *)entry_of(t->macs[s], sizeof(struct mac_entry), family, addr, 0);
-    const struct name_entry *e = (const struct name_entry *)entry_of(
-        t->names[s], sizeof(struct name_entry), family, addr, 0);
+        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 0);
     if (m && live(&m->b, at_us)) {
         ksd_mac_str(m->mac, out->mac);
         any = 1;
     }
+    const struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS],
+                                        sizeof(struct name_entry), name_age, family, addr, 0);
     for (int src = 0; e && src < KSD_NAME__COUNT; src++)
         if (live(&e->name_b[src], at_us)) {
             snprintf(out->name, sizeof(out->name), "%s", e->name[src]);

@@ -5,6 +5,9 @@
  * capture time it was last seen and an expiry (the DHCP lease, else the
  * configured --name-age). Shared by the workers: DHCP and multicast
  * announcements are dispatched to another worker than the client's flows.
+ * MACs and names live in two tables: every client with a MAC takes a small
+ * MAC entry (48 bytes: a flood of new addresses costs at most 3 MiB), and
+ * only addresses that announce a name take a name entry.
  */
 #ifndef KSD_HOSTID_H
 #define KSD_HOSTID_H
@@ -12,10 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KSD_HOSTID_SETS     16384 /* hash sets of KSD_HOSTID_WAYS addresses: 65,536 kept */
-#define KSD_HOSTID_WAYS     4
-#define KSD_HOSTID_LOCKS    64
-#define KSD_HOSTID_NAME_MAX 64 /* name bytes kept, with NUL */
+#define KSD_HOSTID_SETS      16384 /* MAC table: sets of KSD_HOSTID_WAYS addresses, 65,536 kept */
+#define KSD_HOSTID_NAME_SETS 4096  /* name table: sets of KSD_HOSTID_WAYS addresses, 16,384 kept */
+#define KSD_HOSTID_WAYS      4
+#define KSD_HOSTID_LOCKS     64
+#define KSD_HOSTID_NAME_MAX  64 /* name bytes kept, with NUL */
 
 /* Name sources, in the order of preference when several are bound. */
 enum ksd_name_src {

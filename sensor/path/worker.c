@@ -128,11 +128,11 @@ static uint64_t next_event_id(struct ksd_worker *w)
  * A rule matched `indicator` on flow f. `flagged` is the key side of the host
  * believed to run the product. Suppressed within the dedup window. The event
  * carries `confidence` and `category` (the rule's, except for indirect
- * evidence: see detect_indirect) and `via` when not NULL.
+ * evidence: see "Indirect evidence" below) and `via` when not NULL.
  */
-void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
-                          const char *evidence, const char *indicator, const struct ksd_rule *r,
-                          const char *via, int confidence, const char *category)
+void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
+                          const char *indicator, const struct ksd_rule *r, const char *via,
+                          int confidence, const char *category)
 {
     struct ksd_addr client, server;
     side_addr(f, flagged, &client);
@@ -142,7 +142,7 @@ void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
     uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
     if (n == 0)
         return;
-    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed, n);
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, category, indicator, site, managed, n);
     struct ksd_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.id = next_event_id(w);
@@ -156,7 +156,7 @@ void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
              f->key.proto == 6    ? "tcp"
              : f->key.proto == 17 ? "udp"
                                   : "ip");
-    snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence);
+    snprintf(ev.evidence, sizeof(ev.evidence), "%s", ksd_evidence_name(evidence));
     snprintf(ev.indicator, sizeof(ev.indicator), "%s", indicator);
     snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
     snprintf(ev.category, sizeof(ev.category), "%s", category);
@@ -194,7 +194,7 @@ void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
         w->sink->push(w->sink->push_arg, &ev);
 }
 
-void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
                        const char *indicator, const struct ksd_rule *r, const char *via)
 {
     ksd_worker_detect_as(w, f, flagged, evidence, indicator, r, via, r->confidence, r->category);
@@ -230,12 +230,11 @@ static void port_rule(struct ksd_worker *w, struct ksd_flow *f, const struct ksd
     char ind[32];
     uint16_t port = ksd_flow_port(f, !f->client);
     snprintf(ind, sizeof(ind), "%s/%u", f->key.proto == 6 ? "tcp" : "udp", port);
-    ksd_worker_detect(w, f, flagged, "port", ind, r, NULL);
+    ksd_worker_detect(w, f, flagged, KSD_EV_PORT, ind, r, NULL);
 }
 
 /* Match a server name seen on flow f (client side flagged). */
-void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evidence,
-                           const char *name)
+void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, int evidence, const char *name)
 {
     if (!name || !*name)
         return;
@@ -272,7 +271,7 @@ void ksd_worker_settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
         return;
     char ip[64];
     ksd_addr_str(&server, ip, sizeof(ip));
-    ksd_worker_detect(w, f, f->client, "dns_ip", ip, r, name);
+    ksd_worker_detect(w, f, f->client, KSD_EV_DNS_IP, ip, r, name);
 }
 
 /* Report a name-less flow whose server address is in the sensor-wide
@@ -290,7 +289,7 @@ static int shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
         return 1; /* learned, but no rule names it (a reloaded rule set) */
     char ip[64];
     ksd_addr_str(&server, ip, sizeof(ip));
-    ksd_worker_detect_as(w, f, f->client, "dns_ip", ip, r, name,
+    ksd_worker_detect_as(w, f, f->client, KSD_EV_DNS_IP, ip, r, name,
                          r->confidence < KSD_CONF_SHARED_DNSIP ? r->confidence
                                                                : KSD_CONF_SHARED_DNSIP,
                          "infrastructure");
@@ -376,7 +375,7 @@ static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
     if (r) {
         char ip[64];
         ksd_addr_str(&server, ip, sizeof(ip));
-        ksd_worker_detect(w, f, f->client, "ip", ip, r, NULL);
+        ksd_worker_detect(w, f, f->client, KSD_EV_IP, ip, r, NULL);
     }
     r = ksd_sig_match_port(w->sigs, f->key.proto, ksd_flow_port(f, !f->client));
     if (r)

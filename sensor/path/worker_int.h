@@ -1,8 +1,8 @@
 /*
  * worker_int.h - what the worker's files share (worker.c: events, matching,
- * correlation, entry points; worker_tcp.c: TCP streams, TLS, HTTP, SOCKS;
- * worker_udp.c: UDP, DNS, QUIC, and which machine: DHCP, NetBIOS, mDNS,
- * LLMNR, MACs; worker_stats.c: counters and tables printed). Private to
+ * correlation, reassembly budget, entry points; worker_tcp.c: TCP streams,
+ * TLS, HTTP, SOCKS; worker_udp.c: UDP, DNS, QUIC, and which machine: DHCP,
+ * NetBIOS, mDNS, LLMNR, MACs; worker_stats.c: counters printed). Private to
  * sensor/path/worker*.c.
  */
 #ifndef KSD_WORKER_INT_H
@@ -16,6 +16,7 @@
 #include "dissectors/netbios.h"
 #include "dissectors/http.h"
 #include "dissectors/tls.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/classify.h"
 #include "sensor/path/correlate.h"
 #include "sensor/path/budget.h"
@@ -176,12 +177,12 @@ static inline int conf_minus(int c, int penalty)
 /* worker.c */
 void ksd_worker_fact(struct ksd_worker *w, const char *kind, const char *v1, const char *v2);
 uint8_t ksd_worker_label_intern(struct ksd_worker *w, const char *label);
-void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
-                          const char *evidence, const char *indicator, const struct ksd_rule *r,
-                          const char *via, int confidence, const char *category);
-void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
+                          const char *indicator, const struct ksd_rule *r, const char *via,
+                          int confidence, const char *category);
+void ksd_worker_detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, int evidence,
                        const char *indicator, const struct ksd_rule *r, const char *via);
-void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, const char *evidence,
+void ksd_worker_match_name(struct ksd_worker *w, struct ksd_flow *f, int evidence,
                            const char *name);
 void ksd_worker_settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f);
 void ksd_worker_label_from_name(struct ksd_worker *w, struct ksd_flow *f, int proto,
@@ -192,8 +193,8 @@ void ksd_worker_ext_final(struct ksd_worker *w, struct ksd_flow *f);
 
 /* worker_tcp.c */
 int ksd_worker_is_tls_port(uint16_t port);
-void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h);
 int ksd_worker_partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);
+void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h);
 void ksd_worker_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p);
 /* The held bad-checksum segment goes in now, filling holes only. */
 void ksd_worker_weak_flush(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);

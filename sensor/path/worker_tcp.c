@@ -30,7 +30,7 @@ void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ks
         ksd_worker_fact(w, quic ? "quic_sni" : "tls_sni", h->sni, NULL);
         if (h->ech)
             ksd_worker_fact(w, "tls_ech_outer", h->sni, NULL);
-        ksd_worker_match_name(w, f, quic ? "quic_sni" : "sni", h->sni);
+        ksd_worker_match_name(w, f, quic ? KSD_EV_QUIC_SNI : KSD_EV_SNI, h->sni);
     }
     /* JA3/JA4 only when something takes them: --facts, or JA rules loaded */
     int want_ja =
@@ -43,10 +43,10 @@ void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ks
         if (w->sigs) {
             const struct ksd_rule *r = ksd_sig_match_ja3(w->sigs, h->ja3);
             if (r && !quic)
-                ksd_worker_detect(w, f, f->client, "ja3", h->ja3, r, NULL);
+                ksd_worker_detect(w, f, f->client, KSD_EV_JA3, h->ja3, r, NULL);
             r = ksd_sig_match_ja4(w->sigs, h->ja4);
             if (r)
-                ksd_worker_detect(w, f, f->client, "ja4", h->ja4, r, NULL);
+                ksd_worker_detect(w, f, f->client, KSD_EV_JA4, h->ja4, r, NULL);
         }
     }
     if (!h->sni[0] || h->ech || h->esni)
@@ -69,21 +69,22 @@ static void report_server(struct ksd_worker *w, struct ksd_flow *f, struct ksd_t
         return;
     const struct ksd_rule *r = ksd_sig_match_cert(w->sigs, s->subject, s->issuer);
     if (r) {
-        ksd_worker_detect(w, f, f->client, "cert", s->issuer[0] ? s->issuer : s->subject, r, NULL);
+        ksd_worker_detect(w, f, f->client, KSD_EV_CERT, s->issuer[0] ? s->issuer : s->subject, r,
+                          NULL);
         return;
     }
     /* A name in the certificate of the server is evidence too (TLS <= 1.2). */
     if (s->subject_cn[0]) {
         r = ksd_sig_match_domain(w->sigs, s->subject_cn, strlen(s->subject_cn));
         if (r) {
-            ksd_worker_detect(w, f, f->client, "cert", s->subject_cn, r, NULL);
+            ksd_worker_detect(w, f, f->client, KSD_EV_CERT, s->subject_cn, r, NULL);
             return;
         }
     }
     for (int i = 0; i < s->n_sans; i++) {
         r = ksd_sig_match_domain(w->sigs, s->sans[i], strlen(s->sans[i]));
         if (r) {
-            ksd_worker_detect(w, f, f->client, "cert", s->sans[i], r, NULL);
+            ksd_worker_detect(w, f, f->client, KSD_EV_CERT, s->sans[i], r, NULL);
             return;
         }
     }
@@ -96,27 +97,27 @@ static void report_http(struct ksd_worker *w, struct ksd_flow *f, const struct k
     w->st.http_requests++;
     if (q->has_host) {
         ksd_worker_fact(w, "http_host", q->host, NULL);
-        ksd_worker_match_name(w, f, "http_host", q->host);
+        ksd_worker_match_name(w, f, KSD_EV_HTTP_HOST, q->host);
     }
     if (q->has_target_host) {
         ksd_worker_fact(w, q->is_connect ? "http_connect" : "http_target", q->target_host, NULL);
         f->app = APP_HTTP_PROXY;
         if (!q->has_host || strcmp(q->host, q->target_host) != 0)
-            ksd_worker_match_name(w, f, "http_host", q->target_host);
+            ksd_worker_match_name(w, f, KSD_EV_HTTP_HOST, q->target_host);
     }
     if (q->has_ua) {
         ksd_worker_fact(w, "http_ua", q->user_agent, NULL);
         if (w->sigs) {
             const struct ksd_rule *r = ksd_sig_match_http_ua(w->sigs, q->user_agent);
             if (r)
-                ksd_worker_detect(w, f, f->client, "http_ua", q->user_agent, r, NULL);
+                ksd_worker_detect(w, f, f->client, KSD_EV_HTTP_UA, q->user_agent, r, NULL);
         }
     }
     if (q->path[0] && w->sigs) {
         const char *host = q->has_host ? q->host : q->has_target_host ? q->target_host : "";
         const struct ksd_rule *r = ksd_sig_match_http_path(w->sigs, host, q->path);
         if (r)
-            ksd_worker_detect(w, f, f->client, "http_path", q->path, r, NULL);
+            ksd_worker_detect(w, f, f->client, KSD_EV_HTTP_PATH, q->path, r, NULL);
     }
 }
 
@@ -291,7 +292,7 @@ static void socks_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
     const struct ksd_socks_req *sr = msg;
     ksd_worker_fact(w, "socks_target", sr->target, NULL);
     if (sr->is_name)
-        ksd_worker_match_name(w, f, "socks", sr->target);
+        ksd_worker_match_name(w, f, KSD_EV_SOCKS, sr->target);
 }
 
 static void dns_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)

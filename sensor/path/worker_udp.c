@@ -219,7 +219,7 @@ static void dns_report_app(struct ksd_worker *w, struct ksd_flow *f, int dir, in
         if (app == APP_DNS && w->sigs) {
             const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, qn, strlen(qn));
             if (r)
-                ksd_worker_detect(w, f, querier, "dns", qn, r, NULL);
+                ksd_worker_detect(w, f, querier, KSD_EV_DNS, qn, r, NULL);
         }
     }
     if (!m->qr || m->n_questions == 0)
@@ -254,7 +254,7 @@ static void dns_report_app(struct ksd_worker *w, struct ksd_flow *f, int dir, in
             if (r) {
                 if (!matched)
                     matched = chain[nchain];
-                ksd_worker_detect_as(w, f, querier, "dns", chain[nchain], r, q0,
+                ksd_worker_detect_as(w, f, querier, KSD_EV_DNS, chain[nchain], r, q0,
                                      conf_minus(r->confidence, KSD_CONF_CNAME_PENALTY),
                                      r->category);
             }
