@@ -33,11 +33,11 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd
+PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
-  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd -lz
 endif
 
 OPT := -O2
@@ -45,7 +45,7 @@ ifeq ($(DEBUG),1)
   OPT := -O0
 endif
 CFLAGS  ?= $(OPT) -g
-CPPFLAGS += -I. -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
+CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 ifneq ($(SANITIZE),)
@@ -64,6 +64,7 @@ SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c sensor/*/*.c))
 LIB_SRCS    := $(DISS_SRCS) $(SIG_SRCS) $(SENSOR_SRCS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 MAIN_OBJ    := $(B)/sensor/main.o
+BUILTIN_OBJ := $(B)/gen/builtin_rules.o
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 # Parts of a tool that are not tools themselves (no main), linked into it.
@@ -87,9 +88,24 @@ endif
 
 all: $(KSD_BIN)
 
-$(KSD_BIN): $(MAIN_OBJ) $(B)/libksd.a
+$(KSD_BIN): $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(B)/libksd.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a $(LDLIBS)
+
+# The shipped rule set compiled into ./ksd as the fallback default (an
+# installed file or -s wins): a clone works without `make install`.
+$(B)/gen/builtin_rules.c: signatures/kaspersky.rules
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $< by the Makefile */'; echo '#include "sensor/config.h"'; \
+	  echo 'const char ksd_builtin_rules[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo '    ;'; echo 'const size_t ksd_builtin_rules_len = sizeof(ksd_builtin_rules) - 1;'; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(BUILTIN_OBJ): $(B)/gen/builtin_rules.c $(B)/.flags
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libksd.a: $(LIB_OBJS)
 	$(call say,AR,$@)
@@ -100,12 +116,34 @@ $(B)/%.o: %.c $(B)/.flags
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Generated, not committed: the Lua scripts of the Redis output as C byte
+# arrays (NUL-terminated, name = file name + _script), included by the output.
+LUA_SRCS := $(wildcard sensor/output/*.lua)
+LUA_HDR  := $(B)/gen/sensor/output/scripts.h
+$(LUA_HDR): $(LUA_SRCS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $(LUA_SRCS) by the Makefile: do not edit */'; \
+	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua)_script; \
+	    echo "static const char $${n}[] = {"; od -An -v -tx1 $$f | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo "0x00};"; done; } > $@.tmp && mv $@.tmp $@
+$(LIB_OBJS) $(MAIN_OBJ): | $(LUA_HDR)
+
 # Changing the flags forces a rebuild (as redis does).
 $(B)/.flags: FORCE
 	@mkdir -p $(B)
 	@echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
 	  echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
+
+# The dashboard page is embedded at build time (not committed): C string
+# literals in $(B)/gen/sensor/analyst/web_assets.h, included by web.c.
+WEB_ASSETS := $(wildcard sensor/analyst/web/*.html sensor/analyst/web/*.js sensor/analyst/web/*.css)
+$(B)/gen/sensor/analyst/web_assets.h: sensor/analyst/web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)sh sensor/analyst/web/embed.sh >$@.tmp && mv $@.tmp $@
+$(B)/sensor/analyst/web.o: $(B)/gen/sensor/analyst/web_assets.h
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
 	$(call say,LINK,$@)
@@ -234,5 +272,5 @@ clean:
 
 -include deploy/install.mk
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_SRCS:%.c=build/fuzzobj/%.d)
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) \
-         $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) \
+         $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -5,29 +5,69 @@
  * What it does not do: no per-packet logging (malformed traffic is counted,
  * STYLE.md rule 11), no log files of its own (under systemd, standard error
  * goes to the journal; with --syslog to the local syslog daemon), no rate
- * limiting. Follows RFC 5424 section 6.2.1 only by using syslog's severity
- * names; the wire format is the C library's.
+ * limiting. When standard error is a regular file (a shell redirection,
+ * systemd's StandardError=append:FILE), ksd_log_reopen opens that path again
+ * after a rotation, so logrotate can move it away like --json. Follows RFC 5424 section 6.2.1 only
+ * by using syslog's severity names; the wire format is the C library's.
  *
  * The sink is chosen once at start-up and read-only afterwards (STYLE.md
  * rule 18: configuration is the only global state).
  */
 #include "sensor/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static int log_to_syslog; /* set once by ksd_log_init, read-only afterwards */
+static int log_to_syslog;             /* set once by ksd_log_init, read-only afterwards */
+static const char *log_ident = "ksd"; /* syslog ident (borrowed) */
+static char log_path[PATH_MAX];       /* standard error's file at start-up, or "" */
 
 void ksd_log_init(int use_syslog, const char *ident)
 {
+    struct stat sb;
+    ssize_t n;
+    log_path[0] = '\0';
+    if (fstat(STDERR_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (n = readlink("/proc/self/fd/2", log_path, sizeof(log_path) - 1)) > 0 && log_path[0] == '/')
+        log_path[n] = '\0';
+    else
+        log_path[0] = '\0';
+    log_ident = ident && *ident ? ident : "ksd";
     if (use_syslog) {
         openlog(ident && *ident ? ident : "ksd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
         log_to_syslog = 1;
     } else {
         log_to_syslog = 0;
     }
+}
+
+int ksd_log_reopen(char *err, size_t errlen)
+{
+    if (log_to_syslog) {
+        closelog();
+        openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        return 0;
+    }
+    if (!log_path[0])
+        return 0;
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot reopen the log file: %s", log_path, strerror(errno));
+        return -1;
+    }
+    int rc = dup2(fd, STDERR_FILENO);
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot reopen the log file: %s", log_path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 void ksd_log_close(void)

@@ -8,6 +8,7 @@
 #ifndef KSD_LOG_H
 #define KSD_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 /* Longest message kept; a longer one is cut (the cut is marked with "..."). */
@@ -30,6 +31,15 @@ void ksd_log_init(int use_syslog, const char *ident);
  * ksd_log_init(); each message is written with one write.
  */
 void ksd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * After a log rotation (SIGHUP): with syslog, reconnect to the daemon; when
+ * standard error was a regular file at ksd_log_init, open that path again
+ * (created when it was moved away, appended to otherwise) as standard error.
+ * Otherwise nothing. 0, or -1 and a message in err (the old file is kept).
+ * Call from one thread.
+ */
+int ksd_log_reopen(char *err, size_t errlen);
 
 /* Close the syslog connection, if any, and go back to standard error. */
 void ksd_log_close(void);

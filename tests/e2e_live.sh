@@ -246,6 +246,142 @@ if [ -n "$redis_args" ]; then
         no "Redis output after the privilege drop: ksd:events has 3+ entries (got '$got')"
     fi
 fi
+# ---- a service on a quiet link -------------------------------------------------
+# A second ksd, as a service runs: idle CPU, detection latency to the JSON
+# file and to Redis, address evidence of a refused connection, signals and
+# sensor:<id> on an idle link, rotation of --json, SIGTERM. Traffic comes
+# from the server side (10.79.0.2) to addresses of the sensor side, which
+# nothing answers but the kernel.
+LAT=tests/tools/livelat.py
+K=$(ip netns exec "$NS" sh -c 'getconf CLK_TCK')
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+now() { date +%s.%N; }
+took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+redis2=""
+[ -n "$redis_args" ] && redis2="--redis 127.0.0.1:6390 --redis-prefix live2: --sensor-id live2"
+# shellcheck disable=SC2086
+ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --json "$tmp/ev2.json" --threads 2 \
+    --dedup-window 0 $redis2 >"$tmp/ksd2.out" 2>"$tmp/ksd2.err" &
+ksd_pid=$!
+capturing2() { grep -q "capturing on vS" "$tmp/ksd2.err"; }
+if ! wait_for 100 capturing2; then
+    no "second ksd captures on vS"
+    sed 's/^/#   /' "$tmp/ksd2.err" | head -5
+    exit 1
+fi
+sleep 1 # start-up work (rule loading, nDPI) is not idle time
+t0=$(cpu_ticks "$ksd_pid")
+s0=$(now)
+sleep 10
+t1=$(cpu_ticks "$ksd_pid")
+pct=$(awk -v t=$((t1 - t0)) -v k="$K" -v a="$s0" -v b="$(now)" 'BEGIN { printf "%.2f", 100 * t / k / (b - a) }')
+if awk -v p="$pct" 'BEGIN { exit !(p <= 1.0) }'; then
+    ok "idle CPU over 10 s: $pct% of one core ($((t1 - t0)) ticks of 1/$K s)"
+else
+    no "idle CPU over 10 s: $pct% of one core (limit 1%)"
+fi
+
+# SIGUSR1 and SIGHUP on the idle link: acted on within 1 s
+s0=$(now)
+kill -USR1 "$ksd_pid"
+statsout() { grep -q "^flows:" "$tmp/ksd2.err"; }
+if wait_for 10 statsout; then ok "SIGUSR1 on an idle link: statistics after $(took "$s0") s"; else
+    no "SIGUSR1 on an idle link: no statistics within 1 s"; fi
+s0=$(now)
+kill -HUP "$ksd_pid"
+reloaded() { grep -q "reloaded" "$tmp/ksd2.err"; }
+if wait_for 10 reloaded; then ok "SIGHUP on an idle link: reloaded after $(took "$s0") s"; else
+    no "SIGHUP on an idle link: no reload within 1 s"; fi
+
+# 100 DNS queries, 30 ms apart, each from its own source port: time to the
+# complete JSON line and to the stream entry
+NQ=100
+inS python3 $LAT watch "$tmp/ev2.json" "$([ -n "$redis2" ] && echo 6390 || echo 0)" \
+    live2:events $NQ 21000 30 "$tmp/seen" &
+wpid=$!
+sleep 0.3
+inC python3 $LAT send $A $NQ 21000 30 s07.upd.kaspersky.com "$tmp/sent"
+wait $wpid
+if python3 $LAT report "$tmp/sent" "$tmp/seen" $NQ >"$tmp/lat"; then
+    while read -r l; do ok "detection latency, $l"; done <"$tmp/lat"
+else
+    while read -r l; do no "detection latency (p99 <= 1 s, none lost), $l"; done <"$tmp/lat"
+fi
+
+# A SYN answered by a RST from a listed Kaspersky address (cidr rule
+# 185.85.12.0/24), put on the sensor side's loopback: the ip event comes
+# promptly, not when the flow expires.
+KIP=185.85.12.10
+ip -n "$NS" addr add $KIP/32 dev lo && ip -n "$NC" route add $KIP/32 via $A
+if lat=$(inC python3 $LAT connect $KIP 443 "$tmp/ev2.json" $KIP 5) &&
+    awk -v l="$lat" 'BEGIN { exit !(l <= 1.0) }'; then
+    ok "SYN/RST to listed $KIP: ip event line $lat s after the SYN"
+else
+    no "SYN/RST to listed $KIP: ip event line after $lat s (limit 1 s)"
+fi
+
+# A connection to an address learned from a Kaspersky DNS answer that
+# carries no name (held open, silent): dns_ip once the name is overdue
+# (1 s), not when the flow ends.
+inS dig @$B s07.upd.kaspersky.com A +time=2 +tries=2 +short >/dev/null 2>&1
+inS python3 -c "import socket, time
+s = socket.create_connection(('$B', 80), timeout=2)
+time.sleep(4)" &
+hold=$!
+s0=$(now)
+dnsip() { grep '"evidence":"dns_ip"' "$tmp/ev2.json" | grep -q "\"server\":\"$B\""; }
+if wait_for 30 dnsip; then ok "silent connection to a DNS-learned address: dns_ip event after $(took "$s0") s"; else
+    no "silent connection to a DNS-learned address: no dns_ip event within 3 s"; fi
+wait $hold
+
+# sensor:<id> shows the packets on a quiet link (refreshed by the clock)
+if [ -n "$redis2" ]; then
+    pk() { v=$(inS redis-cli -p 6390 HGET live2:sensor:live2 packets); [ "${v:-0}" -ge $NQ ]; }
+    if wait_for 120 pk; then
+        ok "sensor:live2 shows $(inS redis-cli -p 6390 HGET live2:sensor:live2 packets) packets on a quiet link"
+    else
+        no "sensor:live2 does not show the packets within 12 s (packets=$(inS redis-cli -p 6390 HGET live2:sensor:live2 packets))"
+    fi
+fi
+
+# Rotation: rename --json, send, SIGHUP, send: nothing lost, new lines in a new file
+mv "$tmp/ev2.json" "$tmp/ev2.json.1"
+mv "$tmp/ksd2.err" "$tmp/ksd2.err.1" # standard error is a file: the log file
+inC python3 $LAT send $A 20 22000 10 s07.upd.kaspersky.com "$tmp/sent2"
+sleep 0.5
+kill -HUP "$ksd_pid"
+reopened() { [ -e "$tmp/ev2.json" ]; }
+wait_for 10 reopened
+inC python3 $LAT send $A 20 22020 10 s07.upd.kaspersky.com "$tmp/sent3"
+inS python3 $LAT watch "$tmp/ev2.json" 0 - 20 22020 3 "$tmp/seen3"
+old=$(grep -c '"sport":220[01][0-9],' "$tmp/ev2.json.1")
+new=$(grep -c '"sport":220[2-3][0-9],' "$tmp/ev2.json")
+mixed=$(grep -c '"sport":220[2-3][0-9],' "$tmp/ev2.json.1")
+if [ "$old" -eq 20 ] && [ "$new" -eq 20 ] && [ "$mixed" -eq 0 ]; then
+    ok "--json renamed, then SIGHUP: 20 events before in the old file, 20 after in a new one"
+else
+    no "--json rotation: before=$old (want 20) after=$new (want 20) after-in-old=$mixed (want 0)"
+fi
+if grep -q "reloaded" "$tmp/ksd2.err" 2>/dev/null; then
+    ok "log file (standard error) renamed, then SIGHUP: new messages in a new file"
+else
+    no "log file (standard error) renamed, then SIGHUP: no new file with the reload message"
+fi
+
+# SIGTERM on an idle link: exit 0 within 2 s
+s0=$(now)
+kill -TERM "$ksd_pid"
+gone() { ! kill -0 "$ksd_pid" 2>/dev/null; }
+if wait_for 20 gone; then
+    wait "$ksd_pid"
+    st=$?
+    [ "$st" -eq 0 ] && ok "SIGTERM on an idle link: exit 0 after $(took "$s0") s" ||
+        no "SIGTERM on an idle link: exit status $st"
+else
+    no "SIGTERM on an idle link: still running after 2 s"
+fi
+ksd_pid=""
+
 if [ "$failed" -ne 0 ]; then
     echo "# events:"
     sed 's/^/#   /' "$tmp/events.json" 2>/dev/null | head -10

@@ -4,9 +4,9 @@
  * cache (per resolving client, TTL clamped to its floor and cap, expiry,
  * least-recently-used eviction at KSD_DNSCACHE_MAX), prerequisite flows,
  * event suppression (one event per client, rule and evidence per window, the
- * folded detections counted into the next event), and the host records as
- * the --hosts table prints them (first/last seen, evidence kinds, at most
- * KSD_HOST_TOP_INDICATORS distinct indicators, the verdict, eviction).
+ * folded detections counted into the next event), and the host records
+ * through ksd_corr_hosts_each (first/last seen, events and evidence kinds,
+ * categories, labels, detections per indicator, eviction).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -150,96 +150,140 @@ static void test_dedup(void **state)
     ksd_corr_free(c);
 }
 
-/* The --hosts table of c into buf; returns the number of lines. */
-static int table(const struct ksd_corr *c, char *buf, size_t cap)
+/* What ksd_corr_hosts_each visits, copied. */
+#define T_HOSTS 8
+#define T_INDS  16
+struct seen {
+    struct ksd_corr_host h[T_HOSTS];
+    int nh;
+    struct {
+        struct ksd_addr client;
+        char ind[160];
+        uint64_t n;
+    } ind[T_INDS];
+    int ni;
+};
+
+static void see_host(void *arg, const struct ksd_corr_host *h)
 {
-    FILE *f = fmemopen(buf, cap, "w");
-    assert_non_null(f);
-    ksd_corr_hosts_print(&c, 1, f);
-    fclose(f);
-    int n = 0;
-    for (const char *p = buf; *p; p++)
-        n += *p == '\n';
-    return n;
+    struct seen *s = arg;
+    assert_true(s->nh < T_HOSTS);
+    s->h[s->nh++] = *h;
 }
 
-/* The line of the table that starts with addr, or NULL. */
-static const char *row(const char *buf, const char *addr)
+static void see_ind(void *arg, const struct ksd_addr *client, const char *indicator, uint64_t n)
 {
-    size_t l = strlen(addr);
-    for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, addr, l) == 0 && p[l] == ' ')
-            return p;
+    struct seen *s = arg;
+    assert_true(s->ni < T_INDS);
+    s->ind[s->ni].client = *client;
+    snprintf(s->ind[s->ni].ind, sizeof(s->ind[0].ind), "%s", indicator);
+    s->ind[s->ni++].n = n;
+}
+
+static void visit(const struct ksd_corr *c, struct seen *s)
+{
+    memset(s, 0, sizeof(*s));
+    struct ksd_corr_host_visit v = {see_host, see_ind, s};
+    ksd_corr_hosts_each(c, &v);
+}
+
+static const struct ksd_corr_host *host_of(const struct seen *s, const struct ksd_addr *a)
+{
+    for (int i = 0; i < s->nh; i++)
+        if (memcmp(&s->h[i].addr, a, sizeof(*a)) == 0)
+            return &s->h[i];
     return NULL;
 }
 
-static int row_has(const char *buf, const char *addr, const char *text)
+/* Detections of indicator for client, or -1 when not visited. */
+static long long ind_of(const struct seen *s, const struct ksd_addr *a, const char *ind)
 {
-    const char *r = row(buf, addr);
-    if (!r)
-        return 0;
-    const char *end = strchr(r, '\n');
-    const char *hit = strstr(r, text);
-    return hit && (!end || hit < end);
+    for (int i = 0; i < s->ni; i++)
+        if (memcmp(&s->ind[i].client, a, sizeof(*a)) == 0 && strcmp(s->ind[i].ind, ind) == 0)
+            return (long long)s->ind[i].n;
+    return -1;
+}
+
+static uint32_t ev_n(const struct ksd_corr_host *h, const char *kind)
+{
+    for (size_t i = 0; ksd_corr_evidence_name(i); i++)
+        if (strcmp(ksd_corr_evidence_name(i), kind) == 0)
+            return h->ev_n[i];
+    fail_msg("no evidence kind %s", kind);
+    return 0;
+}
+
+static uint32_t cat_bit(const char *name)
+{
+    size_t n;
+    const char *const *cats = ksd_sig_categories(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cats[i], name) == 0)
+            return 1u << i;
+    fail_msg("no category %s", name);
+    return 0;
 }
 
 static void test_hosts(void **state)
 {
     (void)state;
     struct ksd_corr *c = ksd_corr_new();
-    static char buf[1 << 16];
-    assert_int_equal(table(c, buf, sizeof(buf)), 1);
-    assert_string_equal(buf, "no flagged hosts\n");
+    static struct seen s;
+    visit(c, &s);
+    assert_int_equal(s.nh, 0);
+    assert_int_equal(s.ni, 0);
     struct ksd_addr a = A("10.3.0.1"), b = A("10.3.0.2"), d = A("2001:db8::7");
-    int64_t t = 1764198000LL * SEC; /* 2025-11-26 23:00:00 UTC */
-    ksd_corr_host_add(c, &b, t + 60 * SEC, "sni", "website", "www.kaspersky.com", "hq", "");
+    int64_t t = 1764198000LL * SEC;
+    ksd_corr_host_add(c, &b, t + 60 * SEC, "sni", "website", "www.kaspersky.com", "hq", "", 1);
     ksd_corr_host_add(c, &a, t + 120 * SEC, "dns", "update", "s07.upd.kaspersky.com", "hq",
-                      "managed");
-    ksd_corr_host_add(c, &a, t, "sni", "update", "s07.upd.kaspersky.com", "hq", "managed");
-    ksd_corr_host_add(c, &a, t + 30 * SEC, "ja3", "update",
+                      "managed", 1);
+    ksd_corr_host_add(c, &a, t, "sni", "update", "s07.upd.kaspersky.com", "", "", 2);
+    ksd_corr_host_add(c, &a, t + 30 * SEC, "ja3", "activation",
                       "a\x01"
                       "b c",
-                      "hq", "managed");
+                      "hq", "managed", 1);
     for (int i = 0; i < 6; i++) {
         char ind[32];
         snprintf(ind, sizeof(ind), "n%d.kaspersky.com", i);
-        ksd_corr_host_add(c, &d, t, "dns_ip", "infrastructure", ind, "", "");
+        ksd_corr_host_add(c, &d, t, "dns_ip", "infrastructure", ind, "", "", 1);
     }
     assert_int_equal(ksd_corr_hosts_count(c), 3);
-    assert_int_equal(table(c, buf, sizeof(buf)), 4); /* header and three hosts */
-    /* sorted: IPv4 addresses in order, then IPv6 */
-    const char *ra = row(buf, "10.3.0.1"), *rb = row(buf, "10.3.0.2"),
-               *rd = row(buf, "2001:db8::7");
-    assert_true(ra && rb && rd && ra < rb && rb < rd);
-    /* first and last seen whatever the order of arrival; events; evidence kinds */
-    assert_true(row_has(buf, "10.3.0.1", "2025-11-26 23:00:00  2025-11-26 23:02:00"));
-    assert_true(row_has(buf, "10.3.0.1", "      3  "));
-    assert_true(row_has(buf, "10.3.0.1", "dns,sni,ja3"));
-    assert_true(row_has(buf, "10.3.0.1", "managed"));
-    assert_true(row_has(buf, "10.3.0.1", "product"));
-    /* indicators: each once; unsafe bytes shown as '?' */
-    if (!row_has(buf, "10.3.0.1", "s07.upd.kaspersky.com a?b?c"))
-        fail_msg("%s", buf);
-    assert_false(row_has(buf, "10.3.0.1", "s07.upd.kaspersky.com s07"));
-    assert_true(row_has(buf, "10.3.0.2", "website-only"));
-    assert_true(row_has(buf, "10.3.0.2", "  no  ")); /* not managed */
-    assert_true(row_has(buf, "2001:db8::7", "suspected"));
-    /* at most KSD_HOST_TOP_INDICATORS indicators per host */
-    char last[32];
-    snprintf(last, sizeof(last), "n%d.kaspersky.com", KSD_HOST_TOP_INDICATORS - 1);
-    assert_true(row_has(buf, "2001:db8::7", last));
-    snprintf(last, sizeof(last), "n%d.kaspersky.com", KSD_HOST_TOP_INDICATORS);
-    assert_false(row_has(buf, "2001:db8::7", last));
-    /* two tables (two workers) print as one sorted table */
-    struct ksd_corr *c2 = ksd_corr_new();
-    struct ksd_addr e = A("10.3.0.0");
-    ksd_corr_host_add(c2, &e, t, "port", "management", "tcp/13000", "", "");
-    const struct ksd_corr *both[2] = {c, c2};
-    FILE *f = fmemopen(buf, sizeof(buf), "w");
-    ksd_corr_hosts_print(both, 2, f);
-    fclose(f);
-    assert_true(row(buf, "10.3.0.0") && row(buf, "10.3.0.0") < row(buf, "10.3.0.1"));
-    ksd_corr_free(c2);
+    visit(c, &s);
+    assert_int_equal(s.nh, 3);
+    const struct ksd_corr_host *ha = host_of(&s, &a), *hb = host_of(&s, &b), *hd = host_of(&s, &d);
+    assert_true(ha && hb && hd);
+    /* first and last seen whatever the order of arrival; one per event */
+    assert_int_equal(ha->first_us, t);
+    assert_int_equal(ha->last_us, t + 120 * SEC);
+    assert_int_equal(ha->events, 3);
+    assert_int_equal(ev_n(ha, "dns"), 1);
+    assert_int_equal(ev_n(ha, "sni"), 1);
+    assert_int_equal(ev_n(ha, "ja3"), 1);
+    assert_int_equal(ev_n(ha, "http_host"), 0);
+    assert_int_equal(ha->catmask, cat_bit("update") | cat_bit("activation"));
+    /* labels: an empty one does not replace a set one */
+    assert_string_equal(ha->site, "hq");
+    assert_string_equal(ha->managed, "managed");
+    assert_string_equal(hb->managed, "");
+    assert_int_equal(hb->catmask, cat_bit("website"));
+    assert_int_equal(hd->events, 6);
+    assert_int_equal(ev_n(hd, "dns_ip"), 6);
+    /* indicators: detections summed over the events' counts, bytes kept */
+    assert_int_equal(ind_of(&s, &a, "s07.upd.kaspersky.com"), 3);
+    assert_int_equal(ind_of(&s, &a,
+                            "a\x01"
+                            "b c"),
+                     1);
+    assert_int_equal(ind_of(&s, &b, "www.kaspersky.com"), 1);
+    assert_int_equal(ind_of(&s, &b, "s07.upd.kaspersky.com"), -1);
+    for (int i = 0; i < 6; i++) {
+        char ind[32];
+        snprintf(ind, sizeof(ind), "n%d.kaspersky.com", i);
+        assert_int_equal(ind_of(&s, &d, ind), 1);
+    }
+    assert_int_equal(s.ni, 2 + 1 + 6);
+    /* evidence kind names end with a NULL */
+    assert_null(ksd_corr_evidence_name(KSD_CORR_NEVIDENCE));
     ksd_corr_free(c);
 }
 
@@ -250,37 +294,11 @@ static void test_hosts_eviction(void **state)
     struct ksd_corr *c = ksd_corr_new();
     for (uint32_t i = 0; i <= KSD_HOSTS_MAX; i++) {
         struct ksd_addr a = An(i);
-        ksd_corr_host_add(c, &a, (int64_t)i, "sni", "update", "x", "", "");
+        ksd_corr_host_add(c, &a, (int64_t)i, "sni", "update", "x", "", "", 1);
     }
     assert_int_equal(ksd_corr_hosts_count(c), KSD_HOSTS_MAX);
     assert_int_equal(ksd_corr_stats(c)->hosts_evicted, 1);
     ksd_corr_free(c);
-}
-
-/* The verdict from the categories seen. */
-static void test_verdict(void **state)
-{
-    (void)state;
-    size_t n;
-    const char *const *cats = ksd_sig_categories(&n);
-    assert_true(n > 0 && n <= 32);
-    uint32_t website = 0, product = 0, other = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(cats[i], "website") == 0)
-            website = 1u << i;
-        else if (ksd_sig_category_is_product(cats[i], strlen(cats[i])))
-            product |= 1u << i;
-        else
-            other |= 1u << i;
-    }
-    assert_true(website && product && other);
-    assert_string_equal(ksd_corr_verdict_of(0), "suspected");
-    assert_string_equal(ksd_corr_verdict_of(website), "website-only");
-    assert_string_equal(ksd_corr_verdict_of(website | other), "suspected");
-    assert_string_equal(ksd_corr_verdict_of(other), "suspected");
-    for (size_t i = 0; i < n; i++)
-        if (product & (1u << i))
-            assert_string_equal(ksd_corr_verdict_of((1u << i) | website | other), "product");
 }
 
 int main(void)
@@ -289,7 +307,6 @@ int main(void)
         cmocka_unit_test(test_dns_cache), cmocka_unit_test(test_dns_eviction),
         cmocka_unit_test(test_pairs),     cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_hosts),     cmocka_unit_test(test_hosts_eviction),
-        cmocka_unit_test(test_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,8 +44,8 @@ static inline int client_stream(const uint8_t *p, size_t n, size_t *consumed,
 /* ------------------------------------------------------------------------ */
 
 struct buf {
-    uint8_t b[40000]; /* bytes */
-    size_t n;         /* used */
+    uint8_t b[160000]; /* bytes */
+    size_t n;          /* used */
 };
 
 static inline void put8(struct buf *b, unsigned v)

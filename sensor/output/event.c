@@ -3,13 +3,22 @@
  * DETECTION EVENTS). Captured strings may hold any byte: the encoder escapes quotes,
  * backslashes and control characters, passes valid UTF-8 through and turns
  * every byte that is not part of a valid UTF-8 sequence into \u00XX, so the
- * output is always valid JSON in valid UTF-8. It never allocates.
+ * output is always valid JSON in valid UTF-8. The encoder never allocates.
+ *
+ * Also the line writer of --json and --facts (ksd_event_out_*): whole lines
+ * only reach the file, in one buffer per file that is written when full and
+ * flushed by the caller's one-second timer; reopen after a rotation. What it
+ * does not do: no locking (the caller's), no fsync.
  */
 #include "sensor/output/event.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct jbuf {
     char *p;
@@ -192,7 +201,17 @@ int ksd_event_json(const struct ksd_event *ev, char *buf, size_t cap)
     jb_field(&b, "ruleset", ev->ruleset);
     if (ev->via[0])
         jb_field(&b, "via", ev->via);
+    if (ev->community_id[0])
+        jb_field(&b, "community_id", ev->community_id);
+    if (ev->client_mac[0])
+        jb_field(&b, "client_mac", ev->client_mac);
+    if (ev->client_name[0]) {
+        jb_field(&b, "client_name", ev->client_name);
+        jb_field(&b, "client_name_source", ev->client_name_source);
+    }
     jb_num(&b, "count", ev->count);
+    if (ev->pcap[0])
+        jb_field(&b, "pcap", ev->pcap);
     {
         char id[24];
         snprintf(id, sizeof(id), "%016llx", (unsigned long long)ev->id);
@@ -205,4 +224,138 @@ int ksd_event_json(const struct ksd_event *ev, char *buf, size_t cap)
         return -1;
     }
     return (int)b.len;
+}
+
+/* ---- line writer --------------------------------------------------------- */
+
+#define KSD_EVENT_OUT_BUF (64u << 10) /* bytes buffered before a write */
+
+struct ksd_event_out {
+    char *path;       /* as given; "-" is standard output */
+    int fd;           /* STDOUT_FILENO for "-" (never closed) */
+    char *buf;        /* complete lines [0, done), the line being built [done, len) */
+    size_t cap;       /* grows only for a line longer than the buffer */
+    size_t done;      /* bytes of complete lines */
+    size_t len;       /* bytes used */
+    uint64_t lines;   /* lines written */
+    uint64_t lost;    /* lines dropped on write errors */
+    uint64_t pending; /* complete lines in the buffer */
+};
+
+static int out_openfd(const char *path, int flags)
+{
+    if (strcmp(path, "-") == 0)
+        return STDOUT_FILENO;
+    return open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0666);
+}
+
+struct ksd_event_out *ksd_event_out_open(const char *path, char *err, size_t errlen)
+{
+    struct ksd_event_out *o = calloc(1, sizeof(*o));
+    if (!o || !(o->path = strdup(path)) || !(o->buf = malloc(KSD_EVENT_OUT_BUF))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        if (o)
+            free(o->path);
+        free(o);
+        return NULL;
+    }
+    o->cap = KSD_EVENT_OUT_BUF;
+    if ((o->fd = out_openfd(path, O_TRUNC)) < 0) {
+        snprintf(err, errlen, "%s: cannot open for writing: %s", path, strerror(errno));
+        free(o->buf);
+        free(o->path);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+int ksd_event_out_flush(struct ksd_event_out *o)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < o->done) {
+        ssize_t n = write(o->fd, o->buf + off, o->done - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            o->lost += o->pending;
+            o->pending = 0;
+            rc = -1;
+            break;
+        }
+        off += (size_t)n;
+    }
+    o->lines += o->pending;
+    o->pending = 0;
+    memmove(o->buf, o->buf + o->done, o->len - o->done);
+    o->len -= o->done;
+    o->done = 0;
+    return rc;
+}
+
+void ksd_event_out_put(struct ksd_event_out *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len) {
+        if (o->done)
+            ksd_event_out_flush(o);
+        if (n > o->cap - o->len) {
+            size_t cap = o->cap;
+            while (n > cap - o->len)
+                cap *= 2;
+            char *b = realloc(o->buf, cap);
+            if (!b)
+                return; /* the line is cut; it still ends with its newline */
+            o->buf = b;
+            o->cap = cap;
+        }
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+void ksd_event_out_end(struct ksd_event_out *o)
+{
+    ksd_event_out_put(o, "\n", 1);
+    o->done = o->len;
+    o->pending++;
+    if (o->done >= KSD_EVENT_OUT_BUF / 2)
+        ksd_event_out_flush(o);
+}
+
+int ksd_event_out_reopen(struct ksd_event_out *o, char *err, size_t errlen)
+{
+    ksd_event_out_flush(o);
+    if (o->fd == STDOUT_FILENO)
+        return 0;
+    int fd = out_openfd(o->path, O_APPEND);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot reopen: %s", o->path, strerror(errno));
+        return -1;
+    }
+    close(o->fd);
+    o->fd = fd;
+    return 0;
+}
+
+uint64_t ksd_event_out_lines(const struct ksd_event_out *o)
+{
+    return o->lines;
+}
+
+uint64_t ksd_event_out_lost(const struct ksd_event_out *o)
+{
+    return o->lost;
+}
+
+void ksd_event_out_close(struct ksd_event_out *o)
+{
+    if (!o)
+        return;
+    ksd_event_out_flush(o);
+    if (o->fd != STDOUT_FILENO)
+        close(o->fd);
+    free(o->buf);
+    free(o->path);
+    free(o);
 }

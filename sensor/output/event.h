@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dissectors/community_id.h"
+
 #define KSD_EV_INDICATOR_MAX 512
 
 struct ksd_event {
@@ -32,8 +34,14 @@ struct ksd_event {
     char site[64];                        /* site from the site map, "" when none */
     char managed[16];                     /* "managed", "exception" or "" */
     char ruleset[64];                     /* version line of the rule file that matched */
-    char via[256];  /* dns_ip: the name the address was learned from; else "" */
-    uint32_t count; /* detections folded into this event (first of the window = 1) */
+    char via[256]; /* dns_ip: the name the address was learned from; a DNS name reached
+                      through a CNAME chain: the question name; else "" */
+    char community_id[KSD_COMMUNITY_ID_MAX]; /* the flow's Community ID v1, seed 0 */
+    char client_mac[18];        /* the client's MAC when known, "aa:bb:cc:dd:ee:ff", else "" */
+    char client_name[64];       /* a name the client announced for itself, else "" */
+    char client_name_source[8]; /* "dhcp", "netbios", "mdns", "llmnr", or "" */
+    uint32_t count;             /* detections folded into this event (first of the window = 1) */
+    char pcap[256];             /* offline runs: the capture file the packet came from; else "" */
 };
 
 /*
@@ -50,5 +58,34 @@ int ksd_json_string(const char *s, size_t n, char *buf, size_t cap);
 
 /* Format Unix microseconds as "2026-11-26T23:00:00.123456Z" (28 bytes with NUL). */
 void ksd_format_ts(int64_t ts_us, char out[32]);
+
+/*
+ * A line-oriented output file (--json, --facts): lines are built in a
+ * buffer and written with write(2) only as whole lines, so a reader that
+ * tails the file (or a pipe) never sees half a line; ksd_event_out_flush
+ * writes what is complete (the caller does it at least once a second).
+ * Not thread-safe: the caller serialises (struct ksd_sink's lock).
+ */
+struct ksd_event_out;
+
+/* Open `path` for writing (truncated; "-" is standard output). NULL and a message on failure. */
+struct ksd_event_out *ksd_event_out_open(const char *path, char *err, size_t errlen);
+/* Append n bytes to the line being built. */
+void ksd_event_out_put(struct ksd_event_out *o, const char *s, size_t n);
+/* End the line being built ('\n'); whole lines are written once the buffer is full. */
+void ksd_event_out_end(struct ksd_event_out *o);
+/* Write every complete line now. 0, or -1 when a write failed (the lines are dropped). */
+int ksd_event_out_flush(struct ksd_event_out *o);
+/*
+ * After a rotation: write what is complete, close, and open the path again
+ * (created if it was moved away, appended to if it is still there). Standard
+ * output is kept. 0, or -1 and a message (the old descriptor is kept).
+ */
+int ksd_event_out_reopen(struct ksd_event_out *o, char *err, size_t errlen);
+/* Lines written and lines lost to write errors so far. */
+uint64_t ksd_event_out_lines(const struct ksd_event_out *o);
+uint64_t ksd_event_out_lost(const struct ksd_event_out *o);
+/* Flush and close (NULL is a no-op). */
+void ksd_event_out_close(struct ksd_event_out *o);
 
 #endif

@@ -3,23 +3,37 @@
  *
  * Ring records: a frame (header + captured bytes) or a reassembled datagram
  * (outer packet context + datagram bytes), and control records: "adopt the
- * lists published in the worker's slot" and "end of input". A worker that
- * finds its ring empty sleeps briefly; the producer does the same when a
- * ring is full, so a slow worker slows the capture thread (the kernel buffer
- * absorbs a live burst, and a file is never read faster than it is
- * processed) rather than losing packets.
+ * lists published in the worker's slot", "the clock says" (live timers on an
+ * idle link) and "end of input".
+ *
+ * Nobody polls. A worker that finds its ring empty spins briefly, then
+ * announces that it sleeps and waits on a futex; the producer wakes it once
+ * KSD_POOL_WAKE_BATCH records are waiting or when the capture thread is about
+ * to wait itself (ksd_pool_kick), so a busy worker costs the producer one
+ * load per record and a system call only per batch. A full ring works the
+ * same way the other way round: the producer sleeps until the worker has
+ * freed half of it, so a slow worker slows the capture thread (the kernel
+ * buffer absorbs a live burst, and a file is never read faster than it is
+ * processed) rather than losing packets. Sleeps have a timeout, so a missed
+ * wake-up costs latency, never a hang. The announce/check pairs are ordered
+ * by sequentially consistent fences (the store-load pattern of a futex
+ * handshake).
  */
 #include "sensor/path/pool.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
 #include "dissectors/ksd.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/ring.h"
 #include "signatures/sig.h"
@@ -28,22 +42,27 @@ enum {
     REC_FRAME = 1, /* struct rec_frame + bytes */
     REC_DGRAM,     /* struct rec_dgram + bytes */
     REC_LISTS,     /* adopt slot->lists */
+    REC_CLOCK,     /* int64_t wall-clock us: run timers (live) */
     REC_END,       /* end of input */
 };
+
+#define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
+#define KSD_POOL_SPINS      2000       /* empty peeks before a worker sleeps */
+#define KSD_POOL_SLEEP_NS   200000000L /* longest futex wait: a lost wake-up costs this */
 
 struct rec_frame {
     int64_t ts_us;
     uint32_t caplen;
     uint32_t len;
     int32_t linktype;
-    uint32_t pad;
+    uint32_t src; /* input file index */
 };
 
 struct rec_dgram {
     int64_t ts_us;
     struct ksd_pkt outer; /* context of the fragments; pointers inside are not used */
     uint32_t len;
-    uint32_t pad;
+    uint32_t src; /* input file index */
 };
 
 struct slot {
@@ -54,6 +73,10 @@ struct slot {
     struct ksd_lists lists;     /* published by the capture thread before REC_LISTS */
     _Atomic uint64_t adopted;   /* generation of the lists this worker uses */
     _Atomic uint64_t flows_now; /* flows in the table, refreshed now and then */
+    _Atomic uint32_t wsleep;    /* futex: 1 while the worker sleeps on an empty ring */
+    _Atomic uint32_t psleep;    /* futex: 1 while the producer sleeps on a full ring */
+    uint32_t unsignalled;       /* producer: records pushed since the last wake check */
+    uint32_t freed;             /* worker: records released since the last wake check */
     int started;
 };
 
@@ -62,8 +85,9 @@ struct ksd_pool {
     /* ports (tcp, udp) of from-server port rules: there the receiver is the client */
     uint8_t agent_port[2][65536 / 8];
     struct slot slots[KSD_POOL_MAX_WORKERS];
-    struct ksd_ipfrag *frag; /* the dispatcher's reassembly (N > 1) */
-    struct ksd_stats st;     /* the dispatcher's own counts (N > 1) */
+    struct ksd_ipfrag *frag;  /* the dispatcher's reassembly (N > 1) */
+    struct ksd_budget budget; /* --max-flows and --reassembly-mb over all workers */
+    struct ksd_stats st;      /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
     uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
@@ -73,8 +97,63 @@ static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
 
 static void nap(void)
 {
-    struct timespec ts = {0, 50000}; /* 50 us */
+    struct timespec ts = {0, 50000}; /* 50 us: only while a reload waits for the workers */
     nanosleep(&ts, NULL);
+}
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t val)
+{
+    struct timespec ts = {0, KSD_POOL_SLEEP_NS};
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+/* Wake the thread sleeping on `word`, if it announced it sleeps. The caller
+ * has just published (ring head or tail); the fence orders that store before
+ * the load of the flag, as the sleeper orders its flag before its re-check. */
+static void wake(_Atomic uint32_t *word)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(word, memory_order_relaxed) &&
+        atomic_exchange_explicit(word, 0, memory_order_relaxed))
+        syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Worker: the next record, sleeping while the ring is empty. */
+static const uint8_t *next_rec(struct slot *s, uint32_t *type, size_t *len)
+{
+    const uint8_t *rec;
+    for (int spins = 0;; spins++) {
+        if ((rec = ksd_ring_peek(&s->ring, type, len)))
+            return rec;
+        if (spins < KSD_POOL_SPINS)
+            continue;
+        /* the producer may wait for room this worker has made */
+        s->freed = 0;
+        wake(&s->psleep);
+        atomic_store_explicit(&s->wsleep, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if ((rec = ksd_ring_peek(&s->ring, type, len))) {
+            atomic_store_explicit(&s->wsleep, 0, memory_order_relaxed);
+            return rec;
+        }
+        futex_wait(&s->wsleep, 1);
+        atomic_store_explicit(&s->wsleep, 0, memory_order_relaxed);
+        spins = 0;
+    }
+}
+
+/* Worker: drop the record; a producer waiting for room is woken once the
+ * ring is half empty (or when this worker runs dry), not for every record. */
+static void release_rec(struct slot *s)
+{
+    ksd_ring_release(&s->ring);
+    if (++s->freed < KSD_POOL_WAKE_BATCH)
+        return;
+    s->freed = 0;
+    size_t used = atomic_load_explicit(&s->ring.head, memory_order_relaxed) -
+                  atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
+    if (used <= s->ring.cap / 2)
+        wake(&s->psleep);
 }
 
 static void adopt(struct slot *s)
@@ -93,30 +172,32 @@ static void *worker_main(void *arg)
     uint32_t type;
     size_t len;
     for (;;) {
-        const uint8_t *rec = ksd_ring_peek(&s->ring, &type, &len);
-        if (!rec) {
-            nap();
-            continue;
-        }
+        const uint8_t *rec = next_rec(s, &type, &len);
         if (type == REC_FRAME) {
             struct rec_frame h;
             memcpy(&h, rec, sizeof(h));
-            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h)};
+            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h), h.src};
             ksd_worker_packet(s->w, &fr);
             if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
                 atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
         } else if (type == REC_DGRAM) {
             struct rec_dgram h;
             memcpy(&h, rec, sizeof(h));
+            ksd_worker_set_source(s->w, h.src);
             ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
         } else if (type == REC_LISTS) {
             adopt(s);
             atomic_store_explicit(&s->adopted, ++gen, memory_order_release);
+        } else if (type == REC_CLOCK) {
+            int64_t now;
+            memcpy(&now, rec, sizeof(now));
+            ksd_worker_clock(s->w, now);
+            atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
         } else if (type == REC_END) {
-            ksd_ring_release(&s->ring);
+            release_rec(s);
             break;
         }
-        ksd_ring_release(&s->ring);
+        release_rec(s);
     }
     ksd_worker_finish(s->w);
     atomic_store_explicit(&s->flows_now, 0, memory_order_relaxed);
@@ -127,13 +208,47 @@ static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, cons
                  size_t dlen)
 {
     void *dst;
-    while (!(dst = ksd_ring_reserve(&s->ring, hlen + dlen)))
-        nap();
+    while (!(dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+        /* full: the worker must run; sleep until it has made room */
+        s->unsignalled = 0;
+        wake(&s->wsleep);
+        atomic_store_explicit(&s->psleep, 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        if ((dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+            atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
+            break;
+        }
+        futex_wait(&s->psleep, 1);
+        atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
+    }
     if (hlen)
         memcpy(dst, h, hlen);
     if (dlen)
         memcpy((uint8_t *)dst + hlen, data, dlen);
     ksd_ring_commit(&s->ring, hlen + dlen, type);
+    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || type != REC_FRAME) {
+        s->unsignalled = 0;
+        wake(&s->wsleep);
+    }
+}
+
+void ksd_pool_kick(struct ksd_pool *p)
+{
+    for (int i = 1; i < p->n; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->started && s->unsignalled) {
+            s->unsignalled = 0;
+            wake(&s->wsleep);
+        }
+    }
+}
+
+void ksd_pool_clock(struct ksd_pool *p, int64_t now_us)
+{
+    ksd_worker_clock(p->slots[0].w, now_us);
+    for (int i = 1; i < p->n; i++)
+        if (p->slots[i].started)
+            push(&p->slots[i], REC_CLOCK, &now_us, sizeof(now_us), NULL, 0);
 }
 
 struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
@@ -148,12 +263,19 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
         workers = KSD_POOL_MAX_WORKERS;
     p->n = workers;
     p->own = wc->ndpi ? 1 : 0;
+    struct ksd_worker_conf c = *wc;
+    if (!c.budget) {
+        long mb = c.reassembly_mb > 0 ? c.reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
+        ksd_budget_init(&p->budget, (uint64_t)(c.max_flows > 0 ? c.max_flows : 1000000),
+                        (uint64_t)mb << 20, workers);
+        c.budget = &p->budget;
+    }
     for (int i = 0; i < workers; i++) {
         struct slot *s = &p->slots[i];
         s->pool = p;
         s->lists = *lists;
         s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
-        if (!(s->w = ksd_worker_new(wc, sink)))
+        if (!(s->w = ksd_worker_new(&c, sink)))
             goto fail;
         ksd_worker_set_index(s->w, i);
         adopt(s);
@@ -265,11 +387,14 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         h.ts_us = fr->ts_us;
         h.outer = pkt;
         h.len = (uint32_t)dglen;
+        h.src = fr->src;
         uint32_t di = pick(p, client_hash(p, &inner));
-        if (di == 0)
+        if (di == 0) {
+            ksd_worker_set_source(p->slots[0].w, fr->src);
             ksd_worker_datagram(p->slots[0].w, fr->ts_us, &pkt, dg, dglen);
-        else
+        } else {
             push(&p->slots[di], REC_DGRAM, &h, sizeof(h), dg, dglen);
+        }
         return;
     }
     uint32_t idx = rc == KSD_DEC_OK ? pick(p, client_hash(p, &pkt)) : 0;
@@ -277,7 +402,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         ksd_worker_decoded(p->slots[0].w, fr, &pkt, rc);
         return;
     }
-    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, 0};
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src};
     push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
 }
 
@@ -315,6 +440,9 @@ void ksd_pool_finish(struct ksd_pool *p)
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
+    for (int i = 0; i < p->n; i++) /* every worker has drained: a last look */
+        if (p->slots[i].w)
+            ksd_worker_settle_pending(p->slots[i].w);
 }
 
 void ksd_pool_free(struct ksd_pool *p)
@@ -363,10 +491,10 @@ void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
                             p->frag ? ksd_ipfrag_stats(p->frag) : NULL, out);
 }
 
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out)
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v)
 {
     struct ksd_worker *ws[KSD_POOL_MAX_WORKERS];
     for (int i = 0; i < p->n; i++)
         ws[i] = p->slots[i].w;
-    ksd_workers_print_hosts(ws, p->n, out);
+    ksd_workers_hosts_each(ws, p->n, v);
 }

@@ -43,6 +43,11 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
                               const struct ksd_lists *lists);
 /* Process (1 worker) or dispatch (N workers) one frame. Blocks while the chosen ring is full. */
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
+/* The capture thread is about to wait: wake workers for the records queued so far. */
+void ksd_pool_kick(struct ksd_pool *p);
+/* Live timers (every 250 ms or so, packets or not): every worker expires idle
+ * flows on this wall-clock time and emits what waited too long (worker.h). */
+void ksd_pool_clock(struct ksd_pool *p, int64_t now_us);
 /*
  * Swap the rules and lists: every worker adopts them before its next frame;
  * returns once all have, so the caller may free the old ones.
@@ -59,6 +64,7 @@ uint64_t ksd_pool_bytes(const struct ksd_pool *p);
 /* Flows in the tables now (approximate while workers run). */
 uint64_t ksd_pool_flows(const struct ksd_pool *p);
 void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out);
+/* Visit every worker's host records (call once the workers have stopped). */
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v);
 
 #endif
