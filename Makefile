@@ -171,8 +171,9 @@ deps:
 # capture-driven suites (not packaging, install, the dashboard's browser or
 # the live namespaces again).
 ALL_E2E   := $(wildcard tests/e2e_*.sh)
-CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
-SAN_E2E   := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
+CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh \
+             tests/e2e_indirect.sh tests/e2e_flood.sh
+SAN_E2E   := $(CHECK_E2E) tests/e2e_offline.sh
 
 # The full suite: plain build, then the AddressSanitizer+UBSan build, then
 # the fuzz harnesses for a few seconds each, format and layering checks.
@@ -277,5 +278,5 @@ clean:
 
 -include deploy/install.mk
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_SRCS:%.c=build/fuzzobj/%.d)
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) \
-         $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) \
+         $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)

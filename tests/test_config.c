@@ -76,13 +76,18 @@ static const struct key_case keys[] = {
     S("user", "nobody", user),
     I("syslog", "yes", use_syslog, 1),
     I("hosts", "yes", hosts, 1),
+    S("hosts-csv", "hosts.csv", hosts_csv),
+    S("hosts-json", "-", hosts_json),
+    I("name-age", "3600", name_age_s, 3600),
+    L("reassembly-mb", "128", reassembly_mb, 128),
 };
 
 struct tdir {
     char dir[64];
     char conf[128];
     char err[128];
-    char text[1024]; /* what ksd_config_parse printed to stderr */
+    char text[1024];       /* what ksd_config_parse printed to stderr */
+    struct ksd_config cfg; /* the last parse, freed by the next and by teardown */
 };
 
 static int setup(void **state)
@@ -103,6 +108,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct tdir *t = *state;
+    ksd_config_free(&t->cfg);
     rh_rmtree(t->dir);
     free(t);
     return 0;
@@ -116,14 +122,14 @@ static void write_conf(struct tdir *t, const char *text)
     fclose(f);
 }
 
-/* ksd_config_parse with NULL-terminated arguments; stderr into t->text. */
-static int parse(struct tdir *t, struct ksd_config *c, ...)
+/* ksd_config_parse into t->cfg with NULL-terminated arguments; stderr into t->text. */
+static int parse(struct tdir *t, ...)
 {
     char *argv[16];
     int argc = 0;
     va_list ap;
     argv[argc++] = (char *)"ksd";
-    va_start(ap, c);
+    va_start(ap, t);
     for (char *a; argc < 15 && (a = va_arg(ap, char *)) != NULL;)
         argv[argc++] = a;
     va_end(ap);
@@ -134,7 +140,8 @@ static int parse(struct tdir *t, struct ksd_config *c, ...)
     assert_true(saved >= 0 && f != NULL);
     dup2(fileno(f), 2);
     fclose(f);
-    int rc = ksd_config_parse(c, argc, argv);
+    ksd_config_free(&t->cfg);
+    int rc = ksd_config_parse(&t->cfg, argc, argv);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -149,21 +156,21 @@ static int parse(struct tdir *t, struct ksd_config *c, ...)
 static void test_defaults(void **state)
 {
     struct tdir *t = *state;
-    struct ksd_config c;
-    assert_int_equal(parse(t, &c, "-r", "x.pcap", NULL), 0);
-    assert_int_equal(c.n_inputs, 1);
-    assert_string_equal(c.inputs[0], "x.pcap");
-    assert_int_equal(c.ndpi, 1);
-    assert_int_equal(c.dedup_window_s, 300);
-    assert_int_equal(c.max_flows, 1000000);
-    assert_int_equal(c.progress, -1);
-    assert_int_equal(c.redis_connect_timeout_ms, 1000);
-    assert_int_equal(c.redis_timeout_ms, 2000);
-    assert_int_equal(c.redis_queue, 65536);
-    assert_int_equal(c.spool_max_mb, 256);
-    assert_string_equal(c.redis_prefix, "ksd:");
-    assert_non_null(c.sigfile);
-    assert_true(c.sensor_id && c.sensor_id[0]); /* the host name */
+    const struct ksd_config *c = &t->cfg;
+    assert_int_equal(parse(t, "-r", "x.pcap", NULL), 0);
+    assert_int_equal(c->n_inputs, 1);
+    assert_string_equal(c->inputs[0], "x.pcap");
+    assert_int_equal(c->ndpi, 1);
+    assert_int_equal(c->dedup_window_s, 300);
+    assert_int_equal(c->max_flows, 1000000);
+    assert_int_equal(c->progress, -1);
+    assert_int_equal(c->redis_connect_timeout_ms, 1000);
+    assert_int_equal(c->redis_timeout_ms, 2000);
+    assert_int_equal(c->redis_queue, 65536);
+    assert_int_equal(c->spool_max_mb, 256);
+    assert_string_equal(c->redis_prefix, "ksd:");
+    assert_non_null(c->sigfile);
+    assert_true(c->sensor_id && c->sensor_id[0]); /* the host name */
 }
 
 /* Each setting, alone in a file, reaches its field. */
@@ -173,16 +180,16 @@ static void test_every_key(void **state)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         const struct key_case *k = &keys[i];
         char text[256];
-        struct ksd_config c;
+        const struct ksd_config *c = &t->cfg;
         snprintf(text, sizeof(text), "# %s\n[ksd]\n%s = %s\n", k->key, k->key, k->val);
         write_conf(t, text);
-        if (parse(t, &c, "-c", t->conf, "--print-config", NULL) != 0)
+        if (parse(t, "-c", t->conf, "--print-config", NULL) != 0)
             fail_msg("%s: refused: %s", k->key, t->text);
-        const char *base = (const char *)&c;
+        const char *base = (const char *)c;
         switch (k->kind) {
             case K_INPUT:
-                assert_int_equal(c.n_inputs, 1);
-                assert_string_equal(c.inputs[0], k->val);
+                assert_int_equal(c->n_inputs, 1);
+                assert_string_equal(c->inputs[0], k->val);
                 break;
             case K_STR: {
                 const char *got;
@@ -213,13 +220,13 @@ static void test_every_key(void **state)
 static void test_flags_no(void **state)
 {
     struct tdir *t = *state;
-    struct ksd_config c;
+    const struct ksd_config *c = &t->cfg;
     write_conf(t, "stats = no\nno-ndpi = false\nhosts = 0\nsyslog = no\n");
-    assert_int_equal(parse(t, &c, "-c", t->conf, "--print-config", NULL), 0);
-    assert_int_equal(c.stats, 0);
-    assert_int_equal(c.ndpi, 1);
-    assert_int_equal(c.hosts, 0);
-    assert_int_equal(c.use_syslog, 0);
+    assert_int_equal(parse(t, "-c", t->conf, "--print-config", NULL), 0);
+    assert_int_equal(c->stats, 0);
+    assert_int_equal(c->ndpi, 1);
+    assert_int_equal(c->hosts, 0);
+    assert_int_equal(c->use_syslog, 0);
 }
 
 /* Bad lines: exit 2 and "FILE:LINE: reason" naming the first bad line. */
@@ -237,6 +244,8 @@ static void test_file_errors(void **state)
         {"dedup-window = 604801\n", 1, "dedup window"},
         {"max-flows = 999\n", 1, "max flows"},
         {"snaplen = 63\n", 1, "snaplen"},
+        {"name-age = 0\n", 1, "name age"},
+        {"reassembly-mb = 65537\n", 1, "reassembly"},
         {"buffer-mb = 4097\n", 1, "buffer"},
         {"redis-maxlen = 999\n", 1, "maxlen"},
         {"redis-connect-timeout = 99\n", 1, "connect timeout"},
@@ -253,18 +262,16 @@ static void test_file_errors(void **state)
         {"stats = yes\nthis is not a setting\n", 2, "syntax"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct ksd_config c;
         char want[192];
         write_conf(t, cases[i].text);
-        int rc = parse(t, &c, "-c", t->conf, "--print-config", NULL);
+        int rc = parse(t, "-c", t->conf, "--print-config", NULL);
         snprintf(want, sizeof(want), "%s:%d: ", t->conf, cases[i].line);
         if (rc != KSD_EXIT_USAGE || strncmp(t->text, want, strlen(want)) != 0 ||
             !strstr(t->text, cases[i].reason))
             fail_msg("case %zu: exit %d, '%s' (want '%s...%s')", i, rc, t->text, want,
                      cases[i].reason);
     }
-    struct ksd_config c;
-    assert_int_equal(parse(t, &c, "-c", "/nonexistent/ksd.conf", NULL), KSD_EXIT_USAGE);
+    assert_int_equal(parse(t, "-c", "/nonexistent/ksd.conf", NULL), KSD_EXIT_USAGE);
     assert_non_null(strstr(t->text, "/nonexistent/ksd.conf"));
 }
 
@@ -272,51 +279,50 @@ static void test_file_errors(void **state)
 static void test_command_line_errors(void **state)
 {
     struct tdir *t = *state;
-    struct ksd_config c;
-    assert_int_equal(parse(t, &c, "--frobnicate", NULL), KSD_EXIT_USAGE);
+    const struct ksd_config *c = &t->cfg;
+    assert_int_equal(parse(t, "--frobnicate", NULL), KSD_EXIT_USAGE);
     assert_non_null(strstr(t->text, "unknown option"));
-    assert_int_equal(parse(t, &c, "-r", "x", "--threads", "many", NULL), KSD_EXIT_USAGE);
+    assert_int_equal(parse(t, "-r", "x", "--threads", "many", NULL), KSD_EXIT_USAGE);
     assert_non_null(strstr(t->text, "--threads"));
-    assert_int_equal(parse(t, &c, "-r", "x", "--snaplen", NULL), KSD_EXIT_USAGE);
+    assert_int_equal(parse(t, "-r", "x", "--snaplen", NULL), KSD_EXIT_USAGE);
     assert_non_null(strstr(t->text, "needs a value"));
-    /* a positional argument is one more input (shell globs), not an error */
-    assert_int_equal(parse(t, &c, "-r", "x", "more.pcap", NULL), 0);
-    assert_int_equal(c.n_inputs, 2);
-    assert_string_equal(c.inputs[1], "more.pcap");
-    assert_int_equal(parse(t, &c, "-r", "x", "-i", "eth0", NULL), KSD_EXIT_USAGE);
-    assert_int_equal(parse(t, &c, NULL), KSD_EXIT_USAGE);
+    /* positional arguments are captures, as with -r */
+    assert_int_equal(parse(t, "-r", "x", "more.pcap", NULL), 0);
+    assert_int_equal(c->n_inputs, 2);
+    assert_string_equal(c->inputs[1], "more.pcap");
+    assert_int_equal(parse(t, "-r", "x", "-i", "eth0", NULL), KSD_EXIT_USAGE);
+    assert_int_equal(parse(t, NULL), KSD_EXIT_USAGE);
     assert_non_null(strstr(t->text, "nothing to read"));
-    assert_int_equal(parse(t, &c, "--check-signatures", "x.rules", NULL), 0);
-    assert_string_equal(c.check_sigs, "x.rules");
+    assert_int_equal(parse(t, "--check-signatures", "x.rules", NULL), 0);
+    assert_string_equal(c->check_sigs, "x.rules");
 }
 
 /* The command line's strings win over the file's; -r adds to the file's. */
 static void test_precedence(void **state)
 {
     struct tdir *t = *state;
-    struct ksd_config c;
+    const struct ksd_config *c = &t->cfg;
     write_conf(t, "sensor-id = from-file\nredis = 127.0.0.1:1\nread = b.pcap\njson = f.json\n");
-    assert_int_equal(parse(t, &c, "-c", t->conf, "--sensor-id", "from-cli", "-r", "a.pcap", NULL),
-                     0);
-    assert_string_equal(c.sensor_id, "from-cli");
-    assert_string_equal(c.redis, "127.0.0.1:1");
-    assert_string_equal(c.json, "f.json");
-    assert_int_equal(c.n_inputs, 2);
-    assert_string_equal(c.inputs[0], "a.pcap");
-    assert_string_equal(c.inputs[1], "b.pcap");
+    assert_int_equal(parse(t, "-c", t->conf, "--sensor-id", "from-cli", "-r", "a.pcap", NULL), 0);
+    assert_string_equal(c->sensor_id, "from-cli");
+    assert_string_equal(c->redis, "127.0.0.1:1");
+    assert_string_equal(c->json, "f.json");
+    assert_int_equal(c->n_inputs, 2);
+    assert_string_equal(c->inputs[0], "a.pcap");
+    assert_string_equal(c->inputs[1], "b.pcap");
 }
 
 /* ksd_config_print shows what was set, one "key = value" line each. */
 static void test_print(void **state)
 {
     struct tdir *t = *state;
-    struct ksd_config c;
+    const struct ksd_config *c = &t->cfg;
     write_conf(t, "redis-timeout = 500\nspool-max = 8\nthreads = 2\nsites = s.txt\n");
-    assert_int_equal(parse(t, &c, "-c", t->conf, "--print-config", NULL), 0);
+    assert_int_equal(parse(t, "-c", t->conf, "--print-config", NULL), 0);
     char out[4096];
     FILE *f = fmemopen(out, sizeof(out), "w");
     assert_non_null(f);
-    ksd_config_print(&c, f);
+    ksd_config_print(c, f);
     fclose(f);
     static const char *const lines[] = {"redis-timeout = 500\n", "spool-max = 8\n", "threads = 2\n",
                                         "sites = s.txt\n", "stats = no\n"};

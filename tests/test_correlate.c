@@ -4,9 +4,9 @@
  * cache (per resolving client, TTL clamped to its floor and cap, expiry,
  * least-recently-used eviction at KSD_DNSCACHE_MAX), prerequisite flows,
  * event suppression (one event per client, rule and evidence per window, the
- * folded detections counted into the next event), and the host records as
- * the --hosts table prints them (first/last seen, evidence kinds, at most
- * KSD_HOST_TOP_INDICATORS distinct indicators, the verdict, eviction).
+ * folded detections counted into the next event), and the host records
+ * through ksd_corr_hosts_each (first/last seen, events and evidence kinds,
+ * categories, labels, detections per indicator, eviction).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -150,103 +150,140 @@ static void test_dedup(void **state)
     ksd_corr_free(c);
 }
 
-/* What ksd_corr_hosts_each shows of a table: the records and the indicators. */
+/* What ksd_corr_hosts_each visits, copied. */
+#define T_HOSTS 8
+#define T_INDS  16
 struct seen {
-    struct ksd_corr_host h[8]; /* records, in visiting order */
+    struct ksd_corr_host h[T_HOSTS];
     int nh;
-    char ind[32][128]; /* "client indicator" */
-    uint64_t n[32];    /* its detections */
+    struct {
+        struct ksd_addr client;
+        char ind[160];
+        uint64_t n;
+    } ind[T_INDS];
     int ni;
 };
 
 static void see_host(void *arg, const struct ksd_corr_host *h)
 {
     struct seen *s = arg;
-    assert_true(s->nh < 8);
+    assert_true(s->nh < T_HOSTS);
     s->h[s->nh++] = *h;
 }
 
-static void see_ind(void *arg, const struct ksd_addr *client, const char *ind, uint64_t n)
+static void see_ind(void *arg, const struct ksd_addr *client, const char *indicator, uint64_t n)
 {
     struct seen *s = arg;
-    char a[64];
-    assert_true(s->ni < 32);
-    ksd_addr_str(client, a, sizeof(a));
-    snprintf(s->ind[s->ni], sizeof(s->ind[0]), "%s %s", a, ind);
-    s->n[s->ni++] = n;
+    assert_true(s->ni < T_INDS);
+    s->ind[s->ni].client = *client;
+    snprintf(s->ind[s->ni].ind, sizeof(s->ind[0].ind), "%s", indicator);
+    s->ind[s->ni++].n = n;
 }
 
-static const struct ksd_corr_host *host_of(const struct seen *s, const char *addr)
+static void visit(const struct ksd_corr *c, struct seen *s)
 {
-    for (int i = 0; i < s->nh; i++) {
-        char a[64];
-        ksd_addr_str(&s->h[i].addr, a, sizeof(a));
-        if (strcmp(a, addr) == 0)
+    memset(s, 0, sizeof(*s));
+    struct ksd_corr_host_visit v = {see_host, see_ind, s};
+    ksd_corr_hosts_each(c, &v);
+}
+
+static const struct ksd_corr_host *host_of(const struct seen *s, const struct ksd_addr *a)
+{
+    for (int i = 0; i < s->nh; i++)
+        if (memcmp(&s->h[i].addr, a, sizeof(*a)) == 0)
             return &s->h[i];
-    }
     return NULL;
 }
 
-static uint64_t ind_of(const struct seen *s, const char *client_ind)
+/* Detections of indicator for client, or -1 when not visited. */
+static long long ind_of(const struct seen *s, const struct ksd_addr *a, const char *ind)
 {
     for (int i = 0; i < s->ni; i++)
-        if (strcmp(s->ind[i], client_ind) == 0)
-            return s->n[i];
-    return 0;
+        if (memcmp(&s->ind[i].client, a, sizeof(*a)) == 0 && strcmp(s->ind[i].ind, ind) == 0)
+            return (long long)s->ind[i].n;
+    return -1;
 }
 
-static uint32_t ev_of(const struct ksd_corr_host *h, const char *kind)
+static uint32_t ev_n(const struct ksd_corr_host *h, const char *kind)
 {
     for (size_t i = 0; ksd_corr_evidence_name(i); i++)
         if (strcmp(ksd_corr_evidence_name(i), kind) == 0)
             return h->ev_n[i];
+    fail_msg("no evidence kind %s", kind);
     return 0;
 }
 
-/* Host records as --hosts and the Redis host record define them: counted per
- * event emitted (detections through its count), first and last event
- * whatever the order, events per evidence kind, the last non-empty labels. */
+static uint32_t cat_bit(const char *name)
+{
+    size_t n;
+    const char *const *cats = ksd_sig_categories(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cats[i], name) == 0)
+            return 1u << i;
+    fail_msg("no category %s", name);
+    return 0;
+}
+
 static void test_hosts(void **state)
 {
     (void)state;
     struct ksd_corr *c = ksd_corr_new();
     static struct seen s;
-    memset(&s, 0, sizeof(s));
-    struct ksd_corr_host_visit v = {see_host, see_ind, &s};
-    ksd_corr_hosts_each(c, &v);
+    visit(c, &s);
     assert_int_equal(s.nh, 0);
+    assert_int_equal(s.ni, 0);
     struct ksd_addr a = A("10.3.0.1"), b = A("10.3.0.2"), d = A("2001:db8::7");
-    int64_t t = 1764198000LL * SEC; /* 2025-11-26 23:00:00 UTC */
+    int64_t t = 1764198000LL * SEC;
     ksd_corr_host_add(c, &b, t + 60 * SEC, KSD_EV_SNI, "website", "www.kaspersky.com", "hq", "", 1);
     ksd_corr_host_add(c, &a, t + 120 * SEC, KSD_EV_DNS, "update", "s07.upd.kaspersky.com", "hq",
                       "managed", 1);
-    ksd_corr_host_add(c, &a, t, KSD_EV_SNI, "update", "s07.upd.kaspersky.com", "", "managed", 4);
-    ksd_corr_host_add(c, &a, t + 30 * SEC, KSD_EV_JA3, "update", "abc", "hq", "", 1);
-    ksd_corr_host_add(c, &d, t, KSD_EV_DNS_IP, "infrastructure", "n0.kaspersky.com", "", "", 2);
+    ksd_corr_host_add(c, &a, t, KSD_EV_SNI, "update", "s07.upd.kaspersky.com", "", "", 2);
+    ksd_corr_host_add(c, &a, t + 30 * SEC, KSD_EV_JA3, "activation",
+                      "a\x01"
+                      "b c",
+                      "hq", "managed", 1);
+    for (int i = 0; i < 6; i++) {
+        char ind[32];
+        snprintf(ind, sizeof(ind), "n%d.kaspersky.com", i);
+        ksd_corr_host_add(c, &d, t, KSD_EV_DNS_IP, "infrastructure", ind, "", "", 1);
+    }
     assert_int_equal(ksd_corr_hosts_count(c), 3);
-    memset(&s, 0, sizeof(s));
-    ksd_corr_hosts_each(c, &v);
+    visit(c, &s);
     assert_int_equal(s.nh, 3);
-    const struct ksd_corr_host *ha = host_of(&s, "10.3.0.1"), *hb = host_of(&s, "10.3.0.2"),
-                               *hd = host_of(&s, "2001:db8::7");
-    assert_non_null(ha);
-    assert_non_null(hb);
-    assert_non_null(hd);
+    const struct ksd_corr_host *ha = host_of(&s, &a), *hb = host_of(&s, &b), *hd = host_of(&s, &d);
+    assert_true(ha && hb && hd);
+    /* first and last seen whatever the order of arrival; one per event */
     assert_int_equal(ha->first_us, t);
     assert_int_equal(ha->last_us, t + 120 * SEC);
-    assert_int_equal(ha->events, 3); /* events, not detections */
-    assert_int_equal(ev_of(ha, "dns"), 1);
-    assert_int_equal(ev_of(ha, "sni"), 1);
-    assert_int_equal(ev_of(ha, "ja3"), 1);
-    assert_string_equal(ha->site, "hq");         /* the last non-empty */
-    assert_string_equal(ha->managed, "managed"); /* an empty label does not clear it */
-    /* detections per indicator: the counts of its events */
-    assert_int_equal(ind_of(&s, "10.3.0.1 s07.upd.kaspersky.com"), 5);
-    assert_int_equal(ind_of(&s, "2001:db8::7 n0.kaspersky.com"), 2);
-    /* verdicts from the categories seen */
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(ha->catmask)), "product");
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(hb->catmask)), "website-only");
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(hd->catmask)), "suspected");
+    assert_int_equal(ha->events, 3);
+    assert_int_equal(ev_n(ha, "dns"), 1);
+    assert_int_equal(ev_n(ha, "sni"), 1);
+    assert_int_equal(ev_n(ha, "ja3"), 1);
+    assert_int_equal(ev_n(ha, "http_host"), 0);
+    assert_int_equal(ha->catmask, cat_bit("update") | cat_bit("activation"));
+    /* labels: an empty one does not replace a set one */
+    assert_string_equal(ha->site, "hq");
+    assert_string_equal(ha->managed, "managed");
+    assert_string_equal(hb->managed, "");
+    assert_int_equal(hb->catmask, cat_bit("website"));
+    assert_int_equal(hd->events, 6);
+    assert_int_equal(ev_n(hd, "dns_ip"), 6);
+    /* indicators: detections summed over the events' counts, bytes kept */
+    assert_int_equal(ind_of(&s, &a, "s07.upd.kaspersky.com"), 3);
+    assert_int_equal(ind_of(&s, &a,
+                            "a\x01"
+                            "b c"),
+                     1);
+    assert_int_equal(ind_of(&s, &b, "www.kaspersky.com"), 1);
+    assert_int_equal(ind_of(&s, &b, "s07.upd.kaspersky.com"), -1);
+    for (int i = 0; i < 6; i++) {
+        char ind[32];
+        snprintf(ind, sizeof(ind), "n%d.kaspersky.com", i);
+        assert_int_equal(ind_of(&s, &d, ind), 1);
+    }
+    assert_int_equal(s.ni, 2 + 1 + 6);
+    /* evidence kind names end with a NULL */
+    assert_null(ksd_corr_evidence_name(KSD_CORR_NEVIDENCE));
     ksd_corr_free(c);
 }
 
@@ -264,42 +301,12 @@ static void test_hosts_eviction(void **state)
     ksd_corr_free(c);
 }
 
-/* The verdict from the categories seen. */
-static void test_verdict(void **state)
-{
-    (void)state;
-    size_t n;
-    const char *const *cats = ksd_sig_categories(&n);
-    assert_true(n > 0 && n <= 32);
-    uint32_t website = 0, product = 0, other = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(cats[i], "website") == 0)
-            website = 1u << i;
-        else if (ksd_sig_category_is_product(cats[i], strlen(cats[i])))
-            product |= 1u << i;
-        else
-            other |= 1u << i;
-    }
-    assert_true(website && product && other);
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(0)), "suspected");
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(website)), "website-only");
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(website | other)),
-                        "suspected");
-    assert_string_equal(ksd_sig_verdict_name(ksd_sig_verdict_of_mask(other)), "suspected");
-    for (size_t i = 0; i < n; i++)
-        if (product & (1u << i))
-            assert_string_equal(
-                ksd_sig_verdict_name(ksd_sig_verdict_of_mask((1u << i) | website | other)),
-                "product");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_cache), cmocka_unit_test(test_dns_eviction),
         cmocka_unit_test(test_pairs),     cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_hosts),     cmocka_unit_test(test_hosts_eviction),
-        cmocka_unit_test(test_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
