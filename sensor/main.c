@@ -357,7 +357,7 @@ static void timers(struct run *r, struct ksd_capture *c, const char *name)
         if (r->emit) {
             struct ksd_capture_stats cs;
             if (ksd_capture_stats(c, &cs) == 0)
-                r->drops = cs.dropped + cs.ifdropped;
+                r->drops = cs.dropped + cs.ifdropped + ksd_pool_capture_drops(r->pool, NULL);
             snapshot(r, 0);
         }
     }
@@ -397,7 +397,7 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
             ksd_pool_kick(r->pool);
             int64_t wait = r->next_tick - mono_us();
             if (wait > 0 && !stats_requested && !reload_requested &&
-                ksd_capture_wait(c, (int)(wait / 1000) + 1) < 0) {
+                ksd_capture_wait(c, -1, (int)(wait / 1000) + 1) < 0) {
                 log_msg("%s: read error: %s", name, ksd_capture_error(c));
                 rc = 1;
                 break;
@@ -409,6 +409,33 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
     show_progress(r, c, name, 1);
     current_capture = NULL;
     return rc;
+}
+
+/*
+ * Live with N workers: N - 1 more sockets on the interface, all N in one
+ * PACKET_FANOUT group, so the kernel hands each worker its own clients'
+ * packets and no thread copies frames for another. On failure (an old
+ * kernel, a socket limit) the capture thread dispatches as offline.
+ */
+static void open_fanout(struct ksd_capture *first, const char *iface,
+                        const struct ksd_capture_opts *co, int workers,
+                        struct ksd_capture *fan[KSD_POOL_MAX_WORKERS])
+{
+    char err[512];
+    int group = (int)(getpid() & 0xffff);
+    fan[0] = first;
+    int ok = ksd_capture_fanout(first, group, err, sizeof(err)) == 0;
+    for (int i = 1; ok && i < workers; i++)
+        ok = (fan[i] = ksd_capture_open_live(iface, co, err, sizeof(err))) &&
+             ksd_capture_fanout(fan[i], group, err, sizeof(err)) == 0;
+    if (ok)
+        return;
+    ksd_log(LOG_WARNING, "%s: no fanout (%s); the capture thread dispatches", iface, err);
+    for (int i = 1; i < workers; i++) {
+        ksd_capture_close(fan[i]);
+        fan[i] = NULL;
+    }
+    fan[0] = NULL;
 }
 
 static int start_redis(struct run *r)
@@ -498,7 +525,13 @@ int main(int argc, char **argv)
     r.started = (int64_t)time(NULL);
     int status = 0;
     char *protos = NULL, pbuf[32];
-    struct ksd_capture *live = NULL; /* opened before the privilege drop */
+    struct ksd_capture *live = NULL;                        /* opened before the privilege drop */
+    struct ksd_capture *fan[KSD_POOL_MAX_WORKERS] = {NULL}; /* its fanout sockets */
+    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (workers < 1)
+        workers = 1;
+    if (workers > KSD_POOL_MAX_WORKERS)
+        workers = KSD_POOL_MAX_WORKERS;
     char err[512];
     if (!(r.sigs = load_sigs(cfg.sigfile)))
         return KSD_EXIT_USAGE;
@@ -519,6 +552,8 @@ int main(int argc, char **argv)
             status = 1;
             goto out;
         }
+        if (workers > 1)
+            open_fanout(live, cfg.iface, &co, workers, fan);
     }
     if (cfg.iface || cfg.user) {
         int pd = ksd_privdrop(cfg.user, err, sizeof(err));
@@ -544,9 +579,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (workers < 1)
-        workers = 1;
     r.sink.threaded = workers > 1;
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
                                  cfg.sensor_id, cfg.ndpi,
@@ -554,7 +586,9 @@ int main(int argc, char **argv)
     protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
-    r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
+    r.pool = fan[1] ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
+                    : ksd_pool_new(workers, &wc, &r.sink, &lists);
+    memset(fan, 0, sizeof(fan)); /* the pool owns them now (also when it failed) */
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     if (protos)
         unlink(protos);
@@ -574,13 +608,15 @@ int main(int argc, char **argv)
         log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
                 workers, workers > 1 ? "s" : "");
         status = run_source(&r, c, cfg.iface);
+        ksd_pool_finish(r.pool); /* the workers' sockets report their last figures */
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0) {
-            r.drops = cs.dropped + cs.ifdropped;
-            if (cfg.stats || cs.dropped || cs.ifdropped)
+            uint64_t recv = 0, drops = ksd_pool_capture_drops(r.pool, &recv);
+            r.drops = cs.dropped + cs.ifdropped + drops;
+            if (cfg.stats || r.drops)
                 fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
-                        (unsigned long long)cs.received, (unsigned long long)cs.dropped,
-                        (unsigned long long)cs.ifdropped);
+                        (unsigned long long)(cs.received + recv),
+                        (unsigned long long)(cs.dropped + drops), (unsigned long long)cs.ifdropped);
         }
         ksd_capture_close(c);
     } else {
@@ -613,6 +649,8 @@ out:
     fflush(stdout);
     if (live)
         ksd_capture_close(live);
+    for (int i = 1; i < KSD_POOL_MAX_WORKERS; i++)
+        ksd_capture_close(fan[i]);
     ksd_pool_free(r.pool);
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);

@@ -11,8 +11,10 @@
 #include "sensor/path/capture.h"
 
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +131,7 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
     return c;
 }
 
-int ksd_capture_wait(struct ksd_capture *c, int timeout_ms)
+int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms)
 {
     if (!c->live)
         return 1;
@@ -137,13 +139,75 @@ int ksd_capture_wait(struct ksd_capture *c, int timeout_ms)
         /* no selectable descriptor: the blocking read's own timeout paces the caller */
         return 1;
     }
-    struct pollfd pfd = {c->fd, POLLIN, 0};
-    int rc = poll(&pfd, 1, timeout_ms);
+    struct pollfd pfd[2] = {{c->fd, POLLIN, 0}, {other_fd, POLLIN, 0}};
+    int rc = poll(pfd, other_fd >= 0 ? 2 : 1, timeout_ms);
     if (rc < 0 && errno != EINTR) {
         snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
         return -1;
     }
     return rc > 0;
+}
+
+/*
+ * The fanout program (classic BPF, run by the kernel on every packet before
+ * it picks a socket; the socket is the result modulo the group size). It
+ * hashes the client address of an IPv4 TCP or UDP packet, the client being
+ * the side with the higher port (the ephemeral one), the same for both
+ * directions; other IPv4 packets hash the XOR of the two addresses; anything
+ * else goes to socket 0. So every flow of one client meets in one worker
+ * (DNS-learned addresses, suppression, host records stay per worker), as the
+ * pool's own dispatch does with its service-port rule. Offsets are relative
+ * to the network header (SKF_NET_OFF), so the link layer does not matter.
+ */
+#define KSD_NET      (-0x100000)   /* SKF_NET_OFF */
+#define KSD_AD_PROTO (-0x1000 + 0) /* SKF_AD_OFF + SKF_AD_PROTOCOL */
+static const struct bpf_insn fanout_prog[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)KSD_AD_PROTO),   /* 0: ethertype */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 21),              /* 1: IPv4, else 23 */
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (bpf_u_int32)(KSD_NET + 9)),  /* 2: protocol */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 1, 0),                    /* 3: TCP: 5 */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 11),                  /* 4: UDP: 5, else 16 */
+    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (bpf_u_int32)KSD_NET),       /* 5: X = header length */
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, (bpf_u_int32)KSD_NET),        /* 6: source port */
+    BPF_STMT(BPF_ST, 0),                                             /* 7: M[0] = it */
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, (bpf_u_int32)(KSD_NET + 2)),  /* 8: destination port */
+    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                          /* 9: X = source port */
+    BPF_JUMP(BPF_JMP | BPF_JGT | BPF_X, 0, 3, 0),                    /* 10: dport > sport: 14 */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 4, 0),                    /* 11: equal: 16 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 12)), /* 12: client = source */
+    BPF_STMT(BPF_JMP | BPF_JA, 6),                                   /* 13: to 20 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 16)), /* 14: client = dest. */
+    BPF_STMT(BPF_JMP | BPF_JA, 4),                                   /* 15: to 20 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 12)), /* 16: both addresses */
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),                                 /* 17 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 16)), /* 18 */
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                          /* 19 */
+    BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),                /* 20: hash */
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),                         /* 21 */
+    BPF_STMT(BPF_RET | BPF_A, 0),                                    /* 22 */
+    BPF_STMT(BPF_RET | BPF_K, 0),                                    /* 23: socket 0 */
+};
+
+int ksd_capture_fanout(struct ksd_capture *c, int group, char *err, size_t errlen)
+{
+    /* struct sock_fprog: the length, then the instructions (pcap's bpf_insn
+     * has the kernel's sock_filter layout) */
+    struct {
+        unsigned short len;
+        const struct bpf_insn *filter;
+    } prog = {(unsigned short)(sizeof(fanout_prog) / sizeof(fanout_prog[0])), fanout_prog};
+    int fd = pcap_fileno(c->p);
+    int val = (group & 0xffff) | ((PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    if (!c->live || fd < 0) {
+        snprintf(err, errlen, "not a live capture");
+        return -1;
+    }
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof(val)) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) < 0) {
+        snprintf(err, errlen, "PACKET_FANOUT: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)
