@@ -419,15 +419,29 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
  */
 static void open_fanout(struct ksd_capture *first, const char *iface,
                         const struct ksd_capture_opts *co, int workers,
+                        const struct ksd_sigset *sigs,
                         struct ksd_capture *fan[KSD_POOL_MAX_WORKERS])
 {
     char err[512];
     int group = (int)(getpid() & 0xffff);
+    /* where managed hosts listen (from-server port rules, e.g. KSC's UDP
+     * 15000): that side is the client, so those flows meet the host's others */
+    uint16_t agent[KSD_CAPTURE_MAX_AGENT_PORTS];
+    int na = 0;
+    size_t nr = sigs ? ksd_sig_count(sigs, -1) : 0;
+    for (size_t i = 0; i < nr; i++) {
+        const struct ksd_rule *r = ksd_sig_rule_at(sigs, i);
+        if (!r || r->kind != KSD_RULE_PORT || r->dir != KSD_SIG_FROM_SERVER)
+            continue;
+        for (uint32_t port = r->port_lo; port <= r->port_hi && na < KSD_CAPTURE_MAX_AGENT_PORTS;
+             port++)
+            agent[na++] = (uint16_t)port;
+    }
     fan[0] = first;
-    int ok = ksd_capture_fanout(first, group, err, sizeof(err)) == 0;
+    int ok = ksd_capture_fanout(first, group, agent, na, err, sizeof(err)) == 0;
     for (int i = 1; ok && i < workers; i++)
         ok = (fan[i] = ksd_capture_open_live(iface, co, err, sizeof(err))) &&
-             ksd_capture_fanout(fan[i], group, err, sizeof(err)) == 0;
+             ksd_capture_fanout(fan[i], group, agent, na, err, sizeof(err)) == 0;
     if (ok)
         return;
     ksd_log(LOG_WARNING, "%s: no fanout (%s); the capture thread dispatches", iface, err);
@@ -553,7 +567,7 @@ int main(int argc, char **argv)
             goto out;
         }
         if (workers > 1)
-            open_fanout(live, cfg.iface, &co, workers, fan);
+            open_fanout(live, cfg.iface, &co, workers, r.sigs, fan);
     }
     if (cfg.iface || cfg.user) {
         int pd = ksd_privdrop(cfg.user, err, sizeof(err));
@@ -586,7 +600,8 @@ int main(int argc, char **argv)
     protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
-    r.pool = fan[1] ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
+    int fanout = fan[1] != NULL;
+    r.pool = fanout ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
                     : ksd_pool_new(workers, &wc, &r.sink, &lists);
     memset(fan, 0, sizeof(fan)); /* the pool owns them now (also when it failed) */
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
@@ -605,8 +620,9 @@ int main(int argc, char **argv)
         struct ksd_capture *c = live;
         live = NULL;
         r.live = 1;
-        log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
-                workers, workers > 1 ? "s" : "");
+        log_msg("capturing on %s (%s), %d worker%s%s", cfg.iface, ksd_capture_linktype_name(c),
+                workers, workers > 1 ? "s" : "",
+                fanout ? ", one socket each (PACKET_FANOUT by client address)" : "");
         status = run_source(&r, c, cfg.iface);
         ksd_pool_finish(r.pool); /* the workers' sockets report their last figures */
         struct ksd_capture_stats cs;

@@ -151,51 +151,102 @@ int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms)
 /*
  * The fanout program (classic BPF, run by the kernel on every packet before
  * it picks a socket; the socket is the result modulo the group size). It
- * hashes the client address of an IPv4 TCP or UDP packet, the client being
- * the side with the higher port (the ephemeral one), the same for both
- * directions; other IPv4 packets hash the XOR of the two addresses; anything
- * else goes to socket 0. So every flow of one client meets in one worker
- * (DNS-learned addresses, suppression, host records stay per worker), as the
- * pool's own dispatch does with its service-port rule. Offsets are relative
- * to the network header (SKF_NET_OFF), so the link layer does not matter.
+ * hashes the client address of an IPv4 TCP or UDP packet, the same for both
+ * directions: the side on an agent port (where the managed host listens,
+ * e.g. KSC's UDP 15000), else the side with the higher port (the ephemeral
+ * one); equal ports and other IPv4 packets hash the XOR of the addresses;
+ * anything else goes to socket 0. So every flow of one client meets in one
+ * worker (DNS-learned addresses, suppression, host records and port
+ * prerequisites stay per worker), as the pool's own dispatch does. Offsets
+ * are relative to the network header (SKF_NET_OFF): any link layer.
  */
-#define KSD_NET      (-0x100000)   /* SKF_NET_OFF */
-#define KSD_AD_PROTO (-0x1000 + 0) /* SKF_AD_OFF + SKF_AD_PROTOCOL */
-static const struct bpf_insn fanout_prog[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)KSD_AD_PROTO),   /* 0: ethertype */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 21),              /* 1: IPv4, else 23 */
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, (bpf_u_int32)(KSD_NET + 9)),  /* 2: protocol */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 1, 0),                    /* 3: TCP: 5 */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 11),                  /* 4: UDP: 5, else 16 */
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (bpf_u_int32)KSD_NET),       /* 5: X = header length */
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, (bpf_u_int32)KSD_NET),        /* 6: source port */
-    BPF_STMT(BPF_ST, 0),                                             /* 7: M[0] = it */
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, (bpf_u_int32)(KSD_NET + 2)),  /* 8: destination port */
-    BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                          /* 9: X = source port */
-    BPF_JUMP(BPF_JMP | BPF_JGT | BPF_X, 0, 3, 0),                    /* 10: dport > sport: 14 */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 4, 0),                    /* 11: equal: 16 */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 12)), /* 12: client = source */
-    BPF_STMT(BPF_JMP | BPF_JA, 6),                                   /* 13: to 20 */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 16)), /* 14: client = dest. */
-    BPF_STMT(BPF_JMP | BPF_JA, 4),                                   /* 15: to 20 */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 12)), /* 16: both addresses */
-    BPF_STMT(BPF_MISC | BPF_TAX, 0),                                 /* 17 */
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (bpf_u_int32)(KSD_NET + 16)), /* 18 */
-    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                          /* 19 */
-    BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),                /* 20: hash */
-    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),                         /* 21 */
-    BPF_STMT(BPF_RET | BPF_A, 0),                                    /* 22 */
-    BPF_STMT(BPF_RET | BPF_K, 0),                                    /* 23: socket 0 */
+#define KSD_NET              (-0x100000)   /* SKF_NET_OFF */
+#define KSD_AD_PROTO         (-0x1000 + 0) /* SKF_AD_OFF + SKF_AD_PROTOCOL */
+#define KSD_FANOUT_MAX_INSNS (40 + 2 * KSD_CAPTURE_MAX_AGENT_PORTS)
+
+enum { L_SRC = 1, L_DST, L_PAIR, L_HASH, L_RET0 }; /* jump targets, resolved below */
+
+struct prog {
+    struct bpf_insn in[KSD_FANOUT_MAX_INSNS];
+    int jt[KSD_FANOUT_MAX_INSNS], jf[KSD_FANOUT_MAX_INSNS]; /* label or 0 = next */
+    int label[L_RET0 + 1];
+    int n;
 };
 
-int ksd_capture_fanout(struct ksd_capture *c, int group, char *err, size_t errlen)
+static void op(struct prog *p, uint16_t code, uint32_t k, int jt, int jf)
 {
+    struct bpf_insn i = {code, 0, 0, k};
+    p->in[p->n] = i;
+    p->jt[p->n] = jt;
+    p->jf[p->n] = jf;
+    p->n++;
+}
+
+static void fanout_program(struct prog *p, const uint16_t *agent, int n_agent)
+{
+    memset(p, 0, sizeof(*p));
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)KSD_AD_PROTO, 0, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, L_RET0);
+    op(p, BPF_LD | BPF_B | BPF_ABS, (uint32_t)(KSD_NET + 9), 0, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 6, -1, 0); /* -1: the instruction after the next */
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 17, 0, L_PAIR);
+    op(p, BPF_LDX | BPF_B | BPF_MSH, (uint32_t)KSD_NET, 0, 0);
+    op(p, BPF_LD | BPF_H | BPF_IND, (uint32_t)KSD_NET, 0, 0); /* source port */
+    op(p, BPF_ST, 0, 0, 0);
+    op(p, BPF_LD | BPF_H | BPF_IND, (uint32_t)(KSD_NET + 2), 0, 0); /* destination port */
+    op(p, BPF_ST, 1, 0, 0);
+    for (int i = 0; i < n_agent; i++)
+        op(p, BPF_JMP | BPF_JEQ | BPF_K, agent[i], L_DST, 0);
+    op(p, BPF_LD | BPF_W | BPF_MEM, 0, 0, 0);
+    for (int i = 0; i < n_agent; i++)
+        op(p, BPF_JMP | BPF_JEQ | BPF_K, agent[i], L_SRC, 0);
+    op(p, BPF_LD | BPF_W | BPF_MEM, 1, 0, 0);
+    op(p, BPF_LDX | BPF_W | BPF_MEM, 0, 0, 0);
+    op(p, BPF_JMP | BPF_JGT | BPF_X, 0, L_DST, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_X, 0, L_PAIR, L_SRC);
+    p->label[L_SRC] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 12), 0, 0);
+    op(p, BPF_JMP | BPF_JA, 0, L_HASH, 0);
+    p->label[L_DST] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 16), 0, 0);
+    op(p, BPF_JMP | BPF_JA, 0, L_HASH, 0);
+    p->label[L_PAIR] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 12), 0, 0);
+    op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 16), 0, 0);
+    op(p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+    p->label[L_HASH] = p->n;
+    op(p, BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u, 0, 0);
+    op(p, BPF_ALU | BPF_RSH | BPF_K, 16, 0, 0);
+    op(p, BPF_RET | BPF_A, 0, 0, 0);
+    p->label[L_RET0] = p->n;
+    op(p, BPF_RET | BPF_K, 0, 0, 0);
+    /* labels to relative offsets: jt/jf of conditional jumps, k of BPF_JA */
+    for (int i = 0; i < p->n; i++) {
+        int t = p->jt[i] == -1 ? i + 2 : p->jt[i] ? p->label[p->jt[i]] : i + 1;
+        int f = p->jf[i] ? p->label[p->jf[i]] : i + 1;
+        if (p->in[i].code == (BPF_JMP | BPF_JA))
+            p->in[i].k = (uint32_t)(t - i - 1);
+        else if (BPF_CLASS(p->in[i].code) == BPF_JMP) {
+            p->in[i].jt = (u_char)(t - i - 1);
+            p->in[i].jf = (u_char)(f - i - 1);
+        }
+    }
+}
+
+int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_ports, int n_agent,
+                       char *err, size_t errlen)
+{
+    struct prog prog;
+    if (n_agent > KSD_CAPTURE_MAX_AGENT_PORTS)
+        n_agent = KSD_CAPTURE_MAX_AGENT_PORTS;
+    fanout_program(&prog, agent_ports, n_agent);
     /* struct sock_fprog: the length, then the instructions (pcap's bpf_insn
      * has the kernel's sock_filter layout) */
     struct {
         unsigned short len;
         const struct bpf_insn *filter;
-    } prog = {(unsigned short)(sizeof(fanout_prog) / sizeof(fanout_prog[0])), fanout_prog};
+    } fprog = {(unsigned short)prog.n, prog.in};
     int fd = pcap_fileno(c->p);
     int val = (group & 0xffff) | ((PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG) << 16);
     if (!c->live || fd < 0) {
@@ -203,7 +254,7 @@ int ksd_capture_fanout(struct ksd_capture *c, int group, char *err, size_t errle
         return -1;
     }
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof(val)) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) < 0) {
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &fprog, sizeof(fprog)) < 0) {
         snprintf(err, errlen, "PACKET_FANOUT: %s", strerror(errno));
         return -1;
     }
