@@ -12,6 +12,10 @@
  * 15000) never need sharing. IP fragments are reassembled by the dispatcher
  * first, so the whole datagram goes where its flow goes. Worker 0 runs in the
  * capture thread itself, so N workers keep N cores busy, not N + 1.
+ *
+ * Live, with PACKET_FANOUT (ksd_pool_new_fanout), the kernel makes that
+ * choice (capture.c's program) and each worker thread reads its own socket;
+ * its ring then carries only control records (lists, clock, end).
  */
 #ifndef KSD_POOL_H
 #define KSD_POOL_H
