@@ -248,7 +248,8 @@ int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_p
         const struct bpf_insn *filter;
     } fprog = {(unsigned short)prog.n, prog.in};
     int fd = pcap_fileno(c->p);
-    int val = (group & 0xffff) | ((PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    uint32_t mode = PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG;
+    uint32_t val = ((uint32_t)group & 0xffffu) | (mode << 16);
     if (!c->live || fd < 0) {
         snprintf(err, errlen, "not a live capture");
         return -1;
