@@ -189,6 +189,25 @@ static void adopt(struct slot *s)
     s->lists.ndpi_protos = NULL;
 }
 
+static void fanout_stats(struct slot *s);
+
+/* A control record (lists, clock, end); returns 1 at the end of input. */
+static int control(struct slot *s, uint32_t type, const uint8_t *rec, uint64_t *gen)
+{
+    if (type == REC_LISTS) {
+        adopt(s);
+        atomic_store_explicit(&s->adopted, ++*gen, memory_order_release);
+    } else if (type == REC_CLOCK) {
+        int64_t now;
+        memcpy(&now, rec, sizeof(now));
+        ksd_worker_clock(s->w, now);
+        if (s->cap)
+            fanout_stats(s);
+        atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+    }
+    return type == REC_END;
+}
+
 /* Fanout: the worker's own socket and its control records. */
 static void fanout_stats(struct slot *s)
 {
@@ -211,17 +230,7 @@ static void *fanout_main(void *arg)
         const uint8_t *rec;
         int end = 0;
         while (!end && (rec = ksd_ring_peek(&s->ring, &type, &len))) {
-            if (type == REC_LISTS) {
-                adopt(s);
-                atomic_store_explicit(&s->adopted, ++gen, memory_order_release);
-            } else if (type == REC_CLOCK) {
-                int64_t now;
-                memcpy(&now, rec, sizeof(now));
-                ksd_worker_clock(s->w, now);
-                fanout_stats(s);
-            } else if (type == REC_END) {
-                end = 1;
-            }
+            end = control(s, type, rec, &gen);
             ksd_ring_release(&s->ring);
         }
         if (end)
@@ -274,15 +283,7 @@ static void *worker_main(void *arg)
             struct rec_dgram h;
             memcpy(&h, rec, sizeof(h));
             ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
-        } else if (type == REC_LISTS) {
-            adopt(s);
-            atomic_store_explicit(&s->adopted, ++gen, memory_order_release);
-        } else if (type == REC_CLOCK) {
-            int64_t now;
-            memcpy(&now, rec, sizeof(now));
-            ksd_worker_clock(s->w, now);
-            atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
-        } else if (type == REC_END) {
+        } else if (control(s, type, rec, &gen)) {
             release_rec(s);
             break;
         }
