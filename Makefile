@@ -1,6 +1,8 @@
 # ksd - one non-recursive Makefile (STYLE.md rule 25).
 #
 #   make            build ./ksd
+#   make check      the fast tier: unit tests and the end-to-end tests on the
+#                   repository's own captures (plain build)
 #   make test       install missing packages, run every test (plain and sanitizer builds)
 #   make demo       install missing packages, run ksd on the bundled demo capture
 #   make fuzz       build the libFuzzer harnesses (clang) into build/fuzz/
@@ -31,11 +33,11 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 
-PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd
+PKGS := libpcap libndpi hiredis libcrypto inih libmicrohttpd zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(PKG_LIBS),)
-  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd
+  PKG_LIBS := -lpcap -lndpi -lhiredis -lcrypto -linih -lmicrohttpd -lz
 endif
 
 OPT := -O2
@@ -43,7 +45,7 @@ ifeq ($(DEBUG),1)
   OPT := -O0
 endif
 CFLAGS  ?= $(OPT) -g
-CPPFLAGS += -I. -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
+CPPFLAGS += -I. -I$(B)/gen -D_GNU_SOURCE -DKSD_VERSION='"$(VERSION)"'
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 ifneq ($(SANITIZE),)
@@ -62,6 +64,7 @@ SENSOR_SRCS := $(filter-out sensor/main.c,$(wildcard sensor/*.c sensor/*/*.c))
 LIB_SRCS    := $(DISS_SRCS) $(SIG_SRCS) $(SENSOR_SRCS)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(B)/%.o)
 MAIN_OBJ    := $(B)/sensor/main.o
+BUILTIN_OBJ := $(B)/gen/builtin_rules.o
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
@@ -77,15 +80,30 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all test check unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench bench-live clean format format-check \
+.PHONY: all test check suite unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench bench-live clean format format-check \
         layering deps test-asan tools oracle ndpi-compare install uninstall
 .DEFAULT_GOAL := all
 
 all: $(KSD_BIN)
 
-$(KSD_BIN): $(MAIN_OBJ) $(B)/libksd.a
+$(KSD_BIN): $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(B)/libksd.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(BUILTIN_OBJ) $(B)/libksd.a $(LDLIBS)
+
+# The shipped rule set compiled into ./ksd as the fallback default (an
+# installed file or -s wins): a clone works without `make install`.
+$(B)/gen/builtin_rules.c: signatures/kaspersky.rules
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $< by the Makefile */'; echo '#include "sensor/config.h"'; \
+	  echo 'const char ksd_builtin_rules[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo '    ;'; echo 'const size_t ksd_builtin_rules_len = sizeof(ksd_builtin_rules) - 1;'; \
+	} >$@.tmp && mv $@.tmp $@
+
+$(BUILTIN_OBJ): $(B)/gen/builtin_rules.c $(B)/.flags
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libksd.a: $(LIB_OBJS)
 	$(call say,AR,$@)
@@ -96,12 +114,34 @@ $(B)/%.o: %.c $(B)/.flags
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Generated, not committed: the Lua scripts of the Redis output as C byte
+# arrays (NUL-terminated, name = file name + _script), included by the output.
+LUA_SRCS := $(wildcard sensor/output/*.lua)
+LUA_HDR  := $(B)/gen/sensor/output/scripts.h
+$(LUA_HDR): $(LUA_SRCS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from $(LUA_SRCS) by the Makefile: do not edit */'; \
+	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua)_script; \
+	    echo "static const char $${n}[] = {"; od -An -v -tx1 $$f | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo "0x00};"; done; } > $@.tmp && mv $@.tmp $@
+$(LIB_OBJS) $(MAIN_OBJ): | $(LUA_HDR)
+
 # Changing the flags forces a rebuild (as redis does).
 $(B)/.flags: FORCE
 	@mkdir -p $(B)
 	@echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
 	  echo '$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS)' > $@
 FORCE:
+
+# The dashboard page is embedded at build time (not committed): C string
+# literals in $(B)/gen/sensor/analyst/web_assets.h, included by web.c.
+WEB_ASSETS := $(wildcard sensor/analyst/web/*.html sensor/analyst/web/*.js sensor/analyst/web/*.css)
+$(B)/gen/sensor/analyst/web_assets.h: sensor/analyst/web/embed.sh $(WEB_ASSETS)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)sh sensor/analyst/web/embed.sh >$@.tmp && mv $@.tmp $@
+$(B)/sensor/analyst/web.o: $(B)/gen/sensor/analyst/web_assets.h
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
 	$(call say,LINK,$@)
@@ -114,24 +154,46 @@ $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libksd.a
 
 tools: $(TOOL_BINS)
 
+# Keep the test and tool objects: a second `make check` relinks nothing.
+.SECONDARY: $(TEST_BINS:%=%.o) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.o)
+
 deps:
 	@sh deploy/install-deps.sh test
+
+# End-to-end suites per tier. The fast tier (make check) runs the ones on the
+# repository's own captures, without the shared corpus (KSD_TIER=fast). The
+# sanitizer pass runs what sanitizers can find: the unit tests and the
+# capture-driven suites (not packaging, install, the dashboard's browser or
+# the live namespaces again).
+ALL_E2E   := $(wildcard tests/e2e_*.sh)
+CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
+SAN_E2E   := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
 
 # The full suite: plain build, then the AddressSanitizer+UBSan build, then
 # the fuzz harnesses for a few seconds each, format and layering checks.
 test: deps
-	$(Q)$(MAKE) --no-print-directory check
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+	$(Q)rm -rf build/results
+	$(Q)$(MAKE) --no-print-directory suite E2E="$(ALL_E2E)"
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined suite E2E="$(SAN_E2E)"
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke format-check layering
 	$(Q)sh tests/summary.sh build/results
 
 test-asan: deps
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined check
+	$(Q)rm -rf build/results
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined suite E2E="$(SAN_E2E)"
 	$(Q)sh tests/summary.sh build/results
 
-check: $(KSD_BIN) $(TEST_BINS) $(TOOL_BINS)
-	$(Q)KSD=./$(KSD_BIN) TOOLS=$(B)/tools BUILD=$(B) RESULTS=build/results \
-	  sh tests/run.sh $(TEST_BINS)
+check:
+	$(Q)rm -rf build/results
+	$(Q)$(MAKE) --no-print-directory suite E2E="$(CHECK_E2E)" TIER=fast
+	$(Q)sh tests/summary.sh build/results
+
+# One pass: the unit test binaries, then the end-to-end suites $(E2E).
+E2E ?= $(ALL_E2E)
+TIER ?=
+suite: $(KSD_BIN) $(TEST_BINS) $(TOOL_BINS)
+	$(Q)KSD=./$(KSD_BIN) TOOLS=$(B)/tools BUILD=$(B) RESULTS=build/results KSD_TIER=$(TIER) \
+	  E2E="$(E2E)" sh tests/run.sh $(TEST_BINS)
 
 demo:
 	@sh deploy/install-deps.sh demo
@@ -144,12 +206,25 @@ demo-stop:
 	  kill $$pid 2>/dev/null; redis-cli -p $$port shutdown nosave >/dev/null 2>&1; \
 	  rm -f build/demo/dashboard.pid; echo "demo stopped"; fi
 
-build/fuzz/%: tests/fuzz/%.c $(DISS_SRCS) $(SIG_SRCS)
+# The dissectors and signatures are compiled once with the fuzzing flags into
+# one library that every harness links.
+FUZZ_CFLAGS := -std=c11 -g -O1 -I. -D_GNU_SOURCE -DKSD_DEBUG \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS   := $(DISS_SRCS:%.c=build/fuzzobj/%.o) $(SIG_SRCS:%.c=build/fuzzobj/%.o)
+
+$(FUZZ_OBJS) $(FUZZ_SRCS:%.c=build/fuzzobj/%.o): build/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/fuzzobj/libksdfuzz.a: $(FUZZ_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): build/fuzz/%: build/fuzzobj/tests/fuzz/%.o build/fuzzobj/libksdfuzz.a
 	@mkdir -p build/fuzz
 	$(call say,FUZZ,$@)
-	$(Q)$(CLANG) -std=c11 -g -O1 -I. -D_GNU_SOURCE -DKSD_DEBUG \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $< $(DISS_SRCS) $(SIG_SRCS) -lcrypto
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $< build/fuzzobj/libksdfuzz.a -lcrypto
 
 fuzz: $(FUZZ_BINS)
 
@@ -196,4 +271,5 @@ clean:
 	rm -rf build ksd
 
 -include deploy/install.mk
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(FUZZ_OBJS:.o=.d) $(FUZZ_SRCS:%.c=build/fuzzobj/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)

@@ -9,8 +9,10 @@
 #   /usr/local/share/ksd/kaspersky.rules           signatures (ksd's default -s)
 #   /usr/local/share/ksd/ksd.conf.example          pristine sample configuration
 #   /usr/local/share/ksd/ksd-redis.conf            sample Redis configuration
+#   /usr/local/share/ksd/ksd-stunnel.conf          sample TLS tunnel to a central Redis
 #   /etc/ksd/ksd.conf                              configuration (only if absent)
 #   /usr/local/lib/systemd/system/ksd.service      unit (/lib/systemd/system for PREFIX=/usr)
+#   /usr/local/lib/systemd/system/ksd-stunnel.service  the tunnel's unit (ordered before ksd)
 #   /usr/local/lib/sysusers.d/ksd.conf             the "ksd" system user
 #   /etc/logrotate.d/ksd                           rotation of /var/log/ksd (SIGHUP reopens)
 #   /usr/local/share/man/man8/ksd.8, man5/ksd.rules.5
@@ -48,7 +50,8 @@ KSD_SUBST = sed -e 's|/usr/local/share/ksd|$(KSD_DATADIR)|g' -e 's|/usr/local/sb
                 -e 's|/usr/local/lib/sysusers.d|$(SYSUSERSDIR)|g' -e 's|/etc/ksd|$(SYSCONFDIR)/ksd|g'
 
 KSD_INSTALLED = $(SBINDIR)/ksd $(KSD_DATADIR)/kaspersky.rules $(KSD_DATADIR)/ksd.conf.example \
-                $(KSD_DATADIR)/ksd-redis.conf $(UNITDIR)/ksd.service $(SYSUSERSDIR)/ksd.conf \
+                $(KSD_DATADIR)/ksd-redis.conf $(KSD_DATADIR)/ksd-stunnel.conf \
+                $(UNITDIR)/ksd.service $(UNITDIR)/ksd-stunnel.service $(SYSUSERSDIR)/ksd.conf \
                 $(MANDIR)/man8/ksd.8 $(MANDIR)/man5/ksd.rules.5 $(SYSCONFDIR)/logrotate.d/ksd
 
 install: $(KSD_BIN)
@@ -75,6 +78,10 @@ install: $(KSD_BIN)
 	$(Q)$(KSD_SUBST) deploy/ksd.service >'$(DESTDIR)$(UNITDIR)/ksd.service.tmp' && \
 	  $(INSTALL) -m 0644 '$(DESTDIR)$(UNITDIR)/ksd.service.tmp' '$(DESTDIR)$(UNITDIR)/ksd.service' && \
 	  rm -f '$(DESTDIR)$(UNITDIR)/ksd.service.tmp'
+	$(Q)for f in '$(KSD_DATADIR)/ksd-stunnel.conf:deploy/ksd-stunnel.conf' \
+	  '$(UNITDIR)/ksd-stunnel.service:deploy/ksd-stunnel.service'; do \
+	  dst="$(DESTDIR)$${f%%:*}"; $(KSD_SUBST) "$${f#*:}" >"$$dst.tmp" && \
+	  $(INSTALL) -m 0644 "$$dst.tmp" "$$dst" && rm -f "$$dst.tmp" || exit 1; done
 	$(Q)$(INSTALL) -m 0644 deploy/ksd-sysusers.conf '$(DESTDIR)$(SYSUSERSDIR)/ksd.conf'
 	$(call say,INSTALL,$(DESTDIR)$(SYSCONFDIR)/logrotate.d/ksd)
 	$(Q)$(INSTALL) -m 0644 deploy/logrotate.d/ksd '$(DESTDIR)$(SYSCONFDIR)/logrotate.d/ksd'

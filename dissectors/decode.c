@@ -233,7 +233,10 @@ static int dec_eth(struct dec *d)
 {
     if (!rd_has(&d->r, 14))
         return short_reason(d, 14, KSD_DEC_TRUNC_LINK, KSD_DEC_BAD_TUNNEL);
-    rd_skip(&d->r, 12);
+    const uint8_t *macs = rd_bytes(&d->r, 12); /* destination, source */
+    memcpy(d->pkt->dst_mac, macs, 6);
+    memcpy(d->pkt->src_mac, macs + 6, 6);
+    d->pkt->has_mac = 1; /* the innermost Ethernet header's addresses win */
     uint16_t t = rd_be16(&d->r);
     d->vlan_tags = 0;
     d->from_gre = 0;

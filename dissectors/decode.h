@@ -97,6 +97,9 @@ struct ksd_pkt {
     uint32_t tunnels;        /* bit set of KSD_TUN_* seen on the way in */
     const uint8_t *l3;       /* innermost IP header (borrowed; for the flow classifier) */
     size_t l3_len;           /* captured bytes of that IP packet */
+    uint8_t has_mac;         /* an Ethernet header was walked: the MACs below are set */
+    uint8_t src_mac[6];      /* its source and destination (innermost Ethernet header) */
+    uint8_t dst_mac[6];
 };
 
 #define KSD_TUN_VLAN   0x0001

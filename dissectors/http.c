@@ -325,6 +325,11 @@ static void http_host(const uint8_t *v, size_t n, struct ksd_http_req *out)
                 n = last;
         }
     }
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x20 || v[i] == 0x7f) { /* NUL, CR, HTAB, ... cannot be in a uri-host */
+            out->host_bad = 1;
+            return;
+        }
     if (n > 0 && v[n - 1] == '.')
         n--;
     http_str_init(&d, out->host, sizeof(out->host));
@@ -349,7 +354,7 @@ static void http_apply(struct http_field *f, struct ksd_http_req *out, int *cl_s
         return;
     f->active = 0;
     if (http_eq(nm, nl, "host")) {
-        if (!out->has_host)
+        if (!out->has_host && !out->host_bad)
             http_host(f->val, f->val_len, out);
     } else if (http_eq(nm, nl, "user-agent")) {
         if (!out->has_ua) {

@@ -31,6 +31,8 @@ struct ksd_http_req {
     char host[256];          /* Host value: lower-cased, port stripped, "[v6]" kept with
                                 brackets, one trailing dot removed */
     uint8_t has_host;        /* a Host header was present (host may be "" for "Host:") */
+    uint8_t host_bad;        /* the first Host value held a NUL or control byte: not
+                                evidence (has_host 0, host empty, later Hosts ignored) */
     char user_agent[512];    /* User-Agent value, case kept, truncated to fit */
     uint8_t has_ua;          /* a User-Agent header was present */
     char target_host[256];   /* host of a CONNECT authority or absolute-form target, same

@@ -69,6 +69,7 @@ struct ksd_ipfrag {
     struct frag_dg *buckets[KSD_FRAG_BUCKETS];          /* hash table */
     struct frag_dg *oldest, *newest;                    /* age list */
     size_t count;                                       /* datagrams in the table */
+    size_t mem;                                         /* heap bytes of the datagrams */
     struct ksd_ipfrag_stats st;                         /* counters */
     uint8_t out[KSD_MAX_FRAG_HDR + KSD_MAX_FRAG_BYTES]; /* last reassembled datagram */
 };
@@ -100,6 +101,29 @@ void ksd_ipfrag_free(struct ksd_ipfrag *f)
 const struct ksd_ipfrag_stats *ksd_ipfrag_stats(const struct ksd_ipfrag *f)
 {
     return &f->st;
+}
+
+static void dg_drop(struct ksd_ipfrag *f, struct frag_dg *g);
+
+size_t ksd_ipfrag_mem(const struct ksd_ipfrag *f)
+{
+    return f->mem;
+}
+
+int ksd_ipfrag_oldest(const struct ksd_ipfrag *f, uint64_t *first_us)
+{
+    if (!f->oldest)
+        return 0;
+    *first_us = f->oldest->first_us;
+    return 1;
+}
+
+void ksd_ipfrag_drop_oldest(struct ksd_ipfrag *f)
+{
+    if (f->oldest) {
+        f->st.evicted++;
+        dg_drop(f, f->oldest);
+    }
 }
 
 static uint32_t key_hash(const struct ksd_pkt *pkt)
@@ -144,6 +168,7 @@ static void dg_drop(struct ksd_ipfrag *f, struct frag_dg *g)
     else
         f->newest = g->older;
     f->count--;
+    f->mem -= sizeof(*g) + g->cap;
     dg_free(g);
 }
 
@@ -188,10 +213,11 @@ static struct frag_dg *dg_new(struct ksd_ipfrag *f, const struct ksd_pkt *pkt, u
         f->oldest = g;
     f->newest = g;
     f->count++;
+    f->mem += sizeof(*g);
     return g;
 }
 
-static int dg_reserve(struct frag_dg *g, size_t end)
+static int dg_reserve(struct ksd_ipfrag *f, struct frag_dg *g, size_t end)
 {
     if (end <= g->cap)
         return KSD_OK;
@@ -204,6 +230,7 @@ static int dg_reserve(struct frag_dg *g, size_t end)
     if (!p)
         return KSD_ENOMEM;
     g->data = p;
+    f->mem += n - g->cap;
     g->cap = n;
     return KSD_OK;
 }
@@ -320,7 +347,7 @@ int ksd_ipfrag_add(struct ksd_ipfrag *f, const struct ksd_pkt *pkt, uint64_t now
         dg_drop(f, g);
         return KSD_EINVAL;
     }
-    if (dg_reserve(g, end) != KSD_OK) {
+    if (dg_reserve(f, g, end) != KSD_OK) {
         dg_drop(f, g);
         return KSD_ENOMEM;
     }

@@ -56,4 +56,15 @@ void ksd_ipfrag_expire(struct ksd_ipfrag *f, uint64_t now_us);
 
 const struct ksd_ipfrag_stats *ksd_ipfrag_stats(const struct ksd_ipfrag *f);
 
+/* Heap bytes held by the datagrams being reassembled (for a memory budget). */
+size_t ksd_ipfrag_mem(const struct ksd_ipfrag *f);
+
+/* The capture time of the oldest datagram being reassembled: 1 and
+ * *first_us, or 0 when there is none. */
+int ksd_ipfrag_oldest(const struct ksd_ipfrag *f, uint64_t *first_us);
+
+/* Drop the oldest datagram being reassembled (counted as evicted): a memory
+ * budget's owner makes room. */
+void ksd_ipfrag_drop_oldest(struct ksd_ipfrag *f);
+
 #endif

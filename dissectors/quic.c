@@ -12,8 +12,10 @@
  * (AEAD_AES_128_GCM, nonce = IV xor packet number, RFC 9001 5.3) through
  * OpenSSL's libcrypto, and walks the frames an Initial may carry (RFC 9000
  * 12.4 and 19: PADDING, PING, ACK with ranges and ECN counts, CRYPTO,
- * CONNECTION_CLOSE). CRYPTO bytes go into a per-flow buffer of
- * KSD_QUIC_MAX_CRYPTO bytes with a coverage bitmap, so frames may arrive out
+ * CONNECTION_CLOSE). CRYPTO bytes go into a per-flow buffer of up to
+ * KSD_QUIC_MAX_CRYPTO bytes with a coverage bitmap, allocated on the first
+ * CRYPTO frame and doubled as needed (a flow whose Initials never decrypt
+ * holds only the small state, see ksd_quic_mem), so frames may arrive out
  * of order, duplicated, inside one packet or across several Initial packets.
  * Once bytes [0, 4 + handshake length) are all present the ClientHello goes
  * to ksd_tls_parse_hello() with transport 'q'.
@@ -143,17 +145,20 @@ static const struct quic_family quic_fam_t50 = {quic_salt_t50, 0, 1};
 static const struct quic_family quic_fam_t51 = {quic_salt_t51, 0, 1};
 
 struct ksd_quic {
-    enum quic_state state;                 /* collecting or finished */
-    uint8_t have_keys;                     /* keys below are valid */
-    const struct quic_family *fam;         /* family the keys were derived for */
-    uint8_t dcid[KSD_QUIC_MAX_CID];        /* DCID the keys were derived from */
-    size_t dcid_len;                       /* its length */
-    struct ksd_quic_keys keys;             /* client Initial keys */
-    unsigned tried;                        /* Initial packets tried so far */
-    size_t contig;                         /* CRYPTO bytes [0, contig) are present */
-    uint8_t crypto[KSD_QUIC_MAX_CRYPTO];   /* CRYPTO stream, offset 0 first */
-    uint8_t have[KSD_QUIC_MAX_CRYPTO / 8]; /* coverage bitmap of crypto[] */
+    enum quic_state state;          /* collecting or finished */
+    uint8_t have_keys;              /* keys below are valid */
+    const struct quic_family *fam;  /* family the keys were derived for */
+    uint8_t dcid[KSD_QUIC_MAX_CID]; /* DCID the keys were derived from */
+    size_t dcid_len;                /* its length */
+    struct ksd_quic_keys keys;      /* client Initial keys */
+    unsigned tried;                 /* Initial packets tried so far */
+    size_t contig;                  /* CRYPTO bytes [0, contig) are present */
+    size_t cap;                     /* bytes of crypto[] allocated (0: none yet) */
+    uint8_t *crypto;                /* CRYPTO stream, offset 0 first; then the
+                                       coverage bitmap have = crypto + cap */
 };
+
+#define QUIC_CRYPTO_MIN 2048 /* first CRYPTO buffer; doubles up to KSD_QUIC_MAX_CRYPTO */
 
 /* One long-header packet located inside a datagram. */
 struct quic_pkt {
@@ -417,37 +422,62 @@ int ksd_quic_probe(const uint8_t *p, size_t len)
 
 static void quic_crypto_reset(struct ksd_quic *q)
 {
-    memset(q->have, 0, sizeof(q->have));
+    if (q->crypto)
+        memset(q->crypto + q->cap, 0, q->cap / 8);
     q->contig = 0;
 }
 
 static int quic_covered(const struct ksd_quic *q, size_t i)
 {
-    return (q->have[i >> 3] >> (i & 7)) & 1;
+    return i < q->cap && (q->crypto[q->cap + (i >> 3)] >> (i & 7)) & 1;
+}
+
+/* Make crypto[0, end) addressable (end <= KSD_QUIC_MAX_CRYPTO): the buffer
+ * is allocated on the first CRYPTO frame and doubles as needed, so a flow
+ * whose Initials never decrypt holds none. */
+static int quic_crypto_reserve(struct ksd_quic *q, size_t end)
+{
+    size_t cap = q->cap ? q->cap : QUIC_CRYPTO_MIN;
+    while (cap < end && cap < KSD_QUIC_MAX_CRYPTO)
+        cap *= 2;
+    if (cap <= q->cap)
+        return KSD_OK;
+    uint8_t *nb = realloc(q->crypto, cap + cap / 8);
+    if (!nb)
+        return KSD_ENOMEM;
+    if (q->cap)
+        memmove(nb + cap, nb + q->cap, q->cap / 8);
+    memset(nb + cap + q->cap / 8, 0, cap / 8 - q->cap / 8);
+    q->crypto = nb;
+    q->cap = cap;
+    return KSD_OK;
 }
 
 /* Copy CRYPTO data at stream offset `off`; bytes at or past
- * KSD_QUIC_MAX_CRYPTO are dropped. */
+ * KSD_QUIC_MAX_CRYPTO are dropped (and all of it when no memory). */
 static void quic_crypto_add(struct ksd_quic *q, uint64_t off, const uint8_t *d, size_t n)
 {
     if (off >= KSD_QUIC_MAX_CRYPTO || n == 0)
         return;
     if (n > KSD_QUIC_MAX_CRYPTO - off)
         n = KSD_QUIC_MAX_CRYPTO - (size_t)off;
+    if (quic_crypto_reserve(q, (size_t)off + n) != KSD_OK)
+        return;
+    uint8_t *have = q->crypto + q->cap;
     memcpy(q->crypto + off, d, n);
     /* mark [off, off + n): partial bytes bit by bit, whole bytes at once */
     size_t i = (size_t)off, end = (size_t)off + n;
     for (; i < end && (i & 7); i++)
-        q->have[i >> 3] |= (uint8_t)(1u << (i & 7));
+        have[i >> 3] |= (uint8_t)(1u << (i & 7));
     if (end - i >= 8) {
-        memset(q->have + (i >> 3), 0xff, (end - i) >> 3);
+        memset(have + (i >> 3), 0xff, (end - i) >> 3);
         i += (end - i) & ~(size_t)7;
     }
     for (; i < end; i++)
-        q->have[i >> 3] |= (uint8_t)(1u << (i & 7));
+        have[i >> 3] |= (uint8_t)(1u << (i & 7));
     /* advance the contiguous prefix, a whole byte of the bitmap at a time */
-    while (q->contig < KSD_QUIC_MAX_CRYPTO) {
-        if (!(q->contig & 7) && q->have[q->contig >> 3] == 0xff)
+    while (q->contig < q->cap) {
+        if (!(q->contig & 7) && have[q->contig >> 3] == 0xff)
             q->contig += 8;
         else if (quic_covered(q, q->contig))
             q->contig++;
@@ -547,13 +577,7 @@ static int quic_frames(struct ksd_quic *q, struct ksd_rd *r, int gquic)
 
 struct ksd_quic *ksd_quic_new(void)
 {
-    /* crypto[] is only read below contig, so only the rest needs zeroing */
-    struct ksd_quic *q = malloc(sizeof(*q));
-    if (q) {
-        memset(q, 0, offsetof(struct ksd_quic, crypto));
-        memset(q->have, 0, sizeof(q->have));
-    }
-    return q;
+    return calloc(1, sizeof(struct ksd_quic));
 }
 
 void ksd_quic_free(struct ksd_quic *q)
@@ -561,7 +585,13 @@ void ksd_quic_free(struct ksd_quic *q)
     if (!q)
         return;
     OPENSSL_cleanse(&q->keys, sizeof(q->keys));
+    free(q->crypto);
     free(q);
+}
+
+size_t ksd_quic_mem(const struct ksd_quic *q)
+{
+    return q ? sizeof(*q) + q->cap + q->cap / 8 : 0;
 }
 
 size_t ksd_quic_crypto_prefix(const struct ksd_quic *q, const uint8_t **p)

@@ -25,6 +25,10 @@ struct ksd_quic; /* per-flow client-direction state, opaque */
 struct ksd_quic *ksd_quic_new(void);
 void ksd_quic_free(struct ksd_quic *q);
 
+/* Heap bytes the state holds (0 for NULL): the record, plus the CRYPTO
+ * buffer once an Initial has opened (none for Initials that never decrypt). */
+size_t ksd_quic_mem(const struct ksd_quic *q);
+
 /* 1 when the datagram starts with a long-header Initial of a version ksd
  * can decrypt, 0 otherwise. */
 int ksd_quic_probe(const uint8_t *p, size_t len);

@@ -65,14 +65,22 @@ struct hello_state {
     int have_versions;       /* a non-GREASE supported_versions value was seen */
     int have_sigalgs;        /* signature_algorithms already taken */
     int have_alpn;           /* ALPN already taken */
+    int malformed;           /* a length inside an extension overran it: no evidence */
 };
 
-/* A reader over the next `n` bytes, or over what is left when fewer remain
- * (inner lists whose declared length overruns their extension). */
-static struct ksd_rd sub_clamped(struct ksd_rd *r, size_t n)
+/* A reader over the next `n` bytes of an extension. A declared length that
+ * overruns what is left sets *bad (a server answers decode_error, RFC 8446
+ * section 6.2) and gives an empty reader: never clamped, so no value is
+ * read out of a list that does not fit. For ALPN, groups, versions and the
+ * like *bad is ext_broken (no JA3/JA4, as the oracle); the server_name list
+ * is checked in ext_server_name and makes the whole hello malformed. */
+static struct ksd_rd sub_strict(struct ksd_rd *r, size_t n, int *malformed)
 {
-    size_t left = rd_left(r);
-    return rd_sub(r, n < left ? n : left);
+    if (n > rd_left(r)) {
+        *malformed = 1;
+        return rd_make(NULL, 0);
+    }
+    return rd_sub(r, n);
 }
 
 static void read_u16_list(struct ksd_rd *r, uint16_t *dst, uint16_t *n, size_t cap, int *over)
@@ -87,17 +95,28 @@ static void read_u16_list(struct ksd_rd *r, uint16_t *dst, uint16_t *n, size_t c
     }
 }
 
-/* server_name (RFC 6066 section 3): the first host_name entry. */
-static void ext_server_name(struct ksd_rd *e, struct ksd_tls_hello *out)
+/* server_name (RFC 6066 section 3): the first host_name entry. The list
+ * must fill the extension exactly and each entry must fit in the list;
+ * otherwise the hello is malformed and gives no name. */
+static void ext_server_name(struct ksd_rd *e, struct ksd_tls_hello *out, struct hello_state *st)
 {
-    struct ksd_rd list = sub_clamped(e, rd_be16(e));
+    if (rd_left(e) == 0)
+        return; /* empty extension (as a server sends it): no name, accepted by the oracle */
+    uint16_t ln = rd_be16(e);
+    if (rd_err(e) || ln != rd_left(e)) {
+        st->malformed = 1;
+        return;
+    }
+    struct ksd_rd list = rd_sub(e, ln);
 
-    for (size_t i = 0; i < KSD_TLS_MAX_SNI_ENTRIES && rd_left(&list) >= 3; i++) {
+    for (size_t i = 0; i < KSD_TLS_MAX_SNI_ENTRIES && rd_left(&list) > 0; i++) {
         uint8_t type = rd_u8(&list);
         uint16_t n = rd_be16(&list);
         struct ksd_rd name = rd_sub(&list, n);
-        if (rd_err(&list))
+        if (rd_err(&list)) {
+            st->malformed = 1;
             return;
+        }
         if (type != 0)
             continue;
         if (n == 0 || n >= KSD_TLS_NAME_MAX)
@@ -117,7 +136,7 @@ static void ext_server_name(struct ksd_rd *e, struct ksd_tls_hello *out)
 /* ALPN (RFC 7301 section 3.1): the first protocol name. */
 static void ext_alpn(struct ksd_rd *e, struct ksd_tls_hello *out, struct hello_state *st)
 {
-    struct ksd_rd list = sub_clamped(e, rd_be16(e));
+    struct ksd_rd list = sub_strict(e, rd_be16(e), &st->ext_broken);
     uint8_t n = rd_u8(&list);
     struct ksd_rd name = rd_sub(&list, n);
     size_t k = 0;
@@ -137,7 +156,7 @@ static void ext_alpn(struct ksd_rd *e, struct ksd_tls_hello *out, struct hello_s
 
 static void ext_versions(struct ksd_rd *e, struct hello_state *st)
 {
-    struct ksd_rd list = sub_clamped(e, rd_u8(e));
+    struct ksd_rd list = sub_strict(e, rd_u8(e), &st->ext_broken);
     while (rd_left(&list) >= 2) {
         uint16_t v = rd_be16(&list);
         if (ksd_ja_is_grease(v))
@@ -150,7 +169,7 @@ static void ext_versions(struct ksd_rd *e, struct hello_state *st)
 
 static void ext_point_formats(struct ksd_rd *e, struct hello_state *st)
 {
-    struct ksd_rd list = sub_clamped(e, rd_u8(e));
+    struct ksd_rd list = sub_strict(e, rd_u8(e), &st->ext_broken);
     while (rd_left(&list) >= 1) {
         uint8_t v = rd_u8(&list);
         if (st->ja->n_pfmts >= KSD_JA_MAX_PFMTS) {
@@ -170,7 +189,7 @@ static void parse_extension(uint16_t type, struct ksd_rd *e, struct ksd_tls_hell
         case TLS_EXT_SERVER_NAME:
             out->has_sni_ext = 1;
             if (out->sni[0] == '\0')
-                ext_server_name(e, out);
+                ext_server_name(e, out, st);
             break;
         case TLS_EXT_ALPN:
             ext_alpn(e, out, st);
@@ -179,7 +198,7 @@ static void parse_extension(uint16_t type, struct ksd_rd *e, struct ksd_tls_hell
             ext_versions(e, st);
             break;
         case TLS_EXT_GROUPS: /* appended across duplicates, as tshark's JA3 does */
-            list = sub_clamped(e, rd_be16(e));
+            list = sub_strict(e, rd_be16(e), &st->ext_broken);
             read_u16_list(&list, st->ja->groups, &st->ja->n_groups, KSD_JA_MAX_GROUPS,
                           &st->over_cap);
             break;
@@ -190,7 +209,7 @@ static void parse_extension(uint16_t type, struct ksd_rd *e, struct ksd_tls_hell
             if (st->have_sigalgs)
                 break;
             st->have_sigalgs = 1;
-            list = sub_clamped(e, rd_be16(e));
+            list = sub_strict(e, rd_be16(e), &st->ext_broken);
             read_u16_list(&list, st->ja->sigalgs, &st->ja->n_sigalgs, KSD_JA_MAX_SIGALGS,
                           &st->over_cap);
             break;
@@ -259,6 +278,8 @@ static int parse_hello_body(struct ksd_rd *b, int complete, struct ksd_tls_hello
     if (rd_left(b) >= 2) { /* 0 or 1 byte left: no extension block */
         uint16_t n = rd_be16(b);
         if (n > rd_left(b)) {
+            /* the block overruns the message: each extension is still
+             * checked whole (parse_extensions), as the oracle does */
             if (complete)
                 st->ext_broken = 1;
             n = (uint16_t)rd_left(b);
@@ -295,6 +316,12 @@ int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct k
     struct ksd_rd body = complete ? rd_sub(&r, blen) : rd_rest(&r);
 
     rc = parse_hello_body(&body, complete, out, &st);
+    if (st.malformed) {
+        memset(out, 0, sizeof(*out));
+        out->transport = transport == 'q' ? 'q' : 't';
+        out->nosni = KSD_TLS_NOSNI_MALFORMED;
+        return KSD_EINVAL;
+    }
     if (rc == KSD_EINVAL)
         return rc;
     out->max_version = st.have_versions ? st.ja->max_version : out->legacy_version;
@@ -456,7 +483,10 @@ static int parse_server_hello(struct ksd_rd *b, struct ksd_tls_server *out, int 
     *is_hrr = memcmp(random, hrr_random, sizeof(hrr_random)) == 0;
     out->version = legacy;
     if (rd_left(b) >= 2) {
-        struct ksd_rd blk = sub_clamped(b, rd_be16(b));
+        int bad = 0;
+        struct ksd_rd blk = sub_strict(b, rd_be16(b), &bad);
+        if (bad)
+            return KSD_EINVAL;
         while (rd_left(&blk) >= 4) {
             uint16_t type = rd_be16(&blk);
             struct ksd_rd e = rd_sub(&blk, rd_be16(&blk));

@@ -13,7 +13,7 @@
 
 #include "dissectors/ja.h"
 
-#define KSD_TLS_MAX_HELLO       16384 /* handshake message bytes ksd reassembles */
+#define KSD_TLS_MAX_HELLO       65536 /* handshake message bytes ksd reassembles (64 KiB) */
 #define KSD_TLS_NAME_MAX        256   /* SNI / certificate name buffer, with NUL */
 #define KSD_TLS_MAX_SANS        16    /* DNS SANs kept from a certificate */
 #define KSD_TLS_MAX_RECORDS     16384 /* TLS records walked per stream call */
@@ -27,6 +27,7 @@ enum ksd_tls_nosni {
     KSD_TLS_NOSNI_ABSENT,    /* ClientHello without server_name extension */
     KSD_TLS_NOSNI_ECH,       /* only an outer SNI / ESNI / ECH present */
     KSD_TLS_NOSNI_TRUNCATED, /* ClientHello cut short */
+    KSD_TLS_NOSNI_MALFORMED, /* a length inside the ClientHello overran its extension */
 };
 
 struct ksd_tls_hello {
@@ -75,7 +76,11 @@ struct ksd_tls_server {
  * read before that point. KSD_ETRUNC: len is shorter than the message; the
  * prefix is parsed as far as it goes (sni may be set, ja_ok is 0, nosni is
  * KSD_TLS_NOSNI_TRUNCATED when no name was reached). KSD_EINVAL: not a
- * ClientHello, or a list inside it runs past the message (out undefined).
+ * ClientHello, or a list inside it runs past the message; when a length
+ * inside an extension (the server_name list, an entry of it, ALPN, groups,
+ * ...) overruns the extension, or the extension block the message, out is
+ * cleared (no name) with nosni KSD_TLS_NOSNI_MALFORMED. No length is ever
+ * clamped: a server would reject such a hello, so it is no evidence.
  */
 int ksd_tls_parse_hello(const uint8_t *msg, size_t len, char transport, struct ksd_tls_hello *out);
 

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef KSD_DEFAULT_RULES
@@ -37,7 +38,9 @@ enum {
     OPT_NDPI_FULL,
     OPT_PRINT_CONFIG,
     OPT_DEDUP,
+    OPT_NAME_AGE,
     OPT_MAX_FLOWS,
+    OPT_REASSEMBLY_MB,
     OPT_SNAPLEN,
     OPT_BUFFER,
     OPT_KNOWN,
@@ -52,6 +55,8 @@ enum {
     OPT_USER,
     OPT_SYSLOG,
     OPT_HOSTS,
+    OPT_HOSTS_CSV,
+    OPT_HOSTS_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -79,7 +84,9 @@ static const struct option long_opts[] = {
     {"ndpi-full", no_argument, NULL, OPT_NDPI_FULL},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
     {"dedup-window", required_argument, NULL, OPT_DEDUP},
+    {"name-age", required_argument, NULL, OPT_NAME_AGE},
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"reassembly-mb", required_argument, NULL, OPT_REASSEMBLY_MB},
     {"snaplen", required_argument, NULL, OPT_SNAPLEN},
     {"buffer-mb", required_argument, NULL, OPT_BUFFER},
     {"known-hosts", required_argument, NULL, OPT_KNOWN},
@@ -89,6 +96,8 @@ static const struct option long_opts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"hosts", no_argument, NULL, OPT_HOSTS},
+    {"hosts-csv", required_argument, NULL, OPT_HOSTS_CSV},
+    {"hosts-json", required_argument, NULL, OPT_HOSTS_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -96,26 +105,31 @@ static const struct option long_opts[] = {
 
 void ksd_config_usage(FILE *out)
 {
-    fputs("usage: ksd [-r FILE]... | -i IFACE [options]\n"
+    fputs("usage: ksd [options] [-r] FILE|DIR... | -i IFACE [options]\n"
           "       ksd --check-signatures FILE\n"
           "       ksd report [--redis T] [--since DATE] [--unmanaged] [--csv|--json] ...\n"
           "       ksd dashboard [--redis T] [--listen HOST:PORT] [--password-file F]\n"
           "\n"
           "input:\n"
-          "  -r FILE                read a capture (pcap/pcapng; - is stdin); repeatable\n"
+          "  -r FILE                read a capture (pcap/pcapng; - is stdin); repeatable;\n"
+          "                         FILE or DIR arguments without -r are read too\n"
+          "                         (a directory: its captures, recursively, in name order)\n"
           "  -i IFACE               live capture (promiscuous, immediate mode)\n"
           "  -f BPF                 capture filter\n"
           "  --snaplen N            live: bytes per packet (default 262144)\n"
           "  --buffer-mb N          live: kernel buffer in MiB (default 64)\n"
           "detection:\n"
-          "  -s FILE                signature file (default " KSD_DEFAULT_RULES ")\n"
+          "  -s FILE                signature file (default " KSD_DEFAULT_RULES "\n"
+          "                         when installed, else the built-in copy; -s built-in)\n"
           "  --known-hosts FILE     CIDR -> managed | exception\n"
           "  --sites FILE           CIDR -> site name\n"
           "  --dedup-window SECONDS one event per (client, rule, evidence) per window (300)\n"
+          "  --name-age SECONDS     how long a MAC or announced name stays bound (86400)\n"
           "  --threads N            worker threads (default: one per core)\n"
           "  --no-ndpi              do not classify flows with nDPI\n"
           "  --ndpi-full            nDPI also parses the hellos and queries ksd parsed\n"
-          "  --max-flows N          flow table cap (default 1000000)\n"
+          "  --max-flows N          flow cap over all workers (default 1000000)\n"
+          "  --reassembly-mb N      handshake reassembly budget, all workers (default 64)\n"
           "output:\n"
           "  --json FILE            detection events as JSON lines (- = stdout)\n"
           "  --facts FILE           every extracted fact, tab-separated (- = stdout)\n"
@@ -129,7 +143,10 @@ void ksd_config_usage(FILE *out)
           "  --spool FILE           on-disk queue while Redis is unreachable\n"
           "  --spool-max MB         spool size cap in MiB (default 256)\n"
           "  --sensor-id NAME       name of this sensor (default: host name)\n"
-          "  --hosts                print the table of flagged hosts on exit\n"
+          "  --hosts                print the table of flagged hosts on exit (the default\n"
+          "                         when no other output is asked for)\n"
+          "  --hosts-csv FILE       the same table as CSV (- = stdout)\n"
+          "  --hosts-json FILE      the same table as a JSON array (- = stdout)\n"
           "  --stats                print statistics on exit (and on SIGUSR1)\n"
           "  --progress, --no-progress  progress line (default: when stderr is a terminal)\n"
           "process:\n"
@@ -165,8 +182,14 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
     } while (0)
     switch (opt) {
         case 'r':
-            if (c->n_inputs >= KSD_MAX_INPUTS)
-                return "too many capture files";
+            if (c->n_inputs == c->cap_inputs) {
+                int cap = c->cap_inputs ? 2 * c->cap_inputs : 16;
+                const char **n = realloc(c->inputs, (size_t)cap * sizeof(*n));
+                if (!n)
+                    return "out of memory";
+                c->inputs = n;
+                c->cap_inputs = cap;
+            }
             c->inputs[c->n_inputs++] = val;
             return NULL;
         case 'i':
@@ -213,6 +236,12 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
         case OPT_HOSTS:
             c->hosts = 1;
             return NULL;
+        case OPT_HOSTS_CSV:
+            SETSTR(hosts_csv);
+            return NULL;
+        case OPT_HOSTS_JSON:
+            SETSTR(hosts_json);
+            return NULL;
         case OPT_NO_NDPI:
             c->ndpi = 0;
             return NULL;
@@ -235,10 +264,20 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
                 return "dedup window must be 0..604800 seconds";
             c->dedup_window_s = (int)v;
             return NULL;
+        case OPT_NAME_AGE:
+            if (parse_long(val, 1, 86400 * 30, &v) < 0)
+                return "name age must be 1..2592000 seconds";
+            c->name_age_s = (int)v;
+            return NULL;
         case OPT_MAX_FLOWS:
             if (parse_long(val, 1000, 100000000L, &v) < 0)
                 return "max flows must be 1000..100000000";
             c->max_flows = v;
+            return NULL;
+        case OPT_REASSEMBLY_MB:
+            if (parse_long(val, 1, 65536, &v) < 0)
+                return "reassembly budget must be 1..65536 MiB";
+            c->reassembly_mb = v;
             return NULL;
         case OPT_SNAPLEN:
             if (parse_long(val, 64, 262144, &v) < 0)
@@ -360,7 +399,9 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     memset(c, 0, sizeof(*c));
     c->ndpi = 1;
     c->dedup_window_s = 300;
+    c->name_age_s = 86400;
     c->max_flows = 1000000;
+    c->reassembly_mb = 64;
     c->progress = -1;
     c->stream_maxlen = 1000000;
     c->redis_connect_timeout_ms = 1000;
@@ -413,17 +454,24 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             return KSD_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "ksd: unexpected argument '%s'\n", argv[optind]);
-        return KSD_EXIT_USAGE;
+    /* positional arguments are inputs, as with -r (so shell globs work) */
+    for (; optind < argc; optind++) {
+        const char *why = apply(c, 'r', argv[optind], 0);
+        if (why) {
+            fprintf(stderr, "ksd: %s: %s\n", argv[optind], why);
+            return KSD_EXIT_USAGE;
+        }
     }
     if (c->conf_file) {
         int rc = load_file(c, c->conf_file);
         if (rc)
             return rc;
     }
-    if (!c->sigfile)
-        c->sigfile = KSD_DEFAULT_RULES;
+    if (!c->sigfile) {
+        /* the installed file wins over the copy compiled in */
+        struct stat sb;
+        c->sigfile = stat(KSD_DEFAULT_RULES, &sb) == 0 ? KSD_DEFAULT_RULES : KSD_BUILTIN_RULES;
+    }
     if (!c->redis_prefix)
         c->redis_prefix = "ksd:";
     if (!c->sensor_id) {
@@ -438,11 +486,18 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
         return KSD_EXIT_USAGE;
     }
     if (!c->n_inputs && !c->iface && !c->print_config) {
-        fprintf(stderr, "ksd: nothing to read: give -r FILE or -i IFACE\n");
+        fprintf(stderr, "ksd: nothing to read: give capture files or directories, or -i IFACE\n");
         ksd_config_usage(stderr);
         return KSD_EXIT_USAGE;
     }
     return 0;
+}
+
+void ksd_config_free(struct ksd_config *c)
+{
+    free(c->inputs);
+    c->inputs = NULL;
+    c->n_inputs = c->cap_inputs = 0;
 }
 
 static void pstr(FILE *out, const char *k, const char *v)
@@ -459,6 +514,8 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     pstr(out, "filter", c->filter);
     pstr(out, "signatures", c->sigfile);
     pstr(out, "json", c->json);
+    pstr(out, "hosts-csv", c->hosts_csv);
+    pstr(out, "hosts-json", c->hosts_json);
     pstr(out, "facts", c->facts);
     pstr(out, "redis", c->redis);
     pstr(out, "redis-prefix", c->redis_prefix);
@@ -479,7 +536,9 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     fprintf(out, "ndpi-full = %s\n", c->ndpi_full ? "yes" : "no");
     fprintf(out, "stats = %s\n", c->stats ? "yes" : "no");
     fprintf(out, "dedup-window = %d\n", c->dedup_window_s);
+    fprintf(out, "name-age = %d\n", c->name_age_s);
     fprintf(out, "max-flows = %ld\n", c->max_flows);
+    fprintf(out, "reassembly-mb = %ld\n", c->reassembly_mb);
     if (c->snaplen)
         fprintf(out, "snaplen = %d\n", c->snaplen);
     if (c->buffer_mb)

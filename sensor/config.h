@@ -10,11 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KSD_MAX_INPUTS 64
-
 struct ksd_config {
-    const char *inputs[KSD_MAX_INPUTS]; /* -r files, in order */
+    const char **inputs; /* -r and positional inputs (files, directories, "-"), in order */
     int n_inputs;
+    int cap_inputs;           /* allocated slots of inputs */
     const char *iface;        /* -i */
     const char *filter;       /* -f */
     const char *sigfile;      /* -s */
@@ -31,12 +30,16 @@ struct ksd_config {
     const char *sites;            /* --sites FILE */
     int stats;                    /* --stats */
     int hosts;                    /* --hosts: print the flagged-host table at the end */
+    const char *hosts_csv;        /* --hosts-csv FILE: the host table as CSV ("-" = stdout) */
+    const char *hosts_json;       /* --hosts-json FILE: the host table as a JSON array */
     int threads;                  /* --threads, 0 = one per core */
     int ndpi;                     /* 1 unless --no-ndpi */
     int ndpi_full;                /* --ndpi-full: nDPI parses ClientHellos ksd has parsed too */
     int print_config;             /* --print-config */
     int dedup_window_s;           /* --dedup-window, default 300 */
-    long max_flows;               /* --max-flows, default 1000000 */
+    int name_age_s;               /* --name-age: MAC / announced name bindings, default 86400 */
+    long max_flows;               /* --max-flows, default 1000000 (all workers together) */
+    long reassembly_mb;           /* --reassembly-mb, default 64 (all workers together) */
     int snaplen;                  /* --snaplen (live) */
     int buffer_mb;                /* --buffer-mb (live) */
     int progress;                 /* --progress / --no-progress: -1 = auto (terminal) */
@@ -52,6 +55,18 @@ struct ksd_config {
 
 /* Exit status for bad usage or bad configuration input. */
 #define KSD_EXIT_USAGE 2
+/* An input could not be read completely (damaged, unreadable, not a capture);
+ * the other inputs were read. */
+#define KSD_EXIT_INPUT 3
+/* Detections were not delivered to an output asked for (wins over 3). */
+#define KSD_EXIT_DROPPED 4
+
+/* `-s built-in` (and the default when no rule file is installed): the shipped
+ * signatures/kaspersky.rules, compiled into ./ksd by the Makefile
+ * (build/gen/builtin_rules.c, linked into the program only). */
+#define KSD_BUILTIN_RULES "built-in"
+extern const char ksd_builtin_rules[];
+extern const size_t ksd_builtin_rules_len;
 
 /*
  * Fill cfg from argv and, when -c is given, from the file. Returns 0, or
@@ -60,6 +75,8 @@ struct ksd_config {
  */
 int ksd_config_parse(struct ksd_config *cfg, int argc, char **argv);
 void ksd_config_print(const struct ksd_config *cfg, FILE *out);
+/* Free what ksd_config_parse allocated (the input list). */
+void ksd_config_free(struct ksd_config *cfg);
 void ksd_config_usage(FILE *out);
 
 #endif

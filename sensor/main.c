@@ -28,14 +28,19 @@
 
 #include "sensor/path/capture.h"
 #include "sensor/path/classify.h"
+#include "sensor/path/correlate.h"
 #include "sensor/config.h"
 #include "sensor/output/event.h"
 #include "sensor/path/known.h"
+#include "sensor/path/hostid.h"
+#include "sensor/path/learned.h"
 #include "sensor/log.h"
 #include "sensor/privdrop.h"
 #include "sensor/output/emit.h"
+#include "sensor/output/redisconn.h"
 #include "sensor/path/worker.h"
 #include "sensor/path/pool.h"
+#include "sensor/hosttable.h"
 #include "sensor/analyst/report.h"
 #include "sensor/analyst/web.h"
 #include "signatures/sig.h"
@@ -90,7 +95,7 @@ static void log_msg(const char *fmt, ...)
 
 static struct ksd_sigset *load_sigs(const char *path);
 
-static int check_signatures(const char *path)
+static int check_signatures(const char *path, const char *in_use)
 {
     struct ksd_sigset *s = load_sigs(path);
     if (!s)
@@ -107,7 +112,21 @@ static int check_signatures(const char *path)
     const char *const *cats = ksd_sig_categories(&nc);
     for (size_t i = 0; i < nc; i++)
         printf(" %s=%zu", cats[i], ksd_sig_count_category(s, cats[i]));
-    printf("\n");
+    printf("\nrule set a run uses: %s%s\n", in_use,
+           strcmp(in_use, KSD_BUILTIN_RULES) == 0 ? " (compiled in; no installed file)" : "");
+    ksd_sig_free(s);
+    return 0;
+}
+
+/* --print-config: which rule set a run would use, as a comment line. */
+static int print_config(const struct ksd_config *cfg)
+{
+    ksd_config_print(cfg, stdout);
+    struct ksd_sigset *s = load_sigs(cfg->sigfile);
+    if (!s)
+        return KSD_EXIT_USAGE;
+    printf("# rule set in use: %s, version %s, %zu rules\n", cfg->sigfile, ksd_sig_version(s),
+           ksd_sig_count(s, -1));
     ksd_sig_free(s);
     return 0;
 }
@@ -136,7 +155,11 @@ static struct ksd_sigset *load_sigs(const char *path)
 {
     struct ksd_sigset *s = NULL;
     struct ksd_sig_error err;
-    if (ksd_sig_load_file(path, &s, &err) != 0) {
+    int rc = strcmp(path, KSD_BUILTIN_RULES) == 0
+                 ? ksd_sig_load_buf(KSD_BUILTIN_RULES, ksd_builtin_rules, ksd_builtin_rules_len, &s,
+                                    &err)
+                 : ksd_sig_load_file(path, &s, &err);
+    if (rc != 0) {
         /* FILE:LINE: reason for a bad line, FILE: reason for a file that cannot be read */
         if (err.line > 0)
             fprintf(stderr, "%s:%d: %s\n", err.file, err.line, err.reason);
@@ -215,6 +238,16 @@ struct run {
     int progress;          /* show a progress line */
     int64_t prog_last;     /* monotonic us of the last progress line */
     int64_t prog_start;
+    struct ksd_capture_inputs in; /* offline: the files to read, in order */
+    struct file_stat *files;      /* offline: per input file, as in.paths */
+    uint32_t cur;                 /* offline: index of the file being read */
+    size_t n_bad;                 /* offline: inputs not read completely */
+};
+
+/* What an offline run did with one input file. */
+struct file_stat {
+    uint64_t packets; /* frames read */
+    int error;        /* 0, or 1 when it could not be opened or read to its end */
 };
 
 static void emit_log(void *arg, const char *msg)
@@ -262,9 +295,14 @@ static void show_progress(struct run *r, struct ksd_capture *c, const char *name
     pthread_mutex_lock(&r->sink.lock);
     uint64_t events = r->sink.events;
     pthread_mutex_unlock(&r->sink.lock);
-    fprintf(stderr, "\r%s: %llu/%llu MB (%3.0f%%), %.0f packets/s, %llu detections   %s", name,
-            (unsigned long long)(off >> 20), (unsigned long long)(size >> 20),
+    char files[64] = "";
+    if (r->files)
+        snprintf(files, sizeof(files), "[%u/%zu, %zu damaged] ", r->cur + 1, r->in.n, r->n_bad);
+    fprintf(stderr,
+            "\r%s%s: %llu/%llu MB (%3.0f%%), %llu packets, %.0f packets/s, %llu detections   %s",
+            files, name, (unsigned long long)(off >> 20), (unsigned long long)(size >> 20),
             size ? 100.0 * (double)off / (double)size : 0.0,
+            (unsigned long long)(r->files ? r->files[r->cur].packets : ksd_pool_packets(r->pool)),
             secs > 0 ? (double)ksd_pool_packets(r->pool) / secs : 0.0, (unsigned long long)events,
             final ? "\n" : "");
 }
@@ -382,6 +420,9 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
     while (!stop_requested) {
         int got = ksd_capture_next(c, &fr);
         if (got == 1) {
+            fr.src = r->cur;
+            if (r->files)
+                r->files[r->cur].packets++;
             ksd_pool_packet(r->pool, &fr);
             if ((++n & 0x3ff) != 0 && !stats_requested && !reload_requested)
                 continue;
@@ -406,7 +447,8 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
         timers(r, c, name);
     }
     ksd_pool_kick(r->pool);
-    show_progress(r, c, name, 1);
+    /* several files: one progress line that ends with the last of them */
+    show_progress(r, c, name, !r->files || r->cur + 1 >= r->in.n);
     current_capture = NULL;
     return rc;
 }
@@ -456,7 +498,7 @@ static int start_redis(struct run *r)
 {
     const struct ksd_config *cfg = r->cfg;
     const char *why;
-    if (ksd_emit_parse_target(cfg->redis, NULL, &why) != 0) {
+    if (ksd_redisconn_parse_target(cfg->redis, NULL, &why) != 0) {
         log_msg("--redis %s: %s", cfg->redis, why);
         return KSD_EXIT_USAGE;
     }
@@ -464,6 +506,7 @@ static int start_redis(struct run *r)
     memset(&ec, 0, sizeof(ec));
     ec.target = cfg->redis;
     ec.prefix = cfg->redis_prefix;
+    ec.trend_product = ksd_sig_category_is_product;
     ec.auth_file = cfg->redis_auth_file;
     ec.sensor_id = cfg->sensor_id;
     ec.spool_path = cfg->spool;
@@ -484,10 +527,12 @@ static int start_redis(struct run *r)
     return 0;
 }
 
-static void stop_redis(struct run *r, int stats)
+/* Stop the Redis output; returns 1 when some events were not delivered to Redis
+ * (dropped, or left in the spool for the next run), else 0. */
+static int stop_redis(struct run *r, int stats)
 {
     if (!r->emit)
-        return;
+        return 0;
     snapshot(r, 1);
     struct ksd_emit_stats es;
     ksd_emit_get_stats(r->emit, &es);
@@ -509,68 +554,165 @@ static void stop_redis(struct run *r, int stats)
     else if (rc < 0)
         log_msg("redis: some events could not be delivered (see the dropped counter)");
     r->emit = NULL;
+    uint64_t stored = es.sent + es.duplicates_skipped;
+    if (rc == 0 && es.dropped == 0 && stored < es.pushed)
+        log_msg("redis: %llu of %llu events were not delivered",
+                (unsigned long long)(es.pushed - stored), (unsigned long long)es.pushed);
+    return rc != 0 || es.dropped > 0 || stored < es.pushed;
 }
 
-int main(int argc, char **argv)
+static void skip_input(void *arg, const char *path, const char *reason)
 {
-    /* Subcommands that read Redis: the report and the web dashboard. */
-    if (argc > 1 && strcmp(argv[1], "report") == 0)
-        return ksd_report_main(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "dashboard") == 0)
-        return ksd_web_main(argc - 1, argv + 1);
-    struct ksd_config cfg;
-    int rc = ksd_config_parse(&cfg, argc, argv);
-    if (rc < 0)
-        return 0;
-    if (rc)
-        return rc;
-    if (cfg.check_sigs)
-        return check_signatures(cfg.check_sigs);
-    if (cfg.print_config) {
-        ksd_config_print(&cfg, stdout);
-        return 0;
+    (void)arg;
+    log_msg("%s: skipped: %s", path, reason);
+}
+
+/* The offline inputs: files as given, directories expanded. 0, or an exit status. */
+static int expand_inputs(struct run *r)
+{
+    const struct ksd_config *cfg = r->cfg;
+    for (int i = 0; i < cfg->n_inputs; i++) {
+        if (ksd_capture_expand(cfg->inputs[i], &r->in, skip_input, r) < 0) {
+            log_msg("too many capture files (more than %d) or out of memory", KSD_MAX_INPUT_FILES);
+            return 1;
+        }
     }
-    ksd_log_init(cfg.use_syslog, "ksd");
+    if (r->in.n == 0) {
+        log_msg("no capture files in the inputs given");
+        return KSD_EXIT_INPUT;
+    }
+    if (!(r->files = calloc(r->in.n, sizeof(*r->files)))) {
+        log_msg("out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+/* Read every offline input in order; a file that fails is counted and the others are read. */
+static void read_inputs(struct run *r, const struct ksd_capture_opts *co)
+{
+    char err[1024];
+    for (size_t i = 0; i < r->in.n && !stop_requested; i++) {
+        const char *name = r->in.paths[i];
+        r->cur = (uint32_t)i;
+        struct ksd_capture *c = ksd_capture_open_file(name, co, err, sizeof(err));
+        if (!c) {
+            log_msg("%s", err);
+            r->files[i].error = 1;
+            r->n_bad++;
+            continue;
+        }
+        if (run_source(r, c, name)) {
+            r->files[i].error = 1;
+            r->n_bad++;
+        }
+        ksd_capture_close(c);
+    }
+}
+
+/* --hosts-csv / --hosts-json: the host table for scripts. 0, or -1 when it could not be
+ * written. */
+static int write_hosts(struct run *r, const char *path, int fmt)
+{
+    if (!path)
+        return 0;
+    FILE *fp = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+    if (!fp) {
+        log_msg("%s: cannot open for writing: %s", path, strerror(errno));
+        return -1;
+    }
+    int bad = ksd_hosttable_write(r->pool, fmt, fp) < 0;
+    bad |= fflush(fp) != 0 || ferror(fp);
+    if (fp != stdout)
+        bad |= fclose(fp) != 0;
+    if (bad)
+        log_msg("%s: cannot write the host table: %s", path, strerror(errno));
+    return bad ? -1 : 0;
+}
+
+/* Where the events of this run went, for the closing line. */
+static void events_went(const struct ksd_config *cfg, char *buf, size_t len)
+{
+    if (!cfg->json && !cfg->redis) {
+        snprintf(buf, len, "events not kept (give --json FILE or --redis TARGET)");
+        return;
+    }
+    snprintf(buf, len, "events to %s%s%s%s%s", cfg->json ? "--json " : "",
+             cfg->json ? (strcmp(cfg->json, "-") ? cfg->json : "standard output") : "",
+             cfg->json && cfg->redis ? " and " : "", cfg->redis ? "Redis " : "",
+             cfg->redis ? cfg->redis : "");
+}
+
+/* The closing line of an offline run: on standard error when it is not a terminal
+ * (a terminal has the progress line), or when events were not kept. */
+static void summary(struct run *r, size_t hosts)
+{
+    char went[512];
+    events_went(r->cfg, went, sizeof(went));
+    uint64_t events;
+    pthread_mutex_lock(&r->sink.lock);
+    events = r->sink.events;
+    pthread_mutex_unlock(&r->sink.lock);
+    if (isatty(2)) {
+        if (!r->cfg->json && !r->cfg->redis)
+            log_msg("%llu events: %s", (unsigned long long)events, went);
+        return;
+    }
+    log_msg("%zu file%s (%zu not read completely), %llu packets, %llu events, %zu flagged "
+            "host%s, %.2f s; %s",
+            r->in.n, r->in.n == 1 ? "" : "s", r->n_bad,
+            (unsigned long long)ksd_pool_packets(r->pool), (unsigned long long)events, hosts,
+            hosts == 1 ? "" : "s", (double)(mono_us() - r->prog_start) / 1e6, went);
+}
+
+/* A capture run: offline inputs or a live interface. Returns the exit status. */
+static int run_sensor(const struct ksd_config *cfg)
+{
+    ksd_log_init(cfg->use_syslog, "ksd");
 
     struct run r;
     memset(&r, 0, sizeof(r));
-    r.cfg = &cfg;
+    r.cfg = cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
+    r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
+    r.sink.hostid = ksd_hostid_new();   /* NULL: events say nothing of the machine */
     r.started = (int64_t)time(NULL);
-    int status = 0;
+    int status = 0, dropped = 0;
     char *protos = NULL, pbuf[32];
     struct ksd_capture *live = NULL;                        /* opened before the privilege drop */
     struct ksd_capture *fan[KSD_POOL_MAX_WORKERS] = {NULL}; /* its fanout sockets */
-    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1)
         workers = 1;
     if (workers > KSD_POOL_MAX_WORKERS)
         workers = KSD_POOL_MAX_WORKERS;
     char err[512];
-    if (!(r.sigs = load_sigs(cfg.sigfile)))
+    if (!(r.sigs = load_sigs(cfg->sigfile)))
         return KSD_EXIT_USAGE;
-    if (load_lists(&cfg, &r.known, &r.sites) < 0) {
+    if (load_lists(cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
         goto out;
     }
-    if ((cfg.json && !(r.sink.json = open_out(cfg.json))) ||
-        (cfg.facts && !(r.sink.facts = open_out(cfg.facts)))) {
+    if ((cfg->json && !(r.sink.json = open_out(cfg->json))) ||
+        (cfg->facts && !(r.sink.facts = open_out(cfg->facts)))) {
         status = 1;
         goto out;
     }
-    struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
-    if (cfg.iface) {
-        live = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
+    if (!cfg->iface && (status = expand_inputs(&r)) != 0)
+        goto out;
+    struct ksd_capture_opts co = {cfg->snaplen, cfg->buffer_mb, 1, cfg->filter};
+    if (cfg->iface) {
+        live = ksd_capture_open_live(cfg->iface, &co, err, sizeof(err));
         if (!live) {
             log_msg("%s", err);
             status = 1;
             goto out;
         }
         if (workers > 1)
-            open_fanout(live, cfg.iface, &co, workers, r.sigs, fan);
+            open_fanout(live, cfg->iface, &co, workers, r.sigs, fan);
     }
-    if (cfg.iface || cfg.user) {
-        int pd = ksd_privdrop(cfg.user, err, sizeof(err));
+    if (cfg->iface || cfg->user) {
+        int pd = ksd_privdrop(cfg->user, err, sizeof(err));
         if (pd < 0) {
             log_msg("cannot drop privileges: %s", err);
             status = 1;
@@ -588,17 +730,21 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
-    if (cfg.redis && (status = start_redis(&r)) != 0) {
+    if (cfg->redis && (status = start_redis(&r)) != 0) {
         pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
         goto out;
     }
 
     r.sink.threaded = workers > 1;
-    struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
-                                 cfg.sensor_id, cfg.ndpi,
-                                 NULL,          cfg.ndpi_full};
-    protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
+    struct ksd_worker_conf wc = {cfg->max_flows, (int64_t)cfg->dedup_window_s * 1000000,
+                                 cfg->sensor_id, cfg->ndpi,
+                                 NULL,           cfg->ndpi_full};
+    protos = cfg->ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
+    wc.sources = (const char *const *)r.in.paths; /* the pcap field of offline events */
+    wc.n_sources = r.in.n;
+    wc.name_age_us = (int64_t)cfg->name_age_s * 1000000;
+    wc.reassembly_mb = cfg->reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
     int fanout = fan[1] != NULL;
     r.pool = fanout ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
@@ -615,54 +761,69 @@ int main(int argc, char **argv)
     install_signals();
 
     r.prog_start = mono_us();
-    r.progress = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
+    r.progress = cfg->progress == 1 || (cfg->progress == -1 && isatty(2) && !cfg->iface);
     if (live) {
         struct ksd_capture *c = live;
         live = NULL;
         r.live = 1;
-        log_msg("capturing on %s (%s), %d worker%s%s", cfg.iface, ksd_capture_linktype_name(c),
+        log_msg("capturing on %s (%s), %d worker%s%s", cfg->iface, ksd_capture_linktype_name(c),
                 workers, workers > 1 ? "s" : "",
                 fanout ? ", one socket each (PACKET_FANOUT by client address)" : "");
-        status = run_source(&r, c, cfg.iface);
+        status = run_source(&r, c, cfg->iface);
         ksd_pool_finish(r.pool); /* the workers' sockets report their last figures */
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0) {
             uint64_t recv = 0, drops = ksd_pool_capture_drops(r.pool, &recv);
             r.drops = cs.dropped + cs.ifdropped + drops;
-            if (cfg.stats || r.drops)
+            if (cfg->stats || r.drops)
                 fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
                         (unsigned long long)(cs.received + recv),
                         (unsigned long long)(cs.dropped + drops), (unsigned long long)cs.ifdropped);
         }
         ksd_capture_close(c);
     } else {
-        for (int i = 0; i < cfg.n_inputs && !stop_requested; i++) {
-            struct ksd_capture *c = ksd_capture_open_file(cfg.inputs[i], &co, err, sizeof(err));
-            if (!c) {
-                log_msg("%s", err);
-                status = 1;
-                continue;
-            }
-            if (run_source(&r, c, cfg.inputs[i]))
-                status = 1;
-            ksd_capture_close(c);
-        }
+        read_inputs(&r, &co);
     }
     ksd_pool_finish(r.pool);
-    if (cfg.stats) {
+    if (cfg->stats) {
+        for (size_t i = 0; r.files && i < r.in.n; i++)
+            fprintf(stderr, "file: %s packets=%llu errors=%d\n", r.in.paths[i],
+                    (unsigned long long)r.files[i].packets, r.files[i].error);
         ksd_pool_print_stats(r.pool, stderr);
         /* reading and analysis only: before the Redis output's drain */
         fprintf(stderr, "time: packets processed in %.3f s\n",
                 (double)(mono_us() - r.prog_start) / 1e6);
     }
     flush_outputs(&r); /* events before the host table when both go to standard output */
-    if (cfg.hosts)
-        ksd_pool_print_hosts(r.pool, stdout);
+    /* with no output asked for, the flagged-host table is the answer */
+    if (cfg->hosts ||
+        (!cfg->json && !cfg->facts && !cfg->redis && !cfg->hosts_csv && !cfg->hosts_json))
+        ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, stdout);
+    if (write_hosts(&r, cfg->hosts_csv, KSD_REPORT_CSV) < 0 ||
+        write_hosts(&r, cfg->hosts_json, KSD_REPORT_JSON) < 0)
+        dropped = 1;
 out:
-    stop_redis(&r, cfg.stats);
+    if (stop_redis(&r, cfg->stats))
+        dropped = 1;
+    if (r.sink.json) {
+        /* a full disk loses events as surely as an unreachable Redis */
+        if (ksd_event_out_flush(r.sink.json) != 0 || ksd_event_out_lost(r.sink.json)) {
+            log_msg("%s: %llu events could not be written", cfg->json,
+                    (unsigned long long)ksd_event_out_lost(r.sink.json));
+            dropped = 1;
+        }
+    }
     ksd_event_out_close(r.sink.json);
     ksd_event_out_close(r.sink.facts);
     fflush(stdout);
+    if (r.pool && r.files)
+        summary(&r, (size_t)ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, NULL));
+    if (dropped)
+        status = KSD_EXIT_DROPPED;
+    else if (status == 0 && r.n_bad)
+        status = KSD_EXIT_INPUT;
+    free(r.files);
+    ksd_capture_inputs_free(&r.in);
     if (live)
         ksd_capture_close(live);
     for (int i = 1; i < KSD_POOL_MAX_WORKERS; i++)
@@ -671,6 +832,27 @@ out:
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);
     ksd_known_free(r.sites);
+    ksd_learned_free(r.sink.learned);
+    ksd_hostid_free(r.sink.hostid);
     pthread_mutex_destroy(&r.sink.lock);
     return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* Subcommands that read Redis: the report and the web dashboard. */
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return ksd_report_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "dashboard") == 0)
+        return ksd_web_main(argc - 1, argv + 1);
+    struct ksd_config cfg;
+    int rc = ksd_config_parse(&cfg, argc, argv);
+    if (rc == 0 && cfg.check_sigs)
+        rc = check_signatures(cfg.check_sigs, cfg.sigfile);
+    else if (rc == 0 && cfg.print_config)
+        rc = print_config(&cfg);
+    else if (rc == 0)
+        rc = run_sensor(&cfg);
+    ksd_config_free(&cfg);
+    return rc < 0 ? 0 : rc;
 }

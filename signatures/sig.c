@@ -36,6 +36,82 @@ bool ksd_sig_category_is_product(const char *name, size_t len)
     return false;
 }
 
+/* What one category says about a host: 0 a running product, 1 a website
+ * visit, 2 anything else (addresses, downloads, proxies, unknown names). */
+static int category_class(const char *name, size_t len)
+{
+    if (ksd_sig_category_is_product(name, len))
+        return 0;
+    if (len == 7 && memcmp(name, "website", 7) == 0)
+        return 1;
+    return 2;
+}
+
+/* The verdict rule: product evidence wins; website evidence alone is
+ * website-only; anything else (or nothing) is suspected. */
+static enum ksd_sig_verdict verdict_fold(int seen[3])
+{
+    if (seen[0])
+        return KSD_SIG_VERDICT_PRODUCT;
+    if (seen[1] && !seen[2])
+        return KSD_SIG_VERDICT_WEBSITE_ONLY;
+    return KSD_SIG_VERDICT_SUSPECTED;
+}
+
+enum ksd_sig_verdict ksd_sig_verdict_of(const char *list)
+{
+    int seen[3] = {0, 0, 0};
+    const char *p = list ? list : "";
+    for (size_t guard = 0; *p && guard < KSD_SIG_MAX_VERDICT_CATS; guard++) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        size_t n = (size_t)(p - s);
+        while (n && s[n - 1] == ' ')
+            n--;
+        if (n)
+            seen[category_class(s, n)] = 1;
+    }
+    return verdict_fold(seen);
+}
+
+enum ksd_sig_verdict ksd_sig_verdict_of_mask(uint32_t catmask)
+{
+    int seen[3] = {0, 0, 0};
+    for (size_t i = 0; i < KSD_SIG_NCAT && i < 32; i++)
+        if (catmask & (1u << i))
+            seen[category_class(categories[i], strlen(categories[i]))] = 1;
+    return verdict_fold(seen);
+}
+
+const char *ksd_sig_verdict_name(enum ksd_sig_verdict v)
+{
+    switch (v) {
+        case KSD_SIG_VERDICT_PRODUCT:
+            return "product";
+        case KSD_SIG_VERDICT_WEBSITE_ONLY:
+            return "website-only";
+        case KSD_SIG_VERDICT_SUSPECTED:
+            break;
+    }
+    return "suspected";
+}
+
+int ksd_sig_verdict_parse(const char *s, enum ksd_sig_verdict *out)
+{
+    static const enum ksd_sig_verdict all[] = {
+        KSD_SIG_VERDICT_PRODUCT, KSD_SIG_VERDICT_WEBSITE_ONLY, KSD_SIG_VERDICT_SUSPECTED};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (s && strcmp(s, ksd_sig_verdict_name(all[i])) == 0) {
+            *out = all[i];
+            return KSD_OK;
+        }
+    }
+    return KSD_EINVAL;
+}
+
 const char *const *ksd_sig_categories(size_t *n)
 {
     if (n != NULL)

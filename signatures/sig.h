@@ -128,6 +128,33 @@ const char *const *ksd_sig_categories(size_t *n);
  * product, oem. The one place host verdicts take this rule from. */
 bool ksd_sig_category_is_product(const char *name, size_t len);
 
+/*
+ * Host verdicts, the one place they are decided (report, dashboard and the
+ * --hosts table all take them from here): "product" when any category of
+ * the host means a running product (ksd_sig_category_is_product), else
+ * "website-only" when every category is website, else "suspected"
+ * (Kaspersky addresses, downloads or proxies without proof of a running
+ * product). A known-hosts "exception" label does not change the verdict; it
+ * changes what the report does with the host (see sensor/analyst/report.h).
+ */
+#define KSD_SIG_MAX_VERDICT_CATS 64 /* categories read from one comma-separated list */
+
+enum ksd_sig_verdict {
+    KSD_SIG_VERDICT_PRODUCT,      /* update, telemetry, activation, ... evidence */
+    KSD_SIG_VERDICT_WEBSITE_ONLY, /* only website evidence */
+    KSD_SIG_VERDICT_SUSPECTED,    /* anything else */
+};
+
+/* Verdict of a comma-separated category list (any order, spaces ignored;
+ * unknown names count as "anything else"). */
+enum ksd_sig_verdict ksd_sig_verdict_of(const char *categories);
+/* Verdict of a set of categories: bit i = ksd_sig_categories()[i]. */
+enum ksd_sig_verdict ksd_sig_verdict_of_mask(uint32_t catmask);
+/* "product", "website-only" or "suspected" (static storage). */
+const char *ksd_sig_verdict_name(enum ksd_sig_verdict v);
+/* The inverse of ksd_sig_verdict_name: KSD_OK, or KSD_EINVAL for any other string. */
+int ksd_sig_verdict_parse(const char *s, enum ksd_sig_verdict *out);
+
 /* Bytes held by the set (rules, strings, tables), for the statistics. */
 size_t ksd_sig_memory(const struct ksd_sigset *s);
 

@@ -105,10 +105,29 @@ mkfifo "$tmp/fifo"
 pid=$!
 exec 3>"$tmp/fifo"
 cat "$tmp/part1" >&3
-sleep 1
+# Conditions, not sleeps: ksd catches SIGHUP and has drained the first half
+# from the FIFO; after the signal, ksd's handler has taken it (no longer pending).
+sigbit() { # sigbit FIELD: 1 when SIGHUP's bit is set in /proc/$pid/status FIELD
+    python3 -c 'import sys
+for l in open("/proc/%s/status" % sys.argv[1]):
+    if l.startswith(sys.argv[2] + ":"): print(int(l.split()[1], 16) & 1)' "$pid" "$1"
+}
+drained() { # the bytes still in the FIFO (fd 3), by FIONREAD
+    python3 -c 'import fcntl, struct, termios
+print(struct.unpack("i", fcntl.ioctl(3, termios.FIONREAD, b"\0" * 4))[0])'
+}
+until_ok() { # until_ok DESC COMMAND: poll COMMAND up to 30 s
+    i=0
+    until eval "$2"; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || { no "$1 (timed out)"; return 1; }
+        sleep 0.05
+    done
+}
+until_ok "ksd catches SIGHUP" '[ "$(sigbit SigCgt)" = 1 ] && [ "$(drained)" = 0 ]'
 sed -i 's/^version .*/version reload-test-2/' "$tmp/rules"
 kill -HUP "$pid"
-sleep 1
+until_ok "SIGHUP delivered" '[ "$(sigbit ShdPnd)" = 0 ] && [ "$(sigbit SigPnd)" = 0 ]'
 cat "$tmp/part2" >&3
 exec 3>&-
 wait "$pid"

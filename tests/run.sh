@@ -1,9 +1,11 @@
 #!/bin/sh
 # run.sh - run the cmocka unit test binaries given as arguments, then the
-# end-to-end suites (tests/e2e_*.sh), recording "name passed failed" per suite
-# under $RESULTS so that tests/summary.sh can print one closing line.
+# end-to-end suites ($E2E, default every tests/e2e_*.sh), recording
+# "name passed failed" per suite under $RESULTS so that tests/summary.sh can
+# print one closing line.
 #
-# Environment: KSD (binary under test), BUILD (build dir), TOOLS, RESULTS.
+# Environment: KSD (binary under test), BUILD (build dir), TOOLS, RESULTS,
+# E2E (the suites to run), KSD_TIER (fast: the suites skip the shared corpus).
 set -u
 : "${KSD:=./ksd}" "${BUILD:=build}" "${RESULTS:=build/results}"
 export KSD BUILD TOOLS
@@ -29,7 +31,8 @@ for t in "$@"; do
     rm -f "$out"
 done
 
-for s in tests/e2e_*.sh; do
+# shellcheck disable=SC2086
+for s in ${E2E:-tests/e2e_*.sh}; do
     [ -f "$s" ] || continue
     name=$(basename "$s" .sh)
     out=$(mktemp)

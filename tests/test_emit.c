@@ -16,6 +16,7 @@
 
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
+#include "sensor/output/redisconn.h"
 #include "sensor/output/spool.h"
 
 #define T_MAX_SERVERS 6
@@ -226,27 +227,27 @@ static uint64_t check_exactly_once(redisContext *c, const char *key, uint64_t n)
 static void test_emit_parse_target_forms_and_errors(void **state)
 {
     (void)state;
-    struct ksd_emit_target t;
+    struct ksd_redis_target t;
     const char *why = NULL;
-    assert_int_equal(ksd_emit_parse_target("127.0.0.1:6379", &t, &why), 0);
-    assert_int_equal(t.kind, KSD_EMIT_TCP);
+    assert_int_equal(ksd_redisconn_parse_target("127.0.0.1:6379", &t, &why), 0);
+    assert_int_equal(t.kind, KSD_REDIS_TCP);
     assert_string_equal(t.addr.host, "127.0.0.1");
     assert_int_equal(t.addr.port, 6379);
-    assert_int_equal(ksd_emit_parse_target("[::1]:7000", &t, &why), 0);
+    assert_int_equal(ksd_redisconn_parse_target("[::1]:7000", &t, &why), 0);
     assert_string_equal(t.addr.host, "::1");
     assert_int_equal(t.addr.port, 7000);
-    assert_int_equal(ksd_emit_parse_target("redis.example:1", &t, &why), 0);
-    assert_int_equal(ksd_emit_parse_target("unix:/run/redis/redis.sock", &t, &why), 0);
-    assert_int_equal(t.kind, KSD_EMIT_UNIX);
+    assert_int_equal(ksd_redisconn_parse_target("redis.example:1", &t, &why), 0);
+    assert_int_equal(ksd_redisconn_parse_target("unix:/run/redis/redis.sock", &t, &why), 0);
+    assert_int_equal(t.kind, KSD_REDIS_UNIX);
     assert_string_equal(t.path, "/run/redis/redis.sock");
-    assert_int_equal(ksd_emit_parse_target("sentinel://a:26379,[::1]:26380,c:3/mymaster", &t, &why),
-                     0);
-    assert_int_equal(t.kind, KSD_EMIT_SENTINEL);
+    assert_int_equal(
+        ksd_redisconn_parse_target("sentinel://a:26379,[::1]:26380,c:3/mymaster", &t, &why), 0);
+    assert_int_equal(t.kind, KSD_REDIS_SENTINEL);
     assert_int_equal(t.nsentinels, 3);
     assert_string_equal(t.sentinels[1].host, "::1");
     assert_int_equal(t.sentinels[2].port, 3);
     assert_string_equal(t.master, "mymaster");
-    assert_int_equal(ksd_emit_parse_target("localhost:6379", NULL, NULL), 0);
+    assert_int_equal(ksd_redisconn_parse_target("localhost:6379", NULL, NULL), 0);
 
     const char *bad[] = {"",
                          "localhost",
@@ -266,11 +267,11 @@ static void test_emit_parse_target_forms_and_errors(void **state)
                          "host name:1"};
     for (size_t i = 0; i < KSD_ARRAY_LEN(bad); i++) {
         why = NULL;
-        if (ksd_emit_parse_target(bad[i], &t, &why) != KSD_EINVAL)
+        if (ksd_redisconn_parse_target(bad[i], &t, &why) != KSD_EINVAL)
             fail_msg("accepted \"%s\"", bad[i]);
         assert_non_null(why);
     }
-    assert_int_equal(ksd_emit_parse_target(NULL, &t, &why), KSD_EINVAL);
+    assert_int_equal(ksd_redisconn_parse_target(NULL, &t, &why), KSD_EINVAL);
 }
 
 static void test_emit_start_rejects_bad_config(void **state)

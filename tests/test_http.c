@@ -405,6 +405,36 @@ static void test_http_probe(void **state)
     assert_int_equal(ksd_http_probe(NULL, 0), 0);
 }
 
+/* A Host value with a NUL or another control byte is not evidence: no host,
+ * flagged host_bad, and a later Host line cannot replace it. */
+static void test_http_host_control_bytes_not_evidence(void **state)
+{
+    (void)state;
+    static const uint8_t nul[] = "GET / HTTP/1.1\r\nHost: evil\0.kaspersky.com\r\n\r\n";
+    static const uint8_t ctl[] = "GET / HTTP/1.1\r\nHost: a\x01.kaspersky.com\r\n"
+                                 "Host: dnl-01.geo.kaspersky.com\r\n\r\n";
+    static const uint8_t tab[] = "GET / HTTP/1.1\r\nHost: x\t.kaspersky.com\r\n\r\n";
+    static const uint8_t del[] = "GET / HTTP/1.1\r\nHost: x\x7f.kaspersky.com\r\n\r\n";
+    const uint8_t *cases[] = {nul, ctl, tab, del};
+    const size_t lens[] = {sizeof(nul) - 1, sizeof(ctl) - 1, sizeof(tab) - 1, sizeof(del) - 1};
+    for (size_t i = 0; i < 4; i++) {
+        struct ksd_http_req q;
+        size_t consumed = 0;
+        assert_int_equal(ksd_http_parse_request(cases[i], lens[i], &q, &consumed), KSD_OK);
+        assert_int_equal(consumed, lens[i]);
+        assert_int_equal(q.has_host, 0);
+        assert_int_equal(q.host_bad, 1);
+        assert_string_equal(q.host, "");
+    }
+    /* a clean value is still taken */
+    struct ksd_http_req q;
+    size_t consumed = 0;
+    assert_int_equal(
+        parse("GET / HTTP/1.1\r\nHost: dnl-01.geo.kaspersky.com\r\n\r\n", &q, &consumed), KSD_OK);
+    assert_int_equal(q.host_bad, 0);
+    assert_string_equal(q.host, "dnl-01.geo.kaspersky.com");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_http_header_count_cap),
         cmocka_unit_test(test_http_long_values_truncated),
         cmocka_unit_test(test_http_probe),
+        cmocka_unit_test(test_http_host_control_bytes_not_evidence),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

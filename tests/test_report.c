@@ -23,6 +23,7 @@
 #include "sensor/output/emit.h"
 #include "sensor/analyst/report.h"
 #include "sensor/analyst/web.h"
+#include "signatures/sig.h"
 
 #define T_OUT_MAX (256 * 1024) /* captured output of one call */
 
@@ -64,6 +65,30 @@ static void make_event(struct ksd_event *ev, uint64_t id, int64_t ts, const char
     snprintf(ev->managed, sizeof(ev->managed), "%s", managed);
     snprintf(ev->ruleset, sizeof(ev->ruleset), "2026.11.27-1");
     ev->count = 1;
+}
+
+/* 0 once ksd:events holds n entries and ksd:sensor:t1 exists; -1 after 10 s. */
+static int wait_stored(const struct rh_server *srv, long long n)
+{
+    redisContext *c = rh_connect(srv);
+    if (!c)
+        return -1;
+    int rc = -1;
+    for (long long end = rh_now_ms() + 10000; rc != 0 && rh_now_ms() < end;) {
+        redisReply *len = redisCommand(c, "XLEN ksd:events");
+        redisReply *ex = redisCommand(c, "EXISTS ksd:sensor:t1");
+        if (len && ex && len->type == REDIS_REPLY_INTEGER && ex->type == REDIS_REPLY_INTEGER &&
+            len->integer == n && ex->integer == 1)
+            rc = 0;
+        else
+            rh_sleep_ms(10);
+        if (len)
+            freeReplyObject(len);
+        if (ex)
+            freeReplyObject(ex);
+    }
+    redisFree(c);
+    return rc;
 }
 
 /*
@@ -109,7 +134,56 @@ static int fill(struct tstate *t)
     make_event(&ev, id++, T_DAY26 + 60, "10.1.0.4", "cert", T_HOSTILE, "kl-cert-ca",
                "infrastructure", "", "");
     ksd_emit_push(e, &ev);
-    rh_sleep_ms(200); /* at least one sensor:<id> refresh */
+    /* wait (with a deadline) for all events and one sensor:<id> refresh */
+    int stored = wait_stored(&t->srv, 8);
+    return ksd_emit_stop(e, 5000) == 0 && stored == 0 ? 0 : -1;
+}
+
+/*
+ * A second data set under the prefix "t2:" (other tests keep theirs):
+ *   10.2.0.1 lab, exception, update (3 events)     -> product, but an exception
+ *   10.2.0.2 lab, no label, telemetry (2 events)   -> product
+ *   10.2.0.3 lab, update, day 0; 10.2.0.4 lab, website, day 0; 10.2.0.5 no
+ *   site, update, day 2
+ * Events span three UTC days for the trend (T2_DAY0 .. T2_DAY0 + 2 days),
+ * written with the trend on (as ksd does).
+ */
+#define T2_DAY0 (T_DAY20 + 30 * 86400)
+static int fill2(struct tstate *t)
+{
+    struct ksd_emit_conf c;
+    char err[256];
+    struct ksd_event ev;
+    uint64_t id = 0x2000;
+    memset(&c, 0, sizeof(c));
+    c.target = t->target;
+    c.prefix = "t2:";
+    c.sensor_id = "t2";
+    c.trend_product = ksd_sig_category_is_product;
+    struct ksd_emit *e = ksd_emit_start(&c, err, sizeof(err));
+    if (!e)
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        make_event(&ev, id++, T2_DAY0 + i * 86400 + 60, "10.2.0.1", "sni",
+                   i == 2 ? "ksn.kaspersky-labs.com" : "s07.upd.kaspersky.com", "kl-upd-s07",
+                   "update", "lab", "exception");
+        ksd_emit_push(e, &ev);
+    }
+    make_event(&ev, id++, T2_DAY0 + 120, "10.2.0.2", "dns", "ksn.kaspersky-labs.com", "kl-ksn",
+               "telemetry", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 86400 + 120, "10.2.0.2", "sni", "ksn.kaspersky-labs.com",
+               "kl-ksn", "telemetry", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 300, "10.2.0.3", "sni", "s07.upd.kaspersky.com", "kl-upd-s07",
+               "update", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 300, "10.2.0.4", "sni", "www.kaspersky.com", "kl-web-www",
+               "website", "lab", "");
+    ksd_emit_push(e, &ev);
+    make_event(&ev, id++, T2_DAY0 + 2 * 86400 + 300, "10.2.0.5", "dns", "s07.upd.kaspersky.com",
+               "kl-upd-s07", "update", "", "");
+    ksd_emit_push(e, &ev);
     return ksd_emit_stop(e, 5000) == 0 ? 0 : -1;
 }
 
@@ -122,7 +196,7 @@ static int setup(void **state)
     if (rh_mktemp(t->dir, sizeof(t->dir)) != 0 || rh_start(&t->srv, NULL) != 0)
         goto err;
     snprintf(t->target, sizeof(t->target), "127.0.0.1:%d", t->srv.port);
-    if (fill(t) != 0)
+    if (fill(t) != 0 || fill2(t) != 0)
         goto err;
     *state = t;
     return 0;
@@ -207,19 +281,40 @@ static struct ksd_report_db *open_db(struct tstate *t)
 static void test_report_verdict_from_categories(void **state)
 {
     (void)state;
-    assert_int_equal(ksd_report_verdict_of("website,update"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("oem"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("management"), KSD_REPORT_PRODUCT);
-    assert_int_equal(ksd_report_verdict_of("website"), KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_of(" website , website"), KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_of("website,infrastructure"), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of("updates"), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of(""), KSD_REPORT_SUSPECTED);
-    assert_int_equal(ksd_report_verdict_of(NULL), KSD_REPORT_SUSPECTED);
-    enum ksd_report_verdict v;
-    assert_int_equal(ksd_report_verdict_parse("website-only", &v), KSD_OK);
-    assert_int_equal(v, KSD_REPORT_WEBSITE_ONLY);
-    assert_int_equal(ksd_report_verdict_parse("Product", &v), KSD_EINVAL);
+    assert_int_equal(ksd_sig_verdict_of("website,update"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("oem"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("management"), KSD_SIG_VERDICT_PRODUCT);
+    assert_int_equal(ksd_sig_verdict_of("website"), KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_of(" website , website"), KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_of("website,infrastructure"), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of("updates"), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of(""), KSD_SIG_VERDICT_SUSPECTED);
+    assert_int_equal(ksd_sig_verdict_of(NULL), KSD_SIG_VERDICT_SUSPECTED);
+    enum ksd_sig_verdict v;
+    assert_int_equal(ksd_sig_verdict_parse("website-only", &v), KSD_OK);
+    assert_int_equal(v, KSD_SIG_VERDICT_WEBSITE_ONLY);
+    assert_int_equal(ksd_sig_verdict_parse("Product", &v), KSD_EINVAL);
+}
+
+static void test_report_since_relative(void **state)
+{
+    (void)state;
+    int64_t t = 0, now = 1796000000;
+    assert_int_equal(ksd_report_parse_since("24h", now, &t), KSD_OK);
+    assert_true(t == now - 86400);
+    assert_int_equal(ksd_report_parse_since("7d", now, &t), KSD_OK);
+    assert_true(t == now - 7 * 86400);
+    assert_int_equal(ksd_report_parse_since("90m", now, &t), KSD_OK);
+    assert_true(t == now - 5400);
+    assert_int_equal(ksd_report_parse_since("2w", now, &t), KSD_OK);
+    assert_true(t == now - 14 * 86400);
+    assert_int_equal(ksd_report_parse_since("2026-11-20", now, &t), KSD_OK);
+    assert_true(t == 1795132800);
+    assert_int_equal(ksd_report_parse_since("7", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("h", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("7y", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("7dd", now, &t), KSD_EINVAL);
+    assert_int_equal(ksd_report_parse_since("99999999999d", now, &t), KSD_EINVAL);
 }
 
 static void test_report_parse_date_forms(void **state)
@@ -259,7 +354,7 @@ static void test_report_hosts_fields_and_verdicts(void **state)
     assert_string_equal(h[3].client, "10.1.0.1");
     const struct ksd_report_host *a = find(h, n, "10.1.0.1");
     assert_non_null(a);
-    assert_int_equal(a->verdict, KSD_REPORT_PRODUCT);
+    assert_int_equal(a->verdict, KSD_SIG_VERDICT_PRODUCT);
     assert_string_equal(a->site, "hq");
     assert_string_equal(a->managed, "");
     assert_string_equal(a->evidence, "dns:1,sni:4");
@@ -277,11 +372,11 @@ static void test_report_hosts_fields_and_verdicts(void **state)
     assert_int_equal(a->top_n[1], 1);
     const struct ksd_report_host *b = find(h, n, "10.1.0.2");
     assert_non_null(b);
-    assert_int_equal(b->verdict, KSD_REPORT_PRODUCT);
+    assert_int_equal(b->verdict, KSD_SIG_VERDICT_PRODUCT);
     assert_string_equal(b->managed, "managed");
-    assert_int_equal(find(h, n, "10.1.0.3")->verdict, KSD_REPORT_WEBSITE_ONLY);
+    assert_int_equal(find(h, n, "10.1.0.3")->verdict, KSD_SIG_VERDICT_WEBSITE_ONLY);
     const struct ksd_report_host *d = find(h, n, "10.1.0.4");
-    assert_int_equal(d->verdict, KSD_REPORT_SUSPECTED);
+    assert_int_equal(d->verdict, KSD_SIG_VERDICT_SUSPECTED);
     assert_string_equal(d->top[0], T_HOSTILE); /* kept as read; cleaned on output */
 
     struct ksd_report_site *s = NULL;
@@ -317,7 +412,7 @@ static void test_report_filters_since_site_unmanaged_verdict(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(h[0].client, "10.1.0.1");
     free(h);
-    struct ksd_report_filter v = {0, NULL, 0, KSD_REPORT_WEBSITE_ONLY, 0};
+    struct ksd_report_filter v = {0, NULL, 0, KSD_SIG_VERDICT_WEBSITE_ONLY, 0};
     assert_int_equal(ksd_report_hosts(db, &v, &h, &n), KSD_OK);
     assert_int_equal(n, 1);
     assert_string_equal(h[0].client, "10.1.0.3");
@@ -409,6 +504,33 @@ static void test_report_fail_if_any_exit_codes(void **state)
     assert_int_equal(run_report(t, "--bogus", NULL), 2);
     char *argv[] = {(char *)"report", (char *)"--redis", (char *)"127.0.0.1:1", NULL};
     assert_int_equal(ksd_report_main(3, argv), 1);
+}
+
+/* Point 10 of issue 17: an "exception" host keeps its verdict but is not
+ * unmanaged, does not trip --fail-if-any, and says so in every output. */
+static void test_report_exception_is_its_own_case(void **state)
+{
+    struct tstate *t = *state;
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--csv", NULL), 0);
+    assert_non_null(strstr(t->out, "\r\n10.2.0.1,lab,exception,product,"));
+    assert_non_null(strstr(t->out, "\r\n10.2.0.2,lab,,product,"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--csv", "--unmanaged", NULL), 0);
+    assert_null(strstr(t->out, "10.2.0.1"));
+    assert_non_null(strstr(t->out, "\r\n10.2.0.2,"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", NULL), 0);
+    assert_non_null(strstr(t->out, "product (exception)"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--json", NULL), 0);
+    assert_non_null(strstr(t->out, "\"client\":\"10.2.0.1\",\"site\":\"lab\",\"managed\":"
+                                   "\"exception\""));
+    assert_non_null(strstr(t->out, "\"exception\":true}"));
+    assert_non_null(strstr(t->out, "\"exception\":false}"));
+    /* the exception alone: listed, but no alarm; with the other host: alarm */
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--fail-if-any", "--site", "lab",
+                                "--since", "2026-12-22", NULL),
+                     0);
+    assert_non_null(strstr(t->out, "10.2.0.1"));
+    assert_null(strstr(t->out, "10.2.0.2"));
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--fail-if-any", NULL), 3);
 }
 
 static void test_report_timeline_events_sensors(void **state)
@@ -530,6 +652,124 @@ static void test_web_api_answers_with_security_headers(void **state)
     ksd_web_stop(w);
 }
 
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Point 8 of issue 17: a host page, in the report and in the API. */
+static void test_report_host_page_record_and_newest_events(void **state)
+{
+    struct tstate *t = *state;
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", NULL), 0);
+    assert_non_null(strstr(t->out, "CLIENT          10.1.0.1\n"));
+    assert_non_null(strstr(t->out, "VERDICT         product\n"));
+    assert_non_null(strstr(t->out, "EVENTS          5\n"));
+    assert_non_null(strstr(t->out, "EVIDENCE        dns:1,sni:4\n"));
+    assert_non_null(strstr(t->out, "TOP INDICATORS  s07.upd.kaspersky.com (4); dnl-03"));
+    /* the events, newest first: dnl-03 (T_DAY20 + 20), the dns one (+10), then sni */
+    const char *hd = strstr(t->out, "TIME (UTC)");
+    assert_non_null(hd);
+    const char *a = strstr(hd, "dnl-03.geo.kaspersky.com"), *b = strstr(hd, "  dns  "),
+               *c = strstr(hd, "2026-11-20 10:00:00");
+    assert_true(a && b && c && a < b && b < c);
+    assert_null(strstr(t->out, "10.1.0.2"));
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", "--json", NULL), 0);
+    assert_true(starts(t->out, "{\"host\":{\"client\":\"10.1.0.1\""));
+    a = strstr(t->out, "\"events\":[{\"stream_id\":");
+    assert_non_null(a);
+    assert_non_null(strstr(a, "\"indicator\":\"dnl-03.geo.kaspersky.com\""));
+    assert_true(strstr(a, "dnl-03") < strstr(a, "\"evidence\":\"dns\""));
+    assert_int_equal(run_report(t, "--host", "10.1.0.1", "--csv", NULL), 0);
+    assert_true(starts(t->out, "ts,evidence,indicator,rule,category,server,dport,count\r\n"));
+    assert_int_equal(run_report(t, "--host", "10.1.0.4", NULL), 0);
+    assert_no_control(t->out);
+    assert_int_equal(run_report(t, "--host", "10.9.9.9", NULL), 3);
+
+    struct ksd_web *w = start_web(t, NULL);
+    int port = ksd_web_port(w);
+    assert_int_equal(http_get(port, "/api/host?client=10.1.0.1", NULL, t->out, sizeof(t->out)),
+                     200);
+    assert_non_null(strstr(t->out, "{\"host\":{\"client\":\"10.1.0.1\",\"site\":\"hq\""));
+    assert_non_null(strstr(t->out, "\"events\":[{\"stream_id\":"));
+    assert_int_equal(
+        http_get(port, "/api/host?client=10.1.0.1&count=1", NULL, t->out, sizeof(t->out)), 200);
+    a = strstr(t->out, "\"events\":[");
+    assert_non_null(a);
+    assert_null(strstr(a, "},{"));
+    assert_int_equal(http_get(port, "/api/host?client=10.9.9.9", NULL, t->out, sizeof(t->out)),
+                     404);
+    assert_int_equal(http_get(port, "/api/host", NULL, t->out, sizeof(t->out)), 400);
+    ksd_web_stop(w);
+}
+
+/* Point 9 of issue 17: product hosts per UTC day and site, from the keys the
+ * real writer stored (exceptions and website-only hosts not counted). */
+static void test_report_trend_rows_from_the_writer(void **state)
+{
+    struct tstate *t = *state;
+    static const char want[] = "[{\"day\":\"2026-12-20\",\"site\":\"\",\"product_hosts\":0},"
+                               "{\"day\":\"2026-12-20\",\"site\":\"lab\",\"product_hosts\":2},"
+                               "{\"day\":\"2026-12-21\",\"site\":\"\",\"product_hosts\":0},"
+                               "{\"day\":\"2026-12-21\",\"site\":\"lab\",\"product_hosts\":1},"
+                               "{\"day\":\"2026-12-22\",\"site\":\"\",\"product_hosts\":1},"
+                               "{\"day\":\"2026-12-22\",\"site\":\"lab\",\"product_hosts\":0}]";
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--days", "3", "--until",
+                                "2026-12-22", "--json", NULL),
+                     0);
+    assert_true(strncmp(t->out, want, strlen(want)) == 0 && t->out[strlen(want)] == '\n');
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--until", "2026-12-22",
+                                "--since", "2026-12-21", "--site", "lab", "--csv", NULL),
+                     0);
+    assert_string_equal(t->out, "day,site,product_hosts\r\n2026-12-21,lab,1\r\n"
+                                "2026-12-22,lab,0\r\n");
+    assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--trend", "--days", "1", "--until",
+                                "2026-12-20T23:59", NULL),
+                     0);
+    assert_non_null(strstr(t->out, "DAY (UTC)   SITE  PRODUCT HOSTS\n"));
+    assert_non_null(strstr(t->out, "2026-12-20  lab   2\n"));
+    assert_int_equal(run_report(t, "--trend", "--days", "0", NULL), 2);
+    assert_int_equal(run_report(t, "--trend", "--days", "367", NULL), 2);
+    /* the default data set was written without the trend: no rows */
+    assert_int_equal(run_report(t, "--trend", "--json", NULL), 0);
+    assert_string_equal(t->out, "[]\n");
+
+    /* bounded: every trend key expires within a year and a day */
+    redisContext *rc = rh_connect(&t->srv);
+    assert_non_null(rc);
+    redisReply *r = redisCommand(rc, "TTL t2:trend:2026-12-20:lab");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer > 365 * 86400 &&
+                r->integer <= 366 * 86400);
+    freeReplyObject(r);
+    r = redisCommand(rc, "TTL t2:trend:sites");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer > 365 * 86400);
+    freeReplyObject(r);
+    redisFree(rc);
+
+    struct ksd_web *w = start_web(t, NULL);
+    int port = ksd_web_port(w);
+    /* the API's prefix is the default one: same answer as the report there */
+    assert_int_equal(
+        http_get(port, "/api/trend?days=3&until=2026-12-22", NULL, t->out, sizeof(t->out)), 200);
+    assert_non_null(strstr(t->out, "\r\n\r\n[]"));
+    assert_int_equal(http_get(port, "/api/trend?days=0", NULL, t->out, sizeof(t->out)), 400);
+    assert_int_equal(http_get(port, "/api/trend?until=junk", NULL, t->out, sizeof(t->out)), 400);
+    ksd_web_stop(w);
+    struct ksd_web_conf wc;
+    memset(&wc, 0, sizeof(wc));
+    wc.listen = "127.0.0.1:0";
+    wc.redis.target = t->target;
+    wc.redis.prefix = "t2:";
+    char err[256];
+    w = ksd_web_start(&wc, err, sizeof(err));
+    assert_non_null(w);
+    port = ksd_web_port(w);
+    assert_int_equal(
+        http_get(port, "/api/trend?days=3&until=2026-12-22", NULL, t->out, sizeof(t->out)), 200);
+    assert_non_null(strstr(t->out, want));
+    ksd_web_stop(w);
+}
+
 static void test_web_redis_down_is_502_then_recovers(void **state)
 {
     struct tstate *t = *state;
@@ -637,6 +877,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_verdict_from_categories),
         cmocka_unit_test(test_report_parse_date_forms),
+        cmocka_unit_test(test_report_since_relative),
         cmocka_unit_test(test_report_hosts_fields_and_verdicts),
         cmocka_unit_test(test_report_filters_since_site_unmanaged_verdict),
         cmocka_unit_test(test_report_table_is_aligned_and_clean),
@@ -644,10 +885,13 @@ int main(void)
         cmocka_unit_test(test_report_json_array_escaped),
         cmocka_unit_test(test_report_since_and_unmanaged_options),
         cmocka_unit_test(test_report_fail_if_any_exit_codes),
+        cmocka_unit_test(test_report_exception_is_its_own_case),
         cmocka_unit_test(test_report_timeline_events_sensors),
         cmocka_unit_test(test_web_api_answers_with_security_headers),
         cmocka_unit_test(test_web_basic_auth_required_everywhere),
         cmocka_unit_test(test_web_live_forwards_published_events),
+        cmocka_unit_test(test_report_host_page_record_and_newest_events),
+        cmocka_unit_test(test_report_trend_rows_from_the_writer),
         cmocka_unit_test(test_web_redis_down_is_502_then_recovers),
     };
     return cmocka_run_group_tests_name("report", tests, setup, teardown);

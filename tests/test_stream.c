@@ -352,16 +352,16 @@ static void test_stream_move_back_refused_when_window_or_store_full(void **state
     size_t i;
 
     (void)state;
-    /* moving back 8000 bytes would need 18000 bytes of window: the segment is old */
+    /* moving back 8000 bytes would need 1000 bytes more than the window: the segment is old */
     ksd_stream_init(&s);
-    assert_int_equal(add_src(&s, 0, 20000, 10000, &st), 1);
+    assert_int_equal(add_src(&s, 0, 20000, KSD_STREAM_MAX_BYTES - 7000, &st), 1);
     assert_int_equal(add_src(&s, 0, 12000, 100, &st), 0);
     assert_int_equal(ksd_stream_read_seq(&s), 20000);
     assert_int_equal(st.retransmits, 1);
     /* one that also overlaps the start keeps only its new bytes */
-    assert_int_equal(add_src(&s, 0, 12000, 8000 + 10010, &st), 1);
+    assert_int_equal(add_src(&s, 0, 12000, 8000 + KSD_STREAM_MAX_BYTES - 7000 + 10, &st), 1);
     assert_int_equal(ksd_stream_read_seq(&s), 20000);
-    assert_data(&s, 20000, 10010);
+    assert_data(&s, 20000, KSD_STREAM_MAX_BYTES - 7000 + 10);
     ksd_stream_free(&s);
 
     /* the in-order block would need a range slot and all are taken */
@@ -530,9 +530,10 @@ static void test_stream_data_beyond_cap_is_full(void **state)
     (void)state;
     ksd_stream_init(&s);
     ksd_stream_syn(&s, 0);
-    assert_int_equal(add_src(&s, 1, 0, 10000, &st), 1);
+    assert_int_equal(add_src(&s, 1, 0, KSD_STREAM_MAX_BYTES - 6384, &st), 1);
     assert_int_equal(ksd_stream_state(&s), KSD_STREAM_ACTIVE);
-    assert_int_equal(add_src(&s, 1, 10000, 10000, &st), 1); /* the part that fits is kept */
+    assert_int_equal(add_src(&s, 1, KSD_STREAM_MAX_BYTES - 6384, 10000, &st),
+                     1); /* the part that fits is kept */
     assert_int_equal(ksd_stream_state(&s), KSD_STREAM_FULL);
     assert_int_equal(st.overflows, 1);
     assert_int_equal(st.bytes, KSD_STREAM_MAX_BYTES);

@@ -11,9 +11,16 @@
  * KSD_WEB_HEARTBEAT_MS (which also finds a client that went away: the write
  * fails and the stream is freed), and ends when the server stops. Ordinary
  * API calls share one Redis connection under a mutex, reopened after a
- * failure. HTTP Basic auth follows RFC 7617; the password is compared in
- * constant time. Every string in a JSON answer is written with
- * ksd_json_string; the page inserts them with textContent only.
+ * failure. HTTP Basic auth (RFC 7617) is libmicrohttpd's; the password's
+ * SHA-256 is compared with CRYPTO_memcmp, so the time taken depends on
+ * neither the password nor its length. Every string in a JSON answer is
+ * written with ksd_json_string; the page inserts them with textContent only.
+ *
+ * Limits: a global connection cap, a per-address cap and an idle timeout
+ * (libmicrohttpd options), and deadlines for the request headers and body
+ * that a trickle of bytes does not reset (web_guard.c), which also keeps
+ * room for new clients under a flood of slow ones. The server binds its own
+ * socket so that a busy port is reported with the address.
  */
 #include "sensor/analyst/web.h"
 
@@ -21,35 +28,49 @@
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dissectors/ksd.h"
 #include "sensor/output/emit.h"
+#include "sensor/analyst/metrics.h"
+#include "sensor/output/redisconn.h"
 #include "sensor/analyst/web_assets.h"
+#include "sensor/analyst/web_guard.h"
 
-#define WEB_AUTH_MAX  1024 /* Authorization header value we decode */
-#define WEB_WAIT_MS   1000 /* live stream: longest wait before checking for shutdown */
-#define WEB_MAX_COUNT 1000 /* /api/events?count cap (also KSD_REPORT_MAX_EVENTS) */
+#define WEB_USER      "ksd" /* the Basic auth user name */
+#define WEB_BACKLOG   64    /* listen(2) queue */
+#define WEB_WAIT_MS   1000  /* live stream: longest wait before checking for shutdown */
+#define WEB_MAX_COUNT 1000  /* /api/events?count cap (also KSD_REPORT_MAX_EVENTS) */
 
 struct ksd_web {
-    struct MHD_Daemon *d;                /* the server */
-    pthread_mutex_t mu;                  /* guards db */
-    struct ksd_report_db *db;            /* shared connection for API calls; NULL = closed */
-    struct ksd_report_conf rc;           /* points into the copies below */
-    char target[512];                    /* copy of conf target */
-    char prefix[128];                    /* copy of conf prefix */
-    char auth_file[512];                 /* copy of conf auth file */
-    char password[KSD_WEB_MAX_PASSWORD]; /* "" = no auth */
-    atomic_int live;                     /* open live streams */
-    atomic_int stopping;                 /* set by ksd_web_stop */
-    int port;                            /* bound port */
+    struct MHD_Daemon *d;                       /* the server */
+    struct ksd_web_guard *guard;                /* request deadlines */
+    int fd;                                     /* listening socket; -1 = none */
+    pthread_mutex_t mu;                         /* guards db */
+    struct ksd_report_db *db;                   /* shared connection for API calls; NULL = closed */
+    struct ksd_report_conf rc;                  /* points into the copies below */
+    char target[512];                           /* copy of conf target */
+    char prefix[128];                           /* copy of conf prefix */
+    char auth_file[512];                        /* copy of conf auth file */
+    int auth;                                   /* 1 = Basic auth required */
+    unsigned char pw_sha[SHA256_DIGEST_LENGTH]; /* SHA-256 of the password */
+    atomic_int live;                            /* open live streams */
+    atomic_int stopping;                        /* set by ksd_web_stop */
+    atomic_llong log_second;                    /* Unix second of the last libmicrohttpd message */
+    int port;                                   /* bound port */
 };
 
 struct web_live {
@@ -105,71 +126,28 @@ static enum MHD_Result send_json_error(struct MHD_Connection *c, unsigned status
 
 /* ---- auth ---- */
 
-static int b64_val(char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Decode standard base64 (padding optional); -1 on a bad character or overflow. */
-static int b64_decode(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64_val(*s);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= cap)
-                return -1;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (int)n;
-}
-
-/* Constant-time (in the expected length) comparison. */
-static int same_secret(const char *got, size_t gl, const char *want, size_t wl)
-{
-    unsigned diff = (unsigned)(gl ^ wl);
-    for (size_t i = 0; i < wl; i++)
-        diff |= (unsigned)(unsigned char)want[i] ^ (unsigned)(unsigned char)(i < gl ? got[i] : 0);
-    return diff == 0;
-}
-
 static int authorized(const struct ksd_web *w, struct MHD_Connection *c)
 {
-    char dec[WEB_AUTH_MAX], want[KSD_WEB_MAX_PASSWORD + 8];
-    if (!w->password[0])
+    char *pass = NULL;
+    unsigned char got[SHA256_DIGEST_LENGTH];
+    if (!w->auth)
         return 1;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Basic ", 6) != 0 || strlen(h) >= WEB_AUTH_MAX)
-        return 0;
-    h += 6;
-    while (*h == ' ')
-        h++;
-    int n = b64_decode(h, dec, sizeof(dec));
-    if (n < 0)
-        return 0;
-    int wl = snprintf(want, sizeof(want), "ksd:%s", w->password);
-    int ok = wl > 0 && same_secret(dec, (size_t)n, want, (size_t)wl);
-    explicit_bzero(dec, sizeof(dec));
-    explicit_bzero(want, sizeof(want));
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    int ok = 0;
+    if (user && pass) {
+        SHA256((const unsigned char *)pass, strlen(pass), got);
+        /* both tests always run: the time says nothing about which failed */
+        int same_user = strcmp(user, WEB_USER) == 0;
+        int same_pass = CRYPTO_memcmp(got, w->pw_sha, sizeof(got)) == 0;
+        ok = same_user & same_pass;
+        explicit_bzero(got, sizeof(got));
+    }
+    if (pass) {
+        explicit_bzero(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
     return ok;
 }
 
@@ -181,9 +159,7 @@ static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
     if (!r)
         return MHD_NO;
     add_headers(r, "text/plain; charset=utf-8");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            "Basic realm=\"ksd\", charset=\"UTF-8\"");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+    enum MHD_Result ok = MHD_queue_basic_auth_fail_response(c, "ksd", r);
     MHD_destroy_response(r);
     return ok;
 }
@@ -216,6 +192,7 @@ enum web_api {
     WEB_API_TIMELINE,
     WEB_API_SENSORS,
     WEB_API_EVENTS,
+    WEB_API_METRICS,
 };
 
 struct web_query {
@@ -264,6 +241,14 @@ static int run_api(struct ksd_web *w, enum web_api api, const struct web_query *
             case WEB_API_EVENTS:
                 rc = ksd_report_events_json(w->db, (size_t)q->n, b);
                 break;
+            case WEB_API_METRICS: {
+                struct ksd_metrics *m = calloc(1, sizeof(*m));
+                rc = m ? ksd_report_sensors(w->db, ksd_metrics_add, m) : KSD_ENOMEM;
+                if (rc == KSD_OK)
+                    ksd_metrics_format(m, b);
+                free(m);
+                break;
+            }
         }
         if (rc == KSD_OK)
             break;
@@ -299,8 +284,8 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
             q.f.since = (int64_t)t;
         }
         if (v) {
-            enum ksd_report_verdict vd;
-            if (ksd_report_verdict_parse(v, &vd) != KSD_OK)
+            enum ksd_sig_verdict vd;
+            if (ksd_sig_verdict_parse(v, &vd) != KSD_OK)
                 return send_json_error(c, MHD_HTTP_BAD_REQUEST, "verdict: unknown");
             q.f.verdict = (int)vd;
         }
@@ -318,6 +303,128 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
     }
     enum MHD_Result ok;
     if (run_api(w, api, &q, &b, err, sizeof(err)) != KSD_OK)
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
+    else
+        ok = send_bytes(c, MHD_HTTP_OK,
+                        api == WEB_API_METRICS ? KSD_METRICS_CONTENT_TYPE
+                                               : "application/json; charset=utf-8",
+                        b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
+/* ---- host page and trend (issue 17, points 8 and 9) ---- */
+
+/* One report call on the shared connection, reopened once when broken: the
+ * rule of run_api for the calls that are not a web_api. */
+typedef int (*web_db_fn)(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b);
+
+static int run_db(struct ksd_web *w, web_db_fn fn, void *arg, struct ksd_report_buf *b, char *err,
+                  size_t errlen)
+{
+    int rc = KSD_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!w->db && !(w->db = ksd_report_open(&w->rc, err, errlen)))
+            break;
+        b->len = 0;
+        if (b->p)
+            b->p[0] = '\0';
+        rc = fn(w->db, arg, b);
+        if (rc == KSD_OK)
+            break;
+        snprintf(err, errlen, "%s", ksd_report_error(w->db));
+        if (!ksd_report_broken(w->db))
+            break;
+        ksd_report_close(w->db);
+        w->db = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (rc == KSD_OK && b->oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = KSD_ENOMEM;
+    }
+    return rc;
+}
+
+struct web_host_arg {
+    const char *client; /* asked for */
+    long count;         /* events */
+    int found;          /* the host has a record */
+};
+
+static int host_call(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b)
+{
+    struct web_host_arg *a = arg;
+    struct ksd_report_host h;
+    return ksd_report_host_page(db, a->client, (size_t)a->count, &h, NULL, NULL, b, &a->found);
+}
+
+/* GET /api/host?client=ADDR[&count=N]: the host record and its newest events. */
+static enum MHD_Result serve_host(struct ksd_web *w, struct MHD_Connection *c)
+{
+    struct web_host_arg a = {arg(c, "client"),
+                             arg_long(c, "count", KSD_REPORT_HOST_EVENTS, WEB_MAX_COUNT), 0};
+    struct ksd_report_buf b = {0};
+    char err[256] = "";
+    if (!a.client || !a.client[0] || strlen(a.client) >= 64)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "client: an address is required");
+    if (a.count < 1)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "count: 1..1000");
+    enum MHD_Result ok;
+    if (run_db(w, host_call, &a, &b, err, sizeof(err)) != KSD_OK)
+        ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
+    else if (!a.found)
+        ok = send_json_error(c, MHD_HTTP_NOT_FOUND, "no such host");
+    else
+        ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
+    ksd_report_buf_free(&b);
+    return ok;
+}
+
+struct web_trend_arg {
+    int64_t first, last; /* days asked for */
+    const char *site;    /* NULL = every site */
+};
+
+static int trend_call(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b)
+{
+    struct web_trend_arg *a = arg;
+    struct ksd_report_trend_row *r = NULL;
+    size_t n = 0;
+    int rc = ksd_report_trend(db, a->first, a->last, a->site, &r, &n);
+    if (rc == KSD_OK)
+        ksd_report_trend_json(b, r, n);
+    free(r);
+    return rc;
+}
+
+/* GET /api/trend?days=N[&since=DATE][&until=DATE][&site=S]: the rows of
+ * ksd report --trend --json. */
+static enum MHD_Result serve_trend(struct ksd_web *w, struct MHD_Connection *c)
+{
+    long days = arg_long(c, "days", KSD_REPORT_TREND_DAYS, KSD_REPORT_MAX_DAYS);
+    const char *since = arg(c, "since"), *until = arg(c, "until");
+    struct web_trend_arg a = {0, (int64_t)time(NULL), arg(c, "site")};
+    struct ksd_report_buf b = {0};
+    char err[256] = "";
+    int64_t t;
+    if (days < 1)
+        return send_json_error(c, MHD_HTTP_BAD_REQUEST, "days: 1..366");
+    if (until) {
+        if (ksd_report_parse_date(until, &t) != KSD_OK)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "until: not a date");
+        a.last = t;
+    }
+    a.first = a.last - (int64_t)(days - 1) * 86400;
+    if (since) {
+        if (ksd_report_parse_date(since, &t) != KSD_OK)
+            return send_json_error(c, MHD_HTTP_BAD_REQUEST, "since: not a date");
+        if (t > a.first)
+            a.first = t;
+    }
+    enum MHD_Result ok;
+    if (run_db(w, trend_call, &a, &b, err, sizeof(err)) != KSD_OK)
         ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
     else
         ok = send_bytes(c, MHD_HTTP_OK, "application/json; charset=utf-8", b.p, b.len);
@@ -419,15 +526,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)version;
     (void)upload;
     if (*req == NULL) {
-        /* first call: headers only; answer on the second (a body is refused below) */
+        /* first call: headers only; answer on the last (a body is dropped below) */
         static int marker;
         *req = &marker;
+        ksd_web_guard_headers(w->guard, c);
         return MHD_YES;
     }
     if (*upload_size) {
         *upload_size = 0;
         return MHD_YES;
     }
+    ksd_web_guard_answering(w->guard, c);
     if (!authorized(w, c))
         return send_unauthorized(c);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -453,33 +562,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return serve_api(w, c, WEB_API_EVENTS);
     if (strcmp(url, "/api/live") == 0)
         return serve_live(w, c);
+    if (strcmp(url, "/metrics") == 0)
+        return serve_api(w, c, WEB_API_METRICS);
+    if (strcmp(url, "/api/host") == 0)
+        return serve_host(w, c);
+    if (strcmp(url, "/api/trend") == 0)
+        return serve_trend(w, c);
     return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 /* ---- start / stop ---- */
 
-static int read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
+/* The password file's first line (the whole line, spaces included) into its
+ * SHA-256; the only place the dashboard reads a secret. */
+static int read_password(const char *path, unsigned char sha[SHA256_DIGEST_LENGTH], char *err,
+                         size_t errlen)
 {
     struct stat st;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read password file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
         fprintf(stderr, "ksd dashboard: warning: %s is readable by other users\n", path);
-    char line[KSD_WEB_MAX_PASSWORD + 2];
-    int ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    size_t n = ok ? strlen(line) : 0;
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    if (n == 0 || n >= cap) {
-        explicit_bzero(line, sizeof(line));
-        snprintf(err, errlen, "password file %s: empty or longer than %zu bytes", path, cap - 1);
+    char line[KSD_WEB_MAX_PASSWORD];
+    if (ksd_redisconn_read_line(path, line, sizeof(line), err, errlen) != KSD_OK)
         return -1;
-    }
-    memcpy(out, line, n + 1);
+    SHA256((const unsigned char *)line, strlen(line), sha);
     explicit_bzero(line, sizeof(line));
     return 0;
 }
@@ -539,6 +644,59 @@ static int copy_opt(char *dst, size_t cap, const char *s, const char **out)
     return 0;
 }
 
+/* A listening socket on ss; -1 with a message naming the address (and what
+ * to do when the port is taken). */
+static int open_listener(const struct sockaddr_storage *ss, socklen_t sl, const char *name,
+                         int *port, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, WEB_BACKLOG) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s: %s%s", name, strerror(e),
+                 e == EADDRINUSE ? " (another program, perhaps another ksd dashboard, holds "
+                                   "this port; stop it or choose another with --listen)"
+                                 : "");
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof(got);
+    *port = 0;
+    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    return fd;
+}
+
+/* libmicrohttpd's own error messages, marked as the dashboard's; at most one
+ * a second, since clients can cause them (a bad Authorization header). */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct ksd_web *w = cls;
+    long long now = (long long)time(NULL);
+    if (atomic_exchange(&w->log_second, now) == now)
+        return;
+    fputs("ksd dashboard: libmicrohttpd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+static void web_free(struct ksd_web *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    ksd_web_guard_stop(w->guard);
+    ksd_report_close(w->db);
+    explicit_bzero(w->pw_sha, sizeof(w->pw_sha));
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
 struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -546,7 +704,7 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
     const char *listen = c->listen ? c->listen : KSD_WEB_DEFAULT_LISTEN;
     if (parse_listen(listen, &ss, &sl, err, errlen) != 0)
         return NULL;
-    if (!c->redis.target || ksd_emit_parse_target(c->redis.target, NULL, NULL) != KSD_OK) {
+    if (!c->redis.target || ksd_redisconn_parse_target(c->redis.target, NULL, NULL) != KSD_OK) {
         snprintf(err, errlen, "--redis: bad target (HOST:PORT or unix:PATH)");
         return NULL;
     }
@@ -555,9 +713,11 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    w->fd = -1;
     pthread_mutex_init(&w->mu, NULL);
     atomic_init(&w->live, 0);
     atomic_init(&w->stopping, 0);
+    atomic_init(&w->log_second, 0);
     w->rc.timeout_ms = c->redis.timeout_ms;
     if (copy_opt(w->target, sizeof(w->target), c->redis.target, &w->rc.target) ||
         copy_opt(w->prefix, sizeof(w->prefix), c->redis.prefix, &w->rc.prefix) ||
@@ -565,28 +725,38 @@ struct ksd_web *ksd_web_start(const struct ksd_web_conf *c, char *err, size_t er
         snprintf(err, errlen, "Redis option too long");
         goto err;
     }
-    if (c->password_file &&
-        read_password(c->password_file, w->password, sizeof(w->password), err, errlen) != 0)
+    if (c->password_file) {
+        if (read_password(c->password_file, w->pw_sha, err, errlen) != 0)
+            goto err;
+        w->auth = 1;
+    }
+    w->fd = open_listener(&ss, sl, listen, &w->port, err, errlen);
+    if (w->fd < 0)
         goto err;
+    w->guard = ksd_web_guard_start(KSD_WEB_MAX_WAITING);
+    if (!w->guard) {
+        snprintf(err, errlen, "out of memory");
+        goto err;
+    }
     unsigned flags =
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    w->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, w, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)KSD_WEB_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)120, MHD_OPTION_END);
+    w->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+                            MHD_OPTION_LISTEN_SOCKET, w->fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)KSD_WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)KSD_WEB_MAX_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)KSD_WEB_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+                            ksd_web_guard_notify, w->guard, MHD_OPTION_NOTIFY_COMPLETED,
+                            ksd_web_guard_completed, w->guard, MHD_OPTION_END);
     if (!w->d) {
-        snprintf(err, errlen, "cannot listen on %s", listen);
+        snprintf(err, errlen, "cannot serve on %s (libmicrohttpd failed to start)", listen);
         goto err;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_BIND_PORT);
-    w->port = di ? di->port : 0;
+    w->fd = -1; /* the daemon's now: closed by MHD_stop_daemon */
     return w;
 err:
-    explicit_bzero(w->password, sizeof(w->password));
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    web_free(w);
     return NULL;
 }
 
@@ -601,10 +771,7 @@ void ksd_web_stop(struct ksd_web *w)
         return;
     atomic_store(&w->stopping, 1);
     MHD_stop_daemon(w->d);
-    ksd_report_close(w->db);
-    explicit_bzero(w->password, sizeof(w->password));
-    pthread_mutex_destroy(&w->mu);
-    free(w);
+    web_free(w);
 }
 
 /* ---- ksd dashboard ---- */

@@ -1,6 +1,6 @@
 /*
  * web.h - `ksd dashboard`: a small HTTP server (libmicrohttpd) that serves
- * the analyst page (deploy/web/, embedded as sensor/analyst/web_assets.h) and a JSON
+ * the analyst page (sensor/analyst/web/, embedded at build time) and a JSON
  * API over the Redis keys ksd writes, read through sensor/analyst/report.h:
  *
  *   GET /  /app.js  /style.css         the page (plain JS, no CDN)
@@ -9,10 +9,15 @@
  *   GET /api/timeline?hours=N          detections per hour (default 48)
  *   GET /api/sensors                   sensor:<id> hashes
  *   GET /api/events?count=N            newest events (default 50)
+ *   GET /api/host?client=ADDR&count=N  one host: record and newest events (404: none)
+ *   GET /api/trend?days=N&since=&until=&site=   product hosts per day and site
  *   GET /api/live                      Server-Sent Events from the live channel
+ *   GET /metrics                       Prometheus text: per sensor counters (metrics.h)
  *
  * Bound to 127.0.0.1:8787 by default. With a password file, every path needs
- * HTTP Basic auth (user "ksd"). Every response carries
+ * HTTP Basic auth (user "ksd"). A client has KSD_WEB_HEADER_TIMEOUT_S to send
+ * its request headers and KSD_WEB_BODY_TIMEOUT_S for a body, however slowly
+ * the bytes trickle in (web_guard.h). Every response carries
  * Content-Security-Policy default-src 'self' and X-Content-Type-Options
  * nosniff.
  */
@@ -22,11 +27,17 @@
 #include "sensor/analyst/report.h"
 
 #define KSD_WEB_DEFAULT_LISTEN  "127.0.0.1:8787"
-#define KSD_WEB_MAX_CONNECTIONS 64    /* open HTTP connections */
-#define KSD_WEB_MAX_LIVE        32    /* concurrent /api/live clients (one Redis connection each) */
-#define KSD_WEB_HEARTBEAT_MS    15000 /* SSE comment line when no event came */
-#define KSD_WEB_TOP_SCAN        20000 /* events read for the hosts' top indicators */
-#define KSD_WEB_MAX_PASSWORD    256   /* password file line */
+#define KSD_WEB_MAX_CONNECTIONS 128 /* open HTTP connections (one thread each) */
+#define KSD_WEB_MAX_PER_CLIENT  16  /* open connections from one address */
+#define KSD_WEB_MAX_WAITING                                                                        \
+    96                               /* connections without a whole request yet; beyond            \
+                                        this the oldest is shut, so that 32 places stay            \
+                                        for clients that send their request at once */
+#define KSD_WEB_IDLE_TIMEOUT_S 30    /* no byte in either direction (an answer being read) */
+#define KSD_WEB_MAX_LIVE       32    /* concurrent /api/live clients (one Redis connection each) */
+#define KSD_WEB_HEARTBEAT_MS   15000 /* SSE comment line when no event came */
+#define KSD_WEB_TOP_SCAN       20000 /* events read for the hosts' top indicators */
+#define KSD_WEB_MAX_PASSWORD   256   /* password file line */
 
 struct ksd_web_conf {
     const char *listen;           /* "HOST:PORT" or "[V6]:PORT"; NULL = KSD_WEB_DEFAULT_LISTEN;

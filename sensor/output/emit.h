@@ -1,6 +1,6 @@
 /*
  * emit.h - the Redis output of ksd: one output thread that delivers every
- * detection event to Redis exactly once (CONTRACT.md "Redis keys"), whatever
+ * detection event to Redis exactly once (the README's Redis keys), whatever
  * Redis does, without ever blocking the capture path on the network.
  *
  * Delivery order is the order of ksd_emit_push, with one documented
@@ -14,43 +14,24 @@
 #ifndef KSD_EMIT_H
 #define KSD_EMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sensor/output/event.h"
 
-#define KSD_EMIT_MAX_SENTINELS 8    /* sentinel://h1:p1,...,h8:p8/name */
-#define KSD_EMIT_MAX_HOST      256  /* host name or address text */
-#define KSD_EMIT_MAX_BATCH     4096 /* events pipelined per round trip */
-#define KSD_EMIT_GROUP         128  /* resent events checked and stored by one EVAL */
-#define KSD_EMIT_TXN           512  /* fresh events stored by one MULTI/EXEC */
-#define KSD_EMIT_SPILL_CHUNK   256  /* events moved from the ring to the spool at once */
-#define KSD_EMIT_BACKOFF_MIN   100  /* ms before the first reconnect attempt */
-#define KSD_EMIT_BACKOFF_MAX   5000 /* reconnect backoff cap, ms */
-#define KSD_EMIT_MAX_ATTEMPTS  3    /* sends of an event that Redis rejects for good */
-
-enum ksd_emit_kind {
-    KSD_EMIT_TCP,      /* HOST:PORT or [V6]:PORT */
-    KSD_EMIT_UNIX,     /* unix:PATH */
-    KSD_EMIT_SENTINEL, /* sentinel://HOST:PORT[,HOST:PORT...]/MASTER */
-};
-
-struct ksd_emit_hostport {
-    char host[KSD_EMIT_MAX_HOST]; /* without brackets */
-    int port;                     /* 1..65535 */
-};
-
-struct ksd_emit_target {
-    enum ksd_emit_kind kind;                                    /* which of the three forms */
-    struct ksd_emit_hostport addr;                              /* KSD_EMIT_TCP */
-    char path[108];                                             /* KSD_EMIT_UNIX socket path */
-    struct ksd_emit_hostport sentinels[KSD_EMIT_MAX_SENTINELS]; /* KSD_EMIT_SENTINEL */
-    int nsentinels;                                             /* 1..KSD_EMIT_MAX_SENTINELS */
-    char master[128];                                           /* sentinel master name */
-};
+#define KSD_EMIT_MAX_BATCH    4096          /* events pipelined per round trip */
+#define KSD_EMIT_GROUP        128           /* resent events checked and stored by one EVAL */
+#define KSD_EMIT_TXN          512           /* fresh events stored by one MULTI/EXEC */
+#define KSD_EMIT_SPILL_CHUNK  256           /* events moved from the ring to the spool at once */
+#define KSD_EMIT_BACKOFF_MIN  100           /* ms before the first reconnect attempt */
+#define KSD_EMIT_BACKOFF_MAX  5000          /* reconnect backoff cap, ms */
+#define KSD_EMIT_MAX_ATTEMPTS 3             /* sends of an event that Redis rejects for good */
+#define KSD_EMIT_TREND_KEYS   256           /* (day, site) trend keys written per round trip */
+#define KSD_EMIT_TREND_TTL_S  (366 * 86400) /* lifetime of a trend key: a year of days */
 
 struct ksd_emit_conf {
-    const char *target;       /* "HOST:PORT", "unix:PATH" or "sentinel://H:P[,H:P...]/MASTER" */
+    const char *target;       /* see ksd_redisconn_parse_target (redisconn.h) */
     const char *prefix;       /* key prefix, NULL = "ksd:" */
     const char *auth_file;    /* first line "password" or "user password"; NULL = no AUTH */
     const char *sensor_id;    /* NULL = "ksd" */
@@ -65,6 +46,10 @@ struct ksd_emit_conf {
     int dedup_ttl_s;          /* lifetime of the seen:<sensor>:m<minute> markers; 0 = 86400 */
     int replica_wait_ms;      /* sentinel targets: WAIT 1 <ms> after each batch; 0 = 100,
                                  < 0 = never WAIT. Ignored for other targets. */
+    /* The migration trend: true when an event's category means a running
+       product (ksd_sig_category_is_product); NULL = no trend keys written.
+       See sensor/output/trend.c for the keys. */
+    bool (*trend_product)(const char *category, size_t len);
     void (*log)(void *arg, const char *msg); /* connection state changes, from the output
                                                 thread; NULL = silent. Never gets secrets. */
     void *log_arg;                           /* passed to log */
@@ -98,13 +83,6 @@ struct ksd_sensor_snapshot {
 };
 
 struct ksd_emit;
-
-/*
- * Parse and validate a target string (usable at configuration time). Returns
- * 0, or KSD_EINVAL with *reason pointing to a static message. out may be NULL
- * to only validate.
- */
-int ksd_emit_parse_target(const char *s, struct ksd_emit_target *out, const char **reason);
 
 /*
  * Validate c, read the auth file, open (and schedule replay of) the spool and

@@ -201,7 +201,17 @@ int ksd_event_json(const struct ksd_event *ev, char *buf, size_t cap)
     jb_field(&b, "ruleset", ev->ruleset);
     if (ev->via[0])
         jb_field(&b, "via", ev->via);
+    if (ev->community_id[0])
+        jb_field(&b, "community_id", ev->community_id);
+    if (ev->client_mac[0])
+        jb_field(&b, "client_mac", ev->client_mac);
+    if (ev->client_name[0]) {
+        jb_field(&b, "client_name", ev->client_name);
+        jb_field(&b, "client_name_source", ev->client_name_source);
+    }
     jb_num(&b, "count", ev->count);
+    if (ev->pcap[0])
+        jb_field(&b, "pcap", ev->pcap);
     {
         char id[24];
         snprintf(id, sizeof(id), "%016llx", (unsigned long long)ev->id);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dissectors/community_id.h"
+
 #define KSD_EV_INDICATOR_MAX 512
 
 struct ksd_event {
@@ -31,8 +33,14 @@ struct ksd_event {
     char site[64];                        /* site from the site map, "" when none */
     char managed[16];                     /* "managed", "exception" or "" */
     char ruleset[64];                     /* version line of the rule file that matched */
-    char via[256];  /* dns_ip: the name the address was learned from; else "" */
-    uint32_t count; /* detections folded into this event (first of the window = 1) */
+    char via[256]; /* dns_ip: the name the address was learned from; a DNS name reached
+                      through a CNAME chain: the question name; else "" */
+    char community_id[KSD_COMMUNITY_ID_MAX]; /* the flow's Community ID v1, seed 0 */
+    char client_mac[18];        /* the client's MAC when known, "aa:bb:cc:dd:ee:ff", else "" */
+    char client_name[64];       /* a name the client announced for itself, else "" */
+    char client_name_source[8]; /* "dhcp", "netbios", "mdns", "llmnr", or "" */
+    uint32_t count;             /* detections folded into this event (first of the window = 1) */
+    char pcap[256];             /* offline runs: the capture file the packet came from; else "" */
 };
 
 /*

@@ -7,9 +7,18 @@
  * work (waking workers, timers), sleeps in poll(2) on libpcap's selectable
  * descriptor (ksd_capture_wait) until a packet, its timer or a signal. No
  * thread spins on an idle link.
+ *
+ * Offline inputs: a directory stands for the capture files below it, found
+ * by their magic number (pcap in either byte order and timestamp precision,
+ * pcapng), in byte order of names, so a run is reproducible. Compressed
+ * captures are not opened here (libpcap reads none): the message names the
+ * pipe to use (`zcat F | ksd -r -`). A read error that lands on a pcap file
+ * header is reported as what it is, captures concatenated with cat, with its
+ * byte offset. It does not log: reasons go back to the caller.
  */
 #include "sensor/path/capture.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <pcap/pcap.h>
@@ -19,15 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct ksd_capture {
-    pcap_t *p;       /* libpcap handle */
-    int live;        /* 1 for an interface */
-    int fd;          /* live: pcap_get_selectable_fd, or -1 */
-    uint64_t frames; /* frames returned */
-    uint64_t size;   /* file size in bytes, 0 when unknown */
-    FILE *fp;        /* the file libpcap reads (not owned: pcap_close closes it) */
-    char err[PCAP_ERRBUF_SIZE + 64];
+    pcap_t *p;                        /* libpcap handle */
+    int live;                         /* 1 for an interface */
+    int fd;                           /* live: pcap_get_selectable_fd, or -1 */
+    uint64_t frames;                  /* frames returned */
+    uint64_t size;                    /* file size in bytes, 0 when unknown */
+    FILE *fp;                         /* the file libpcap reads (not owned: pcap_close closes it) */
+    char err[PCAP_ERRBUF_SIZE + 512]; /* the last error, with advice where there is some */
 };
 
 static int apply_filter(struct ksd_capture *c, const char *filter, char *err, size_t errlen)
@@ -46,6 +56,65 @@ static int apply_filter(struct ksd_capture *c, const char *filter, char *err, si
     }
     pcap_freecode(&prog);
     return 0;
+}
+
+/* Is b (n >= 4 bytes) the magic number of a pcap file header (any byte order, us or ns)? */
+static int pcap_magic(const uint8_t *b)
+{
+    static const uint8_t m[][4] = {{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4},
+                                   {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
+                                   {0x34, 0xcd, 0xb2, 0xa1}, {0xa1, 0xb2, 0xcd, 0x34}};
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        if (memcmp(b, m[i], 4) == 0)
+            return 1;
+    return 0;
+}
+
+/* NULL when the first n bytes start a pcap or pcapng file, else why it is not one. */
+static const char *not_capture(const uint8_t *b, size_t n)
+{
+    static const struct {
+        uint8_t len, m[6];
+        const char *why;
+    } packed[] = {
+        {2, {0x1f, 0x8b}, "compressed (gzip): read it through a pipe: zcat FILE | ksd -r -"},
+        {6,
+         {0xfd, '7', 'z', 'X', 'Z', 0},
+         "compressed (xz): read it through a pipe: xzcat FILE | ksd -r -"},
+        {4,
+         {0x28, 0xb5, 0x2f, 0xfd},
+         "compressed (zstd): read it through a pipe: zstdcat FILE | ksd -r -"},
+        {3, {'B', 'Z', 'h'}, "compressed (bzip2): read it through a pipe: bzcat FILE | ksd -r -"},
+        {4,
+         {0x04, 0x22, 0x4d, 0x18},
+         "compressed (lz4): read it through a pipe: lz4cat FILE | ksd -r -"},
+        {4, {'P', 'K', 3, 4}, "a zip archive: unpack it first"},
+    };
+    static const uint8_t ng[4] = {0x0a, 0x0d, 0x0d, 0x0a};
+    if (n == 0)
+        return "empty file";
+    if (n >= 4 && (pcap_magic(b) || memcmp(b, ng, 4) == 0))
+        return NULL;
+    for (size_t i = 0; i < sizeof(packed) / sizeof(packed[0]); i++)
+        if (n >= packed[i].len && memcmp(b, packed[i].m, packed[i].len) == 0)
+            return packed[i].why;
+    return "not a pcap or pcapng file";
+}
+
+/* The first bytes of the file at path; -1 and errno when it cannot be read. */
+static ssize_t head_of(const char *path, uint8_t *b, size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return -1;
+    size_t got = fread(b, 1, n, fp);
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        errno = EIO;
+        return -1;
+    }
+    return (ssize_t)got;
 }
 
 struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_capture_opts *o,
@@ -73,7 +142,13 @@ struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_cap
     }
     c->p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
     if (!c->p) {
-        snprintf(err, errlen, "%s: not a readable capture file: %s", path, ebuf);
+        uint8_t b[8];
+        ssize_t n = fp != stdin ? head_of(path, b, sizeof(b)) : -1;
+        const char *why = n >= 0 ? not_capture(b, (size_t)n) : NULL;
+        if (why)
+            snprintf(err, errlen, "%s: not a readable capture file: %s", path, why);
+        else
+            snprintf(err, errlen, "%s: not a readable capture file: %s", path, ebuf);
         if (fp != stdin)
             fclose(fp);
         free(c);
@@ -129,6 +204,35 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
         return NULL;
     }
     return c;
+}
+
+/*
+ * After a read error on a pcap file: libpcap has just read a 16-byte record
+ * header whose length made no sense. When it (or the empty record before it)
+ * is a pcap file header, the file is several captures joined with cat; say
+ * so, with the offset.
+ */
+static void concatenated(struct ksd_capture *c)
+{
+    if (!c->fp || c->fp == stdin || pcap_file(c->p) == NULL)
+        return;
+    long end = ftell(c->fp), off = -1;
+    uint8_t b[4];
+    /* the 24-byte file header read as records: a 16-byte header with caplen 0
+     * (thiszone, sigfigs), then snaplen, linktype and the first timestamp as
+     * the next record header, whose length is refused */
+    for (long back = 32; back >= 16 && off < 0; back -= 16)
+        if (end >= back && pread(fileno(c->fp), b, sizeof(b), end - back) == (ssize_t)sizeof(b) &&
+            pcap_magic(b))
+            off = end - back;
+    if (off < 0)
+        return;
+    snprintf(c->err, sizeof(c->err),
+             "a second pcap file header at byte offset %ld: this file is several captures "
+             "concatenated (cat a.pcap b.pcap); what comes before was read. Split it (head -c %ld "
+             "FILE >first.pcap; tail -c +%ld FILE >rest.pcap) and give both files to ksd, or "
+             "join captures with mergecap -w merged.pcap a.pcap b.pcap",
+             off, off, off + 1);
 }
 
 int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms)
@@ -281,10 +385,8 @@ int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)
     if (rc == PCAP_ERROR_BREAK)
         return 0;
     snprintf(c->err, sizeof(c->err), "%s", pcap_geterr(c->p));
-    if (!c->live) {
-        /* A file cut short mid-record is reported but what was read counts. */
-        return -1;
-    }
+    if (!c->live)
+        concatenated(c); /* what was read before the error counts */
     return -1;
 }
 
@@ -341,4 +443,97 @@ void ksd_capture_close(struct ksd_capture *c)
     if (c->p)
         pcap_close(c->p);
     free(c);
+}
+
+/* ---- offline input lists ---------------------------------------------------- */
+
+static int add_input(struct ksd_capture_inputs *in, const char *path)
+{
+    if (in->n >= KSD_MAX_INPUT_FILES)
+        return -1;
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? 2 * in->cap : 64;
+        char **p = realloc(in->paths, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        in->paths = p;
+        in->cap = cap;
+    }
+    if (!(in->paths[in->n] = strdup(path)))
+        return -1;
+    in->n++;
+    return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int walk(const char *dir, int depth, struct ksd_capture_inputs *in,
+                void (*skip)(void *, const char *, const char *), void *arg)
+{
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, by_name);
+    if (n < 0) {
+        skip(arg, dir, strerror(errno));
+        return 0;
+    }
+    int rc = 0;
+    size_t dl = strlen(dir);
+    const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        char *full = NULL;
+        struct stat ls, st;
+        if (rc < 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            goto next;
+        if (asprintf(&full, "%s%s%s", dir, sep, name) < 0) {
+            full = NULL;
+            rc = -1;
+            goto next;
+        }
+        if (lstat(full, &ls) < 0 || stat(full, &st) < 0) {
+            skip(arg, full, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            if (S_ISLNK(ls.st_mode))
+                skip(arg, full, "symbolic link to a directory: not followed");
+            else if (depth >= KSD_MAX_DIR_DEPTH)
+                skip(arg, full, "too deep (more than 32 directory levels)");
+            else
+                rc = walk(full, depth + 1, in, skip, arg);
+        } else if (!S_ISREG(st.st_mode)) {
+            skip(arg, full, "not a regular file");
+        } else {
+            uint8_t b[8];
+            ssize_t got = head_of(full, b, sizeof(b));
+            const char *why = got < 0 ? strerror(errno) : not_capture(b, (size_t)got);
+            if (why)
+                skip(arg, full, why);
+            else if (add_input(in, full) < 0)
+                rc = -1;
+        }
+    next:
+        free(full);
+        free(ents[i]);
+    }
+    free(ents);
+    return rc;
+}
+
+int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
+                       void (*skip)(void *arg, const char *path, const char *reason), void *arg)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return walk(path, 0, in, skip, arg);
+    return add_input(in, path); /* opening it reports what is wrong */
+}
+
+void ksd_capture_inputs_free(struct ksd_capture_inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        free(in->paths[i]);
+    free(in->paths);
+    memset(in, 0, sizeof(*in));
 }

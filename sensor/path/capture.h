@@ -14,6 +14,7 @@ struct ksd_frame {
     uint32_t len;        /* bytes on the wire */
     int linktype;        /* libpcap DLT of the source */
     const uint8_t *data; /* valid until the next ksd_capture_next() */
+    uint32_t src;        /* offline: index of the input file (set by the caller), else 0 */
 };
 
 struct ksd_capture_stats {
@@ -64,5 +65,29 @@ uint64_t ksd_capture_size(const struct ksd_capture *c);
 uint64_t ksd_capture_offset(struct ksd_capture *c);
 const char *ksd_capture_linktype_name(const struct ksd_capture *c);
 void ksd_capture_close(struct ksd_capture *c);
+
+/* ---- offline input lists ---- */
+
+#define KSD_MAX_DIR_DEPTH   32      /* directory levels below an input directory */
+#define KSD_MAX_INPUT_FILES 1000000 /* capture files in one run */
+
+/* The files of an offline run, in reading order (owned; ksd_capture_inputs_free). */
+struct ksd_capture_inputs {
+    char **paths; /* as given, or DIR/relative/path for files found in a directory */
+    size_t n;
+    size_t cap;
+};
+
+/*
+ * Append `path` to `in`: a file (or "-") as it is; a directory: every pcap or
+ * pcapng file below it (by magic number, whatever the name), recursively, in
+ * byte order of names. Entries that are not captures (compressed captures
+ * included), unreadable entries and symbolic links to directories are left
+ * out, each reported once through skip(arg, path, reason). Returns 0, or -1
+ * when memory or KSD_MAX_INPUT_FILES ran out.
+ */
+int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
+                       void (*skip)(void *arg, const char *path, const char *reason), void *arg);
+void ksd_capture_inputs_free(struct ksd_capture_inputs *in);
 
 #endif

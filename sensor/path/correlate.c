@@ -166,20 +166,17 @@ struct dedup_val {
     uint32_t pending; /* detections folded since then */
 };
 
-static const char *const evidence_names[] = {
+static const char *const evidence_names[KSD_CORR_NEVIDENCE] = {
     "dns", "sni", "quic_sni", "http_host", "http_ua",   "cert", "ja3",
     "ja4", "ip",  "dns_ip",   "port",      "http_path", "socks"};
 
-struct host_val {
-    int64_t first_us;
-    int64_t last_us;
-    uint64_t events;
-    uint32_t evmask;
-    uint32_t catmask;
-    uint8_t n_ind;
-    char ind[KSD_HOST_TOP_INDICATORS][128];
-    char site[32];
-    char managed[12];
+struct hostind_key {
+    struct ksd_addr client;
+    char ind[128]; /* NUL-padded, so the whole key compares */
+};
+
+struct hostind_val {
+    uint64_t n; /* detections */
 };
 
 struct pair_key {
@@ -198,6 +195,7 @@ struct ksd_corr {
     struct lmap dns;
     struct lmap dedup;
     struct lmap hosts;
+    struct lmap hostinds;
     struct ksd_corr_stats st;
 };
 
@@ -209,7 +207,10 @@ struct ksd_corr *ksd_corr_new(void)
     if (lmap_init(&c->pairs, KSD_PAIRS_MAX, sizeof(struct pair_key), sizeof(struct pair_val)) ||
         lmap_init(&c->dns, KSD_DNSCACHE_MAX, sizeof(struct dns_key), sizeof(struct dns_val)) ||
         lmap_init(&c->dedup, KSD_DEDUP_MAX, sizeof(struct dedup_key), sizeof(struct dedup_val)) ||
-        lmap_init(&c->hosts, KSD_HOSTS_MAX, sizeof(struct ksd_addr), sizeof(struct host_val))) {
+        lmap_init(&c->hosts, KSD_HOSTS_MAX, sizeof(struct ksd_addr),
+                  sizeof(struct ksd_corr_host)) ||
+        lmap_init(&c->hostinds, KSD_HOST_INDICATORS_MAX, sizeof(struct hostind_key),
+                  sizeof(struct hostind_val))) {
         ksd_corr_free(c);
         return NULL;
     }
@@ -228,6 +229,8 @@ void ksd_corr_free(struct ksd_corr *c)
         lmap_free(&c->dedup);
     if (c->hosts.b)
         lmap_free(&c->hosts);
+    if (c->hostinds.b)
+        lmap_free(&c->hostinds);
     free(c);
 }
 
@@ -339,53 +342,48 @@ static int name_index(const char *const *names, size_t n, const char *s)
 
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
                        const char *evidence, const char *category, const char *indicator,
-                       const char *site, const char *managed)
+                       const char *site, const char *managed, uint32_t count)
 {
     struct ksd_addr k;
     int created;
     addr_norm(&k, client);
-    struct host_val *h = lmap_get(&c->hosts, &k, &created, &c->st.hosts_evicted);
+    struct ksd_corr_host *h = lmap_get(&c->hosts, &k, &created, &c->st.hosts_evicted);
     if (!h)
         return;
-    if (created || ts_us < h->first_us)
+    if (created) {
+        h->addr = k;
         h->first_us = ts_us;
-    if (ts_us > h->last_us)
+    }
+    if (ts_us < h->first_us)
+        h->first_us = ts_us;
+    if (ts_us >= h->last_us)
         h->last_us = ts_us;
     h->events++;
-    snprintf(h->site, sizeof(h->site), "%s", site ? site : "");
-    snprintf(h->managed, sizeof(h->managed), "%s", managed ? managed : "");
-    int e =
-        name_index(evidence_names, sizeof(evidence_names) / sizeof(evidence_names[0]), evidence);
+    /* as the Redis host record: a label is kept until a non-empty one replaces it */
+    if (site && site[0])
+        snprintf(h->site, sizeof(h->site), "%s", site);
+    if (managed && managed[0])
+        snprintf(h->managed, sizeof(h->managed), "%s", managed);
+    int e = name_index(evidence_names, KSD_CORR_NEVIDENCE, evidence);
     if (e >= 0)
-        h->evmask |= 1u << e;
+        h->ev_n[e]++;
     size_t ncat;
     const char *const *cats = ksd_sig_categories(&ncat); /* sets ncat: call it first */
     int cat = name_index(cats, ncat, category);
     if (cat >= 0)
         h->catmask |= 1u << cat;
-    for (int i = 0; i < h->n_ind; i++)
-        if (strncmp(h->ind[i], indicator, sizeof(h->ind[i]) - 1) == 0)
-            return;
-    if (h->n_ind < KSD_HOST_TOP_INDICATORS)
-        snprintf(h->ind[h->n_ind++], sizeof(h->ind[0]), "%s", indicator);
+    struct hostind_key ik;
+    memset(&ik, 0, sizeof(ik));
+    ik.client = k;
+    snprintf(ik.ind, sizeof(ik.ind), "%s", indicator ? indicator : "");
+    struct hostind_val *iv = lmap_get(&c->hostinds, &ik, &created, &c->st.host_indicators_evicted);
+    if (iv)
+        iv->n += count;
 }
 
-const char *ksd_corr_verdict_of(uint32_t catmask)
+const char *ksd_corr_evidence_name(size_t i)
 {
-    size_t ncat;
-    const char *const *cats = ksd_sig_categories(&ncat);
-    int website = 0, other = 0;
-    for (size_t i = 0; i < ncat && i < 32; i++) {
-        if (!(catmask & (1u << i)))
-            continue;
-        if (ksd_sig_category_is_product(cats[i], strlen(cats[i])))
-            return "product";
-        if (strcmp(cats[i], "website") == 0)
-            website = 1;
-        else
-            other = 1;
-    }
-    return website && !other ? "website-only" : "suspected";
+    return i < KSD_CORR_NEVIDENCE ? evidence_names[i] : NULL;
 }
 
 size_t ksd_corr_hosts_count(const struct ksd_corr *c)
@@ -399,72 +397,13 @@ void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len)
         snprintf(buf, len, "?");
 }
 
-static int cmp_addr(const void *x, const void *y)
+void ksd_corr_hosts_each(const struct ksd_corr *c, const struct ksd_corr_host_visit *v)
 {
-    const struct lent *const *a = x;
-    const struct lent *const *b = y;
-    const struct ksd_addr *aa = (const void *)(*a)->data;
-    const struct ksd_addr *bb = (const void *)(*b)->data;
-    if (aa->family != bb->family)
-        return aa->family - bb->family;
-    return memcmp(aa->a, bb->a, 16);
-}
-
-static void fmt_time(int64_t us, char *buf, size_t len)
-{
-    time_t s = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-void ksd_corr_hosts_print(const struct ksd_corr *const *cs, int nc, FILE *out)
-{
-    size_t n = 0, i = 0;
-    for (int k = 0; k < nc; k++)
-        n += cs[k]->hosts.n;
-    if (n == 0) {
-        fprintf(out, "no flagged hosts\n");
-        return;
+    for (const struct lent *e = c->hosts.head; e; e = e->next)
+        v->host(v->arg, (const void *)(e->data + c->hosts.voff));
+    for (const struct lent *e = c->hostinds.head; e; e = e->next) {
+        const struct hostind_key *k = (const void *)e->data;
+        const struct hostind_val *x = (const void *)(e->data + c->hostinds.voff);
+        v->indicator(v->arg, &k->client, k->ind, x->n);
     }
-    struct lent **v = malloc(n * sizeof(*v));
-    if (!v)
-        return;
-    for (int k = 0; k < nc; k++)
-        for (struct lent *e = cs[k]->hosts.head; e && i < n; e = e->next)
-            v[i++] = e;
-    qsort(v, i, sizeof(*v), cmp_addr);
-    fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6s  %-34s  %s\n", "CLIENT", "SITE",
-            "MANAGED", "VERDICT", "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE",
-            "INDICATORS");
-    for (size_t j = 0; j < i; j++) {
-        const struct ksd_addr *a = (const void *)v[j]->data;
-        const struct host_val *h =
-            (const void *)(v[j]->data + ((sizeof(struct ksd_addr) + 7) & ~(size_t)7));
-        char addr[64], first[32], last[32], ev[128] = "", ind[512] = "";
-        ksd_addr_str(a, addr, sizeof(addr));
-        fmt_time(h->first_us, first, sizeof(first));
-        fmt_time(h->last_us, last, sizeof(last));
-        for (size_t k = 0; k < sizeof(evidence_names) / sizeof(evidence_names[0]); k++) {
-            if (h->evmask & (1u << k)) {
-                if (ev[0])
-                    strncat(ev, ",", sizeof(ev) - strlen(ev) - 1);
-                strncat(ev, evidence_names[k], sizeof(ev) - strlen(ev) - 1);
-            }
-        }
-        for (int k = 0; k < h->n_ind; k++) {
-            if (ind[0])
-                strncat(ind, " ", sizeof(ind) - strlen(ind) - 1);
-            /* indicators are captured bytes: print only safe characters */
-            size_t l = strlen(ind);
-            for (const char *s = h->ind[k]; *s && l + 1 < sizeof(ind); s++)
-                ind[l++] = (*s >= 0x21 && *s < 0x7f) ? *s : '?';
-            ind[l] = '\0';
-        }
-        fprintf(out, "%-15s  %-12s  %-9s  %-12s  %-19s  %-19s  %6llu  %-34s  %s\n", addr,
-                h->site[0] ? h->site : "-", h->managed[0] ? h->managed : "no",
-                ksd_corr_verdict_of(h->catmask), first, last, (unsigned long long)h->events, ev,
-                ind);
-    }
-    free(v);
 }

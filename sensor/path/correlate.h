@@ -22,7 +22,8 @@
 #define KSD_DNSCACHE_MIN_TTL_S  60     /* and at least this long (clients cache longer) */
 #define KSD_DEDUP_MAX           262144 /* (client, rule, evidence) keys kept */
 #define KSD_HOSTS_MAX           65536  /* flagged hosts kept in memory */
-#define KSD_HOST_TOP_INDICATORS 4      /* distinct indicators remembered per host */
+#define KSD_HOST_INDICATORS_MAX 262144 /* (host, indicator) detection counters kept */
+#define KSD_CORR_NEVIDENCE      13     /* evidence kinds counted per host */
 #define KSD_PAIRS_MAX           65536  /* (client, server, proto, port) flows remembered */
 #define KSD_PAIR_WINDOW_US      (3600LL * 1000000) /* a prerequisite flow counts for an hour */
 
@@ -39,6 +40,7 @@ struct ksd_corr_stats {
     uint64_t suppressed;    /* detections folded into an earlier event */
     uint64_t hosts_evicted; /* host records dropped because the table was full */
     uint64_t pairs_evicted; /* prerequisite-flow records dropped because the table was full */
+    uint64_t host_indicators_evicted; /* (host, indicator) counters dropped, table full */
 };
 
 struct ksd_corr;
@@ -72,19 +74,41 @@ int ksd_corr_pair_seen(struct ksd_corr *c, const struct ksd_addr *client,
 uint32_t ksd_corr_dedup(struct ksd_corr *c, const struct ksd_addr *client, const char *rule,
                         const char *evidence, int64_t now_us, int64_t window_us);
 
-/* Record a detection for the host table. */
+/*
+ * A flagged host as the host table (--hosts) and the Redis host record
+ * (ksd:host:<client>) both define it: counted per event emitted, so the
+ * detections suppression folds into an event count once, through its count.
+ */
+struct ksd_corr_host {
+    struct ksd_addr addr;              /* the client */
+    int64_t first_us;                  /* time of its first event */
+    int64_t last_us;                   /* time of its last event */
+    uint64_t events;                   /* events emitted */
+    uint32_t ev_n[KSD_CORR_NEVIDENCE]; /* events per kind (ksd_corr_evidence_name) */
+    uint32_t catmask;                  /* bit i = ksd_sig_categories()[i] */
+    char site[32];                     /* last non-empty site label */
+    char managed[12];                  /* last non-empty known-hosts label */
+};
+
+/* Record an event of `count` detections for the host table (call it for
+ * each event emitted, not for suppressed detections). */
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
                        const char *evidence, const char *category, const char *indicator,
-                       const char *site, const char *managed);
+                       const char *site, const char *managed, uint32_t count);
 
-/* "product" when update, telemetry, activation, revocation, management,
- * product or oem evidence was seen; "website-only" when only website
- * evidence; "suspected" otherwise (infrastructure addresses, downloads,
- * proxies: Kaspersky contact without proof of a running product). */
-const char *ksd_corr_verdict_of(uint32_t catmask);
+/* Name of evidence kind i of ksd_corr_host.ev_n, NULL past the last. */
+const char *ksd_corr_evidence_name(size_t i);
 
-/* Print the flagged hosts as an aligned table (sorted by client address). */
-void ksd_corr_hosts_print(const struct ksd_corr *const *c, int n, FILE *out);
+/* Visitors of the host table: each host record, then each (host, indicator)
+ * with its detections (the sum of the counts of its events; indicators cut
+ * at 127 bytes). Records are valid during the call only. */
+struct ksd_corr_host_visit {
+    void (*host)(void *arg, const struct ksd_corr_host *h);
+    void (*indicator)(void *arg, const struct ksd_addr *client, const char *indicator, uint64_t n);
+    void *arg;
+};
+/* Call v's functions for every host of c, then every indicator (any order). */
+void ksd_corr_hosts_each(const struct ksd_corr *c, const struct ksd_corr_host_visit *v);
 size_t ksd_corr_hosts_count(const struct ksd_corr *c);
 
 void ksd_addr_str(const struct ksd_addr *a, char *buf, size_t len);

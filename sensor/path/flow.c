@@ -7,12 +7,17 @@
  */
 #include "sensor/path/flow.h"
 
+#include "sensor/path/budget.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define KSD_FLOW_SLAB 16383 /* records allocated at once: with the link, just under 2 MiB */
-#define HUGE_SZ       ((size_t)2 << 20)
+#define HUGE_SZ ((size_t)2 << 20)
+/* records allocated at once: as many as fit, with the link, in one 2 MiB page
+ * (table_alloc rounds up to whole 2 MiB pages: one record too many would
+ * double the slab) */
+#define KSD_FLOW_SLAB ((HUGE_SZ - sizeof(void *)) / sizeof(struct ksd_flow))
 
 struct slab {
     struct slab *next;
@@ -34,6 +39,7 @@ struct ksd_flow_table {
     struct slab *slabs;
     ksd_flow_release_fn release;
     void *arg;
+    struct ksd_budget *shared; /* the global cap over all workers' tables, or NULL */
     struct ksd_flow_stats st;
 };
 
@@ -206,6 +212,8 @@ static void flow_remove(struct ksd_flow_table *ft, struct ksd_flow *f, int reaso
     f->hnext = ft->free_list;
     ft->free_list = f;
     ft->st.active--;
+    if (ft->shared)
+        ksd_budget_flows_add(ft->shared, -1);
     if (reason == KSD_FLOW_GONE_EXPIRED)
         ft->st.expired++;
     else if (reason == KSD_FLOW_GONE_EVICTED)
@@ -277,8 +285,8 @@ struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt
         *dir = src_side == f->client ? 0 : 1;
         return f;
     }
-    if (ft->st.active >= ft->max_flows)
-        evict_oldest(ft);
+    if (ft->shared ? ksd_budget_flows_full(ft->shared) : ft->st.active >= ft->max_flows)
+        evict_oldest(ft); /* shared cap: this worker's own oldest (none: admitted anyway) */
     f = flow_alloc(ft);
     if (!f)
         return NULL;
@@ -294,6 +302,8 @@ struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt
     lru_append(&ft->lists[f->cls], f);
     ft->st.created++;
     ft->st.active++;
+    if (ft->shared)
+        ksd_budget_flows_add(ft->shared, 1);
     if (ft->st.active > ft->st.peak)
         ft->st.peak = ft->st.active;
     *dir = src_side == f->client ? 0 : 1;
@@ -332,6 +342,11 @@ void ksd_flow_expire(struct ksd_flow_table *ft, int64_t now)
         while (l->head && l->head->last_us + l->timeout < now)
             flow_remove(ft, l->head, KSD_FLOW_GONE_EXPIRED);
     }
+}
+
+void ksd_flow_table_share(struct ksd_flow_table *ft, struct ksd_budget *b)
+{
+    ft->shared = b;
 }
 
 const struct ksd_flow_stats *ksd_flow_table_stats(const struct ksd_flow_table *ft)

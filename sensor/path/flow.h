@@ -11,8 +11,10 @@
  * O(flows expired): short (TCP before the handshake completes and after
  * FIN/RST), udp, and long (established TCP). The table holds at most
  * max_flows records; when full, the least recently used flow of all lists is
- * evicted (counted). Per-flow dissection state hangs off `ext` and is
- * released through the table's destructor as soon as it is no longer needed,
+ * evicted (counted). Tables of several workers may share one cap
+ * (ksd_flow_table_share, sensor/path/budget.h): then "full" means all the
+ * tables together hold the cap, and a worker evicts its own oldest flow. Per-flow dissection state
+ * hangs off `ext` and is released through the table's destructor as soon as it is no longer needed,
  * so an idle flow costs sizeof(struct ksd_flow) only.
  */
 #ifndef KSD_FLOW_H
@@ -62,6 +64,7 @@ struct ksd_flow {
     uint8_t app;      /* application label index (sensor-defined) */
     uint8_t ndpi_app; /* nDPI label index (sensor-defined), 0 = none yet */
     uint32_t evmask;  /* evidence kinds already seen on this flow (sensor-defined) */
+    uint32_t src;     /* input file of the latest packet (sensor-defined) */
     void *ext;        /* dissection state while needed, freed by the table's destructor */
 };
 
@@ -111,6 +114,11 @@ void ksd_flow_flush(struct ksd_flow_table *ft);
 
 /* Remove flows idle past their class timeout at capture time now. */
 void ksd_flow_expire(struct ksd_flow_table *ft, int64_t now);
+
+struct ksd_budget;
+/* Count this table's flows against b's global cap instead of its own max_flows
+ * (call before the first lookup; b outlives the table). */
+void ksd_flow_table_share(struct ksd_flow_table *ft, struct ksd_budget *b);
 
 const struct ksd_flow_stats *ksd_flow_table_stats(const struct ksd_flow_table *ft);
 

@@ -3,6 +3,15 @@
  * "managed" or "exception") and the site map (CIDR -> site name). Events and
  * host records carry the labels of their client; longest prefix wins.
  *
+ * The two known-hosts labels mean: "managed", a host the management server
+ * looks after (its product is expected until the migration reaches it);
+ * "exception", a host allowed to run the product on purpose (a malware lab,
+ * an analyst's machine, a waived host). The sensor only attaches the label;
+ * what it changes is decided by the readers: an exception keeps its verdict
+ * but is not unmanaged (ksd report --unmanaged), does not trip --fail-if-any,
+ * is marked in tables and the dashboard, and is left out of the migration
+ * trend (sensor/analyst/report.h, sensor/output/emit.c write_trend).
+ *
  * File format, one entry per line, '#' starts a comment:
  *     10.1.0.0/16     managed        # known-hosts file
  *     10.1.2.3        exception

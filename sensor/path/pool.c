@@ -33,6 +33,7 @@
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/ring.h"
 #include "signatures/sig.h"
@@ -55,7 +56,7 @@ struct rec_frame {
     uint32_t caplen;
     uint32_t len;
     int32_t linktype;
-    uint32_t pad;
+    uint32_t src;        /* input file index */
     const uint8_t *orig; /* where the frame was when it was decoded (never dereferenced) */
 };
 
@@ -63,7 +64,7 @@ struct rec_dgram {
     int64_t ts_us;
     struct ksd_pkt outer; /* context of the fragments; pointers inside are not used */
     uint32_t len;
-    uint32_t pad;
+    uint32_t src; /* input file index */
 };
 
 struct slot {
@@ -94,8 +95,9 @@ struct ksd_pool {
     /* ports (tcp, udp) of from-server port rules: there the receiver is the client */
     uint8_t agent_port[2][65536 / 8];
     struct slot slots[KSD_POOL_MAX_WORKERS];
-    struct ksd_ipfrag *frag; /* the dispatcher's reassembly (N > 1) */
-    struct ksd_stats st;     /* the dispatcher's own counts (N > 1) */
+    struct ksd_ipfrag *frag;  /* the dispatcher's reassembly (N > 1) */
+    struct ksd_budget budget; /* --max-flows and --reassembly-mb over all workers */
+    struct ksd_stats st;      /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
     uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
@@ -236,6 +238,7 @@ static void *fanout_main(void *arg)
         if (end)
             break;
         struct ksd_frame fr;
+        memset(&fr, 0, sizeof(fr)); /* src 0: a live input */
         int n = 0, got = 2;
         while (reading && n < KSD_POOL_WAKE_BATCH && (got = ksd_capture_next(s->cap, &fr)) == 1) {
             ksd_worker_packet(s->w, &fr);
@@ -273,8 +276,8 @@ static void *worker_main(void *arg)
             struct ksd_pkt pkt;
             memcpy(&h, rec, sizeof(h));
             memcpy(&pkt, rec + sizeof(h), sizeof(pkt));
-            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype,
-                                   rec + sizeof(h) + sizeof(pkt)};
+            struct ksd_frame fr = {
+                h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h) + sizeof(pkt), h.src};
             rebase(&pkt, h.orig, fr.data, fr.caplen);
             ksd_worker_decoded(s->w, &fr, &pkt, KSD_DEC_OK);
             if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
@@ -282,6 +285,7 @@ static void *worker_main(void *arg)
         } else if (type == REC_DGRAM) {
             struct rec_dgram h;
             memcpy(&h, rec, sizeof(h));
+            ksd_worker_set_source(s->w, h.src);
             ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
         } else if (control(s, type, rec, &gen)) {
             release_rec(s);
@@ -344,7 +348,7 @@ static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, cons
 /* A decoded frame: header, the decoded packet and the bytes, in one record. */
 static void push_frame(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt)
 {
-    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, 0, fr->data};
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src, fr->data};
     size_t len = sizeof(h) + sizeof(*pkt) + fr->caplen;
     uint8_t *dst = reserve(s, len);
     memcpy(dst, &h, sizeof(h));
@@ -386,6 +390,13 @@ static struct ksd_pool *pool_make(int workers, const struct ksd_worker_conf *wc,
     p->n = workers;
     p->own = wc->ndpi ? 1 : 0;
     p->fanout = caps != NULL;
+    struct ksd_worker_conf c = *wc;
+    if (!c.budget) {
+        long mb = c.reassembly_mb > 0 ? c.reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
+        ksd_budget_init(&p->budget, (uint64_t)(c.max_flows > 0 ? c.max_flows : 1000000),
+                        (uint64_t)mb << 20, workers);
+        c.budget = &p->budget;
+    }
     for (int i = 0; i < workers; i++) {
         struct slot *s = &p->slots[i];
         s->pool = p;
@@ -393,7 +404,7 @@ static struct ksd_pool *pool_make(int workers, const struct ksd_worker_conf *wc,
         s->cap = caps && i > 0 ? caps[i] : NULL;
         s->lists = *lists;
         s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
-        if (!(s->w = ksd_worker_new(wc, sink)))
+        if (!(s->w = ksd_worker_new(&c, sink)))
             goto fail;
         ksd_worker_set_index(s->w, i);
         adopt(s);
@@ -525,11 +536,14 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         h.ts_us = fr->ts_us;
         h.outer = pkt;
         h.len = (uint32_t)dglen;
+        h.src = fr->src;
         uint32_t di = pick(p, client_hash(p, &inner));
-        if (di == 0)
+        if (di == 0) {
+            ksd_worker_set_source(p->slots[0].w, fr->src);
             ksd_worker_datagram(p->slots[0].w, fr->ts_us, &pkt, dg, dglen);
-        else
+        } else {
             push(&p->slots[di], REC_DGRAM, &h, sizeof(h), dg, dglen);
+        }
         return;
     }
     uint32_t idx = rc == KSD_DEC_OK ? pick(p, client_hash(p, &pkt)) : 0;
@@ -574,6 +588,9 @@ void ksd_pool_finish(struct ksd_pool *p)
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
+    for (int i = 0; i < p->n; i++) /* every worker has drained: a last look */
+        if (p->slots[i].w)
+            ksd_worker_settle_pending(p->slots[i].w);
 }
 
 void ksd_pool_free(struct ksd_pool *p)
@@ -643,10 +660,10 @@ void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
                             p->frag ? ksd_ipfrag_stats(p->frag) : NULL, out);
 }
 
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out)
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v)
 {
     struct ksd_worker *ws[KSD_POOL_MAX_WORKERS];
     for (int i = 0; i < p->n; i++)
         ws[i] = p->slots[i].w;
-    ksd_workers_print_hosts(ws, p->n, out);
+    ksd_workers_hosts_each(ws, p->n, v);
 }

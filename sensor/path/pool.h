@@ -81,6 +81,7 @@ uint64_t ksd_pool_capture_drops(const struct ksd_pool *p, uint64_t *received);
 /* Flows in the tables now (approximate while workers run). */
 uint64_t ksd_pool_flows(const struct ksd_pool *p);
 void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);
-void ksd_pool_print_hosts(struct ksd_pool *p, FILE *out);
+/* Visit every worker's host records (call once the workers have stopped). */
+void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v);
 
 #endif

@@ -38,6 +38,18 @@
  *    differ from the kept ones is counted in `overlap_diffs` (an evasion
  *    sign); a segment bringing both new and repeated bytes counts in
  *    `overlaps`.
+ *  - Disagreeing overlaps (decoys): receivers differ on which copy they
+ *    keep, so a careful observer keeps both. From the first disagreement on,
+ *    the stream holds a second version (ksd_stream_alt_data) in which every
+ *    later segment overwrites the bytes it carries (last data wins), while
+ *    the first version keeps the first data. A decoy sent before the real
+ *    bytes (whole, or only its tail out of order) is then in one version and
+ *    the real bytes in the other; the consumer parses both. A segment added
+ *    as weak (its TCP checksum is bad, ksd_stream_add_seg) never overwrites
+ *    anything in either version: it only fills holes, so a bad-checksum
+ *    segment counts only where no good one covers those bytes (and a
+ *    capture made on the sending host, with checksum offload, still
+ *    reassembles).
  *  - Out of order: bytes beyond a hole are stored in place in the window and
  *    tracked as at most KSD_STREAM_MAX_SEGS disjoint ranges (adjacent ranges
  *    merge), until the hole fills.
@@ -77,8 +89,17 @@ struct ksd_stream_buf {
     uint32_t nseg;                                    /* ranges in seg[] */
     struct ksd_stream_range seg[KSD_STREAM_MAX_SEGS]; /* held beyond a hole: sorted, disjoint,
                                                          not adjacent, every start > len */
-    uint8_t data[];                                   /* cap bytes */
+    uint8_t *alt;   /* the other version (cap bytes, same offsets as data[]): NULL until two
+                       segments disagree; there the later one (with a good checksum) wins */
+    uint8_t data[]; /* cap bytes */
 };
+
+static void buf_free(struct ksd_stream_buf *b)
+{
+    if (b)
+        free(b->alt);
+    free(b);
+}
 
 /* Signed distance from base to a in sequence space (RFC 9293 3.4). */
 static int64_t seq_rel(uint32_t a, uint32_t base)
@@ -108,6 +129,8 @@ static int buf_reserve(struct ksd_stream *s, uint32_t end)
         return KSD_OK;
     if (b && b->head > 0) {
         memmove(b->data, b->data + b->head, buf_extent(b));
+        if (b->alt)
+            memmove(b->alt, b->alt + b->head, buf_extent(b));
         b->head = 0;
         if (end <= b->cap)
             return KSD_OK;
@@ -126,6 +149,15 @@ static int buf_reserve(struct ksd_stream *s, uint32_t end)
         nb->head = 0;
         nb->len = 0;
         nb->nseg = 0;
+        nb->alt = NULL;
+    }
+    if (nb->alt) {
+        uint8_t *na = realloc(nb->alt, cap);
+        if (!na) { /* the second version is lost, the first stays */
+            free(nb->alt);
+            na = NULL;
+        }
+        nb->alt = na;
     }
     nb->cap = cap;
     s->buf = nb;
@@ -161,6 +193,8 @@ static int stream_move_back(struct ksd_stream *s, uint32_t d)
             return 0;
         b = s->buf;
         memmove(b->data + b->head + d, b->data + b->head, ext);
+        if (b->alt)
+            memmove(b->alt + b->head + d, b->alt + b->head, ext);
         for (i = 0; i < b->nseg; i++) {
             b->seg[i].start += d;
             b->seg[i].end += d;
@@ -181,7 +215,7 @@ static int stream_move_back(struct ksd_stream *s, uint32_t d)
 static void stream_gap(struct ksd_stream *s, struct ksd_stream_stats *st)
 {
     if (s->buf && s->buf->len == 0) {
-        free(s->buf);
+        buf_free(s->buf);
         s->buf = NULL;
     } else if (s->buf) {
         s->buf->nseg = 0;
@@ -192,7 +226,7 @@ static void stream_gap(struct ksd_stream *s, struct ksd_stream_stats *st)
 
 static void stream_stop(struct ksd_stream *s, enum ksd_stream_state st)
 {
-    free(s->buf);
+    buf_free(s->buf);
     s->buf = NULL;
     s->state = (uint8_t)st;
 }
@@ -310,6 +344,8 @@ static void stream_place(struct ksd_stream_buf *b, uint32_t start, uint32_t end,
             break;
         if (h.start > cur) {
             memcpy(base + cur, p + (cur - start), h.start - cur);
+            if (b->alt)
+                memcpy(b->alt + b->head + cur, p + (cur - start), h.start - cur);
             *fresh += h.start - cur;
             cur = h.start;
         }
@@ -322,12 +358,41 @@ static void stream_place(struct ksd_stream_buf *b, uint32_t start, uint32_t end,
     }
     if (cur < end) {
         memcpy(base + cur, p + (cur - start), end - cur);
+        if (b->alt)
+            memcpy(b->alt + b->head + cur, p + (cur - start), end - cur);
         *fresh += end - cur;
     }
 }
 
 int ksd_stream_add(struct ksd_stream *s, uint32_t seq, const uint8_t *p, size_t n,
                    struct ksd_stream_stats *st)
+{
+    return ksd_stream_add_seg(s, seq, p, n, 0, st);
+}
+
+/*
+ * The second version: a segment with a good (or unknown) checksum writes all
+ * its bytes into it, so where segments disagree the later one wins there;
+ * created (a copy of the first version) when such a segment first disagrees.
+ * A weak segment (bad checksum) only fills holes, in both versions.
+ */
+static void stream_alt(struct ksd_stream_buf *b, uint32_t start, uint32_t end, const uint8_t *p,
+                       int weak, int differ, struct ksd_stream_stats *st)
+{
+    if (weak || (!b->alt && !differ))
+        return;
+    if (!b->alt) {
+        b->alt = malloc(b->cap);
+        if (!b->alt)
+            return; /* no second version: the first stays */
+        memcpy(b->alt + b->head, b->data + b->head, buf_extent(b));
+        st->alternates++;
+    }
+    memcpy(b->alt + b->head + start, p, end - start);
+}
+
+int ksd_stream_add_seg(struct ksd_stream *s, uint32_t seq, const uint8_t *p, size_t n, int weak,
+                       struct ksd_stream_stats *st)
 {
     struct ksd_stream_stats sink;
     struct ksd_stream_range u[KSD_STREAM_MAX_SEGS + 2];
@@ -395,6 +460,7 @@ int ksd_stream_add(struct ksd_stream *s, uint32_t seq, const uint8_t *p, size_t 
         }
         b = s->buf;
         stream_place(b, start, end, p, &fresh, &dup, &differ);
+        stream_alt(b, start, end, p, weak, differ, st);
         b->len = first ? u[0].end : 0;
         b->nseg = nu - first;
         memcpy(b->seg, u + first, b->nseg * sizeof(u[0]));
@@ -446,7 +512,7 @@ void ksd_stream_consume(struct ksd_stream *s, size_t n)
     s->seq += k;
     s->flags |= KSD_STREAM_F_CONSUMED;
     if (b->len == 0 && b->nseg == 0) {
-        free(b);
+        buf_free(b);
         s->buf = NULL;
     }
 }
@@ -454,6 +520,21 @@ void ksd_stream_consume(struct ksd_stream *s, size_t n)
 int ksd_stream_state(const struct ksd_stream *s)
 {
     return s->state;
+}
+
+size_t ksd_stream_mem(const struct ksd_stream *s)
+{
+    return s->buf ? sizeof(*s->buf) + s->buf->cap + (s->buf->alt ? s->buf->cap : 0) : 0;
+}
+
+const uint8_t *ksd_stream_alt_data(const struct ksd_stream *s, size_t *len)
+{
+    if (!s->buf || !s->buf->alt || s->buf->len == 0) {
+        *len = 0;
+        return NULL;
+    }
+    *len = s->buf->len;
+    return s->buf->alt + s->buf->head;
 }
 
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s)

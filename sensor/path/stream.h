@@ -17,10 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KSD_STREAM_MAX_BYTES   16384 /* in-order bytes kept per direction (handshake window) */
-#define KSD_STREAM_MAX_SEGS    32    /* out-of-order byte ranges held beyond a hole */
-#define KSD_STREAM_MAX_PREPEND 8192  /* unanchored start: how far back an early segment moves it */
-#define KSD_STREAM_MIN_ALLOC   2048  /* first buffer size; doubles up to KSD_STREAM_MAX_BYTES */
+#define KSD_STREAM_MAX_BYTES                                                                       \
+    (65536 + 2048)                  /* in-order bytes kept per direction (handshake                \
+                                       window): a 64 KiB ClientHello and its record                \
+                                       headers; each buffer draws on --reassembly-mb */
+#define KSD_STREAM_MAX_SEGS    32   /* out-of-order byte ranges held beyond a hole */
+#define KSD_STREAM_MAX_PREPEND 8192 /* unanchored start: how far back an early segment moves it */
+#define KSD_STREAM_MIN_ALLOC   2048 /* first buffer size; doubles up to KSD_STREAM_MAX_BYTES */
 
 enum ksd_stream_state {
     KSD_STREAM_INIT = 0, /* nothing seen yet */
@@ -40,6 +43,7 @@ struct ksd_stream_stats {
     uint64_t gaps;          /* streams that went to KSD_STREAM_GAP */
     uint64_t overflows;     /* streams that went to KSD_STREAM_FULL */
     uint64_t overlap_diffs; /* segments whose repeated bytes differed from the kept ones */
+    uint64_t alternates;    /* streams that got a second version (disagreeing overlaps) */
 };
 
 struct ksd_stream_buf; /* private to stream.c */
@@ -81,6 +85,22 @@ int ksd_stream_add(struct ksd_stream *s, uint32_t seq, const uint8_t *p, size_t 
                    struct ksd_stream_stats *st);
 
 /*
+ * ksd_stream_add with the segment's checksum verdict: weak != 0 (a bad TCP
+ * checksum) stores its bytes only where nothing is held yet, in both
+ * versions; weak == 0 is ksd_stream_add.
+ */
+int ksd_stream_add_seg(struct ksd_stream *s, uint32_t seq, const uint8_t *p, size_t n, int weak,
+                       struct ksd_stream_stats *st);
+
+/*
+ * The second version of the in-order bytes (same read position and length
+ * as ksd_stream_data), where later segments overwrote earlier ones that
+ * disagreed with them; NULL and *len 0 while no segments disagreed.
+ * Borrowed like ksd_stream_data.
+ */
+const uint8_t *ksd_stream_alt_data(const struct ksd_stream *s, size_t *len);
+
+/*
  * The in-order bytes from the read position: returns a pointer and sets
  * *len (0 and NULL when there are none). Borrowed; valid until the next
  * add/syn/consume/done/free. Still readable in GAP and FULL states.
@@ -102,6 +122,9 @@ void ksd_stream_done(struct ksd_stream *s);
 
 /* The current enum ksd_stream_state. */
 int ksd_stream_state(const struct ksd_stream *s);
+
+/* Heap bytes the stream holds now (its buffer; 0 when none). */
+size_t ksd_stream_mem(const struct ksd_stream *s);
 
 /* Sequence number of the first byte ksd_stream_data() returns (0 in state INIT). */
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s);

@@ -20,23 +20,29 @@
 #include <string.h>
 #include <time.h>
 
+#include "dissectors/dhcp.h"
 #include "dissectors/http.h"
 #include "dissectors/ksd.h"
 #include "dissectors/ipfrag.h"
+#include "dissectors/netbios.h"
 #include "dissectors/quic.h"
 #include "dissectors/socks.h"
 #include "dissectors/tls.h"
 #include "sensor/path/classify.h"
 #include "sensor/path/correlate.h"
 #include "sensor/output/event.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
+#include "sensor/path/hostid.h"
 #include "sensor/path/known.h"
+#include "sensor/path/learned.h"
 #include "signatures/sig.h"
 
-#define KSD_MAX_HTTP_REQUESTS 32  /* requests dissected per connection */
-#define KSD_MAX_TLS_HELLOS    2   /* ClientHellos per connection (HelloRetryRequest) */
-#define KSD_MAX_DNS_TCP_MSGS  256 /* DNS messages per TCP connection */
-#define KSD_MAX_CLIENT_PKTS   64  /* client packets dissected before giving up on a flow */
+#define KSD_MAX_HTTP_REQUESTS 32   /* requests dissected per connection */
+#define KSD_MAX_TLS_HELLOS    2    /* ClientHellos per connection (HelloRetryRequest) */
+#define KSD_MAX_DNS_TCP_MSGS  256  /* DNS messages per TCP connection */
+#define KSD_MAX_CLIENT_PKTS   64   /* client packets dissected before giving up on a flow */
+#define KSD_MAX_BUDGET_DROPS  1024 /* handshake states dropped after one packet at most */
 #define KSD_EXPIRE_EVERY_US   1000000
 #define KSD_START_WAIT_US     400000 /* live: longest wait for nDPI's label before address rules */
 #define KSD_DNSIP_WAIT_US                                                                          \
@@ -70,6 +76,7 @@ enum {
 #define FL_NAME        0x01   /* a server name was seen on the flow */
 #define FL_DNSIP       0x02   /* the server address was learned from a Kaspersky DNS answer */
 #define FL_TLSPORT     0x04   /* a TLS/QUIC flow, for no_sni accounting */
+#define FL_SHARED_DONE 0x08   /* the sensor-wide learned-address table was consulted */
 #define FL_CDONE       0x10   /* client side finished */
 #define FL_SDONE       0x20   /* server side finished */
 #define FL_HELLO       0x40   /* a ClientHello was parsed */
@@ -100,7 +107,15 @@ struct flow_ext {
     uint8_t http_reqs;            /* HTTP requests parsed */
     uint16_t dns_msgs;            /* DNS messages on TCP */
     struct ksd_classify_flow *nd; /* nDPI state while classifying */
+    struct ksd_flow *flow;        /* the flow this extends */
+    struct flow_ext *hold_prev;   /* worker's list of reassembly-memory holders, */
+    struct flow_ext *hold_next;   /* least recently active first */
+    uint32_t charged;             /* bytes charged to the budget for this flow */
+    uint8_t held;                 /* on the holders' list */
 };
+
+#define KSD_PENDING_MAX     256 /* name-less flows waiting for another worker's answer */
+#define KSD_PENDING_WAIT_US (30LL * 1000000)
 
 struct ksd_worker {
     struct ksd_worker_conf conf;
@@ -110,6 +125,12 @@ struct ksd_worker {
     const struct ksd_known *sites; /* --sites, or NULL */
     struct ksd_flow_table *ft;
     struct ksd_ipfrag *frag;
+    struct ksd_budget *budget;    /* flow cap and reassembly budget (shared, or own_budget) */
+    struct ksd_budget own_budget; /* when no pool shares one */
+    struct flow_ext *hold_old;    /* flows holding reassembly memory, oldest first */
+    struct flow_ext *hold_new;
+    uint64_t held;       /* this worker's charged reassembly bytes */
+    size_t frag_charged; /* of which the fragment table's */
     struct ksd_corr *corr;
     struct ksd_classify *cls;            /* nDPI, or NULL with --no-ndpi */
     int ndpi_full;                       /* nDPI parses hellos and queries too (--ndpi-full) */
@@ -117,6 +138,7 @@ struct ksd_worker {
     int nlabels;
     struct ksd_stats st;
     int64_t now;          /* capture time of the current packet */
+    uint32_t src;         /* input file of the current packet (ksd_frame.src) */
     int64_t last_expire;  /* capture time of the last expiry run */
     int64_t clock;        /* live: wall-clock time of the last ksd_worker_clock */
     uint64_t startpend;   /* flows with FL_STARTPEND set */
@@ -128,6 +150,8 @@ struct ksd_worker {
     struct ksd_tls_hello hello;
     struct ksd_tls_server server;
     struct ksd_http_req req;
+    struct ksd_flow pending[KSD_PENDING_MAX]; /* see settle_shared_dns_ip */
+    int npending;
 };
 
 const char *ksd_nosni_name(int reason)
@@ -231,20 +255,23 @@ static uint64_t next_event_id(struct ksd_worker *w)
 
 /*
  * A rule matched `indicator` on flow f. `flagged` is the key side of the host
- * believed to run the product. Suppressed within the dedup window.
+ * believed to run the product. Suppressed within the dedup window. The event
+ * carries `confidence` and `category` (the rule's, except for indirect
+ * evidence: see detect_indirect) and `via` when not NULL.
  */
-static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
-                   const char *indicator, const struct ksd_rule *r, const char *via)
+static void detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                      const char *indicator, const struct ksd_rule *r, const char *via,
+                      int confidence, const char *category)
 {
     struct ksd_addr client, server;
     side_addr(f, flagged, &client);
     side_addr(f, !flagged, &server);
     const char *site = ksd_known_lookup(w->sites, client.family, client.a);
     const char *managed = ksd_known_lookup(w->known, client.family, client.a);
-    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed);
     uint32_t n = ksd_corr_dedup(w->corr, &client, r->id, evidence, w->now, w->conf.dedup_window_us);
     if (n == 0)
         return;
+    ksd_corr_host_add(w->corr, &client, w->now, evidence, r->category, indicator, site, managed, n);
     struct ksd_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.id = next_event_id(w);
@@ -261,14 +288,24 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
     snprintf(ev.evidence, sizeof(ev.evidence), "%s", evidence);
     snprintf(ev.indicator, sizeof(ev.indicator), "%s", indicator);
     snprintf(ev.rule, sizeof(ev.rule), "%s", r->id);
-    snprintf(ev.category, sizeof(ev.category), "%s", r->category);
-    ev.confidence = r->confidence;
+    snprintf(ev.category, sizeof(ev.category), "%s", category);
+    ev.confidence = confidence;
     snprintf(ev.app, sizeof(ev.app), "%s", app_label(w, f));
     snprintf(ev.ruleset, sizeof(ev.ruleset), "%s", ksd_sig_version(w->sigs));
     snprintf(ev.site, sizeof(ev.site), "%s", site ? site : "");
     snprintf(ev.managed, sizeof(ev.managed), "%s", managed ? managed : "");
     if (via)
         snprintf(ev.via, sizeof(ev.via), "%s", via);
+    if (w->src < w->conf.n_sources)
+        snprintf(ev.pcap, sizeof(ev.pcap), "%s", w->conf.sources[w->src]);
+    struct ksd_hostid_view id;
+    if (ksd_hostid_get(w->sink->hostid, client.family, client.a, w->now, &id)) {
+        snprintf(ev.client_mac, sizeof(ev.client_mac), "%s", id.mac);
+        snprintf(ev.client_name, sizeof(ev.client_name), "%s", id.name);
+        snprintf(ev.client_name_source, sizeof(ev.client_name_source), "%s", id.name_source);
+    }
+    ksd_community_id(0, f->key.family, f->key.proto, client.a, server.a, ev.sport, ev.dport,
+                     f->key.proto == 6 || f->key.proto == 17, ev.community_id);
     ev.count = n;
     w->st.events++;
     char buf[4096];
@@ -284,6 +321,32 @@ static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const 
         pthread_mutex_unlock(&w->sink->lock);
     if (w->sink->push)
         w->sink->push(w->sink->push_arg, &ev);
+}
+
+static void detect(struct ksd_worker *w, struct ksd_flow *f, int flagged, const char *evidence,
+                   const char *indicator, const struct ksd_rule *r, const char *via)
+{
+    detect_as(w, f, flagged, evidence, indicator, r, via, r->confidence, r->category);
+}
+
+/*
+ * Indirect evidence, reported with its provenance in `via` and a confidence
+ * below the rule's (README "Indirect evidence"):
+ *  - a Kaspersky name reached through the CNAME chain of a DNS question that
+ *    is not itself a Kaspersky name: the rule's confidence minus
+ *    KSD_CONF_CNAME_PENALTY (the host asked for another name);
+ *  - a name-less TLS/QUIC/HTTP flow to an address that another host
+ *    resolved as Kaspersky's: category "infrastructure" (so the host's
+ *    verdict is "suspected" unless other evidence proves more) and at most
+ *    KSD_CONF_SHARED_DNSIP.
+ */
+#define KSD_CONF_CNAME_PENALTY 20
+#define KSD_CONF_SHARED_DNSIP  40
+#define KSD_CONF_MIN           10
+
+static int conf_minus(int c, int penalty)
+{
+    return c - penalty > KSD_CONF_MIN ? c - penalty : (c < KSD_CONF_MIN ? c : KSD_CONF_MIN);
 }
 
 /*
@@ -361,6 +424,75 @@ static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
     detect(w, f, f->client, "dns_ip", ip, r, name);
 }
 
+/* Report a name-less flow whose server address is in the sensor-wide
+ * table; 0 when it is not (yet). */
+static int shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct ksd_addr server;
+    side_addr(f, !f->client, &server);
+    char name[KSD_LEARNED_NAME_MAX];
+    if (!ksd_learned_get(w->sink->learned, server.family, server.a, f->first_us, name,
+                         sizeof(name)))
+        return 0;
+    const struct ksd_rule *r = ksd_sig_match_domain(w->sigs, name, strlen(name));
+    if (!r)
+        return 1; /* learned, but no rule names it (a reloaded rule set) */
+    char ip[64];
+    ksd_addr_str(&server, ip, sizeof(ip));
+    detect_as(w, f, f->client, "dns_ip", ip, r, name,
+              r->confidence < KSD_CONF_SHARED_DNSIP ? r->confidence : KSD_CONF_SHARED_DNSIP,
+              "infrastructure");
+    return 1;
+}
+
+/*
+ * A TLS, QUIC or HTTP flow (ksd's own dissectors said so) that ended without
+ * a server name, to an address that another host resolved as a Kaspersky
+ * name (the sensor-wide table): a suspected dns_ip. With several workers the
+ * answer may sit in another worker's queue when this flow ends, so a flow
+ * not matched yet waits (a copy of its key and labels) in w->pending, looked
+ * at again every expiry tick for KSD_PENDING_WAIT_US of capture time and
+ * once more after every worker has drained (ksd_worker_settle_pending).
+ */
+static void settle_shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
+{
+    if ((f->evmask & (FL_NAME | FL_DNSIP | FL_SHARED_DONE)) || !w->sigs || !w->sink->learned ||
+        (f->app != APP_TLS && f->app != APP_QUIC && f->app != APP_HTTP))
+        return;
+    f->evmask |= FL_SHARED_DONE;
+    struct ksd_addr client, server;
+    side_addr(f, f->client, &client);
+    side_addr(f, !f->client, &server);
+    if (ksd_corr_dns_lookup(w->corr, &client, &server, f->first_us))
+        return; /* the client's own answer: settle_dns_ip's case */
+    if (shared_dns_ip(w, f) || !w->sink->threaded)
+        return;
+    if (w->npending == KSD_PENDING_MAX) { /* full: the oldest gives way */
+        memmove(w->pending, w->pending + 1, sizeof(w->pending[0]) * (KSD_PENDING_MAX - 1));
+        w->npending--;
+    }
+    struct ksd_flow *c = &w->pending[w->npending++];
+    *c = *f;
+    c->ext = NULL;
+    c->hnext = c->prev = c->next = NULL;
+}
+
+/* Look at the waiting name-less flows again; drop those older than the
+ * wait (all of them when final). */
+static void pending_run(struct ksd_worker *w, int final)
+{
+    int64_t saved = w->now;
+    int k = 0;
+    for (int i = 0; i < w->npending; i++) {
+        struct ksd_flow *c = &w->pending[i];
+        w->now = c->last_us;
+        if (!shared_dns_ip(w, c) && !final && saved - c->last_us < KSD_PENDING_WAIT_US)
+            w->pending[k++] = *c;
+    }
+    w->npending = k;
+    w->now = saved;
+}
+
 /* First packet of a flow: remember it as a possible prerequisite, and whether
  * its server address was learned from a Kaspersky DNS answer. */
 static void flow_note(struct ksd_worker *w, struct ksd_flow *f)
@@ -397,6 +529,137 @@ static void flow_match(struct ksd_worker *w, struct ksd_flow *f)
     r = ksd_sig_match_port(w->sigs, f->key.proto, ksd_flow_port(f, !f->client));
     if (r)
         port_rule(w, f, r, NULL);
+}
+
+/* ---- which machine: MAC and announced names ------------------------------ */
+
+static int64_t name_age(const struct ksd_worker *w)
+{
+    return w->conf.name_age_us > 0 ? w->conf.name_age_us : 86400LL * 1000000;
+}
+
+static int addr_is_zero(int family, const uint8_t *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a, zero, family == 4 ? 4 : 16) == 0;
+}
+
+static void bind_mac(struct ksd_worker *w, int family, const uint8_t *addr, const uint8_t mac[6],
+                     int64_t expires_us)
+{
+    if (addr_is_zero(family, addr) ||
+        ksd_hostid_set_mac(w->sink->hostid, family, addr, mac, w->now, expires_us) != 1)
+        return;
+    char ip[64], m[18];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    ksd_mac_str(mac, m);
+    fact(w, "mac", ip, m); /* a new or changed binding only, not every flow */
+}
+
+static void bind_name(struct ksd_worker *w, int family, const uint8_t *addr, int src,
+                      const char *name, int64_t expires_us)
+{
+    static const char *const kinds[KSD_NAME__COUNT] = {"dhcp_host", "netbios_name", "mdns_name",
+                                                       "llmnr_name"};
+    if (!name[0] || addr_is_zero(family, addr))
+        return;
+    char ip[64];
+    inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, ip, sizeof(ip));
+    if (src != KSD_NAME_DHCP) /* DHCP names are facts with the client's MAC (handle_dhcp) */
+        fact(w, kinds[src], name, ip);
+    ksd_hostid_set_name(w->sink->hostid, family, addr, src, name, w->now, expires_us);
+}
+
+/*
+ * The client's MAC from its own frames, at the first client packet of a
+ * flow. Rule (README "Which machine"): the frame's source MAC belongs to the
+ * packet's source address only when the packet was not routed, i.e. its
+ * IPv4 TTL / IPv6 hop limit is still a usual initial value (64, 128 or
+ * 255); a router would have decremented it and put its own MAC. Group
+ * (multicast) MACs are never bound.
+ */
+static void learn_mac(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    if (!p->has_mac || !w->sink->hostid || (p->src_mac[0] & 1) ||
+        (p->ttl != 64 && p->ttl != 128 && p->ttl != 255))
+        return;
+    bind_mac(w, p->family, p->src, p->src_mac, w->now + name_age(w));
+}
+
+/*
+ * DHCP (UDP 67/68): a client's REQUEST binds its MAC (chaddr), host name
+ * (option 81 FQDN, else option 12) and vendor class (60) to the address it
+ * asks for (option 50, else ciaddr) for --name-age; the server's ACK binds
+ * the MAC and names to the address it gives (yiaddr) until the lease (51)
+ * ends. DISCOVERs carry no address: facts only.
+ */
+static void handle_dhcp(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_dhcp_msg m;
+    if (ksd_dhcp_parse(p->payload, p->payload_len, &m) != KSD_OK)
+        return;
+    char mac[18] = "";
+    if (m.has_mac)
+        ksd_mac_str(m.chaddr, mac);
+    fact(w, "dhcp_host", m.host, mac[0] ? mac : NULL);
+    fact(w, "dhcp_host", m.fqdn, mac[0] ? mac : NULL);
+    fact(w, "dhcp_vendor", m.vendor, mac[0] ? mac : NULL);
+    if (!m.has_mac || !w->sink->hostid)
+        return;
+    const uint8_t *ip = NULL;
+    int64_t exp = w->now + name_age(w);
+    if (m.op == 1 && (m.type == KSD_DHCP_REQUEST || m.type == KSD_DHCP_INFORM)) {
+        ip = m.has_requested ? m.requested : m.ciaddr;
+    } else if (m.op == 2 && m.type == KSD_DHCP_ACK) {
+        ip = !addr_is_zero(4, m.yiaddr) ? m.yiaddr : m.ciaddr;
+        if (m.has_lease)
+            exp = w->now + (int64_t)m.lease_s * 1000000;
+    }
+    if (!ip || addr_is_zero(4, ip))
+        return;
+    bind_mac(w, 4, ip, m.chaddr, exp);
+    const char *name = m.fqdn[0] ? m.fqdn : m.host;
+    struct ksd_hostid_view id;
+    if (!name[0] && m.op == 2 && ksd_hostid_get(w->sink->hostid, 4, ip, w->now, &id) &&
+        strcmp(id.name_source, "dhcp") == 0)
+        name = id.name; /* the name of the REQUEST now lives as long as the lease */
+    bind_name(w, 4, ip, KSD_NAME_DHCP, name, exp);
+    if (m.vendor[0])
+        ksd_hostid_set_vendor(w->sink->hostid, 4, ip, m.vendor, w->now, exp);
+}
+
+/* NetBIOS name service (UDP 137): registrations, refreshes and positive
+ * answers bind a unique workstation (suffix 00) or server (20) name. */
+static void handle_nbns(struct ksd_worker *w, const struct ksd_pkt *p)
+{
+    struct ksd_nbns_msg m;
+    if (ksd_nbns_parse(p->payload, p->payload_len, &m) != KSD_OK || m.group ||
+        (m.suffix != 0x00 && m.suffix != 0x20))
+        return;
+    for (int i = 0; i < m.n_addrs; i++)
+        bind_name(w, 4, m.addrs[i], KSD_NAME_NETBIOS, m.name, w->now + name_age(w));
+}
+
+/* mDNS and LLMNR responses: an A/AAAA answer for the sender's own address
+ * is the name it announces for itself (mDNS names lose ".local"). */
+static void learn_announced(struct ksd_worker *w, const struct ksd_flow *f, int dir, int app)
+{
+    const struct ksd_dns_msg *m = &w->dns;
+    struct ksd_addr sender;
+    side_addr(f, dir == 0 ? f->client : !f->client, &sender);
+    for (int i = 0; i < m->n_answers; i++) {
+        const struct ksd_dns_rr *rr = &m->an[i];
+        if (rr->family != sender.family ||
+            memcmp(rr->addr, sender.a, sender.family == 4 ? 4 : 16) != 0)
+            continue;
+        char name[KSD_HOSTID_NAME_MAX];
+        snprintf(name, sizeof(name), "%s", rr->owner);
+        size_t n = strlen(name);
+        if (app == APP_MDNS && n > 6 && strcmp(name + n - 6, ".local") == 0)
+            name[n - 6] = '\0';
+        bind_name(w, sender.family, sender.a, app == APP_MDNS ? KSD_NAME_MDNS : KSD_NAME_LLMNR,
+                  name, w->now + name_age(w));
+    }
 }
 
 /* ---- DNS ----------------------------------------------------------------- */
@@ -458,6 +721,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         w->st.dns_err[m->err]++;
     if (f->app == APP_NONE)
         f->app = (uint8_t)app;
+    if (app != APP_DNS && rc == KSD_OK && m->qr && w->sink->hostid)
+        learn_announced(w, f, dir, app);
     const char *qkind = app == APP_MDNS    ? "mdns_query"
                         : app == APP_LLMNR ? "llmnr_query"
                                            : "dns_query";
@@ -512,7 +777,8 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
             if (r) {
                 if (!matched)
                     matched = chain[nchain];
-                detect(w, f, querier, "dns", chain[nchain], r, NULL);
+                detect_as(w, f, querier, "dns", chain[nchain], r, q0,
+                          conf_minus(r->confidence, KSD_CONF_CNAME_PENALTY), r->category);
             }
             nchain++;
         }
@@ -529,6 +795,11 @@ static void handle_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         addr.family = rr->family;
         memcpy(addr.a, rr->addr, rr->family == 4 ? 4 : 16);
         ksd_corr_dns_learn(w->corr, &client, &addr, matched, rr->ttl, w->now);
+        ksd_learned_put(w->sink->learned, addr.family, addr.a, matched,
+                        rr->ttl < KSD_DNSCACHE_MIN_TTL_S   ? KSD_DNSCACHE_MIN_TTL_S
+                        : rr->ttl > KSD_DNSCACHE_MAX_TTL_S ? KSD_DNSCACHE_MAX_TTL_S
+                                                           : rr->ttl,
+                        w->now);
     }
 }
 
@@ -754,7 +1025,10 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
         }
         if (x->cp == CP_TLS) {
             size_t consumed = 0;
+            w->hello.nosni = KSD_TLS_NOSNI_NONE;
             int rc = ksd_tls_client_stream(p, len, &consumed, &w->hello);
+            if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+                w->st.tls_malformed++;
             if (rc == KSD_OK) {
                 w->st.tls_client_hellos++;
                 x->hellos++;
@@ -772,7 +1046,7 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
                 return;
             }
             if (rc == KSD_ETRUNC && w->hello.sni[0]) {
-                /* oversized ClientHello: the name is in its first 16 KiB */
+                /* oversized ClientHello: the name is in its first 64 KiB */
                 w->st.tls_client_hellos++;
                 x->hellos++;
                 report_hello(w, f, &w->hello);
@@ -793,6 +1067,8 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
             int rc = ksd_http_parse_request(p, len, &w->req, &consumed);
             if (rc == KSD_OK) {
                 x->http_reqs++;
+                if (w->req.host_bad)
+                    w->st.http_bad_host++;
                 report_http(w, f, &w->req);
                 ksd_stream_consume(&x->st[0], consumed);
                 if (w->req.is_connect) {
@@ -900,6 +1176,7 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
             return NULL;
         ksd_stream_init(&x->st[0]);
         ksd_stream_init(&x->st[1]);
+        x->flow = f;
         if (f->flags & KSD_FLOW_F_SYN)
             ksd_stream_syn(&x->st[0], f->isn[0]);
         if (f->flags & KSD_FLOW_F_SYNACK)
@@ -909,13 +1186,127 @@ static struct flow_ext *ext_of(struct ksd_flow *f)
     return f->ext;
 }
 
+/* ---- reassembly budget (sensor/path/budget.h) ---------------------------- */
+
+static void hold_unlink(struct ksd_worker *w, struct flow_ext *x)
+{
+    if (!x->held)
+        return;
+    if (x->hold_prev)
+        x->hold_prev->hold_next = x->hold_next;
+    else
+        w->hold_old = x->hold_next;
+    if (x->hold_next)
+        x->hold_next->hold_prev = x->hold_prev;
+    else
+        w->hold_new = x->hold_prev;
+    x->hold_prev = x->hold_next = NULL;
+    x->held = 0;
+}
+
+static void budget_charge(struct ksd_worker *w, size_t was, size_t now)
+{
+    if (now == was)
+        return;
+    ksd_budget_charge(w->budget, (int64_t)now - (int64_t)was);
+    w->held += now - was; /* modulo 2^64: a release subtracts */
+}
+
+/* Charge the flow's handshake memory as it is now, and make it the newest holder. */
+static void budget_account(struct ksd_worker *w, struct flow_ext *x)
+{
+    size_t m = ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic);
+    budget_charge(w, x->charged, m);
+    x->charged = (uint32_t)m;
+    hold_unlink(w, x);
+    if (!m)
+        return;
+    x->hold_prev = w->hold_new;
+    if (w->hold_new)
+        w->hold_new->hold_next = x;
+    else
+        w->hold_old = x;
+    w->hold_new = x;
+    x->held = 1;
+}
+
+static void frag_account(struct ksd_worker *w)
+{
+    size_t m = ksd_ipfrag_mem(w->frag);
+    budget_charge(w, w->frag_charged, m);
+    w->frag_charged = m;
+}
+
+static void ext_release(struct ksd_worker *w, struct ksd_flow *f);
+static void settle_dns_ip(struct ksd_worker *w, struct ksd_flow *f);
+static int partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);
+
+/* Drop the handshake state of a flow to make room: a ClientHello cut short
+ * still gives the name it holds, as with a gap. */
+static void budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
+{
+    struct ksd_flow *f = x->flow;
+    if (x->quic)
+        w->st.budget_quic++;
+    else
+        w->st.budget_tcp++;
+    if (!(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
+        nosni_set(f, KSD_NOSNI_GAP);
+    f->evmask |= FL_CDONE | FL_SDONE;
+    settle_dns_ip(w, f);
+    ext_release(w, f);
+}
+
+/*
+ * After a packet: while the budget is spent, drop this worker's oldest
+ * handshake state (flow or fragment, whichever is older). A worker within its
+ * fair share does not drop the flow it is working on (`cur`): it asks the
+ * others to trim themselves to their share instead.
+ */
+static void budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
+{
+    struct ksd_budget *b = w->budget;
+    uint64_t share = ksd_budget_share(b);
+    for (int i = 0; i < KSD_MAX_BUDGET_DROPS; i++) {
+        int over = ksd_budget_over(b);
+        int pressed = atomic_load_explicit(&b->pressure, memory_order_relaxed);
+        if (!over) {
+            if (pressed && w->held <= share)
+                atomic_store_explicit(&b->pressure, 0, memory_order_relaxed);
+            if (!pressed || w->held <= share)
+                return;
+        } else if (w->held <= share) {
+            if (!pressed) {
+                w->st.budget_pressure++;
+                atomic_store_explicit(&b->pressure, 1, memory_order_relaxed);
+            }
+            return;
+        }
+        struct flow_ext *x = w->hold_old;
+        uint64_t fus;
+        int frag = ksd_ipfrag_oldest(w->frag, &fus);
+        if (frag && (!x || (int64_t)fus <= x->flow->last_us)) {
+            w->st.budget_frag++;
+            ksd_ipfrag_drop_oldest(w->frag);
+            frag_account(w);
+        } else if (x && (x != cur || w->held > share)) {
+            budget_drop_flow(w, x);
+        } else {
+            return;
+        }
+    }
+}
+
 /* Dissection is over: drop stream buffers and QUIC state now, and the whole
  * extension once nDPI has also finished with the flow. */
-static void ext_release(struct ksd_flow *f)
+static void ext_release(struct ksd_worker *w, struct ksd_flow *f)
 {
     struct flow_ext *x = f->ext;
     if (!x)
         return;
+    budget_charge(w, x->charged, 0);
+    x->charged = 0;
+    hold_unlink(w, x);
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
@@ -953,7 +1344,7 @@ static void ext_final(struct ksd_worker *w, struct ksd_flow *f)
         flow_match(w, f);
     if (w->cls || f->app)
         fact(w, "flow_app", app_label(w, f)[0] ? app_label(w, f) : "Unknown", NULL);
-    ext_release(f);
+    ext_release(w, f);
 }
 
 /* The first bytes say who is the client: a ClientHello or a request line. */
@@ -1017,7 +1408,7 @@ static void handle_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, cons
         tcp_server(w, f, x);
     if ((f->evmask & (FL_CDONE | FL_SDONE)) == (FL_CDONE | FL_SDONE)) {
         settle_dns_ip(w, f);
-        ext_release(f);
+        ext_release(w, f);
     }
 }
 
@@ -1040,6 +1431,14 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         handle_dns(w, f, dir, p->payload, p->payload_len, APP_LLMNR);
         return;
     }
+    if ((sp == 67 || sp == 68) && (dp == 67 || dp == 68)) {
+        handle_dhcp(w, p);
+        return;
+    }
+    if (sp == 137 || dp == 137) {
+        handle_nbns(w, p);
+        return;
+    }
     if (f->evmask & FL_CDONE)
         return;
     if (dir != 0)
@@ -1058,7 +1457,10 @@ static void handle_udp(struct ksd_worker *w, struct ksd_flow *f, int dir, const 
         return;
     if (!x->quic && !(x->quic = ksd_quic_new()))
         return;
+    w->hello.nosni = KSD_TLS_NOSNI_NONE;
     int rc = ksd_quic_feed(x->quic, p->payload, p->payload_len, &w->hello);
+    if (rc == KSD_EINVAL && w->hello.nosni == KSD_TLS_NOSNI_MALFORMED)
+        w->st.tls_malformed++;
     if (rc == KSD_OK) {
         w->st.quic_hellos++;
         x->hellos++;
@@ -1085,7 +1487,9 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     struct ksd_worker *w = arg;
     (void)reason;
     int64_t saved = w->now;
+    uint32_t saved_src = w->src;
     w->now = f->last_us;
+    w->src = f->src; /* evidence settled at the end names the flow's last file */
     struct flow_ext *x = f->ext;
     /* the flow ends with a ClientHello still waiting for a missing segment */
     if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos && !partial_hello(w, f, x))
@@ -1102,12 +1506,14 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
         }
     }
     settle_dns_ip(w, f);
+    settle_shared_dns_ip(w, f);
     if (f->evmask & FL_DNSIP) { /* a name was seen after all */
         f->evmask &= (uint32_t)~FL_DNSIP;
         w->dnsippend--;
     }
     ext_final(w, f);
     w->now = saved;
+    w->src = saved_src;
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -1124,6 +1530,15 @@ struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_si
         ksd_flow_table_new((size_t)(c->max_flows > 0 ? c->max_flows : 1000000), &t, on_release, w);
     w->frag = ksd_ipfrag_new();
     w->corr = ksd_corr_new();
+    w->budget = c->budget;
+    if (!w->budget) {
+        long mb = c->reassembly_mb > 0 ? c->reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
+        ksd_budget_init(&w->own_budget, (uint64_t)(c->max_flows > 0 ? c->max_flows : 1000000),
+                        (uint64_t)mb << 20, 1);
+        w->budget = &w->own_budget;
+    }
+    if (w->ft)
+        ksd_flow_table_share(w->ft, w->budget);
     w->nlabels = 1;
     if (c->ndpi) {
         char err[256];
@@ -1245,8 +1660,11 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
     if (!f)
         return;
+    f->src = w->src;
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
+    if (fresh && dir == 0)
+        learn_mac(w, p);
     if (fresh) {
         uint16_t sport = ksd_flow_port(f, !f->client);
         if (is_tls_port(sport) && sport != 13000)
@@ -1283,17 +1701,29 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     }
     /* nDPI finished after dissection did: the extension can go now. */
     if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
-        ext_release(f);
+        ext_release(w, f);
+    if (f->ext)
+        budget_account(w, f->ext);
+    budget_enforce(w, f->ext);
 }
 
 /* Capture time moves on: expire idle flows and fragments once a second. */
 static void tick(struct ksd_worker *w, int64_t ts_us)
 {
+    /* Capture time going back by more than KSD_TIME_BACK_US is another capture
+     * (the next file of an offline run, taken earlier): its packets cannot
+     * continue the flows in the table, which would otherwise wait, unexpired,
+     * until time caught up again. End them now; correlation state stays. */
+    if (ts_us < w->now - KSD_TIME_BACK_US)
+        ksd_flow_flush(w->ft);
     w->now = ts_us;
     if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
+        frag_account(w);
         w->last_expire = w->now;
+        if (w->npending)
+            pending_run(w, 0);
     }
 }
 
@@ -1353,6 +1783,11 @@ void ksd_worker_set_index(struct ksd_worker *w, int index)
     w->index = (uint32_t)index & 63;
 }
 
+void ksd_worker_set_source(struct ksd_worker *w, uint32_t src)
+{
+    w->src = src;
+}
+
 void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 {
     struct ksd_pkt pkt;
@@ -1363,6 +1798,7 @@ void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
 void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
                         int rc)
 {
+    w->src = fr->src;
     tick(w, fr->ts_us);
     w->st.packets++;
     w->st.bytes += fr->len;
@@ -1371,8 +1807,12 @@ void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
         size_t dglen;
-        if (ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1)
+        int done = ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1;
+        frag_account(w);
+        if (done)
             ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
+        else
+            budget_enforce(w, NULL);
         return;
     }
     if (rc == KSD_DEC_OK)
@@ -1395,6 +1835,12 @@ void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_p
 void ksd_worker_finish(struct ksd_worker *w)
 {
     ksd_flow_flush(w->ft);
+}
+
+void ksd_worker_settle_pending(struct ksd_worker *w)
+{
+    if (w->npending)
+        pending_run(w, 1);
 }
 
 void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part)
@@ -1420,13 +1866,11 @@ static void print_stats(const struct ksd_stats *s, const struct ksd_flow_stats *
                         const struct ksd_ipfrag_stats *is, const struct ksd_corr_stats *cs,
                         size_t hosts, int workers, FILE *out);
 
-void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out)
+void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
+                            const struct ksd_corr_host_visit *v)
 {
-    const struct ksd_corr *c[64];
-    int k = 0;
-    for (int i = 0; i < n && k < 64; i++)
-        c[k++] = ws[i]->corr;
-    ksd_corr_hosts_print(c, k, out);
+    for (int i = 0; i < n; i++)
+        ksd_corr_hosts_each(ws[i]->corr, v);
 }
 
 void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
@@ -1472,12 +1916,20 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
         cs.pairs_evicted += c->pairs_evicted;
         hosts += ksd_corr_hosts_count(w->corr);
     }
+    const struct ksd_budget *b = n > 0 ? ws[0]->budget : NULL;
+    if (b) /* one cap over all tables: its peak, not the sum of the tables' peaks */
+        fs.peak = atomic_load_explicit(&b->flows_peak, memory_order_relaxed);
     print_stats(&st, &fs, &is, &cs, hosts, n, out);
-}
-
-void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out)
-{
-    ksd_workers_print_hosts(&w, 1, out);
+    if (b)
+        fprintf(out,
+                "reassembly budget: limit=%llu peak=%llu dropped_tcp=%llu dropped_quic=%llu "
+                "dropped_frag=%llu pressure=%llu\n",
+                (unsigned long long)b->limit,
+                (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
+                (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
+                (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+    fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
+            (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
 }
 
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)

@@ -14,12 +14,16 @@
 #include "dissectors/decode.h"
 #include "dissectors/dns.h"
 #include "sensor/path/capture.h"
+#include "sensor/path/correlate.h"
 #include "sensor/path/stream.h"
 
 struct ksd_sigset;
 struct ksd_known;
 struct ksd_worker;
 struct ksd_event;
+struct ksd_learned;
+struct ksd_hostid;
+struct ksd_budget;
 struct ksd_event_out;
 
 /* Where events and facts go. Shared by workers; with threaded set, every
@@ -29,9 +33,11 @@ struct ksd_sink {
     struct ksd_event_out *facts;                         /* --facts, or NULL */
     void (*push)(void *arg, const struct ksd_event *ev); /* e.g. Redis (thread-safe); or NULL */
     void *push_arg;
-    int threaded;         /* several workers write */
-    pthread_mutex_t lock; /* initialised by the owner */
-    uint64_t events;      /* events written (under lock) */
+    int threaded;                /* several workers write */
+    pthread_mutex_t lock;        /* initialised by the owner */
+    uint64_t events;             /* events written (under lock) */
+    struct ksd_learned *learned; /* addresses any host resolved as Kaspersky's, or NULL */
+    struct ksd_hostid *hostid;   /* MACs and names the network announced per address, or NULL */
 };
 
 /* Reasons a TLS/QUIC flow gave no SNI (facts "no_sni REASON", stats tls.no_sni.*). */
@@ -64,15 +70,32 @@ struct ksd_stats {
     uint64_t facts;           /* facts written to --facts */
     uint64_t events;
     struct ksd_stream_stats stream;
+    /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
+    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag;     /* IP datagrams being reassembled */
+    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    /* evidence refused as malformed (no clamping: a server would reject it) */
+    uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
+    uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
 };
+
+/* A step back in capture time larger than this ends every flow (see tick in worker.c). */
+#define KSD_TIME_BACK_US (60LL * 1000000)
 
 struct ksd_worker_conf {
     long max_flows;
     int64_t dedup_window_us;
     const char *sensor_id;
-    int ndpi;                /* classify flows with nDPI */
-    const char *ndpi_protos; /* nDPI protocols file (custom Kaspersky protocol), or NULL */
-    int ndpi_full;           /* nDPI also parses the ClientHellos ksd has parsed */
+    int ndpi;                   /* classify flows with nDPI */
+    const char *ndpi_protos;    /* nDPI protocols file (custom Kaspersky protocol), or NULL */
+    int ndpi_full;              /* nDPI also parses the ClientHellos ksd has parsed */
+    const char *const *sources; /* offline: input file names by ksd_frame.src (borrowed), or NULL */
+    size_t n_sources;
+    int64_t name_age_us;       /* --name-age: life of a MAC / name binding (0 = one day) */
+    long reassembly_mb;        /* handshake budget in MiB (0: KSD_REASSEMBLY_MB_DEFAULT) */
+    struct ksd_budget *budget; /* flow cap and budget shared with other workers, or NULL:
+                                  the worker's own (max_flows, reassembly_mb) */
 };
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink);
@@ -97,6 +120,8 @@ void ksd_worker_set_known(struct ksd_worker *w, const struct ksd_known *hosts,
 /* The worker's number in its pool (0..63): part of its event ids. */
 void ksd_worker_set_index(struct ksd_worker *w, int index);
 
+/* The input file the next datagram comes from (ksd_frame.src; frames carry their own). */
+void ksd_worker_set_source(struct ksd_worker *w, uint32_t src);
 /*
  * Live timers, called a few times a second with the wall-clock time whether
  * packets come or not: idle flows expire on this time; address and port
@@ -124,16 +149,21 @@ void ksd_worker_datagram(struct ksd_worker *w, int64_t ts_us, const struct ksd_p
 /* End of input: release every flow (pending evidence is emitted). */
 void ksd_worker_finish(struct ksd_worker *w);
 
+/* After every worker has finished (no worker running): report the name-less
+ * flows that waited for another worker's DNS answer (see worker.c). */
+void ksd_worker_settle_pending(struct ksd_worker *w);
+
 void ksd_stats_add(struct ksd_stats *sum, const struct ksd_stats *part);
 struct ksd_ipfrag_stats;
 /* Statistics and host table summed over several workers (`extra`: the dispatcher's own). */
 void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct ksd_stats *extra,
                              const struct ksd_ipfrag_stats *extra_frag, FILE *out);
-void ksd_workers_print_hosts(struct ksd_worker *const *ws, int n, FILE *out);
+/* Visit the host records of every worker (a client lives in one worker). */
+void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
+                            const struct ksd_corr_host_visit *v);
 
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out);
-void ksd_worker_print_hosts(struct ksd_worker *w, FILE *out);
 uint64_t ksd_worker_flows(const struct ksd_worker *w);
 
 const char *ksd_nosni_name(int reason);

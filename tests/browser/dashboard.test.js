@@ -145,6 +145,60 @@ async function hostRow(page, client) {
     return rows.length >= 1 && rows[0] === 5;
   });
 
+  await check('trend chart "product hosts per day" drawn over 90 days', async () => {
+    await page.waitForFunction(() => document.getElementById('trend').dataset.days === '90',
+      null, { timeout: 10000 });
+    const r = await page.evaluate(() => ({
+      title: document.querySelector('#trend-panel h2').textContent,
+      bars: Array.from(document.querySelectorAll('#trend rect.bar')).map((b) => b.dataset.day),
+    }));
+    /* the demo capture is of 2026-11-27: a bar while that day is among the last 90 */
+    const demo = Date.UTC(2026, 10, 27), now = Date.now();
+    const inRange = now - demo < 89 * 86400000;
+    return r.title.startsWith('Product hosts per day') &&
+      (inRange ? r.bars.includes('2026-11-27') : r.bars.length === 0);
+  });
+
+  await check('the cut-over day is marked on the trend chart', async () => {
+    const day = new Date(Date.now() - 10 * 86400000).toISOString().slice(0, 10);
+    await page.fill('#f-cutover', day);
+    await page.dispatchEvent('#f-cutover', 'change');
+    await page.waitForSelector('#trend line.cutover', { state: 'attached', timeout: 10000 });
+    const label = await page.$eval('#trend text.cutover-label', (t) => t.textContent);
+    await page.fill('#f-cutover', '');
+    await page.dispatchEvent('#f-cutover', 'change');
+    return label === 'cut-over ' + day;
+  });
+
+  await check('clicking a host row opens its host page with its events, newest first', async () => {
+    await page.click('#hosts tbody tr[data-client="10.77.0.12"] td.mono');
+    await page.waitForFunction(() => document.body.dataset.hostLoaded === '10.77.0.12',
+      null, { timeout: 10000 });
+    const r = await page.evaluate(() => ({
+      hash: location.hash,
+      visible: !document.getElementById('host-page').hidden &&
+        getComputedStyle(document.getElementById('hosts')).display !== 'none' &&
+        document.getElementById('hosts').offsetParent === null,
+      client: document.getElementById('hp-client').textContent,
+      record: document.getElementById('hp-record').textContent,
+      times: Array.from(document.querySelectorAll('#hp-events tbody tr')).map((tr) => tr.cells[0].textContent),
+      indicators: Array.from(document.querySelectorAll('#hp-events tbody tr')).map((tr) => tr.cells[2].textContent),
+    }));
+    const sorted = r.times.slice().sort().reverse();
+    if (!(r.hash === '#host=10.77.0.12' && r.visible && r.client === '10.77.0.12' &&
+          r.record.includes('managed') && r.record.includes('product') && r.times.length === 3 &&
+          JSON.stringify(r.times) === JSON.stringify(sorted) && r.indicators.includes('tcp/13000')))
+      throw new Error(JSON.stringify(r));
+    return true;
+  });
+
+  await check('the back link returns to the host table', async () => {
+    await page.click('#hp-back');
+    await page.waitForFunction(() => !document.body.classList.contains('host-mode'), null, { timeout: 5000 });
+    return await page.evaluate(() => document.getElementById('host-page').hidden &&
+      document.getElementById('hosts').offsetParent !== null);
+  });
+
   await check('live feed connected (EventSource /api/live)', async () => {
     await page.waitForFunction(() => document.getElementById('live-state').textContent === 'live',
       null, { timeout: 10000 });

@@ -92,7 +92,10 @@
       tr.dataset.client = h.client;
       tr.appendChild(el('td', h.client, 'mono'));
       tr.appendChild(el('td', h.site || '-'));
-      tr.appendChild(el('td', h.managed || 'no'));
+      var mt = el('td');
+      if (h.exception) mt.appendChild(el('span', 'exception', 'badge exception'));
+      else mt.textContent = h.managed || 'no';
+      tr.appendChild(mt);
       var vt = el('td');
       vt.appendChild(el('span', h.verdict, 'verdict ' + h.verdict));
       tr.appendChild(vt);
@@ -104,6 +107,7 @@
       top.title = 'categories: ' + h.categories + '\nlast rule: ' + h.last_rule +
         '\nsensor: ' + h.sensor;
       tr.appendChild(top);
+      tr.addEventListener('click', function () { openHost(h.client); });
       tbody.appendChild(tr);
     });
     if (!rows.length) {
@@ -124,7 +128,7 @@
     var c = { product: 0, suspected: 0, 'website-only': 0 }, unmanaged = 0;
     hosts.forEach(function (h) {
       c[h.verdict] = (c[h.verdict] || 0) + 1;
-      if (h.managed !== 'managed') unmanaged++;
+      if (h.managed !== 'managed' && !h.exception) unmanaged++;
     });
     $('n-hosts').textContent = hosts.length;
     $('n-product').textContent = c.product;
@@ -139,6 +143,143 @@
       renderCards(hosts);
       renderHosts();
     });
+  }
+
+  /* ---- host page (#host=ADDR) ---- */
+
+  function openHost(client) {
+    location.hash = 'host=' + encodeURIComponent(client);
+  }
+
+  function hashHost() {
+    var m = /^#host=(.+)$/.exec(location.hash);
+    if (!m) return null;
+    try { return decodeURIComponent(m[1]); } catch (e) { return null; }
+  }
+
+  function recordRow(dl, name, value) {
+    dl.appendChild(el('dt', name));
+    dl.appendChild(el('dd', value === undefined || value === null || value === '' ? '-' : value));
+  }
+
+  function renderHostPage(page) {
+    var h = page.host, dl = $('hp-record'), tbody = $('hp-events').tBodies[0];
+    clear(dl);
+    clear(tbody);
+    recordRow(dl, 'site', h.site);
+    recordRow(dl, 'managed', h.exception ? 'exception (allowed to run the product)' : (h.managed || 'no'));
+    recordRow(dl, 'verdict', h.verdict);
+    recordRow(dl, 'first seen (UTC)', fmtTime(h.first_seen));
+    recordRow(dl, 'last seen (UTC)', fmtTime(h.last_seen));
+    recordRow(dl, 'events', h.events);
+    recordRow(dl, 'evidence', h.evidence);
+    recordRow(dl, 'categories', h.categories);
+    recordRow(dl, 'top indicators', topText(h));
+    recordRow(dl, 'last rule', h.last_rule);
+    recordRow(dl, 'sensor', h.sensor);
+    recordRow(dl, 'rule set', h.ruleset);
+    (page.events || []).forEach(function (ev) {
+      var tr = el('tr');
+      tr.appendChild(el('td', String(ev.ts || '').replace('T', ' ').replace(/\.\d+Z$/, '')));
+      tr.appendChild(el('td', ev.evidence));
+      tr.appendChild(el('td', ev.indicator, 'mono wrap'));
+      tr.appendChild(el('td', ev.rule, 'mono'));
+      tr.appendChild(el('td', ev.category));
+      tr.appendChild(el('td', ev.server, 'mono'));
+      tr.appendChild(el('td', ev.dport, 'n'));
+      tr.appendChild(el('td', ev.count || 1, 'n'));
+      tr.appendChild(el('td', ev.sensor));
+      tbody.appendChild(tr);
+    });
+    $('hp-count').textContent = (page.events || []).length + ' newest first';
+  }
+
+  function route() {
+    var client = hashHost();
+    var hp = $('host-page');
+    if (!client) {
+      document.body.classList.remove('host-mode');
+      hp.hidden = true;
+      return Promise.resolve();
+    }
+    document.body.classList.add('host-mode');
+    hp.hidden = false;
+    $('hp-client').textContent = client;
+    $('hp-error').hidden = true;
+    return getJSON('/api/host?client=' + encodeURIComponent(client) + '&count=100')
+      .then(function (page) {
+        if (hashHost() !== client) return;
+        renderHostPage(page);
+        document.body.dataset.hostLoaded = client;
+      }).catch(function (e) {
+        clear($('hp-record'));
+        clear($('hp-events').tBodies[0]);
+        $('hp-error').textContent = 'no host page for ' + client + ': ' + (e && e.message ? e.message : e);
+        $('hp-error').hidden = false;
+      });
+  }
+
+  /* ---- trend: product hosts per day over the last 90 days ---- */
+
+  var TREND_DAYS = 90;
+
+  function dayString(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+  function loadTrend() {
+    var site = $('f-site').value;
+    return getJSON('/api/trend?days=' + TREND_DAYS + (site ? '&site=' + encodeURIComponent(site) : ''))
+      .then(function (rows) {
+        var today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+        var days = [], per = {};
+        for (var i = TREND_DAYS - 1; i >= 0; i--) days.push(dayString(today - i * 86400000));
+        rows.forEach(function (r) { per[r.day] = (per[r.day] || 0) + Number(r.product_hosts || 0); });
+        var counts = days.map(function (d) { return per[d] || 0; });
+        var s = $('trend');
+        var W = Math.max(300, $('trend-box').clientWidth || 960), H = 180;
+        var left = 36, bottom = 22, top = 14;
+        s.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+        s.setAttribute('preserveAspectRatio', 'xMinYMin meet');
+        s.dataset.days = String(days.length);
+        clear(s);
+        var max = Math.max.apply(null, counts.concat([1]));
+        var bw = (W - left - 4) / days.length;
+        s.appendChild(svg('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, 'class': 'axis' }));
+        s.appendChild(svg('line', { x1: left, y1: top, x2: left, y2: H - bottom, 'class': 'axis' }));
+        var ymax = svg('text', { x: left - 4, y: top + 10, 'text-anchor': 'end' });
+        ymax.textContent = String(max);
+        s.appendChild(ymax);
+        counts.forEach(function (n, i) {
+          var x = left + i * bw + 1;
+          if (n > 0) {
+            var h = (H - bottom - top) * n / max;
+            var r = svg('rect', { x: x, y: H - bottom - h, width: Math.max(1, bw - 2), height: h, 'class': 'bar' });
+            r.dataset.day = days[i];
+            var tip = svg('title', {});
+            tip.textContent = days[i] + ': ' + n + ' product host' + (n === 1 ? '' : 's');
+            r.appendChild(tip);
+            s.appendChild(r);
+          }
+          if (i % 15 === 0) {
+            var lab = svg('text', { x: x, y: H - 6 });
+            lab.textContent = days[i].slice(5);
+            s.appendChild(lab);
+          }
+        });
+        var cut = $('f-cutover').value, note = '';
+        var ci = days.indexOf(cut);
+        if (ci >= 0) {
+          var cx = left + ci * bw;
+          s.appendChild(svg('line', { x1: cx, y1: top - 10, x2: cx, y2: H - bottom, 'class': 'cutover' }));
+          var cl = svg('text', { x: cx + 3, y: top - 2, 'class': 'cutover-label' });
+          cl.textContent = 'cut-over ' + cut;
+          s.appendChild(cl);
+          note = counts[counts.length - 1] + ' product hosts today, ' + counts[ci] + ' on the cut-over day';
+        } else if (cut) {
+          note = 'the cut-over day ' + cut + ' is outside the last ' + TREND_DAYS + ' days';
+        }
+        $('trend-cutover').textContent = note;
+        $('trend-range').textContent = days[0] + ' to ' + days[days.length - 1] + ' UTC, distinct hosts with product evidence';
+      });
   }
 
   /* ---- sites ---- */
@@ -317,7 +458,7 @@
   }
 
   function refresh() {
-    return Promise.all([loadHosts(), loadSites(), loadTimeline(), loadSensors()]).then(function () {
+    return Promise.all([loadHosts(), loadSites(), loadTimeline(), loadSensors(), loadTrend()]).then(function () {
       setStatus('updated ' + fmtTime(Date.now() / 1000 | 0) + ' UTC', false);
       document.body.dataset.loaded = '1';
     }).catch(showError);
@@ -334,9 +475,22 @@
     });
     $('q').addEventListener('input', renderHosts);
     $('f-verdict').addEventListener('change', renderHosts);
-    $('f-site').addEventListener('change', function () { loadHosts().catch(showError); });
+    $('f-site').addEventListener('change', function () {
+      loadHosts().catch(showError);
+      loadTrend().catch(showError);
+    });
+    try { $('f-cutover').value = localStorage.getItem('ksd.cutover') || ''; } catch (e) { /* no storage */ }
+    $('f-cutover').addEventListener('change', function () {
+      try { localStorage.setItem('ksd.cutover', $('f-cutover').value); } catch (e) { /* no storage */ }
+      loadTrend().catch(showError);
+    });
+    window.addEventListener('hashchange', function () { route(); });
+    route();
     $('f-unmanaged').addEventListener('change', function () { loadHosts().catch(showError); });
-    window.addEventListener('resize', function () { loadTimeline().catch(showError); });
+    window.addEventListener('resize', function () {
+      loadTimeline().catch(showError);
+      loadTrend().catch(showError);
+    });
     loadEvents().catch(showError).then(startLive);
     refresh();
     setInterval(refresh, REFRESH_MS);
