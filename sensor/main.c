@@ -401,7 +401,7 @@ static void timers(struct run *r, struct ksd_capture *c, const char *name)
         if (r->emit) {
             struct ksd_capture_stats cs;
             if (ksd_capture_stats(c, &cs) == 0)
-                r->drops = cs.dropped + cs.ifdropped;
+                r->drops = cs.dropped + cs.ifdropped + ksd_pool_capture_drops(r->pool, NULL);
             snapshot(r, 0);
         }
     }
@@ -444,7 +444,7 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
             ksd_pool_kick(r->pool);
             int64_t wait = r->next_tick - mono_us();
             if (wait > 0 && !stats_requested && !reload_requested &&
-                ksd_capture_wait(c, (int)(wait / 1000) + 1) < 0) {
+                ksd_capture_wait(c, -1, (int)(wait / 1000) + 1) < 0) {
                 log_msg("%s: read error: %s", name, ksd_capture_error(c));
                 rc = 1;
                 break;
@@ -457,6 +457,47 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
     show_progress(r, c, name, !r->files || r->cur + 1 >= r->in.n);
     current_capture = NULL;
     return rc;
+}
+
+/*
+ * Live with N workers: N - 1 more sockets on the interface, all N in one
+ * PACKET_FANOUT group, so the kernel hands each worker its own clients'
+ * packets and no thread copies frames for another. On failure (an old
+ * kernel, a socket limit) the capture thread dispatches as offline.
+ */
+static void open_fanout(struct ksd_capture *first, const char *iface,
+                        const struct ksd_capture_opts *co, int workers,
+                        const struct ksd_sigset *sigs,
+                        struct ksd_capture *fan[KSD_POOL_MAX_WORKERS])
+{
+    char err[512];
+    int group = (int)(getpid() & 0xffff);
+    /* where managed hosts listen (from-server port rules, e.g. KSC's UDP
+     * 15000): that side is the client, so those flows meet the host's others */
+    uint16_t agent[KSD_CAPTURE_MAX_AGENT_PORTS];
+    int na = 0;
+    size_t nr = sigs ? ksd_sig_count(sigs, -1) : 0;
+    for (size_t i = 0; i < nr; i++) {
+        const struct ksd_rule *r = ksd_sig_rule_at(sigs, i);
+        if (!r || r->kind != KSD_RULE_PORT || r->dir != KSD_SIG_FROM_SERVER)
+            continue;
+        for (uint32_t port = r->port_lo; port <= r->port_hi && na < KSD_CAPTURE_MAX_AGENT_PORTS;
+             port++)
+            agent[na++] = (uint16_t)port;
+    }
+    fan[0] = first;
+    int ok = ksd_capture_fanout(first, group, agent, na, err, sizeof(err)) == 0;
+    for (int i = 1; ok && i < workers; i++)
+        ok = (fan[i] = ksd_capture_open_live(iface, co, err, sizeof(err))) &&
+             ksd_capture_fanout(fan[i], group, agent, na, err, sizeof(err)) == 0;
+    if (ok)
+        return;
+    ksd_log(LOG_WARNING, "%s: no fanout (%s); the capture thread dispatches", iface, err);
+    for (int i = 1; i < workers; i++) {
+        ksd_capture_close(fan[i]);
+        fan[i] = NULL;
+    }
+    fan[0] = NULL;
 }
 
 static int start_redis(struct run *r)
@@ -656,7 +697,13 @@ static int run_sensor(const struct ksd_config *cfgp)
     r.started = (int64_t)time(NULL);
     int status = 0, dropped = 0;
     char *protos = NULL, pbuf[32];
-    struct ksd_capture *live = NULL; /* opened before the privilege drop */
+    struct ksd_capture *live = NULL;                        /* opened before the privilege drop */
+    struct ksd_capture *fan[KSD_POOL_MAX_WORKERS] = {NULL}; /* its fanout sockets */
+    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (workers < 1)
+        workers = 1;
+    if (workers > KSD_POOL_MAX_WORKERS)
+        workers = KSD_POOL_MAX_WORKERS;
     char err[512];
     if (!(r.sigs = load_sigs(ksd_config_rules(&cfg))))
         return KSD_EXIT_USAGE;
@@ -684,6 +731,8 @@ static int run_sensor(const struct ksd_config *cfgp)
             status = 1;
             goto out;
         }
+        if (workers > 1)
+            open_fanout(live, cfg.iface, &co, workers, r.sigs, fan);
     }
     if (cfg.iface || cfg.user) {
         int pd = ksd_privdrop(cfg.user, err, sizeof(err));
@@ -709,9 +758,6 @@ static int run_sensor(const struct ksd_config *cfgp)
         goto out;
     }
 
-    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (workers < 1)
-        workers = 1;
     r.sink.threaded = workers > 1;
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
                                  cfg.sensor_id, cfg.ndpi,
@@ -723,7 +769,10 @@ static int run_sensor(const struct ksd_config *cfgp)
     wc.name_age_us = (int64_t)cfg.name_age_s * 1000000;
     wc.reassembly_mb = cfg.reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
-    r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
+    int fanout = fan[1] != NULL;
+    r.pool = fanout ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
+                    : ksd_pool_new(workers, &wc, &r.sink, &lists);
+    memset(fan, 0, sizeof(fan)); /* the pool owns them now (also when it failed) */
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     if (protos)
         unlink(protos);
@@ -740,16 +789,19 @@ static int run_sensor(const struct ksd_config *cfgp)
         struct ksd_capture *c = live;
         live = NULL;
         r.live = 1;
-        log_msg("capturing on %s (%s), %d worker%s", cfg.iface, ksd_capture_linktype_name(c),
-                workers, workers > 1 ? "s" : "");
+        log_msg("capturing on %s (%s), %d worker%s%s", cfg.iface, ksd_capture_linktype_name(c),
+                workers, workers > 1 ? "s" : "",
+                fanout ? ", one socket each (PACKET_FANOUT by client address)" : "");
         status = run_source(&r, c, cfg.iface);
+        ksd_pool_finish(r.pool); /* the workers' sockets report their last figures */
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0) {
-            r.drops = cs.dropped + cs.ifdropped;
-            if (cfg.stats || cs.dropped || cs.ifdropped)
+            uint64_t recv = 0, drops = ksd_pool_capture_drops(r.pool, &recv);
+            r.drops = cs.dropped + cs.ifdropped + drops;
+            if (cfg.stats || r.drops)
                 fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
-                        (unsigned long long)cs.received, (unsigned long long)cs.dropped,
-                        (unsigned long long)cs.ifdropped);
+                        (unsigned long long)(cs.received + recv),
+                        (unsigned long long)(cs.dropped + drops), (unsigned long long)cs.ifdropped);
         }
         ksd_capture_close(c);
     } else {
@@ -767,8 +819,7 @@ static int run_sensor(const struct ksd_config *cfgp)
     }
     flush_outputs(&r); /* events before the host table when both go to standard output */
     /* with no output asked for, the flagged-host table is the answer */
-    if (cfg.hosts ||
-        (!cfg.json && !cfg.facts && !cfg.redis && !cfg.hosts_csv && !cfg.hosts_json))
+    if (cfg.hosts || (!cfg.json && !cfg.facts && !cfg.redis && !cfg.hosts_csv && !cfg.hosts_json))
         ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, stdout);
     if (write_hosts(&r, cfg.hosts_csv, KSD_REPORT_CSV) < 0 ||
         write_hosts(&r, cfg.hosts_json, KSD_REPORT_JSON) < 0)
@@ -797,6 +848,8 @@ out:
     ksd_capture_inputs_free(&r.in);
     if (live)
         ksd_capture_close(live);
+    for (int i = 1; i < KSD_POOL_MAX_WORKERS; i++)
+        ksd_capture_close(fan[i]);
     ksd_pool_free(r.pool);
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);

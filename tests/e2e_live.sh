@@ -152,6 +152,12 @@ else
     sed 's/^/#   /' "$tmp/ksd.err" | head -5
     exit 1
 fi
+# two workers on a live interface: one socket each in a PACKET_FANOUT group
+if grep -q "PACKET_FANOUT" "$tmp/ksd.err"; then
+    ok "2 workers read their own sockets (PACKET_FANOUT)"
+else
+    no "2 workers read their own sockets (PACKET_FANOUT): $(grep 'fanout\|capturing' "$tmp/ksd.err")"
+fi
 # `ip netns exec` execs the command: the pid is ksd's own
 [ "$(cat /proc/$ksd_pid/comm 2>/dev/null)" = ksd ] || echo "# pid $ksd_pid is not ksd"
 

@@ -42,9 +42,20 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
  * sources return 2 when no packet is waiting now: the caller does its idle work, then
  * ksd_capture_wait. */
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f);
-/* Live: sleep until a packet is waiting, timeout_ms passed or a signal came (1: readable,
- * 0: timeout or signal, -1: error). Files: returns 1 at once. */
-int ksd_capture_wait(struct ksd_capture *c, int timeout_ms);
+/* Live: sleep until a packet is waiting, other_fd (-1: none) is readable, timeout_ms
+ * passed or a signal came (1: readable, 0: timeout or signal, -1: error). Files: 1 at once. */
+int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms);
+#define KSD_CAPTURE_MAX_AGENT_PORTS 16 /* agent ports the fanout program checks */
+
+/*
+ * Live: join the PACKET_FANOUT group `group` (one per process), in which the
+ * kernel gives each packet to one socket by a hash of the client address
+ * (capture.c), defragmenting first; the side on one of `agent_ports` (ports
+ * where managed hosts listen) counts as the client. All sockets of a group
+ * are opened alike. 0, or -1 and a message.
+ */
+int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_ports, int n_agent,
+                       char *err, size_t errlen);
 const char *ksd_capture_error(const struct ksd_capture *c);
 /* Ask a blocking ksd_capture_next to return (async-signal-safe). */
 void ksd_capture_break(struct ksd_capture *c);

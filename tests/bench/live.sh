@@ -5,7 +5,8 @@
 # second namespace, for 1 and 2 workers. Reports per run: frames sent,
 # frames the kernel handed to libpcap and dropped (pcap_stats), frames ksd
 # processed, the replay time and processed frames/s over it, and the CPU
-# seconds of every ksd thread (utime+stime from /proc/PID/task/*/stat).
+# seconds of every ksd thread (utime+stime from /proc/PID/task/*/stat), and
+# how many of the generated Kaspersky clients the events name.
 #
 # Needs root, iproute2 and tcpreplay (Debian package tcpreplay); prints
 # "skip bench-live: reason" and exits 0 otherwise. Namespaces carry the
@@ -64,11 +65,11 @@ fi
 
 echo "bench-live: $PCAP ($PACKETS frames) replayed with tcpreplay $REPLAY into a veth pair," \
     "ksd options: ${OPTS:-(none)}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %9s %9s %9s %9s %7s %10s  %s\n' workers sent received dropped processed secs frames/s \
-    "CPU s per thread (main first)"
+printf '%-8s %9s %9s %9s %9s %7s %10s %8s  %s\n' workers sent received dropped processed secs \
+    frames/s clients "CPU s per thread (main first)"
 for T in $THREADS; do
     # shellcheck disable=SC2086
-    ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --threads "$T" --stats --json /dev/null $OPTS \
+    ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --threads "$T" --stats --json "$tmp/ev.json" $OPTS \
         >"$tmp/out" 2>"$tmp/err" &
     ksd_pid=$!
     tries=300
@@ -103,6 +104,8 @@ for T in $THREADS; do
     drop=$(sed -n 's/^capture: .*dropped=\([0-9]*\) .*/\1/p' "$tmp/err")
     proc=$(sed -n 's/^packets: \([0-9]*\) .*/\1/p' "$tmp/err")
     rate=$(awk -v p="${proc:-0}" -v s="${secs:-0}" 'BEGIN { printf "%.0f", (s > 0) ? p / s : 0 }')
-    printf '%-8s %9s %9s %9s %9s %7s %10s %s\n' "$T" "${sent:-?}" "${recv:-?}" "${drop:-?}" \
-        "${proc:-?}" "${secs:-?}" "$rate" "$cpu"
+    # Kaspersky clients found, of those benchgen made (fewer when frames were dropped)
+    found=$(sed -n 's/.*"client":"\([^"]*\)".*/\1/p' "$tmp/ev.json" | sort -u | grep -cxF -f "$PCAP.kaspersky")
+    printf '%-8s %9s %9s %9s %9s %7s %10s %8s %s\n' "$T" "${sent:-?}" "${recv:-?}" "${drop:-?}" \
+        "${proc:-?}" "${secs:-?}" "$rate" "$found/$(wc -l <"$PCAP.kaspersky")" "$cpu"
 done
