@@ -226,6 +226,13 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>
     evs=$(redis-cli -p "$rport" xlen ksd:events)
     check "--redis reachable: exit 0, every event stored (status $st, $evs in the stream)" \
         '[ "$st" -eq 0 ] && [ "$evs" -eq "$(wc -l <"$tmp/many.json")" ]'
+    # provenance in the stream too: every entry names its capture file
+    nop=$(redis-cli -p "$rport" --raw xrange ksd:events - + | awk '
+        $0 == "id" { if (n && !p) miss++; n++; p = 0 } $0 == "pcap" { p = 1 }
+        END { if (n && !p) miss++; print miss + 0 }')
+    check "--redis: every stream entry carries pcap ($nop without)" '[ "$nop" -eq 0 ]'
+    check "--redis: the stream's pcap names a capture given" \
+        'redis-cli -p "$rport" --raw xrange ksd:events - + COUNT 1 | grep -q "many/.*\.pcap$"'
     check "--redis: standard error says where the events went" \
         'grep -q "events to Redis 127.0.0.1:$rport" "$tmp/err"'
 else

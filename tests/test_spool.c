@@ -125,6 +125,7 @@ static void test_spool_codec_roundtrip_full_fields(void **state)
     snprintf(ev.managed, sizeof(ev.managed), "exception");
     snprintf(ev.ruleset, sizeof(ev.ruleset), "# ksd rules 2026-01-01");
     snprintf(ev.app, sizeof(ev.app), "TLS");
+    snprintf(ev.pcap, sizeof(ev.pcap), "site-a/2026-12-01/span0.pcapng");
     ev.ts_us = -5;
     ev.confidence = 100;
     ev.count = 77;
@@ -157,17 +158,21 @@ static void test_spool_decode_rejects_overlong_string(void **state)
     /* bad version */
     make_event(&ev, 1);
     n = ksd_spool_encode(&ev, buf, sizeof(buf));
-    buf[0] = 3;
+    buf[0] = 4;
     assert_int_equal(ksd_spool_decode(buf, (size_t)n, &ev), KSD_EINVAL);
-    /* a version 1 record (no community_id, client MAC and name: the last
-     * four strings, empty here, 2 length bytes each) still decodes */
+    /* a version 1 record (no community_id, client MAC and name, pcap: the
+     * last five strings, empty here, 2 length bytes each) still decodes */
     struct ksd_event back;
     make_event(&ev, 1);
     n = ksd_spool_encode(&ev, buf, sizeof(buf));
     buf[0] = 1;
-    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 8, &back), KSD_OK);
+    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 10, &back), KSD_OK);
     assert_memory_equal(&ev, &back, sizeof(ev));
     assert_int_equal(ksd_spool_decode(buf, (size_t)n, &back), KSD_EINVAL);
+    /* a version 2 record (no pcap) still decodes */
+    buf[0] = 2;
+    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 2, &back), KSD_OK);
+    assert_memory_equal(&ev, &back, sizeof(ev));
 }
 
 static void test_spool_replays_in_append_order(void **state)

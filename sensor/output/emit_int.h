@@ -40,7 +40,7 @@ struct emit_slot {
     char json[EMIT_JSON_MAX];  /* ksd_event_json */
 };
 
-#define EMIT_ARGS_PER_EVENT 30 /* 3 keys (bucket, host, former seen key) + 27 values */
+#define EMIT_ARGS_PER_EVENT 31 /* 3 keys (bucket, host, former seen key) + 28 values */
 #define EMIT_MAX_ARGS       (16 + KSD_EMIT_GROUP * EMIT_ARGS_PER_EVENT)
 #define EMIT_CHASH          (4 * KSD_EMIT_GROUP) /* client hash slots, a power of two */
 

@@ -35,7 +35,8 @@
 #include "dissectors/ksd.h"
 #include "dissectors/rd.h"
 
-#define SPOOL_VERSION  2            /* 1: without the last four string fields (still read) */
+#define SPOOL_VERSION                                                                              \
+    3 /* 1: without the last five string fields, 2: without pcap (both still read) */
 #define SPOOL_RBUF     (256 * 1024) /* read chunk; holds many maximal records */
 #define SPOOL_MAX_SCAN (UINT64_MAX)
 
@@ -84,11 +85,13 @@ static uint32_t get_le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The 17 string fields in payload order, as (pointer, capacity). Version 1
+/* The 18 string fields in payload order, as (pointer, capacity). Version 1
  * records (before community_id and the client's MAC and name existed) hold
- * the first SPOOL_NSTR_OLD; they decode with those four empty. */
-#define SPOOL_NSTR     17
-#define SPOOL_NSTR_OLD 13
+ * the first SPOOL_NSTR_OLD, version 2 records (before pcap) the first
+ * SPOOL_NSTR_V2; they decode with the others empty. */
+#define SPOOL_NSTR     18
+#define SPOOL_NSTR_OLD 13 /* version 1 */
+#define SPOOL_NSTR_V2  17 /* version 2: all but pcap */
 static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPOOL_NSTR])
 {
     size_t i = 0;
@@ -115,6 +118,7 @@ static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPO
     SPOOL_F(client_mac);
     SPOOL_F(client_name);
     SPOOL_F(client_name_source);
+    SPOOL_F(pcap);
 #undef SPOOL_F
 }
 
@@ -153,7 +157,7 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     size_t fcap[SPOOL_NSTR];
     memset(ev, 0, sizeof(*ev));
     uint8_t version = rd_u8(&r);
-    if (version != SPOOL_VERSION && version != 1)
+    if (version != SPOOL_VERSION && version != 1 && version != 2)
         return KSD_EINVAL;
     uint64_t id = rd_le32(&r);
     id |= (uint64_t)rd_le32(&r) << 32;
@@ -167,7 +171,7 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     ev->count = rd_le32(&r);
     str_fields(ev, f, fcap);
     for (size_t i = 0; i < SPOOL_NSTR; i++) {
-        if (i == SPOOL_NSTR_OLD && version == 1)
+        if ((i == SPOOL_NSTR_OLD && version == 1) || (i == SPOOL_NSTR_V2 && version == 2))
             break;
         size_t l = rd_le16(&r);
         if (rd_err(&r) || l >= fcap[i])

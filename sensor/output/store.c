@@ -58,13 +58,13 @@
  *       only when legacy is 1 (spool replay), per event j the per-event key
  *       <prefix>seen:<sensor>:<id> an earlier version of ksd set.
  * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 n events, 5 nb, 6 nc,
- *       7 legacy, then per event j at p = 8 + 27 (j - 1): p its bucket index
+ *       7 legacy, then per event j at p = 8 + 28 (j - 1): p its bucket index
  *       (1..nb), p+1 its client index (1..nc), p+2 ts (Unix s), p+3 JSON,
  *       p+4 .. p+17 the stream values ts, sensor, client, server, sport,
  *       dport, proto, evidence, indicator, rule, category, confidence, app,
  *       id, p+18 .. p+22 site, managed, ruleset, via, count, p+23 .. p+26
- *       community_id, client_mac, client_name, client_name_source ("" =
- *       absent); client_mac, client_name and client_name_source of the
+ *       community_id, client_mac, client_name, client_name_source, p+27
+ *       pcap ("" = absent); client_mac, client_name and client_name_source of the
  *       newest event also go to the host record as mac, name, name_source.
  * Returns one integer per event: 1 stored, 0 already there (its id is in its
  * bucket), -1 failed (nothing of it written, so it stays retryable),
@@ -243,6 +243,7 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
         A(ev->client_mac);
         A(ev->client_name);
         A(ev->client_name_source);
+        A(ev->pcap);
     }
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
@@ -534,16 +535,18 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     /* XADD and PUBLISH per event */
     for (size_t j = 0; j < cnt; j++) {
         const struct ksd_event *ev = &e->batch[start + j];
-        const char *opt[9] = {
+        const char *opt[10] = {
             ev->site,       ev->managed,          ev->ruleset,
             ev->via,        ev->count ? "1" : "", ev->community_id,
-            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : ""};
-        static const char *const optf[9] = {"site",       "managed",     "ruleset",
-                                            "via",        "count",       "community_id",
-                                            "client_mac", "client_name", "client_name_source"};
+            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : "",
+            ev->pcap};
+        static const char *const optf[10] = {"site",       "managed",     "ruleset",
+                                             "via",        "count",       "community_id",
+                                             "client_mac", "client_name", "client_name_source",
+                                             "pcap"};
         char ts[32], id[24];
         size_t nopt = 0;
-        for (int k = 0; k < 9; k++)
+        for (int k = 0; k < 10; k++)
             nopt += opt[k][0] != '\0';
         ksd_resp_head(r, '*', 6 + 2 * (14 + nopt));
         ksd_resp_str(r, "XADD");
@@ -582,7 +585,7 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         ksd_resp_str(r, ev->app);
         ksd_resp_str(r, "id");
         ksd_resp_bulk(r, id, 16);
-        for (int k = 0; k < 9; k++) {
+        for (int k = 0; k < 10; k++) {
             if (!opt[k][0])
                 continue;
             ksd_resp_str(r, optf[k]);
