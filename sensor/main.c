@@ -534,9 +534,9 @@ static int start_redis(struct run *r)
     return 0;
 }
 
-/* Drain and stop the Redis output; returns 1 when detections were not
- * delivered: dropped, or (offline) left in the spool for the next run. A live
- * sensor stopped during an outage keeps its spool for the next start: 0. */
+/* Drain and stop the Redis output; returns 1 when detections were dropped.
+ * Events left in the spool (--spool) are not lost: the next run delivers
+ * them first, and the note on standard error says how many wait there. */
 static int stop_redis(struct run *r, int stats)
 {
     if (!r->emit)
@@ -574,7 +574,7 @@ static int stop_redis(struct run *r, int stats)
                 (unsigned long long)(es.pushed - stored), (unsigned long long)es.pushed);
     if (rc < 0 || es.dropped > 0)
         return 1;
-    return !r->live && (rc != 0 || stored < es.pushed);
+    return rc == 0 && stored < es.pushed; /* neither stored, spooled nor counted */
 }
 
 static void skip_input(void *arg, const char *path, const char *reason)
