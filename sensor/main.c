@@ -625,8 +625,10 @@ static int run_sensor(const struct ksd_config *cfg)
     char *protos = NULL, pbuf[32];
     struct ksd_capture *live = NULL; /* opened before the privilege drop */
     char err[512];
-    if (!(r.sigs = load_sigs(cfg->sigfile)))
-        return KSD_EXIT_USAGE;
+    if (!(r.sigs = load_sigs(cfg->sigfile))) {
+        status = KSD_EXIT_USAGE; /* through out: the address tables are freed */
+        goto out;
+    }
     if (load_lists(cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
         goto out;
