@@ -705,8 +705,10 @@ static int run_sensor(const struct ksd_config *cfgp)
     if (workers > KSD_POOL_MAX_WORKERS)
         workers = KSD_POOL_MAX_WORKERS;
     char err[512];
-    if (!(r.sigs = load_sigs(ksd_config_rules(&cfg))))
-        return KSD_EXIT_USAGE;
+    if (!(r.sigs = load_sigs(ksd_config_rules(&cfg)))) {
+        status = KSD_EXIT_USAGE; /* through out: the address tables are freed */
+        goto out;
+    }
     if (load_lists(&cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
         goto out;
