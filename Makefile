@@ -166,8 +166,8 @@ deps:
 # capture-driven suites (not packaging, install, the dashboard's browser or
 # the live namespaces again).
 ALL_E2E   := $(wildcard tests/e2e_*.sh)
-CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
-SAN_E2E   := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh
+CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh tests/e2e_indirect.sh
+SAN_E2E   := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh tests/e2e_indirect.sh
 
 # The full suite: plain build, then the AddressSanitizer+UBSan build, then
 # the fuzz harnesses for a few seconds each, format and layering checks.
