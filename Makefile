@@ -67,7 +67,9 @@ MAIN_OBJ    := $(B)/sensor/main.o
 BUILTIN_OBJ := $(B)/gen/builtin_rules.o
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_BINS   := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-TOOL_SRCS   := $(wildcard tests/tools/*.c)
+# Parts of a tool that are not tools themselves (no main), linked into it.
+TOOL_PARTS  := tests/tools/benchgen_build.c
+TOOL_SRCS   := $(filter-out $(TOOL_PARTS),$(wildcard tests/tools/*.c))
 TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
@@ -80,7 +82,7 @@ else
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all test check suite unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench clean format format-check \
+.PHONY: all test check suite unit e2e demo demo-stop fuzz fuzz-long fuzz-smoke bench bench-live clean format format-check \
         layering deps test-asan tools oracle ndpi-compare install uninstall
 .DEFAULT_GOAL := all
 
@@ -150,12 +152,15 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/libksd.a
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libksd.a
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(B)/libksd.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libksd.a $(LDLIBS)
+
+$(B)/tools/benchgen: $(B)/tests/tools/benchgen_build.o
 
 tools: $(TOOL_BINS)
 
 # Keep the test and tool objects: a second `make check` relinks nothing.
-.SECONDARY: $(TEST_BINS:%=%.o) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.o)
+.SECONDARY: $(TEST_BINS:%=%.o) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.o) \
+            $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.o)
 
 deps:
 	@sh deploy/install-deps.sh test
@@ -166,8 +171,9 @@ deps:
 # capture-driven suites (not packaging, install, the dashboard's browser or
 # the live namespaces again).
 ALL_E2E   := $(wildcard tests/e2e_*.sh)
-CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh tests/e2e_indirect.sh
-SAN_E2E   := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh tests/e2e_indirect.sh
+CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh \
+             tests/e2e_indirect.sh tests/e2e_flood.sh
+SAN_E2E   := $(CHECK_E2E) tests/e2e_offline.sh
 
 # The full suite: plain build, then the AddressSanitizer+UBSan build, then
 # the fuzz harnesses for a few seconds each, format and layering checks.
@@ -240,6 +246,11 @@ bench: all
 	$(Q)sh tests/bench/bench.sh
 	$(Q)sh tests/bench/redis.sh
 
+# Live capture: the bench mix replayed into a veth pair (tests/bench/live.sh).
+bench-live: all
+	@sh deploy/install-deps.sh bench
+	$(Q)sh tests/bench/live.sh
+
 oracle: all
 	$(Q)sh tests/oracle.sh --update
 
@@ -267,4 +278,5 @@ clean:
 
 -include deploy/install.mk
 -include $(FUZZ_OBJS:.o=.d) $(FUZZ_SRCS:%.c=build/fuzzobj/%.d)
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(BUILTIN_OBJ:.o=.d) $(TEST_BINS:%=%.d) \
+         $(TOOL_SRCS:tests/tools/%.c=$(B)/tests/tools/%.d) $(TOOL_PARTS:tests/tools/%.c=$(B)/tests/tools/%.d)

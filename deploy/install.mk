@@ -14,6 +14,7 @@
 #   /usr/local/lib/systemd/system/ksd.service      unit (/lib/systemd/system for PREFIX=/usr)
 #   /usr/local/lib/systemd/system/ksd-stunnel.service  the tunnel's unit (ordered before ksd)
 #   /usr/local/lib/sysusers.d/ksd.conf             the "ksd" system user
+#   /etc/logrotate.d/ksd                           rotation of /var/log/ksd (SIGHUP reopens)
 #   /usr/local/share/man/man8/ksd.8, man5/ksd.rules.5
 #
 # The binary's default signature path is compiled in (KSD_DEFAULT_RULES in
@@ -51,12 +52,12 @@ KSD_SUBST = sed -e 's|/usr/local/share/ksd|$(KSD_DATADIR)|g' -e 's|/usr/local/sb
 KSD_INSTALLED = $(SBINDIR)/ksd $(KSD_DATADIR)/kaspersky.rules $(KSD_DATADIR)/ksd.conf.example \
                 $(KSD_DATADIR)/ksd-redis.conf $(KSD_DATADIR)/ksd-stunnel.conf \
                 $(UNITDIR)/ksd.service $(UNITDIR)/ksd-stunnel.service $(SYSUSERSDIR)/ksd.conf \
-                $(MANDIR)/man8/ksd.8 $(MANDIR)/man5/ksd.rules.5
+                $(MANDIR)/man8/ksd.8 $(MANDIR)/man5/ksd.rules.5 $(SYSCONFDIR)/logrotate.d/ksd
 
 install: $(KSD_BIN)
 	$(Q)$(INSTALL) -d -m 0755 '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(KSD_DATADIR)' \
 	  '$(DESTDIR)$(SYSCONFDIR)/ksd' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(SYSUSERSDIR)' \
-	  '$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(MANDIR)/man5'
+	  '$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(MANDIR)/man5' '$(DESTDIR)$(SYSCONFDIR)/logrotate.d'
 	$(call say,INSTALL,$(DESTDIR)$(SBINDIR)/ksd)
 	$(Q)$(INSTALL) -m 0755 $(KSD_BIN) '$(DESTDIR)$(SBINDIR)/ksd'
 	$(call say,INSTALL,$(DESTDIR)$(KSD_DATADIR))
@@ -82,6 +83,8 @@ install: $(KSD_BIN)
 	  dst="$(DESTDIR)$${f%%:*}"; $(KSD_SUBST) "$${f#*:}" >"$$dst.tmp" && \
 	  $(INSTALL) -m 0644 "$$dst.tmp" "$$dst" && rm -f "$$dst.tmp" || exit 1; done
 	$(Q)$(INSTALL) -m 0644 deploy/ksd-sysusers.conf '$(DESTDIR)$(SYSUSERSDIR)/ksd.conf'
+	$(call say,INSTALL,$(DESTDIR)$(SYSCONFDIR)/logrotate.d/ksd)
+	$(Q)$(INSTALL) -m 0644 deploy/logrotate.d/ksd '$(DESTDIR)$(SYSCONFDIR)/logrotate.d/ksd'
 	$(call say,INSTALL,$(DESTDIR)$(MANDIR))
 	$(Q)$(KSD_SUBST) docs/ksd.8 >'$(DESTDIR)$(MANDIR)/man8/ksd.8.tmp' && \
 	  $(INSTALL) -m 0644 '$(DESTDIR)$(MANDIR)/man8/ksd.8.tmp' '$(DESTDIR)$(MANDIR)/man8/ksd.8' && \
@@ -109,3 +112,4 @@ uninstall:
 	  if [ -e "$(DESTDIR)$$f" ]; then printf '  %-6s %s\n' RM "$(DESTDIR)$$f"; rm -f "$(DESTDIR)$$f"; fi; \
 	done
 	$(Q)rmdir '$(DESTDIR)$(KSD_DATADIR)' 2>/dev/null || true
+	$(Q)rmdir '$(DESTDIR)$(SYSCONFDIR)/logrotate.d' 2>/dev/null || true

@@ -208,6 +208,9 @@ static void http_authority(const uint8_t *a, size_t n, char *dst, size_t cap, ui
     if (host_end > 0 && a[host_end - 1] == '.')
         host_end--;
     http_str_init(&d, dst, cap);
+    for (size_t i = 0; i < host_end; i++)
+        if (a[i] <= 0x20 || a[i] == 0x7f)
+            return; /* a control byte (or HTAB, space) cannot be in a host: no evidence */
     http_put_bytes(&d, a, host_end, 1);
 }
 

@@ -128,13 +128,13 @@ void ksd_ipfrag_drop_oldest(struct ksd_ipfrag *f)
 
 static uint32_t key_hash(const struct ksd_pkt *pkt)
 {
-    uint32_t h = 0x811c9dc5u;
+    uint32_t h = KSD_FNV1A_BASIS;
     size_t n = pkt->family == 6 ? 16 : 4;
-    h = (h ^ pkt->family) * 0x01000193u;
-    h = (h ^ pkt->frag.next) * 0x01000193u;
+    h = ksd_fnv1a_byte(h, pkt->family);
+    h = ksd_fnv1a_byte(h, pkt->frag.next);
     for (size_t i = 0; i < n; i++) {
-        h = (h ^ pkt->src[i]) * 0x01000193u;
-        h = (h ^ pkt->dst[i]) * 0x01000193u;
+        h = ksd_fnv1a_byte(h, pkt->src[i]);
+        h = ksd_fnv1a_byte(h, pkt->dst[i]);
     }
     h ^= pkt->frag.id * 0x9e3779b9u;
     h ^= pkt->ctx * 0x85ebca6bu;

@@ -63,4 +63,36 @@ static inline bool ksd_is_print(uint8_t c)
     return c >= 0x20 && c < 0x7f;
 }
 
+/*
+ * FNV-1a (Fowler/Noll/Vo), the one byte-string hash of every table in ksd:
+ * start from KSD_FNV1A_BASIS, feed bytes one at a time (ksd_fnv1a_byte, for
+ * keys read in an unusual order) or as a run (ksd_fnv1a). 32-bit, and the
+ * 64-bit variant for tables that want more bits.
+ */
+#define KSD_FNV1A_BASIS   2166136261u
+#define KSD_FNV1A_PRIME   16777619u
+#define KSD_FNV1A64_BASIS 0xcbf29ce484222325ULL
+#define KSD_FNV1A64_PRIME 0x100000001b3ULL
+
+static inline uint32_t ksd_fnv1a_byte(uint32_t h, uint8_t c)
+{
+    return (h ^ c) * KSD_FNV1A_PRIME;
+}
+
+static inline uint32_t ksd_fnv1a(uint32_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = ksd_fnv1a_byte(h, b[i]);
+    return h;
+}
+
+static inline uint64_t ksd_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * KSD_FNV1A64_PRIME;
+    return h;
+}
+
 #endif

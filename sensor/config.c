@@ -52,6 +52,8 @@ enum {
     OPT_REDIS_TIMEOUT,
     OPT_REDIS_QUEUE,
     OPT_SPOOL_MAX,
+    OPT_SPOOL_SYNC,
+    OPT_REDIS_DRAIN,
     OPT_USER,
     OPT_SYSLOG,
     OPT_HOSTS,
@@ -75,6 +77,8 @@ static const struct option long_opts[] = {
     {"redis-timeout", required_argument, NULL, OPT_REDIS_TIMEOUT},
     {"redis-queue", required_argument, NULL, OPT_REDIS_QUEUE},
     {"spool-max", required_argument, NULL, OPT_SPOOL_MAX},
+    {"spool-sync", required_argument, NULL, OPT_SPOOL_SYNC},
+    {"redis-drain-timeout", required_argument, NULL, OPT_REDIS_DRAIN},
     {"spool", required_argument, NULL, OPT_SPOOL},
     {"sensor-id", required_argument, NULL, OPT_SENSOR_ID},
     {"check-signatures", required_argument, NULL, OPT_CHECK},
@@ -140,8 +144,10 @@ void ksd_config_usage(FILE *out)
           "  --redis-connect-timeout MS  per connection attempt (default 1000)\n"
           "  --redis-timeout MS     per wait for a reply (default 2000)\n"
           "  --redis-queue N        events held in memory before the spool (default 65536)\n"
-          "  --spool FILE           on-disk queue while Redis is unreachable\n"
+          "  --redis-drain-timeout S  at stop, keep delivering for up to S seconds (default 10)\n"
+          "  --spool FILE           on-disk queue: every event is written there first\n"
           "  --spool-max MB         spool size cap in MiB (default 256)\n"
+          "  --spool-sync WHEN      fsync the spool: always, 1s (default) or never\n"
           "  --sensor-id NAME       name of this sensor (default: host name)\n"
           "  --hosts                print the table of flagged hosts on exit (the default\n"
           "                         when no other output is asked for)\n"
@@ -314,6 +320,21 @@ static const char *apply(struct ksd_config *c, int opt, const char *val, int fro
                 return "spool max must be 1..1048576 MiB";
             c->spool_max_mb = v;
             return NULL;
+        case OPT_SPOOL_SYNC:
+            if (!strcmp(val, "1s"))
+                c->spool_sync = 0;
+            else if (!strcmp(val, "always"))
+                c->spool_sync = 1;
+            else if (!strcmp(val, "never"))
+                c->spool_sync = 2;
+            else
+                return "spool sync must be always, 1s or never";
+            return NULL;
+        case OPT_REDIS_DRAIN:
+            if (parse_long(val, 0, 3600, &v) < 0)
+                return "redis drain timeout must be 0..3600 seconds";
+            c->redis_drain_timeout_s = (int)v;
+            return NULL;
         case OPT_USER:
             if (!*val)
                 return "user must not be empty";
@@ -408,6 +429,7 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
     c->redis_timeout_ms = 2000;
     c->redis_queue = 65536;
     c->spool_max_mb = 256;
+    c->redis_drain_timeout_s = 10;
 
     int opt;
     optind = 1;
@@ -468,9 +490,8 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             return rc;
     }
     if (!c->sigfile) {
-        /* the installed file wins over the copy compiled in */
-        struct stat sb;
-        c->sigfile = stat(KSD_DEFAULT_RULES, &sb) == 0 ? KSD_DEFAULT_RULES : KSD_BUILTIN_RULES;
+        c->sigfile = KSD_DEFAULT_RULES; /* or the built-in set: ksd_config_rules */
+        c->sigfile_default = 1;
     }
     if (!c->redis_prefix)
         c->redis_prefix = "ksd:";
@@ -491,6 +512,15 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
         return KSD_EXIT_USAGE;
     }
     return 0;
+}
+
+const char *ksd_config_rules(const struct ksd_config *c)
+{
+    struct stat sb;
+    /* the installed file wins over the copy compiled in; -s wins over both */
+    if (c->sigfile_default && stat(c->sigfile, &sb) != 0)
+        return KSD_BUILTIN_RULES;
+    return c->sigfile;
 }
 
 void ksd_config_free(struct ksd_config *c)
@@ -526,6 +556,11 @@ void ksd_config_print(const struct ksd_config *c, FILE *out)
     fprintf(out, "redis-queue = %ld\n", c->redis_queue);
     pstr(out, "spool", c->spool);
     fprintf(out, "spool-max = %ld\n", c->spool_max_mb);
+    fprintf(out, "spool-sync = %s\n",
+            c->spool_sync == 1   ? "always"
+            : c->spool_sync == 2 ? "never"
+                                 : "1s");
+    fprintf(out, "redis-drain-timeout = %d\n", c->redis_drain_timeout_s);
     pstr(out, "sensor-id", c->sensor_id);
     pstr(out, "known-hosts", c->known_hosts);
     pstr(out, "sites", c->sites);

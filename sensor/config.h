@@ -1,5 +1,5 @@
 /*
- * config.h - ksd's configuration: command line (CONTRACT.md) and the
+ * config.h - ksd's configuration: command line (ksd(8) OPTIONS) and the
  * configuration file (-c, INI syntax read with Debian's libinih). The
  * command line overrides the file. Read-only once loaded.
  */
@@ -17,6 +17,7 @@ struct ksd_config {
     const char *iface;        /* -i */
     const char *filter;       /* -f */
     const char *sigfile;      /* -s */
+    int sigfile_default;      /* no -s: sigfile is the installed default path */
     const char *json;         /* --json FILE or "-" */
     const char *facts;        /* --facts FILE or "-" */
     const char *redis;        /* --redis target */
@@ -48,6 +49,8 @@ struct ksd_config {
     int redis_timeout_ms;         /* --redis-timeout (command round trip), default 2000 */
     long redis_queue;             /* --redis-queue: events in memory, default 65536 */
     long spool_max_mb;            /* --spool-max, default 256 */
+    int spool_sync;               /* --spool-sync: 0 = 1s (default), 1 = always, 2 = never */
+    int redis_drain_timeout_s;    /* --redis-drain-timeout, default 10 */
     const char *user;             /* --user: switch to this user after opening the capture */
     int use_syslog;               /* --syslog */
     char hostname[256];           /* storage for the default sensor id */
@@ -75,6 +78,9 @@ extern const size_t ksd_builtin_rules_len;
  */
 int ksd_config_parse(struct ksd_config *cfg, int argc, char **argv);
 void ksd_config_print(const struct ksd_config *cfg, FILE *out);
+/* The rule set a run loads: -s FILE; without -s the installed default file, or
+ * KSD_BUILTIN_RULES when that does not exist. */
+const char *ksd_config_rules(const struct ksd_config *cfg);
 /* Free what ksd_config_parse allocated (the input list). */
 void ksd_config_free(struct ksd_config *cfg);
 void ksd_config_usage(FILE *out);

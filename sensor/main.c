@@ -122,10 +122,15 @@ static int check_signatures(const char *path, const char *in_use)
 static int print_config(const struct ksd_config *cfg)
 {
     ksd_config_print(cfg, stdout);
-    struct ksd_sigset *s = load_sigs(cfg->sigfile);
-    if (!s)
-        return KSD_EXIT_USAGE;
-    printf("# rule set in use: %s, version %s, %zu rules\n", cfg->sigfile, ksd_sig_version(s),
+    const char *rules = ksd_config_rules(cfg);
+    struct ksd_sigset *s = load_sigs(rules);
+    if (!s) {
+        /* showing the configuration is not running it: the reason is on stderr */
+        printf("# rule set in use: %s (cannot be loaded)\n", rules);
+        return 0;
+    }
+    printf("# rule set in use: %s%s, version %s, %zu rules\n", rules,
+           strcmp(rules, cfg->sigfile) ? " (no installed file)" : "", ksd_sig_version(s),
            ksd_sig_count(s, -1));
     ksd_sig_free(s);
     return 0;
@@ -228,13 +233,15 @@ struct run {
     struct ksd_sigset *sigs;
     struct ksd_known *known;
     struct ksd_known *sites;
-    uint64_t drops;    /* capture drops reported so far */
-    int64_t started;   /* Unix seconds */
-    int64_t last_snap; /* monotonic us of the last Redis snapshot */
-    int64_t next_tick; /* monotonic us of the next timer run */
-    int live;          /* reading an interface */
-    int progress;      /* show a progress line */
-    int64_t prog_last; /* monotonic us of the last progress line */
+    uint64_t drops;        /* capture drops reported so far */
+    int64_t started;       /* Unix seconds */
+    int64_t last_snap;     /* monotonic us of the last Redis snapshot */
+    int64_t next_tick;     /* monotonic us of the next timer run */
+    int live;              /* reading an interface */
+    uint64_t lost_said[2]; /* lines lost on --json, --facts at the last flush */
+    int losing[2];         /* losing lines at the last flush (logged once per burst) */
+    int progress;          /* show a progress line */
+    int64_t prog_last;     /* monotonic us of the last progress line */
     int64_t prog_start;
     struct ksd_capture_inputs in; /* offline: the files to read, in order */
     struct file_stat *files;      /* offline: per input file, as in.paths */
@@ -310,12 +317,25 @@ static void flush_outputs(struct run *r)
 {
     if (!r->sink.json && !r->sink.facts)
         return;
+    struct ksd_event_out *outs[2] = {r->sink.json, r->sink.facts};
+    static const char *const names[2] = {"--json", "--facts"};
+    uint64_t lost[2] = {0, 0};
     pthread_mutex_lock(&r->sink.lock);
-    if (r->sink.json)
-        ksd_event_out_flush(r->sink.json);
-    if (r->sink.facts)
-        ksd_event_out_flush(r->sink.facts);
+    for (int i = 0; i < 2; i++)
+        if (outs[i]) {
+            ksd_event_out_flush(outs[i]);
+            lost[i] = ksd_event_out_lost(outs[i]);
+        }
     pthread_mutex_unlock(&r->sink.lock);
+    /* a full disk or a closed pipe: said once per burst of losses */
+    for (int i = 0; i < 2; i++) {
+        int losing = lost[i] > r->lost_said[i];
+        if (losing && !r->losing[i])
+            log_msg("%s: cannot write; %llu lines lost so far", names[i],
+                    (unsigned long long)lost[i]);
+        r->losing[i] = losing;
+        r->lost_said[i] = lost[i];
+    }
 }
 
 /* SIGHUP, the logrotate postrotate contract: --json, --facts and the log
@@ -340,7 +360,7 @@ static void reopen_outputs(struct run *r)
  */
 static void reload(struct run *r)
 {
-    struct ksd_sigset *n = load_sigs(r->cfg->sigfile);
+    struct ksd_sigset *n = load_sigs(ksd_config_rules(r->cfg));
     struct ksd_known *nk, *ns;
     if (!n || load_lists(r->cfg, &nk, &ns) < 0) {
         ksd_sig_free(n);
@@ -359,8 +379,9 @@ static void reload(struct run *r)
     r->sigs = n;
     r->known = nk;
     r->sites = ns;
-    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites", r->cfg->sigfile,
-            ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk), ksd_known_count(ns));
+    log_msg("reloaded %s (version %s, %zu rules), %zu known hosts, %zu sites",
+            ksd_config_rules(r->cfg), ksd_sig_version(n), ksd_sig_count(n, -1), ksd_known_count(nk),
+            ksd_known_count(ns));
 }
 
 /* The timers, and the requests of signals; called after each batch of
@@ -380,7 +401,7 @@ static void timers(struct run *r, struct ksd_capture *c, const char *name)
         if (r->emit) {
             struct ksd_capture_stats cs;
             if (ksd_capture_stats(c, &cs) == 0)
-                r->drops = cs.dropped + cs.ifdropped;
+                r->drops = cs.dropped + cs.ifdropped + ksd_pool_capture_drops(r->pool, NULL);
             snapshot(r, 0);
         }
     }
@@ -423,7 +444,7 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
             ksd_pool_kick(r->pool);
             int64_t wait = r->next_tick - mono_us();
             if (wait > 0 && !stats_requested && !reload_requested &&
-                ksd_capture_wait(c, (int)(wait / 1000) + 1) < 0) {
+                ksd_capture_wait(c, -1, (int)(wait / 1000) + 1) < 0) {
                 log_msg("%s: read error: %s", name, ksd_capture_error(c));
                 rc = 1;
                 break;
@@ -436,6 +457,47 @@ static int run_source(struct run *r, struct ksd_capture *c, const char *name)
     show_progress(r, c, name, !r->files || r->cur + 1 >= r->in.n);
     current_capture = NULL;
     return rc;
+}
+
+/*
+ * Live with N workers: N - 1 more sockets on the interface, all N in one
+ * PACKET_FANOUT group, so the kernel hands each worker its own clients'
+ * packets and no thread copies frames for another. On failure (an old
+ * kernel, a socket limit) the capture thread dispatches as offline.
+ */
+static void open_fanout(struct ksd_capture *first, const char *iface,
+                        const struct ksd_capture_opts *co, int workers,
+                        const struct ksd_sigset *sigs,
+                        struct ksd_capture *fan[KSD_POOL_MAX_WORKERS])
+{
+    char err[512];
+    int group = (int)(getpid() & 0xffff);
+    /* where managed hosts listen (from-server port rules, e.g. KSC's UDP
+     * 15000): that side is the client, so those flows meet the host's others */
+    uint16_t agent[KSD_CAPTURE_MAX_AGENT_PORTS];
+    int na = 0;
+    size_t nr = sigs ? ksd_sig_count(sigs, -1) : 0;
+    for (size_t i = 0; i < nr; i++) {
+        const struct ksd_rule *r = ksd_sig_rule_at(sigs, i);
+        if (!r || r->kind != KSD_RULE_PORT || r->dir != KSD_SIG_FROM_SERVER)
+            continue;
+        for (uint32_t port = r->port_lo; port <= r->port_hi && na < KSD_CAPTURE_MAX_AGENT_PORTS;
+             port++)
+            agent[na++] = (uint16_t)port;
+    }
+    fan[0] = first;
+    int ok = ksd_capture_fanout(first, group, agent, na, err, sizeof(err)) == 0;
+    for (int i = 1; ok && i < workers; i++)
+        ok = (fan[i] = ksd_capture_open_live(iface, co, err, sizeof(err))) &&
+             ksd_capture_fanout(fan[i], group, agent, na, err, sizeof(err)) == 0;
+    if (ok)
+        return;
+    ksd_log(LOG_WARNING, "%s: no fanout (%s); the capture thread dispatches", iface, err);
+    for (int i = 1; i < workers; i++) {
+        ksd_capture_close(fan[i]);
+        fan[i] = NULL;
+    }
+    fan[0] = NULL;
 }
 
 static int start_redis(struct run *r)
@@ -459,6 +521,7 @@ static int start_redis(struct run *r)
     ec.command_timeout_ms = cfg->redis_timeout_ms;
     ec.queue_max = (size_t)cfg->redis_queue;
     ec.spool_max_bytes = (uint64_t)cfg->spool_max_mb << 20;
+    ec.spool_sync = (enum ksd_emit_sync)cfg->spool_sync;
     ec.log = emit_log;
     char err[512];
     r->emit = ksd_emit_start(&ec, err, sizeof(err));
@@ -471,38 +534,47 @@ static int start_redis(struct run *r)
     return 0;
 }
 
-/* Stop the Redis output; returns 1 when some events were not delivered to Redis
- * (dropped, or left in the spool for the next run), else 0. */
+/* Drain and stop the Redis output; returns 1 when detections were not
+ * delivered: dropped, or (offline) left in the spool for the next run. A live
+ * sensor stopped during an outage keeps its spool for the next start: 0. */
 static int stop_redis(struct run *r, int stats)
 {
     if (!r->emit)
         return 0;
     snapshot(r, 1);
     struct ksd_emit_stats es;
-    ksd_emit_get_stats(r->emit, &es);
-    /* Drain for up to 10 s while Redis answers; when it is down, one more
-     * second for a reconnect, then what is left goes to the spool. */
-    int rc = ksd_emit_stop_stats(r->emit, es.connected ? 10000 : 1000, &es);
-    if (stats)
+    /* keep connecting and delivering until the drain deadline; what is
+     * left then goes to the spool */
+    int rc = ksd_emit_stop_stats(r->emit, r->cfg->redis_drain_timeout_s * 1000, &es);
+    if (stats) {
         fprintf(stderr,
                 "redis: pushed=%llu sent=%llu duplicates_skipped=%llu spooled=%llu "
-                "replayed=%llu left_in_spool=%llu dropped=%llu reconnects=%llu errors=%llu\n",
+                "replayed=%llu left_in_spool=%llu dropped=%llu reconnects=%llu errors=%llu",
                 (unsigned long long)es.pushed, (unsigned long long)es.sent,
                 (unsigned long long)es.duplicates_skipped, (unsigned long long)es.spooled,
                 (unsigned long long)es.replayed, (unsigned long long)es.spool_now,
                 (unsigned long long)es.dropped, (unsigned long long)es.reconnects,
                 (unsigned long long)es.errors);
+        for (int d = 0; d < KSD_EMIT_DROP_N; d++)
+            fprintf(stderr, " dropped_%s=%llu", ksd_emit_drop_name((enum ksd_emit_drop)d),
+                    (unsigned long long)es.drops[d]);
+        fprintf(stderr, " spool_corrupt=%llu\n", (unsigned long long)es.spool_corrupt);
+    }
     if (rc == 1)
-        log_msg("redis: unreachable at exit; undelivered events kept in the spool %s",
-                r->cfg->spool ? r->cfg->spool : "(none)");
+        log_msg("redis: not all events delivered before the drain deadline; %llu kept in the "
+                "spool %s for the next run",
+                (unsigned long long)es.spool_now, r->cfg->spool ? r->cfg->spool : "(none)");
     else if (rc < 0)
-        log_msg("redis: some events could not be delivered (see the dropped counter)");
+        log_msg("redis: %llu events could not be delivered (dropped; see --stats)",
+                (unsigned long long)es.dropped);
     r->emit = NULL;
     uint64_t stored = es.sent + es.duplicates_skipped;
     if (rc == 0 && es.dropped == 0 && stored < es.pushed)
         log_msg("redis: %llu of %llu events were not delivered",
                 (unsigned long long)(es.pushed - stored), (unsigned long long)es.pushed);
-    return rc != 0 || es.dropped > 0 || stored < es.pushed;
+    if (rc < 0 || es.dropped > 0)
+        return 1;
+    return !r->live && (rc != 0 || stored < es.pushed);
 }
 
 static void skip_input(void *arg, const char *path, const char *reason)
@@ -517,7 +589,8 @@ static int expand_inputs(struct run *r)
     const struct ksd_config *cfg = r->cfg;
     for (int i = 0; i < cfg->n_inputs; i++) {
         if (ksd_capture_expand(cfg->inputs[i], &r->in, skip_input, r) < 0) {
-            log_msg("too many capture files (more than %d) or out of memory", KSD_MAX_INPUT_FILES);
+            log_msg("too many capture files (more than %d: split the run) or out of memory",
+                    KSD_MAX_INPUT_FILES);
             return 1;
         }
     }
@@ -610,45 +683,59 @@ static void summary(struct run *r, size_t hosts)
 }
 
 /* A capture run: offline inputs or a live interface. Returns the exit status. */
-static int run_sensor(const struct ksd_config *cfg)
+static int run_sensor(const struct ksd_config *cfgp)
 {
-    ksd_log_init(cfg->use_syslog, "ksd");
+    const struct ksd_config cfg = *cfgp; /* read-only for the run */
+    ksd_log_init(cfg.use_syslog, "ksd");
 
     struct run r;
     memset(&r, 0, sizeof(r));
-    r.cfg = cfg;
+    r.cfg = &cfg;
     pthread_mutex_init(&r.sink.lock, NULL);
     r.sink.learned = ksd_learned_new(); /* NULL (out of memory): no cross-host dns_ip */
     r.sink.hostid = ksd_hostid_new();   /* NULL: events say nothing of the machine */
     r.started = (int64_t)time(NULL);
     int status = 0, dropped = 0;
     char *protos = NULL, pbuf[32];
-    struct ksd_capture *live = NULL; /* opened before the privilege drop */
+    struct ksd_capture *live = NULL;                        /* opened before the privilege drop */
+    struct ksd_capture *fan[KSD_POOL_MAX_WORKERS] = {NULL}; /* its fanout sockets */
+    int workers = cfg.threads > 0 ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (workers < 1)
+        workers = 1;
+    if (workers > KSD_POOL_MAX_WORKERS)
+        workers = KSD_POOL_MAX_WORKERS;
     char err[512];
-    if (!(r.sigs = load_sigs(cfg->sigfile)))
+    if (!(r.sigs = load_sigs(ksd_config_rules(&cfg))))
         return KSD_EXIT_USAGE;
-    if (load_lists(cfg, &r.known, &r.sites) < 0) {
+    if (load_lists(&cfg, &r.known, &r.sites) < 0) {
         status = KSD_EXIT_USAGE;
         goto out;
     }
-    if ((cfg->json && !(r.sink.json = open_out(cfg->json))) ||
-        (cfg->facts && !(r.sink.facts = open_out(cfg->facts)))) {
+    if ((cfg.json && !(r.sink.json = open_out(cfg.json))) ||
+        (cfg.facts && !(r.sink.facts = open_out(cfg.facts)))) {
         status = 1;
         goto out;
     }
-    if (!cfg->iface && (status = expand_inputs(&r)) != 0)
+    if (!cfg.iface && ksd_capture_filter_check(cfg.filter, err, sizeof(err)) < 0) {
+        log_msg("-f: %s", err);
+        status = KSD_EXIT_USAGE;
         goto out;
-    struct ksd_capture_opts co = {cfg->snaplen, cfg->buffer_mb, 1, cfg->filter};
-    if (cfg->iface) {
-        live = ksd_capture_open_live(cfg->iface, &co, err, sizeof(err));
+    }
+    if (!cfg.iface && (status = expand_inputs(&r)) != 0)
+        goto out;
+    struct ksd_capture_opts co = {cfg.snaplen, cfg.buffer_mb, 1, cfg.filter};
+    if (cfg.iface) {
+        live = ksd_capture_open_live(cfg.iface, &co, err, sizeof(err));
         if (!live) {
             log_msg("%s", err);
             status = 1;
             goto out;
         }
+        if (workers > 1)
+            open_fanout(live, cfg.iface, &co, workers, r.sigs, fan);
     }
-    if (cfg->iface || cfg->user) {
-        int pd = ksd_privdrop(cfg->user, err, sizeof(err));
+    if (cfg.iface || cfg.user) {
+        int pd = ksd_privdrop(cfg.user, err, sizeof(err));
         if (pd < 0) {
             log_msg("cannot drop privileges: %s", err);
             status = 1;
@@ -666,26 +753,26 @@ static int run_sensor(const struct ksd_config *cfg)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
-    if (cfg->redis && (status = start_redis(&r)) != 0) {
+    if (cfg.redis && (status = start_redis(&r)) != 0) {
         pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
         goto out;
     }
 
-    int workers = cfg->threads > 0 ? cfg->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (workers < 1)
-        workers = 1;
     r.sink.threaded = workers > 1;
-    struct ksd_worker_conf wc = {cfg->max_flows, (int64_t)cfg->dedup_window_s * 1000000,
-                                 cfg->sensor_id, cfg->ndpi,
-                                 NULL,           cfg->ndpi_full};
-    protos = cfg->ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
+    struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
+                                 cfg.sensor_id, cfg.ndpi,
+                                 NULL,          cfg.ndpi_full};
+    protos = cfg.ndpi ? write_ndpi_protos(r.sigs, pbuf) : NULL;
     wc.ndpi_protos = protos;
     wc.sources = (const char *const *)r.in.paths; /* the pcap field of offline events */
     wc.n_sources = r.in.n;
-    wc.name_age_us = (int64_t)cfg->name_age_s * 1000000;
-    wc.reassembly_mb = cfg->reassembly_mb;
+    wc.name_age_us = (int64_t)cfg.name_age_s * 1000000;
+    wc.reassembly_mb = cfg.reassembly_mb;
     struct ksd_lists lists = {r.sigs, r.known, r.sites, NULL};
-    r.pool = ksd_pool_new(workers, &wc, &r.sink, &lists);
+    int fanout = fan[1] != NULL;
+    r.pool = fanout ? ksd_pool_new_fanout(workers, &wc, &r.sink, &lists, fan)
+                    : ksd_pool_new(workers, &wc, &r.sink, &lists);
+    memset(fan, 0, sizeof(fan)); /* the pool owns them now (also when it failed) */
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     if (protos)
         unlink(protos);
@@ -697,28 +784,31 @@ static int run_sensor(const struct ksd_config *cfg)
     install_signals();
 
     r.prog_start = mono_us();
-    r.progress = cfg->progress == 1 || (cfg->progress == -1 && isatty(2) && !cfg->iface);
+    r.progress = cfg.progress == 1 || (cfg.progress == -1 && isatty(2) && !cfg.iface);
     if (live) {
         struct ksd_capture *c = live;
         live = NULL;
         r.live = 1;
-        log_msg("capturing on %s (%s), %d worker%s", cfg->iface, ksd_capture_linktype_name(c),
-                workers, workers > 1 ? "s" : "");
-        status = run_source(&r, c, cfg->iface);
+        log_msg("capturing on %s (%s), %d worker%s%s", cfg.iface, ksd_capture_linktype_name(c),
+                workers, workers > 1 ? "s" : "",
+                fanout ? ", one socket each (PACKET_FANOUT by client address)" : "");
+        status = run_source(&r, c, cfg.iface);
+        ksd_pool_finish(r.pool); /* the workers' sockets report their last figures */
         struct ksd_capture_stats cs;
         if (ksd_capture_stats(c, &cs) == 0) {
-            r.drops = cs.dropped + cs.ifdropped;
-            if (cfg->stats || cs.dropped || cs.ifdropped)
+            uint64_t recv = 0, drops = ksd_pool_capture_drops(r.pool, &recv);
+            r.drops = cs.dropped + cs.ifdropped + drops;
+            if (cfg.stats || r.drops)
                 fprintf(stderr, "capture: received=%llu dropped=%llu ifdropped=%llu\n",
-                        (unsigned long long)cs.received, (unsigned long long)cs.dropped,
-                        (unsigned long long)cs.ifdropped);
+                        (unsigned long long)(cs.received + recv),
+                        (unsigned long long)(cs.dropped + drops), (unsigned long long)cs.ifdropped);
         }
         ksd_capture_close(c);
     } else {
         read_inputs(&r, &co);
     }
     ksd_pool_finish(r.pool);
-    if (cfg->stats) {
+    if (cfg.stats) {
         for (size_t i = 0; r.files && i < r.in.n; i++)
             fprintf(stderr, "file: %s packets=%llu errors=%d\n", r.in.paths[i],
                     (unsigned long long)r.files[i].packets, r.files[i].error);
@@ -729,19 +819,18 @@ static int run_sensor(const struct ksd_config *cfg)
     }
     flush_outputs(&r); /* events before the host table when both go to standard output */
     /* with no output asked for, the flagged-host table is the answer */
-    if (cfg->hosts ||
-        (!cfg->json && !cfg->facts && !cfg->redis && !cfg->hosts_csv && !cfg->hosts_json))
+    if (cfg.hosts || (!cfg.json && !cfg.facts && !cfg.redis && !cfg.hosts_csv && !cfg.hosts_json))
         ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, stdout);
-    if (write_hosts(&r, cfg->hosts_csv, KSD_REPORT_CSV) < 0 ||
-        write_hosts(&r, cfg->hosts_json, KSD_REPORT_JSON) < 0)
+    if (write_hosts(&r, cfg.hosts_csv, KSD_REPORT_CSV) < 0 ||
+        write_hosts(&r, cfg.hosts_json, KSD_REPORT_JSON) < 0)
         dropped = 1;
 out:
-    if (stop_redis(&r, cfg->stats))
+    if (stop_redis(&r, cfg.stats))
         dropped = 1;
     if (r.sink.json) {
         /* a full disk loses events as surely as an unreachable Redis */
         if (ksd_event_out_flush(r.sink.json) != 0 || ksd_event_out_lost(r.sink.json)) {
-            log_msg("%s: %llu events could not be written", cfg->json,
+            log_msg("%s: %llu events could not be written", cfg.json,
                     (unsigned long long)ksd_event_out_lost(r.sink.json));
             dropped = 1;
         }
@@ -759,6 +848,8 @@ out:
     ksd_capture_inputs_free(&r.in);
     if (live)
         ksd_capture_close(live);
+    for (int i = 1; i < KSD_POOL_MAX_WORKERS; i++)
+        ksd_capture_close(fan[i]);
     ksd_pool_free(r.pool);
     ksd_sig_free(r.sigs);
     ksd_known_free(r.known);
@@ -779,7 +870,7 @@ int main(int argc, char **argv)
     struct ksd_config cfg;
     int rc = ksd_config_parse(&cfg, argc, argv);
     if (rc == 0 && cfg.check_sigs)
-        rc = check_signatures(cfg.check_sigs, cfg.sigfile);
+        rc = check_signatures(cfg.check_sigs, ksd_config_rules(&cfg));
     else if (rc == 0 && cfg.print_config)
         rc = print_config(&cfg);
     else if (rc == 0)

@@ -25,16 +25,12 @@
 #include "dissectors/ksd.h"
 #include "signatures/sig_int.h"
 
-#define FNV_BASIS 2166136261u
-#define FNV_PRIME 16777619u
-
 uint32_t ksd_sig_hash(const char *s, size_t n)
 {
-    uint32_t h = FNV_BASIS;
+    uint32_t h = KSD_FNV1A_BASIS;
     while (n > 0) {
         n--;
-        h ^= (uint8_t)s[n];
-        h *= FNV_PRIME;
+        h = ksd_fnv1a_byte(h, (uint8_t)s[n]);
     }
     return h;
 }
@@ -422,10 +418,9 @@ const struct ksd_rule *ksd_sig_match_domain(const struct ksd_sigset *s, const ch
     buf[len] = '\0';
 
     /* Hash from the right; record the hash at every label start. */
-    uint32_t h = FNV_BASIS;
+    uint32_t h = KSD_FNV1A_BASIS;
     for (size_t i = len; i > 0; i--) {
-        h ^= (uint8_t)buf[i - 1];
-        h *= FNV_PRIME;
+        h = ksd_fnv1a_byte(h, (uint8_t)buf[i - 1]);
         if (i - 1 == 0 || buf[i - 2] == '.') {
             if (nb == KSD_ARRAY_LEN(hs))
                 return NULL; /* more labels than any name may have */

@@ -6,17 +6,7 @@
 # shadow memory makes RSS meaningless) the flood is smaller and RSS is not
 # checked.
 set -u
-KSD=${KSD:-./ksd}
-BUILD=${BUILD:-build}
-TOOLS=${TOOLS:-$BUILD/tools}
-R=signatures/kaspersky.rules
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-no() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+. tests/lib_e2e.sh
 stat_of() { sed -n "s/^flows: .*$1=\([0-9]*\).*/\1/p" "$tmp/err"; }
 
 case "$BUILD" in *san*) N=200000 san=1 ;; *) N=1000000 san=0 ;; esac

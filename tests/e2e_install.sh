@@ -36,7 +36,7 @@ mode() { stat -c %a "$1" 2>/dev/null; }
 layout="$P/sbin/ksd:755 $P/share/ksd/kaspersky.rules:644 $P/share/ksd/ksd.conf.example:644
         $P/share/ksd/ksd-redis.conf:644 /etc/ksd/ksd.conf:644
         $P/lib/systemd/system/ksd.service:644 $P/lib/sysusers.d/ksd.conf:644
-        $P/share/man/man8/ksd.8:644 $P/share/man/man5/ksd.rules.5:644"
+        $P/share/man/man8/ksd.8:644 $P/share/man/man5/ksd.rules.5:644 /etc/logrotate.d/ksd:644"
 for e in $layout; do
     f=${e%%:*} m=${e##*:}
     if [ -f "$D$f" ] && [ "$(mode "$D$f")" = "$m" ]; then
@@ -48,6 +48,20 @@ done
 K=$D$P/sbin/ksd
 check "rules installed unchanged" cmp signatures/kaspersky.rules "$D$P/share/ksd/kaspersky.rules"
 check "redis sample installed unchanged" cmp deploy/ksd-redis.conf "$D$P/share/ksd/ksd-redis.conf"
+check "logrotate file installed unchanged" cmp deploy/logrotate.d/ksd "$D/etc/logrotate.d/ksd"
+if command -v logrotate >/dev/null 2>&1; then
+    # parse only (-d), with root for the user ksd that may not exist here
+    sed 's/ ksd ksd$/ root root/; s/ ksd$/ root/' "$D/etc/logrotate.d/ksd" >"$tmp/lr.conf"
+    if logrotate -d -s "$tmp/lr.state" "$tmp/lr.conf" >"$tmp/lr.out" 2>&1 &&
+        ! grep -q "^error" "$tmp/lr.out" && grep -q "^Handling 1 logs" "$tmp/lr.out"; then
+        ok "logrotate -d parses the installed logrotate.d/ksd"
+    else
+        no "logrotate -d parses the installed logrotate.d/ksd"
+        grep -i error "$tmp/lr.out" | sed 's/^/#   /' | head -5
+    fi
+else
+    echo "skip logrotate parse: needs logrotate (Debian package logrotate)"
+fi
 check "ksd.conf is the sample" cmp "$D$P/share/ksd/ksd.conf.example" "$D/etc/ksd/ksd.conf"
 check "installed binary runs --version" "$K" --version
 check "installed binary validates the installed rules" "$K" --check-signatures "$D$P/share/ksd/kaspersky.rules"

@@ -6,10 +6,18 @@
 # `python3 -m http.server`. Checks the JSON events (dns, sni, http_host for
 # names of signatures/kaspersky.rules), that ksd switched to user nobody
 # with no capability left while capturing (when --user is available), and
-# that SIGTERM ends it with status 0.
+# that SIGTERM ends it with status 0. A second ksd then runs as a service
+# would, with traffic from the server side: CPU over 10 idle seconds (<= 1%
+# of a core), SIGUSR1 and SIGHUP on the idle link (<= 1 s), the time from
+# each of 100 DNS queries to its complete JSON line and to its Redis stream
+# entry (p50/p99 printed, p99 <= 1 s, none lost; tests/tools/livelat.py), a
+# SYN answered by a RST from a listed address and a silent connection to a
+# DNS-learned address reported promptly, sensor:<id> on a quiet link,
+# --json and the log file renamed then SIGHUP, a real logrotate run with
+# deploy/logrotate.d/ksd, and SIGTERM on the idle link.
 #
 # Needs root (skips otherwise) and the Debian packages iproute2,
-# dnsmasq-base, openssl, python3, curl, dnsutils. Every wait is bounded;
+# dnsmasq-base, openssl, python3, curl, dnsutils (logrotate for its check). Every wait is bounded;
 # the trap removes the namespaces and stops every process started here.
 # Output: "ok N - ..." / "not ok N - ..." / "skip ..." lines.
 set -u
@@ -144,6 +152,12 @@ else
     sed 's/^/#   /' "$tmp/ksd.err" | head -5
     exit 1
 fi
+# two workers on a live interface: one socket each in a PACKET_FANOUT group
+if grep -q "PACKET_FANOUT" "$tmp/ksd.err"; then
+    ok "2 workers read their own sockets (PACKET_FANOUT)"
+else
+    no "2 workers read their own sockets (PACKET_FANOUT): $(grep 'fanout\|capturing' "$tmp/ksd.err")"
+fi
 # `ip netns exec` execs the command: the pid is ksd's own
 [ "$(cat /proc/$ksd_pid/comm 2>/dev/null)" = ksd ] || echo "# pid $ksd_pid is not ksd"
 
@@ -257,16 +271,19 @@ K=$(ip netns exec "$NS" sh -c 'getconf CLK_TCK')
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+mkdir -p "$tmp/lr"
+J2=$tmp/lr/events.json # --json, and standard error as the log file, where
+L2=$tmp/lr/ksd.log     # the shipped logrotate.d/ksd would rotate them
 redis2=""
 [ -n "$redis_args" ] && redis2="--redis 127.0.0.1:6390 --redis-prefix live2: --sensor-id live2"
 # shellcheck disable=SC2086
-ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --json "$tmp/ev2.json" --threads 2 \
-    --dedup-window 0 $redis2 >"$tmp/ksd2.out" 2>"$tmp/ksd2.err" &
+ip netns exec "$NS" "$KSD" -i vS -s "$RULES" --json "$J2" --threads 2 \
+    --dedup-window 0 $redis2 >"$tmp/ksd2.out" 2>"$L2" &
 ksd_pid=$!
-capturing2() { grep -q "capturing on vS" "$tmp/ksd2.err"; }
+capturing2() { grep -q "capturing on vS" "$L2"; }
 if ! wait_for 100 capturing2; then
     no "second ksd captures on vS"
-    sed 's/^/#   /' "$tmp/ksd2.err" | head -5
+    sed 's/^/#   /' "$L2" | head -5
     exit 1
 fi
 sleep 1 # start-up work (rule loading, nDPI) is not idle time
@@ -284,19 +301,19 @@ fi
 # SIGUSR1 and SIGHUP on the idle link: acted on within 1 s
 s0=$(now)
 kill -USR1 "$ksd_pid"
-statsout() { grep -q "^flows:" "$tmp/ksd2.err"; }
+statsout() { grep -q "^flows:" "$L2"; }
 if wait_for 10 statsout; then ok "SIGUSR1 on an idle link: statistics after $(took "$s0") s"; else
     no "SIGUSR1 on an idle link: no statistics within 1 s"; fi
 s0=$(now)
 kill -HUP "$ksd_pid"
-reloaded() { grep -q "reloaded" "$tmp/ksd2.err"; }
+reloaded() { grep -q "reloaded" "$L2"; }
 if wait_for 10 reloaded; then ok "SIGHUP on an idle link: reloaded after $(took "$s0") s"; else
     no "SIGHUP on an idle link: no reload within 1 s"; fi
 
 # 100 DNS queries, 30 ms apart, each from its own source port: time to the
 # complete JSON line and to the stream entry
 NQ=100
-inS python3 $LAT watch "$tmp/ev2.json" "$([ -n "$redis2" ] && echo 6390 || echo 0)" \
+inS python3 $LAT watch "$J2" "$([ -n "$redis2" ] && echo 6390 || echo 0)" \
     live2:events $NQ 21000 30 "$tmp/seen" &
 wpid=$!
 sleep 0.3
@@ -313,7 +330,7 @@ fi
 # promptly, not when the flow expires.
 KIP=185.85.12.10
 ip -n "$NS" addr add $KIP/32 dev lo && ip -n "$NC" route add $KIP/32 via $A
-if lat=$(inC python3 $LAT connect $KIP 443 "$tmp/ev2.json" $KIP 5) &&
+if lat=$(inC python3 $LAT connect $KIP 443 "$J2" $KIP 5) &&
     awk -v l="$lat" 'BEGIN { exit !(l <= 1.0) }'; then
     ok "SYN/RST to listed $KIP: ip event line $lat s after the SYN"
 else
@@ -329,7 +346,7 @@ s = socket.create_connection(('$B', 80), timeout=2)
 time.sleep(4)" &
 hold=$!
 s0=$(now)
-dnsip() { grep '"evidence":"dns_ip"' "$tmp/ev2.json" | grep -q "\"server\":\"$B\""; }
+dnsip() { grep '"evidence":"dns_ip"' "$J2" | grep -q "\"server\":\"$B\""; }
 if wait_for 30 dnsip; then ok "silent connection to a DNS-learned address: dns_ip event after $(took "$s0") s"; else
     no "silent connection to a DNS-learned address: no dns_ip event within 3 s"; fi
 wait $hold
@@ -345,27 +362,57 @@ if [ -n "$redis2" ]; then
 fi
 
 # Rotation: rename --json, send, SIGHUP, send: nothing lost, new lines in a new file
-mv "$tmp/ev2.json" "$tmp/ev2.json.1"
-mv "$tmp/ksd2.err" "$tmp/ksd2.err.1" # standard error is a file: the log file
+mv "$J2" "$J2.1"
+mv "$L2" "$L2.1" # standard error is a file: the log file
 inC python3 $LAT send $A 20 22000 10 s07.upd.kaspersky.com "$tmp/sent2"
 sleep 0.5
 kill -HUP "$ksd_pid"
-reopened() { [ -e "$tmp/ev2.json" ]; }
+reopened() { [ -e "$J2" ]; }
 wait_for 10 reopened
 inC python3 $LAT send $A 20 22020 10 s07.upd.kaspersky.com "$tmp/sent3"
-inS python3 $LAT watch "$tmp/ev2.json" 0 - 20 22020 3 "$tmp/seen3"
-old=$(grep -c '"sport":220[01][0-9],' "$tmp/ev2.json.1")
-new=$(grep -c '"sport":220[2-3][0-9],' "$tmp/ev2.json")
-mixed=$(grep -c '"sport":220[2-3][0-9],' "$tmp/ev2.json.1")
+inS python3 $LAT watch "$J2" 0 - 20 22020 3 "$tmp/seen3"
+old=$(grep -c '"sport":220[01][0-9],' "$J2.1")
+new=$(grep -c '"sport":220[2-3][0-9],' "$J2")
+mixed=$(grep -c '"sport":220[2-3][0-9],' "$J2.1")
 if [ "$old" -eq 20 ] && [ "$new" -eq 20 ] && [ "$mixed" -eq 0 ]; then
     ok "--json renamed, then SIGHUP: 20 events before in the old file, 20 after in a new one"
 else
     no "--json rotation: before=$old (want 20) after=$new (want 20) after-in-old=$mixed (want 0)"
 fi
-if grep -q "reloaded" "$tmp/ksd2.err" 2>/dev/null; then
+if grep -q "reloaded" "$L2" 2>/dev/null; then
     ok "log file (standard error) renamed, then SIGHUP: new messages in a new file"
 else
     no "log file (standard error) renamed, then SIGHUP: no new file with the reload message"
+fi
+
+# The shipped deploy/logrotate.d/ksd, run by logrotate on these files (paths
+# moved to the test directory, root for the user ksd, the postrotate's
+# `systemctl reload` as the SIGHUP it sends): events before the rotation in
+# the rotated file, after it in the new one, none lost.
+if command -v logrotate >/dev/null 2>&1; then
+    sed -e "s|/var/log/ksd|$tmp/lr|g" -e 's/ ksd ksd$/ root root/; s/ ksd$/ root/' \
+        -e "s|systemctl reload ksd.service.*|kill -HUP $ksd_pid|" deploy/logrotate.d/ksd >"$tmp/lr.conf"
+    chmod 755 "$tmp/lr"
+    inC python3 $LAT send $A 20 23000 10 s07.upd.kaspersky.com "$tmp/sent4"
+    sleep 0.5
+    rm -f "$J2.1" "$L2.1"
+    if logrotate -f -s "$tmp/lr.state" "$tmp/lr.conf" >"$tmp/lr.out" 2>&1; then
+        inC python3 $LAT send $A 20 23020 10 s07.upd.kaspersky.com "$tmp/sent5"
+        inS python3 $LAT watch "$J2" 0 - 20 23020 3 "$tmp/seen5"
+        rot=$(ls "$tmp/lr"/events.json-* 2>/dev/null | head -1)
+        old=$(cat "$rot" 2>/dev/null | grep -c '"sport":230[01][0-9],')
+        new=$(grep -c '"sport":230[2-3][0-9],' "$J2")
+        if [ -n "$rot" ] && [ "$old" -eq 20 ] && [ "$new" -eq 20 ] && grep -q reloaded "$L2"; then
+            ok "logrotate with deploy/logrotate.d/ksd: 20 events in ${rot##*/}, 20 in a new events.json, log file reopened"
+        else
+            no "logrotate with deploy/logrotate.d/ksd: rotated='${rot##*/}' before=$old after=$new (want 20, 20)"
+        fi
+    else
+        no "logrotate with deploy/logrotate.d/ksd ran"
+        sed 's/^/#   /' "$tmp/lr.out" | head -5
+    fi
+else
+    echo "skip logrotate rotation: needs logrotate (Debian package logrotate)"
 fi
 
 # SIGTERM on an idle link: exit 0 within 2 s

@@ -1,228 +1,12 @@
 /*
  * test_emit.c - the Redis output (sensor/output/emit.c) against real redis-server
- * and redis-sentinel processes started by the test (tests/redis_helpers.h):
- * every field of every key, AUTH with a password and with an ACL user, unix
- * sockets, an outage under load (exactly once across a server restart), a
- * replay of already stored events (no duplicates), a Sentinel failover, a
- * full spool and a full ring (drops counted), and configuration errors.
+ * processes started by the test (tests/redis_helpers.h): every field of every
+ * key, AUTH with a password and with an ACL user, unix sockets, an outage
+ * under load (exactly once across a server restart), a replay of already
+ * stored events (no duplicates), a reply lost after the store, a script cache
+ * flush, and configuration errors. Faults and failover: test_emit_faults.c.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include "tests/redis_helpers.h"
-
-#include "dissectors/ksd.h"
-#include "sensor/output/emit.h"
-#include "sensor/output/redisconn.h"
-#include "sensor/output/spool.h"
-
-#define T_MAX_SERVERS 6
-
-struct tstate {
-    struct rh_server srv[T_MAX_SERVERS]; /* stopped and removed in teardown */
-    struct ksd_emit *em;                 /* stopped in teardown if still running */
-    char dir[64];                        /* work directory: spool, auth files */
-    char path[128];                      /* scratch path inside dir */
-};
-
-static int setup(void **state)
-{
-    struct tstate *t = calloc(1, sizeof(*t));
-    if (!t || rh_mktemp(t->dir, sizeof(t->dir)) != 0) {
-        free(t);
-        return -1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct tstate *t = *state;
-    if (t->em)
-        ksd_emit_stop(t->em, 0);
-    for (int i = 0; i < T_MAX_SERVERS; i++)
-        rh_cleanup(&t->srv[i]);
-    rh_rmtree(t->dir);
-    free(t);
-    return 0;
-}
-
-static const char *in_dir(struct tstate *t, const char *name)
-{
-    snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
-    return t->path;
-}
-
-static void make_event(struct ksd_event *ev, uint64_t id, const char *client, const char *evidence,
-                       const char *category, int64_t ts_us)
-{
-    memset(ev, 0, sizeof(*ev));
-    ev->id = id;
-    ev->ts_us = ts_us;
-    snprintf(ev->sensor, sizeof(ev->sensor), "s1");
-    snprintf(ev->client, sizeof(ev->client), "%s", client);
-    snprintf(ev->server, sizeof(ev->server), "203.0.113.5");
-    ev->sport = 51514;
-    ev->dport = 443;
-    snprintf(ev->proto, sizeof(ev->proto), "tcp");
-    snprintf(ev->evidence, sizeof(ev->evidence), "%s", evidence);
-    snprintf(ev->indicator, sizeof(ev->indicator), "ksn-%llu.kaspersky-labs.com",
-             (unsigned long long)id);
-    snprintf(ev->rule, sizeof(ev->rule), "kl-%llu", (unsigned long long)id);
-    snprintf(ev->category, sizeof(ev->category), "%s", category);
-    ev->confidence = 90;
-    snprintf(ev->app, sizeof(ev->app), "TLS");
-    ev->count = 1;
-}
-
-static void simple_event(struct ksd_event *ev, uint64_t id)
-{
-    char client[32];
-    snprintf(client, sizeof(client), "10.0.%u.%u", (unsigned)(id / 250 % 250),
-             (unsigned)(id % 250));
-    make_event(ev, id, client, "sni", "telemetry", 1700000000000000LL + (int64_t)id * 1000);
-}
-
-/* Write simple_event(0 .. n-1) to the spool file t->dir/spool; returns its path. */
-static const char *spool_ids(struct tstate *t, uint64_t n)
-{
-    int err = 0;
-    struct ksd_spool *sp = ksd_spool_open(in_dir(t, "spool"), 0, &err);
-    assert_non_null(sp);
-    for (uint64_t i = 0; i < n; i++) {
-        struct ksd_event ev;
-        simple_event(&ev, i);
-        assert_int_equal(ksd_spool_append(sp, &ev, 1), 1);
-    }
-    ksd_spool_close(sp);
-    return t->path;
-}
-
-static void conf_for(struct ksd_emit_conf *c, const char *target)
-{
-    memset(c, 0, sizeof(*c));
-    c->target = target;
-    c->prefix = "t:";
-    c->sensor_id = "s1";
-    c->stats_interval_ms = 200;
-    c->connect_timeout_ms = 500;
-    c->command_timeout_ms = 1000;
-}
-
-static struct ksd_emit *start_ok(const struct ksd_emit_conf *c)
-{
-    char err[256] = "";
-    struct ksd_emit *e = ksd_emit_start(c, err, sizeof(err));
-    if (!e)
-        fail_msg("ksd_emit_start: %s", err);
-    return e;
-}
-
-static redisReply *cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    return r;
-}
-
-static long long cmd_int(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type != REDIS_REPLY_INTEGER)
-        fail_msg("expected an integer reply, got type %d (%s)", r->type,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "");
-    long long v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
-/* The command's reply must be the string want. */
-static void assert_cmd_str(redisContext *c, const char *want, const char *command)
-{
-    redisReply *r = redisCommand(c, command);
-    assert_non_null(r);
-    if (r->type != REDIS_REPLY_STRING)
-        fail_msg("%s: expected a string reply, got type %d", command, r->type);
-    assert_string_equal(r->str, want);
-    freeReplyObject(r);
-}
-
-/* Field of a flat [k, v, k, v...] reply, or NULL. */
-static const char *field(const redisReply *r, const char *k)
-{
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        if (strcmp(r->element[i]->str, k) == 0)
-            return r->element[i + 1]->str;
-    return NULL;
-}
-
-static void assert_field(const redisReply *r, const char *k, const char *want)
-{
-    const char *got = field(r, k);
-    if (!got)
-        fail_msg("field %s missing", k);
-    assert_string_equal(got, want);
-}
-
-/* Wait until sent + duplicates reaches n (or timeout_ms passes). */
-static void wait_delivered(struct ksd_emit *e, uint64_t n, int timeout_ms)
-{
-    struct ksd_emit_stats st;
-    long long end = rh_now_ms() + timeout_ms;
-    do {
-        ksd_emit_get_stats(e, &st);
-        if (st.sent + st.duplicates_skipped >= n)
-            return;
-        rh_sleep_ms(10);
-    } while (rh_now_ms() < end);
-    fail_msg("only %llu of %llu events delivered", (unsigned long long)st.sent,
-             (unsigned long long)n);
-}
-
-/*
- * Check that the stream holds ids [0, n) exactly once each; returns the
- * number missing (printed) and fails on any duplicate or foreign id.
- */
-static uint64_t check_exactly_once(redisContext *c, const char *key, uint64_t n)
-{
-    unsigned char *seen = calloc(n, 1);
-    assert_non_null(seen);
-    redisReply *r = cmd(c, "XRANGE %s - +", key);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *f = r->element[i]->element[1];
-        const char *id = field(f, "id");
-        assert_non_null(id);
-        unsigned long long v = strtoull(id, NULL, 16);
-        assert_true(v < n);
-        if (seen[v])
-            fail_msg("event id %llu stored twice", v);
-        seen[v] = 1;
-    }
-    freeReplyObject(r);
-    uint64_t missing = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        if (!seen[i]) {
-            if (missing < 20)
-                print_message("lost event id %llu\n", (unsigned long long)i);
-            missing++;
-        }
-    }
-    free(seen);
-    return missing;
-}
+#include "tests/emit_fixture.h"
 
 static void test_emit_parse_target_forms_and_errors(void **state)
 {
@@ -549,7 +333,7 @@ static void test_emit_wrong_password_keeps_events_in_spool(void **state)
     struct ksd_event ev;
     simple_event(&ev, 7);
     assert_int_equal(ksd_emit_push(t->em, &ev), 0);
-    rh_sleep_ms(300);
+    wait_failing(t->em, 1, 5000);
     struct ksd_emit_stats st;
     ksd_emit_get_stats(t->em, &st);
     assert_int_equal(st.connected, 0);
@@ -601,7 +385,7 @@ static void test_emit_connects_when_redis_comes_up_later(void **state)
         simple_event(&ev, i);
         assert_int_equal(ksd_emit_push(t->em, &ev), 0);
     }
-    rh_sleep_ms(300);
+    wait_failing(t->em, 1, 5000); /* it tried, and failed */
     assert_int_equal(rh_start(s, NULL), 0);
     assert_int_equal(ksd_emit_stop(t->em, 8000), 0);
     t->em = NULL;
@@ -638,7 +422,7 @@ static void test_emit_outage_under_load_exactly_once(void **state)
         simple_event(&ev, i);
         assert_int_equal(ksd_emit_push(t->em, &ev), 0);
     }
-    rh_sleep_ms(1000);
+    wait_failing(t->em, 1, 5000);
     struct ksd_emit_stats st;
     ksd_emit_get_stats(t->em, &st);
     assert_int_equal(st.pushed, total);
@@ -673,7 +457,7 @@ static void test_emit_outage_under_load_exactly_once(void **state)
     redisFree(rc);
     struct stat sb;
     assert_int_equal(stat(in_dir(t, "spool"), &sb), 0);
-    assert_int_equal(sb.st_size, 0);
+    assert_int_equal(sb.st_size, KSD_SPOOL_FILE_HDR); /* all retired */
 }
 
 static void test_emit_replay_of_stored_events_not_duplicated(void **state)
@@ -979,306 +763,8 @@ static void test_emit_replay_honours_markers_of_earlier_versions(void **state)
     redisFree(rc);
 }
 
-static void test_emit_rejected_event_retried_then_dropped_unmarked(void **state)
-{
-    struct tstate *t = *state;
-    struct rh_server *s = &t->srv[0];
-    assert_int_equal(rh_start(s, NULL), 0);
-    redisContext *rc = rh_connect(s);
-    assert_non_null(rc);
-    /* the stream key has the wrong type: every XADD fails inside the script */
-    freeReplyObject(cmd(rc, "SET t:events not-a-stream"));
-    char target[64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
-    struct ksd_emit_conf c;
-    conf_for(&c, target);
-    t->em = start_ok(&c);
-    struct ksd_event ev;
-    for (uint64_t i = 0; i < 3; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
-    }
-    struct ksd_emit_stats st;
-    long long end = rh_now_ms() + 5000;
-    do {
-        ksd_emit_get_stats(t->em, &st);
-        rh_sleep_ms(10);
-    } while (st.dropped < 3 && rh_now_ms() < end);
-    assert_int_equal(st.dropped, 3);
-    assert_int_equal(st.sent, 0);
-    assert_true(st.errors >= 3 * KSD_EMIT_MAX_ATTEMPTS);
-    /* a failed event leaves no seen marker behind, so it could be stored later */
-    assert_int_equal(cmd_int(rc, "EXISTS t:seen:s1:m28333333"), 0);
-    assert_int_equal(cmd_int(rc, "EXISTS t:host:10.0.0.0"), 0);
-    /* once the key is fixed, new events land */
-    freeReplyObject(cmd(rc, "DEL t:events"));
-    simple_event(&ev, 3);
-    assert_int_equal(ksd_emit_push(t->em, &ev), 0);
-    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
-    t->em = NULL;
-    assert_int_equal(cmd_int(rc, "XLEN t:events"), 1);
-    redisFree(rc);
-}
-
-static void log_to_stderr(void *arg, const char *msg)
-{
-    (void)arg;
-    print_message("  [emit] %s\n", msg);
-}
-
-/*
- * The hosts key has the wrong type: the fresh path stores the events, their
- * markers and host hashes, reports the failed ZADD as an error, and a
- * resend of the same ids (a replay) finds them all.
- */
-static void test_emit_wrong_hosts_key_stores_events_counts_error(void **state)
-{
-    struct tstate *t = *state;
-    struct rh_server *s = &t->srv[0];
-    assert_int_equal(rh_start(s, NULL), 0);
-    redisContext *rc = rh_connect(s);
-    assert_non_null(rc);
-    freeReplyObject(cmd(rc, "SET t:hosts not-a-zset"));
-    char target[64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
-    struct ksd_emit_conf c;
-    conf_for(&c, target);
-    t->em = start_ok(&c);
-    struct ksd_event ev;
-    for (uint64_t i = 0; i < 5; i++) {
-        simple_event(&ev, i);
-        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
-    }
-    wait_delivered(t->em, 5, 5000);
-    struct ksd_emit_stats st;
-    ksd_emit_get_stats(t->em, &st);
-    assert_int_equal(st.sent, 5);
-    assert_true(st.errors >= 1);
-    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
-    t->em = NULL;
-    assert_int_equal(check_exactly_once(rc, "t:events", 5), 0);
-    assert_cmd_str(rc, "1", "HGET t:host:10.0.0.4 events");
-    spool_ids(t, 5);
-    c.spool_path = t->path;
-    t->em = start_ok(&c);
-    wait_delivered(t->em, 5, 5000);
-    ksd_emit_get_stats(t->em, &st);
-    assert_int_equal(st.duplicates_skipped, 5);
-    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
-    t->em = NULL;
-    assert_int_equal(check_exactly_once(rc, "t:events", 5), 0);
-    redisFree(rc);
-}
-
-static void test_emit_full_spool_drops_counted_then_replays(void **state)
-{
-    struct tstate *t = *state;
-    struct rh_server *s = &t->srv[0];
-    s->port = rh_free_port(); /* nobody listens */
-    char target[64], spool[128];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
-    snprintf(spool, sizeof(spool), "%s", in_dir(t, "spool"));
-    struct ksd_emit_conf c;
-    conf_for(&c, target);
-    c.queue_max = 100;
-    c.spool_path = spool;
-    c.spool_max_bytes = 64 * 1024;
-    t->em = start_ok(&c);
-    struct ksd_event ev;
-    int refused = 0;
-    for (uint64_t i = 0; i < 2000; i++) {
-        simple_event(&ev, i);
-        if (ksd_emit_push(t->em, &ev) == KSD_ELIMIT)
-            refused++;
-    }
-    struct ksd_emit_stats st;
-    ksd_emit_get_stats(t->em, &st);
-    assert_int_equal(st.pushed, 2000);
-    assert_true(st.dropped > 0);
-    assert_int_equal(st.dropped, (uint64_t)refused);
-    assert_int_equal(st.spooled + st.queued_now + st.dropped, 2000);
-    assert_int_equal(st.spool_now, st.spooled);
-    /* stop without Redis: the ring cannot all go to the full spool */
-    assert_int_equal(ksd_emit_stop(t->em, 0), KSD_ELIMIT);
-    t->em = NULL;
-
-    int err = 0;
-    struct ksd_spool *sp = ksd_spool_open(spool, 0, &err);
-    assert_non_null(sp);
-    struct ksd_spool_stats ss;
-    ksd_spool_get_stats(sp, &ss);
-    ksd_spool_close(sp);
-    assert_true(ss.records >= st.spooled);
-    assert_true(ss.bytes <= 64 * 1024);
-
-    /* Redis comes up: the next run replays the spool, in order */
-    assert_int_equal(rh_start(s, NULL), 0);
-    t->em = start_ok(&c);
-    wait_delivered(t->em, ss.records, 5000);
-    ksd_emit_get_stats(t->em, &st);
-    assert_int_equal(st.replayed, ss.records);
-    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
-    t->em = NULL;
-    redisContext *rc = rh_connect(s);
-    assert_non_null(rc);
-    assert_int_equal(cmd_int(rc, "XLEN t:events"), (long long)ss.records);
-    /* the first ones (oldest) are the ones kept, in push order */
-    redisReply *r = cmd(rc, "XRANGE t:events - + COUNT 3");
-    assert_int_equal(r->elements, 3);
-    for (size_t i = 0; i < 3; i++) {
-        char want[24];
-        snprintf(want, sizeof(want), "%016zx", i);
-        assert_field(r->element[i]->element[1], "id", want);
-    }
-    freeReplyObject(r);
-    redisFree(rc);
-}
-
-static void test_emit_full_ring_without_spool_counts_drops(void **state)
-{
-    struct tstate *t = *state;
-    struct rh_server *s = &t->srv[0];
-    assert_int_equal(rh_start(s, NULL), 0);
-    char target[64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", s->port);
-    struct ksd_emit_conf c;
-    conf_for(&c, target);
-    c.queue_max = 10;
-    t->em = start_ok(&c);
-    wait_delivered(t->em, 0, 100);
-    struct ksd_event ev;
-    uint64_t refused = 0;
-    for (uint64_t i = 0; i < 5000; i++) {
-        simple_event(&ev, i);
-        if (ksd_emit_push(t->em, &ev) != 0)
-            refused++;
-    }
-    assert_true(refused > 0);
-    assert_int_equal(ksd_emit_stop(t->em, 3000), 0);
-    t->em = NULL;
-    redisContext *rc = rh_connect(s);
-    assert_non_null(rc);
-    assert_int_equal(cmd_int(rc, "XLEN t:events"), (long long)(5000 - refused));
-    redisReply *r = cmd(rc, "HGET t:sensor:s1 dropped");
-    char want[24];
-    snprintf(want, sizeof(want), "%llu", (unsigned long long)refused);
-    assert_string_equal(r->str, want);
-    freeReplyObject(r);
-    redisFree(rc);
-}
-
-/* Sentinel master address as "port", or 0. */
-static int sentinel_master_port(struct rh_server *sen)
-{
-    redisContext *c = rh_connect(sen);
-    int port = 0;
-    if (!c)
-        return 0;
-    redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name mymaster");
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        port = atoi(r->element[1]->str);
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return port;
-}
-
-static size_t sentinel_count(struct rh_server *sen, const char *what)
-{
-    redisContext *c = rh_connect(sen);
-    size_t n = 0;
-    if (!c)
-        return 0;
-    redisReply *r = redisCommand(c, "SENTINEL %s mymaster", what);
-    if (r && r->type == REDIS_REPLY_ARRAY)
-        n = r->elements;
-    if (r)
-        freeReplyObject(r);
-    redisFree(c);
-    return n;
-}
-
-static void test_emit_sentinel_failover_exactly_once(void **state)
-{
-    struct tstate *t = *state;
-    struct rh_server *m = &t->srv[0], *rep = &t->srv[1];
-    const char *fast[] = {"--repl-diskless-sync-delay", "0", NULL};
-    assert_int_equal(rh_start(m, fast), 0);
-    char mport[16];
-    snprintf(mport, sizeof(mport), "%d", m->port);
-    const char *ro[] = {"--replicaof", "127.0.0.1", mport, NULL};
-    assert_int_equal(rh_start(rep, ro), 0);
-    for (int i = 2; i < 5; i++)
-        assert_int_equal(rh_start_sentinel(&t->srv[i], m->port, 2), 0);
-    /* wait until the replica is in sync and the sentinels know it and each
-     * other */
-    long long end = rh_now_ms() + 15000;
-    for (;;) {
-        redisContext *rc = rh_connect(rep);
-        assert_non_null(rc);
-        redisReply *r = cmd(rc, "INFO replication");
-        int ready = strstr(r->str, "master_link_status:up") != NULL;
-        freeReplyObject(r);
-        redisFree(rc);
-        for (int i = 2; i < 5; i++)
-            ready &= sentinel_count(&t->srv[i], "replicas") == 1 &&
-                     sentinel_count(&t->srv[i], "sentinels") == 2;
-        if (ready)
-            break;
-        assert_true(rh_now_ms() < end);
-        rh_sleep_ms(100);
-    }
-    char target[160];
-    snprintf(target, sizeof(target), "sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/mymaster",
-             t->srv[2].port, t->srv[3].port, t->srv[4].port);
-    struct ksd_emit_conf c;
-    conf_for(&c, target);
-    c.spool_path = in_dir(t, "spool");
-    c.connect_timeout_ms = 300;
-    c.log = log_to_stderr;
-    t->em = start_ok(&c);
-
-    /* push at ~2000 events/s; kill the master after 1 s; keep pushing until
-     * the sentinels have promoted the replica, then 1 s more */
-    struct ksd_event ev;
-    uint64_t i = 0;
-    long long killed = 0, promoted = 0;
-    long long t0 = rh_now_ms();
-    end = t0 + 20000;
-    for (;;) {
-        simple_event(&ev, i++);
-        assert_int_equal(ksd_emit_push(t->em, &ev), 0);
-        long long now = rh_now_ms();
-        if (!killed && now - t0 >= 1000) {
-            rh_kill(m);
-            killed = now;
-        }
-        if (killed && !promoted && i % 100 == 0 && sentinel_master_port(&t->srv[2]) == rep->port)
-            promoted = now;
-        if (promoted && now - promoted >= 1000)
-            break;
-        assert_true(now < end);
-        rh_sleep_ms(1);
-    }
-    print_message("sentinel: %llu events, failover took %lld ms\n", (unsigned long long)i,
-                  promoted - killed);
-    struct ksd_emit_stats st;
-    assert_int_equal(ksd_emit_stop_stats(t->em, 15000, &st), 0);
-    t->em = NULL;
-    redisContext *rc = rh_connect(rep);
-    assert_non_null(rc);
-    long long stored = cmd_int(rc, "XLEN t:events");
-    uint64_t lost = check_exactly_once(rc, "t:events", i); /* fails on a duplicate */
-    print_message("sentinel: %llu events pushed, %llu stored on the new master, %llu lost, 0 "
-                  "twice; sender: sent %llu, duplicates skipped %llu, dropped %llu, "
-                  "unreplicated batches %llu, reconnects %llu\n",
-                  (unsigned long long)i, (unsigned long long)stored, (unsigned long long)lost,
-                  (unsigned long long)st.sent, (unsigned long long)st.duplicates_skipped,
-                  (unsigned long long)st.dropped, (unsigned long long)st.unreplicated,
-                  (unsigned long long)st.reconnects);
-    assert_int_equal(lost, 0);
-    redisFree(rc);
-}
+/* The stream key has the wrong type (an operator's mistake): the events are
+ * kept and retried, never dropped, and land once the key is fixed. */
 
 int main(void)
 {
@@ -1304,15 +790,6 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_emit_replay_honours_markers_of_earlier_versions, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_emit_rejected_event_retried_then_dropped_unmarked,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_emit_wrong_hosts_key_stores_events_counts_error, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_emit_full_spool_drops_counted_then_replays, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_emit_full_ring_without_spool_counts_drops, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_emit_sentinel_failover_exactly_once, setup, teardown),
     };
-    return cmocka_run_group_tests_name("emit", tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -426,6 +426,12 @@ static void test_http_host_control_bytes_not_evidence(void **state)
         assert_int_equal(q.host_bad, 1);
         assert_string_equal(q.host, "");
     }
+    /* the same for the authority of a CONNECT (an HTAB inside the target) */
+    struct ksd_http_req c;
+    size_t used = 0;
+    assert_int_equal(parse("CONNECT a\t.kaspersky.com:443 HTTP/1.1\r\n\r\n", &c, &used), KSD_OK);
+    assert_int_equal(c.has_target_host, 0);
+    assert_string_equal(c.target_host, "");
     /* a clean value is still taken */
     struct ksd_http_req q;
     size_t consumed = 0;

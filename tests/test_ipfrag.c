@@ -513,6 +513,39 @@ static void test_ipfrag_garbage_survives(void **state)
     ksd_ipfrag_free(NULL);
 }
 
+/* Memory accounting for the reassembly budget: two datagrams held, the
+ * oldest named and dropped first (counted as evicted), a completed one
+ * gives its memory back. */
+static void test_ipfrag_mem_and_drop_oldest(void **state)
+{
+    (void)state;
+    struct ksd_ipfrag *fr = ksd_ipfrag_new();
+    static uint8_t pl[3000];
+    struct fb f;
+    uint64_t first = 0;
+    size_t n = udp_payload(pl, 2000, 1);
+    assert_int_equal(ksd_ipfrag_mem(fr), 0);
+    assert_int_equal(ksd_ipfrag_oldest(fr, &first), 0);
+    frag4(&f, 1, pl, 0, 1000, 1);
+    assert_int_equal(offer(fr, &f, 100, 0).rc, 0);
+    size_t one = ksd_ipfrag_mem(fr);
+    assert_true(one >= 1000);
+    frag4(&f, 2, pl, 0, 1000, 1);
+    assert_int_equal(offer(fr, &f, 200, 0).rc, 0);
+    assert_int_equal(ksd_ipfrag_mem(fr), 2 * one);
+    assert_int_equal(ksd_ipfrag_oldest(fr, &first), 1);
+    assert_int_equal(first, 100);
+    ksd_ipfrag_drop_oldest(fr);
+    assert_int_equal(ksd_ipfrag_stats(fr)->evicted, 1);
+    assert_int_equal(ksd_ipfrag_mem(fr), one);
+    assert_int_equal(ksd_ipfrag_oldest(fr, &first), 1);
+    assert_int_equal(first, 200);
+    frag4(&f, 2, pl, 1000, n - 1000, 0);
+    assert_int_equal(offer(fr, &f, 300, 0).rc, 1);
+    assert_int_equal(ksd_ipfrag_mem(fr), 0);
+    ksd_ipfrag_free(fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_ipfrag_ctx_keeps_datagrams_apart),
         cmocka_unit_test(test_ipfrag_gtp_over_fragmented_outer),
         cmocka_unit_test(test_ipfrag_garbage_survives),
+        cmocka_unit_test(test_ipfrag_mem_and_drop_oldest),
     };
     return cmocka_run_group_tests_name("ipfrag", tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "tests/redis_helpers.h" /* rh_mktemp, rh_rmtree */
 #include "sensor/path/known.h"
 
 struct tdir {
@@ -30,8 +31,7 @@ static int setup(void **state)
     struct tdir *t = calloc(1, sizeof(*t));
     if (!t)
         return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/ksd-known-XXXXXX");
-    if (!mkdtemp(t->dir)) {
+    if (rh_mktemp(t->dir, sizeof(t->dir)) != 0) {
         free(t);
         return -1;
     }
@@ -43,8 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct tdir *t = *state;
-    unlink(t->path);
-    rmdir(t->dir);
+    rh_rmtree(t->dir);
     free(t);
     return 0;
 }

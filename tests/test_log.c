@@ -1,7 +1,8 @@
 /*
  * test_log.c - sensor/log.c: the standard-error format "ksd: message",
  * control characters replaced so one call is one line, long messages cut
- * with a marker, and nothing on standard error once syslog is chosen.
+ * with a marker, nothing on standard error once syslog is chosen, and a
+ * log file (standard error a regular file) reopened by path after a rename.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,6 +104,33 @@ static void test_log_syslog_mode_leaves_stderr_alone(void **state)
     assert_string_equal(c.buf, "ksd: back on stderr\n");
 }
 
+static void test_log_reopen_after_rename(void **state)
+{
+    (void)state;
+    struct capture c;
+    char moved[80], err[256];
+    cap_begin(&c); /* standard error is now a regular file: the log file */
+    ksd_log_init(0, "ksd");
+    ksd_log(LOG_INFO, "before");
+    snprintf(moved, sizeof(moved), "%s.1", c.path);
+    assert_int_equal(rename(c.path, moved), 0);
+    ksd_log(LOG_INFO, "between");
+    assert_int_equal(ksd_log_reopen(err, sizeof(err)), 0);
+    ksd_log(LOG_INFO, "after");
+    cap_end(&c); /* reads (and removes) the file at the original path */
+    assert_string_equal(c.buf, "ksd: after\n");
+    int fd = open(moved, O_RDONLY);
+    assert_true(fd >= 0);
+    char old[256];
+    ssize_t n = read(fd, old, sizeof(old) - 1);
+    close(fd);
+    unlink(moved);
+    assert_true(n > 0);
+    old[n] = '\0';
+    assert_string_equal(old, "ksd: before\nksd: between\n");
+    ksd_log_init(0, "ksd"); /* standard error is the terminal or pipe again */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_log_control_chars_cannot_forge_lines),
         cmocka_unit_test(test_log_long_message_cut_with_marker),
         cmocka_unit_test(test_log_syslog_mode_leaves_stderr_alone),
+        cmocka_unit_test(test_log_reopen_after_rename),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

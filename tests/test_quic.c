@@ -797,6 +797,29 @@ static void test_quic_probe_uses_v2_packet_types(void **state)
     assert_int_equal(ksd_quic_probe(pkt, sizeof(pkt)), 0);
 }
 
+/* Memory: a flow whose Initial does not decrypt holds the small state only
+ * (no CRYPTO buffer); one that decrypts holds a buffer sized to its CRYPTO
+ * bytes, far below KSD_QUIC_MAX_CRYPTO for a small hello. */
+static void test_quic_mem_crypto_buffer_only_once_decrypted(void **state)
+{
+    static uint8_t pkt[1200];
+    struct ksd_tls_hello h;
+    struct ksd_quic *q = ksd_quic_new();
+    (void)state;
+    size_t idle = ksd_quic_mem(q);
+    assert_true(idle > 0 && idle < 512);
+    assert_int_equal(ksd_quic_mem(NULL), 0);
+    load(rfc9001_a2_packet, pkt, sizeof(pkt));
+    pkt[sizeof(pkt) - 1] ^= 1; /* the AEAD tag no longer verifies */
+    assert_int_equal(ksd_quic_feed(q, pkt, sizeof(pkt), &h), KSD_EINVAL);
+    assert_int_equal(ksd_quic_mem(q), idle);
+    pkt[sizeof(pkt) - 1] ^= 1;
+    assert_int_equal(ksd_quic_feed(q, pkt, sizeof(pkt), &h), KSD_OK);
+    assert_true(ksd_quic_mem(q) > idle);
+    assert_true(ksd_quic_mem(q) < idle + 4096);
+    ksd_quic_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -824,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_quic_wrong_dcid_or_flipped_bit_rejected),
         cmocka_unit_test(test_quic_garbage_and_headers_rejected),
         cmocka_unit_test(test_quic_probe_uses_v2_packet_types),
+        cmocka_unit_test(test_quic_mem_crypto_buffer_only_once_decrypted),
     };
     return cmocka_run_group_tests_name("quic", tests, setup, NULL);
 }

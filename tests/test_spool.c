@@ -125,6 +125,7 @@ static void test_spool_codec_roundtrip_full_fields(void **state)
     snprintf(ev.managed, sizeof(ev.managed), "exception");
     snprintf(ev.ruleset, sizeof(ev.ruleset), "# ksd rules 2026-01-01");
     snprintf(ev.app, sizeof(ev.app), "TLS");
+    snprintf(ev.pcap, sizeof(ev.pcap), "site-a/2026-12-01/span0.pcapng");
     ev.ts_us = -5;
     ev.confidence = 100;
     ev.count = 77;
@@ -157,17 +158,21 @@ static void test_spool_decode_rejects_overlong_string(void **state)
     /* bad version */
     make_event(&ev, 1);
     n = ksd_spool_encode(&ev, buf, sizeof(buf));
-    buf[0] = 3;
+    buf[0] = 4;
     assert_int_equal(ksd_spool_decode(buf, (size_t)n, &ev), KSD_EINVAL);
-    /* a version 1 record (no community_id, client MAC and name: the last
-     * four strings, empty here, 2 length bytes each) still decodes */
+    /* a version 1 record (no community_id, client MAC and name, pcap: the
+     * last five strings, empty here, 2 length bytes each) still decodes */
     struct ksd_event back;
     make_event(&ev, 1);
     n = ksd_spool_encode(&ev, buf, sizeof(buf));
     buf[0] = 1;
-    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 8, &back), KSD_OK);
+    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 10, &back), KSD_OK);
     assert_memory_equal(&ev, &back, sizeof(ev));
     assert_int_equal(ksd_spool_decode(buf, (size_t)n, &back), KSD_EINVAL);
+    /* a version 2 record (no pcap) still decodes */
+    buf[0] = 2;
+    assert_int_equal(ksd_spool_decode(buf, (size_t)n - 2, &back), KSD_OK);
+    assert_memory_equal(&ev, &back, sizeof(ev));
 }
 
 static void test_spool_replays_in_append_order(void **state)
@@ -186,8 +191,8 @@ static void test_spool_replays_in_append_order(void **state)
     ksd_spool_get_stats(s, &st);
     assert_int_equal(st.records, 510);
     assert_int_equal(drain_expect(s, 1), 511);
-    /* fully consumed: the file is truncated */
-    assert_int_equal(file_size(f->path), 0);
+    /* fully consumed: the file is truncated to its header */
+    assert_int_equal(file_size(f->path), KSD_SPOOL_FILE_HDR);
     ksd_spool_get_stats(s, &st);
     assert_int_equal(st.records, 0);
     assert_int_equal(st.consumed, 510);
@@ -227,7 +232,8 @@ static void test_spool_crc_damage_skipped_and_counted(void **state)
     struct ksd_spool *s = ksd_spool_open(f->path, 0, &err);
     assert_non_null(s);
     append_range(s, 0, 3);
-    off_t one = file_size(f->path) / 3; /* equal-size records */
+    off_t one = (file_size(f->path) - KSD_SPOOL_FILE_HDR) / 3; /* equal-size records */
+    off_t h = KSD_SPOOL_FILE_HDR;
     append_range(s, 3, 10);
     ksd_spool_close(s);
 
@@ -235,12 +241,12 @@ static void test_spool_crc_damage_skipped_and_counted(void **state)
     int fd = open(f->path, O_RDWR);
     assert_true(fd >= 0);
     unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, one + 20), 1);
+    assert_int_equal(pread(fd, &b, 1, h + one + 20), 1);
     b ^= 0x40;
-    assert_int_equal(pwrite(fd, &b, 1, one + 20), 1);
-    assert_int_equal(pread(fd, &b, 1, 5 * one + 4), 1);
+    assert_int_equal(pwrite(fd, &b, 1, h + one + 20), 1);
+    assert_int_equal(pread(fd, &b, 1, h + 5 * one + 4), 1);
     b ^= 0x01;
-    assert_int_equal(pwrite(fd, &b, 1, 5 * one + 4), 1);
+    assert_int_equal(pwrite(fd, &b, 1, h + 5 * one + 4), 1);
     close(fd);
 
     s = ksd_spool_open(f->path, 0, &err);
@@ -255,6 +261,7 @@ static void test_spool_crc_damage_skipped_and_counted(void **state)
     struct ksd_spool_stats st;
     ksd_spool_get_stats(s, &st);
     assert_int_equal(st.corrupt, 2);
+    assert_int_equal(st.corrupt_at, h + one); /* where the first damage starts */
     assert_int_equal(ksd_spool_consume(s, next, 8), 0);
     assert_int_equal(ksd_spool_pending(s), 0);
     ksd_spool_close(s);
@@ -371,6 +378,58 @@ static void test_spool_second_opener_refused(void **state)
     assert_null(ksd_spool_open("/nonexistent-dir/x/spool", 0, &err));
 }
 
+/* A file that is not a spool is refused and left as it was; an empty one is
+ * taken. */
+static void test_spool_foreign_file_refused_untouched(void **state)
+{
+    struct fixture *f = *state;
+    int err = 0;
+    static const char text[] = "#!/bin/sh\necho this is not a spool\n";
+    FILE *fp = fopen(f->path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp), sizeof(text) - 1);
+    fclose(fp);
+    assert_null(ksd_spool_open(f->path, 0, &err));
+    assert_int_equal(err, KSD_SPOOL_EFOREIGN);
+    char back[128];
+    fp = fopen(f->path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(back, 1, sizeof(back), fp), sizeof(text) - 1);
+    fclose(fp);
+    assert_memory_equal(back, text, sizeof(text) - 1);
+    /* an empty file becomes a spool */
+    assert_int_equal(truncate(f->path, 0), 0);
+    struct ksd_spool *s = ksd_spool_open(f->path, 0, &err);
+    assert_non_null(s);
+    assert_int_equal(file_size(f->path), KSD_SPOOL_FILE_HDR);
+    ksd_spool_close(s);
+}
+
+/* Delivered records are retired: a reopen reads from the stored position. */
+static void test_spool_read_position_survives_reopen(void **state)
+{
+    struct fixture *f = *state;
+    int err = 0;
+    struct ksd_event out[8];
+    uint64_t next;
+    struct ksd_spool *s = ksd_spool_open(f->path, 0, &err);
+    assert_non_null(s);
+    append_range(s, 1, 11);
+    assert_int_equal(ksd_spool_replaying(s), 0);
+    assert_int_equal(ksd_spool_peek(s, out, 4, &next), 4);
+    assert_int_equal(ksd_spool_consume(s, next, 4), 0);
+    ksd_spool_close(s); /* as after kill -9: nothing else is written at close */
+    s = ksd_spool_open(f->path, 0, &err);
+    assert_non_null(s);
+    struct ksd_spool_stats st;
+    ksd_spool_get_stats(s, &st);
+    assert_int_equal(st.records, 6);
+    assert_int_equal(ksd_spool_replaying(s), 1);
+    assert_int_equal(drain_expect(s, 5), 11);
+    assert_int_equal(ksd_spool_replaying(s), 0);
+    ksd_spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +444,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spool_reopen_keeps_records_and_cuts_torn_tail, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_spool_second_opener_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_foreign_file_refused_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_read_position_survives_reopen, setup, teardown),
     };
     return cmocka_run_group_tests_name("spool", tests, NULL, NULL);
 }

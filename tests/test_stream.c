@@ -2,7 +2,9 @@
  * test_stream.c - unit tests for sensor/path/stream.c, the per-direction TCP
  * stream reassembler: ordering, segmentation, retransmission, overlap
  * (first data wins), sequence wrap-around, mid-stream pickup, the hole and
- * window limits (GAP/FULL), sliding consume, and memory release.
+ * window limits (GAP/FULL), sliding consume, memory release, decoys (a
+ * second version where overlaps disagree, weak bad-checksum segments) and
+ * the TCP checksum check.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -707,6 +709,133 @@ static void test_stream_shuffled_overlapping_segments_rebuild(void **state)
     }
 }
 
+/* ---- decoys: two versions where overlapping segments disagree ---------- */
+
+static const uint8_t real_b[] = "REAL-HELLO-with-the-kaspersky-name";
+static const uint8_t decoy_b[] = "DECOY-HELO-with-another-namexxxxxx";
+
+/* The first (alt == 0) or second version holds exactly want[0, n). */
+static void assert_view(const struct ksd_stream *s, int alt, const uint8_t *want, size_t n)
+{
+    size_t len = 0;
+    const uint8_t *d = alt ? ksd_stream_alt_data(s, &len) : ksd_stream_data(s, &len);
+    assert_non_null(d);
+    assert_int_equal(len, n);
+    assert_memory_equal(d, want, n);
+}
+
+/* The decoy whole, then the real bytes at the same sequence number: the
+ * first version keeps the decoy, the second has the real bytes. */
+static void test_stream_decoy_first_second_version_real(void **state)
+{
+    struct ksd_stream s;
+    struct ksd_stream_stats st = {0};
+    size_t n = sizeof(real_b) - 1, len;
+    (void)state;
+    assert_int_equal(sizeof(real_b), sizeof(decoy_b));
+    ksd_stream_init(&s);
+    ksd_stream_syn(&s, 99);
+    assert_int_equal(ksd_stream_add(&s, 100, decoy_b, n, &st), 1);
+    assert_null(ksd_stream_alt_data(&s, &len));
+    assert_int_equal(ksd_stream_add(&s, 100, real_b, n, &st), 0);
+    assert_view(&s, 0, decoy_b, n);
+    assert_view(&s, 1, real_b, n);
+    assert_int_equal(st.alternates, 1);
+    assert_int_equal(st.overlap_diffs, 1);
+    /* an identical retransmission creates nothing */
+    ksd_stream_free(&s);
+    ksd_stream_init(&s);
+    ksd_stream_add(&s, 100, real_b, n, NULL);
+    ksd_stream_add(&s, 100, real_b, n, NULL);
+    assert_null(ksd_stream_alt_data(&s, &len));
+    ksd_stream_free(&s);
+}
+
+/* The decoy's tail out of order, then the real bytes in order: the first
+ * version is a mix, the second the real bytes. */
+static void test_stream_decoy_tail_out_of_order(void **state)
+{
+    struct ksd_stream s;
+    size_t n = sizeof(real_b) - 1, k = 10, len;
+    uint8_t mix[sizeof(real_b)];
+    (void)state;
+    memcpy(mix, real_b, k);
+    memcpy(mix + k, decoy_b + k, n - k);
+    ksd_stream_init(&s);
+    ksd_stream_syn(&s, 99);
+    assert_int_equal(ksd_stream_add(&s, 100 + (uint32_t)k, decoy_b + k, n - k, NULL), 0);
+    assert_int_equal(ksd_stream_add(&s, 100, real_b, n, NULL), 1);
+    assert_view(&s, 0, mix, n);
+    assert_view(&s, 1, real_b, n);
+    /* both versions slide together; later bytes go into both */
+    ksd_stream_consume(&s, 5);
+    assert_int_equal(ksd_stream_add(&s, 100 + (uint32_t)n, (const uint8_t *)"++", 2, NULL), 1);
+    const uint8_t *a = ksd_stream_data(&s, &len);
+    assert_int_equal(len, n - 5 + 2);
+    assert_memory_equal(a, mix + 5, n - 5);
+    assert_memory_equal(a + n - 5, "++", 2);
+    a = ksd_stream_alt_data(&s, &len);
+    assert_int_equal(len, n - 5 + 2);
+    assert_memory_equal(a, real_b + 5, n - 5);
+    assert_memory_equal(a + n - 5, "++", 2);
+    assert_true(ksd_stream_mem(&s) > 2 * (n - 5));
+    ksd_stream_free(&s);
+    assert_int_equal(ksd_stream_mem(&s), 0);
+}
+
+/* Weak (bad checksum) segments only fill holes: a weak decoy first is
+ * overruled in the second version by a good copy; a weak decoy after the
+ * good bytes changes nothing and makes no second version. */
+static void test_stream_weak_segments_fill_holes_only(void **state)
+{
+    struct ksd_stream s;
+    size_t n = sizeof(real_b) - 1, len;
+    (void)state;
+    ksd_stream_init(&s);
+    assert_int_equal(ksd_stream_add_seg(&s, 100, decoy_b, n, 1, NULL), 1);
+    assert_int_equal(ksd_stream_add_seg(&s, 100, real_b, n, 0, NULL), 0);
+    assert_view(&s, 1, real_b, n);
+    ksd_stream_free(&s);
+
+    ksd_stream_init(&s);
+    assert_int_equal(ksd_stream_add_seg(&s, 100, real_b, n, 0, NULL), 1);
+    assert_int_equal(ksd_stream_add_seg(&s, 100, decoy_b, n, 1, NULL), 0);
+    assert_null(ksd_stream_alt_data(&s, &len));
+    assert_view(&s, 0, real_b, n);
+    ksd_stream_free(&s);
+}
+
+/* The TCP checksum of a decoded IPv4 packet: good, bad after a flipped
+ * payload byte, unknown when the capture cut the packet. */
+static void test_stream_tcp_checksum(void **state)
+{
+    /* 10.0.0.1:40001 -> 10.0.0.2:443, seq 1, PSH|ACK, payload "hello" */
+    uint8_t ip[45] = {0x45, 0, 0, 45, 0,   0,   0x40, 0,   64,   6,    0,    0,
+                      10,   0, 0, 1,  10,  0,   0,    2,   0x9c, 0x41, 0x01, 0xbb,
+                      0,    0, 0, 1,  0,   0,   0,    0,   0x50, 0x18, 0xff, 0xff,
+                      0,    0, 0, 0,  'h', 'e', 'l',  'l', 'o'};
+    struct ksd_pkt p;
+    uint32_t sum = 0;
+    (void)state;
+    /* fill in the TCP checksum by hand: pseudo-header + segment */
+    for (int i = 12; i < 20; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+    sum += 6 + 25;
+    for (int i = 20; i < 45; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | (i + 1 < 45 ? ip[i + 1] : 0));
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    ip[36] = (uint8_t)(~sum >> 8);
+    ip[37] = (uint8_t)~sum;
+    assert_int_equal(ksd_decode_ip(ip, sizeof(ip), &p), KSD_DEC_OK);
+    assert_int_equal(ksd_stream_tcp_checksum(&p), 1);
+    ip[44] ^= 1;
+    assert_int_equal(ksd_decode_ip(ip, sizeof(ip), &p), KSD_DEC_OK);
+    assert_int_equal(ksd_stream_tcp_checksum(&p), 0);
+    assert_int_equal(ksd_decode_ip(ip, sizeof(ip) - 2, &p), KSD_DEC_OK);
+    assert_int_equal(ksd_stream_tcp_checksum(&p), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -732,6 +861,10 @@ int main(void)
         cmocka_unit_test(test_stream_null_payload_rejected),
         cmocka_unit_test(test_stream_huge_seq_jumps),
         cmocka_unit_test(test_stream_shuffled_overlapping_segments_rebuild),
+        cmocka_unit_test(test_stream_decoy_first_second_version_real),
+        cmocka_unit_test(test_stream_decoy_tail_out_of_order),
+        cmocka_unit_test(test_stream_weak_segments_fill_holes_only),
+        cmocka_unit_test(test_stream_tcp_checksum),
     };
 
     return cmocka_run_group_tests_name("stream", tests, setup_src, NULL);

@@ -1,5 +1,5 @@
 /*
- * report.h - the read side of ksd's Redis keys (CONTRACT.md "Redis keys"):
+ * report.h - the read side of ksd's Redis keys (ksd(8) REDIS KEYS):
  * flagged hosts with their verdict, per-site roll-up, latest events, hourly
  * timeline, sensor health and the live channel; and the `ksd report`
  * command that prints them. The dashboard (web.h) uses the same functions.

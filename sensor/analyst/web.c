@@ -200,56 +200,21 @@ struct web_query {
     long n;                     /* hours or count */
 };
 
-/* Run one API call on the shared connection; reopen it once when broken. */
-static int run_api(struct ksd_web *w, enum web_api api, const struct web_query *q,
-                   struct ksd_report_buf *b, char *err, size_t errlen)
+/* One report call on the shared connection, reopened once when broken. */
+typedef int (*web_db_fn)(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b);
+
+static int run_db(struct ksd_web *w, web_db_fn fn, void *arg, struct ksd_report_buf *b, char *err,
+                  size_t errlen)
 {
     int rc = KSD_EINVAL;
     pthread_mutex_lock(&w->mu);
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!w->db) {
-            w->db = ksd_report_open(&w->rc, err, errlen);
-            if (!w->db)
-                break;
-        }
+        if (!w->db && !(w->db = ksd_report_open(&w->rc, err, errlen)))
+            break;
         b->len = 0;
         if (b->p)
             b->p[0] = '\0';
-        switch (api) {
-            case WEB_API_HOSTS:
-            case WEB_API_SITES: {
-                struct ksd_report_host *h = NULL;
-                struct ksd_report_site *s = NULL;
-                size_t n = 0;
-                rc = ksd_report_hosts(w->db, &q->f, &h, &n);
-                if (rc == KSD_OK && api == WEB_API_HOSTS) {
-                    ksd_report_hosts_json(b, h, n);
-                } else if (rc == KSD_OK) {
-                    size_t ns = ksd_report_sites(h, n, &s);
-                    ksd_report_sites_json(b, s, ns);
-                }
-                free(h);
-                free(s);
-                break;
-            }
-            case WEB_API_TIMELINE:
-                rc = ksd_report_timeline_json(w->db, (int)q->n, b);
-                break;
-            case WEB_API_SENSORS:
-                rc = ksd_report_sensors_json(w->db, b);
-                break;
-            case WEB_API_EVENTS:
-                rc = ksd_report_events_json(w->db, (size_t)q->n, b);
-                break;
-            case WEB_API_METRICS: {
-                struct ksd_metrics *m = calloc(1, sizeof(*m));
-                rc = m ? ksd_report_sensors(w->db, ksd_metrics_add, m) : KSD_ENOMEM;
-                if (rc == KSD_OK)
-                    ksd_metrics_format(m, b);
-                free(m);
-                break;
-            }
-        }
+        rc = fn(w->db, arg, b);
         if (rc == KSD_OK)
             break;
         snprintf(err, errlen, "%s", ksd_report_error(w->db));
@@ -262,6 +227,55 @@ static int run_api(struct ksd_web *w, enum web_api api, const struct web_query *
     if (rc == KSD_OK && b->oom) {
         snprintf(err, errlen, "out of memory");
         rc = KSD_ENOMEM;
+    }
+    return rc;
+}
+
+/* The call of one web_api on a connection (run_db's callback). */
+struct web_api_call {
+    enum web_api api;          /* which */
+    const struct web_query *q; /* its arguments */
+};
+
+static int api_call(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b)
+{
+    const struct web_api_call *a = arg;
+    const struct web_query *q = a->q;
+    int rc = KSD_EINVAL;
+    switch (a->api) {
+        case WEB_API_HOSTS:
+        case WEB_API_SITES: {
+            struct ksd_report_host *h = NULL;
+            struct ksd_report_site *s = NULL;
+            size_t n = 0;
+            rc = ksd_report_hosts(db, &q->f, &h, &n);
+            if (rc == KSD_OK && a->api == WEB_API_HOSTS) {
+                ksd_report_hosts_json(b, h, n);
+            } else if (rc == KSD_OK) {
+                size_t ns = ksd_report_sites(h, n, &s);
+                ksd_report_sites_json(b, s, ns);
+            }
+            free(h);
+            free(s);
+            break;
+        }
+        case WEB_API_TIMELINE:
+            rc = ksd_report_timeline_json(db, (int)q->n, b);
+            break;
+        case WEB_API_SENSORS:
+            rc = ksd_report_sensors_json(db, b);
+            break;
+        case WEB_API_EVENTS:
+            rc = ksd_report_events_json(db, (size_t)q->n, b);
+            break;
+        case WEB_API_METRICS: {
+            struct ksd_metrics *m = calloc(1, sizeof(*m));
+            rc = m ? ksd_report_sensors(db, ksd_metrics_add, m) : KSD_ENOMEM;
+            if (rc == KSD_OK)
+                ksd_metrics_format(m, b);
+            free(m);
+            break;
+        }
     }
     return rc;
 }
@@ -302,7 +316,8 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
             return send_json_error(c, MHD_HTTP_BAD_REQUEST, "count: 1..1000");
     }
     enum MHD_Result ok;
-    if (run_api(w, api, &q, &b, err, sizeof(err)) != KSD_OK)
+    struct web_api_call call = {api, &q};
+    if (run_db(w, api_call, &call, &b, err, sizeof(err)) != KSD_OK)
         ok = send_json_error(c, MHD_HTTP_BAD_GATEWAY, err[0] ? err : "Redis error");
     else
         ok = send_bytes(c, MHD_HTTP_OK,
@@ -314,38 +329,6 @@ static enum MHD_Result serve_api(struct ksd_web *w, struct MHD_Connection *c, en
 }
 
 /* ---- host page and trend (issue 17, points 8 and 9) ---- */
-
-/* One report call on the shared connection, reopened once when broken: the
- * rule of run_api for the calls that are not a web_api. */
-typedef int (*web_db_fn)(struct ksd_report_db *db, void *arg, struct ksd_report_buf *b);
-
-static int run_db(struct ksd_web *w, web_db_fn fn, void *arg, struct ksd_report_buf *b, char *err,
-                  size_t errlen)
-{
-    int rc = KSD_EINVAL;
-    pthread_mutex_lock(&w->mu);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (!w->db && !(w->db = ksd_report_open(&w->rc, err, errlen)))
-            break;
-        b->len = 0;
-        if (b->p)
-            b->p[0] = '\0';
-        rc = fn(w->db, arg, b);
-        if (rc == KSD_OK)
-            break;
-        snprintf(err, errlen, "%s", ksd_report_error(w->db));
-        if (!ksd_report_broken(w->db))
-            break;
-        ksd_report_close(w->db);
-        w->db = NULL;
-    }
-    pthread_mutex_unlock(&w->mu);
-    if (rc == KSD_OK && b->oom) {
-        snprintf(err, errlen, "out of memory");
-        rc = KSD_ENOMEM;
-    }
-    return rc;
-}
 
 struct web_host_arg {
     const char *client; /* asked for */

@@ -47,7 +47,8 @@
 #include "sensor/output/emit_int.h"
 #include "sensor/output/spool.h"
 
-#define EMIT_SYNC_MS 1000 /* spool fsync period */
+#define EMIT_SYNC_MS      1000 /* spool fsync period */
+#define EMIT_STOP_BACKOFF 250  /* reconnect backoff cap while stopping, ms */
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -116,8 +117,50 @@ void ksd_emit_drop_conn(struct ksd_emit *e, const char *why)
     e->st.errors++;
     pthread_mutex_unlock(&e->mu);
     e->next_connect = now + e->backoff_ms;
-    e->backoff_ms =
-        e->backoff_ms * 2 > KSD_EMIT_BACKOFF_MAX ? KSD_EMIT_BACKOFF_MAX : e->backoff_ms * 2;
+    /* while stopping, keep trying every few hundred ms until the deadline */
+    int cap = e->stop_seen ? EMIT_STOP_BACKOFF : KSD_EMIT_BACKOFF_MAX;
+    e->backoff_ms = e->backoff_ms * 2 > cap ? cap : e->backoff_ms * 2;
+}
+
+const char *ksd_emit_drop_name(enum ksd_emit_drop d)
+{
+    static const char *const names[KSD_EMIT_DROP_N] = {"queue_full", "rejected", "unsent_at_exit"};
+    return d < KSD_EMIT_DROP_N ? names[d] : "?";
+}
+
+/* Count n dropped events of cause d. Caller holds e->mu. */
+static void drop_locked(struct ksd_emit *e, enum ksd_emit_drop d, uint64_t n)
+{
+    e->st.drops[d] += n;
+    e->st.dropped += n;
+}
+
+/* Log each drop cause and spool damage once (from the output thread). */
+static void log_news(struct ksd_emit *e)
+{
+    struct ksd_emit_stats st;
+    pthread_mutex_lock(&e->mu);
+    st = e->st;
+    pthread_mutex_unlock(&e->mu);
+    for (int d = 0; d < KSD_EMIT_DROP_N; d++) {
+        if (st.drops[d] == 0 || (e->drops_logged & (1u << d)))
+            continue;
+        static const char *const why[KSD_EMIT_DROP_N] = {
+            "the queue is full (no spool, or the spool is full or failing)",
+            "Redis refused them for good", "Redis was unreachable at stop and there is no spool"};
+        emit_log(e, "dropping events: %s (counted as dropped_%s)", why[d],
+                 ksd_emit_drop_name((enum ksd_emit_drop)d));
+        e->drops_logged |= 1u << d;
+    }
+    if (e->spool && !e->corrupt_logged) {
+        struct ksd_spool_stats ss;
+        ksd_spool_get_stats(e->spool, &ss);
+        if (ss.corrupt) {
+            emit_log(e, "spool %s: damaged data at byte %llu skipped (counted as spool_corrupt)",
+                     e->spool_path, (unsigned long long)ss.corrupt_at);
+            e->corrupt_logged = 1;
+        }
+    }
 }
 
 /* ---- ring and spool ---- */
@@ -147,16 +190,34 @@ int ksd_emit_push(struct ksd_emit *e, const struct ksd_event *ev)
 {
     pthread_mutex_lock(&e->mu);
     e->st.pushed++;
+    if (e->spool && e->count == 0) {
+        /* the spool is the queue: written before the event is sent, so a
+         * crash loses nothing that was pushed (the ring only takes events
+         * while the spool is full or failing, and until it is empty again) */
+        int w = ksd_spool_append(e->spool, ev, 1);
+        if (w == 1) {
+            e->st.spooled++;
+            e->sp_new++;
+            if (e->waiting && e->wake_sp && e->count + e->sp_new >= e->wake_at)
+                pthread_cond_signal(&e->cv);
+            pthread_mutex_unlock(&e->mu);
+            if (e->sync == KSD_EMIT_SYNC_ALWAYS)
+                ksd_spool_sync(e->spool);
+            return 0;
+        }
+        if (w < 0)
+            e->st.errors++;
+    }
     if (e->count == e->cap && e->spool)
         spill_locked(e, KSD_EMIT_SPILL_CHUNK);
     if (e->count == e->cap) {
-        e->st.dropped++;
+        drop_locked(e, KSD_EMIT_DROP_QUEUE, 1);
         pthread_mutex_unlock(&e->mu);
         return KSD_ELIMIT;
     }
     e->ring[(e->head + e->count) % e->cap] = *ev;
     e->count++;
-    if (e->waiting && e->count >= e->wake_at)
+    if (e->waiting && e->count + (e->wake_sp ? e->sp_new : 0) >= e->wake_at)
         pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return 0;
@@ -189,15 +250,16 @@ void ksd_emit_get_stats(struct ksd_emit *e, struct ksd_emit_stats *out)
  * Wait until count >= wake_at, stop, or the monotonic time until. Returns at
  * once if the condition already holds.
  */
-static void wait_for(struct ksd_emit *e, size_t wake_at, int64_t until)
+static void wait_for(struct ksd_emit *e, size_t wake_at, int use_sp, int64_t until)
 {
     pthread_mutex_lock(&e->mu);
     if (e->stopping && e->deadline < until)
         until = e->deadline;
-    while (e->count < wake_at && ksd_emit_mono_ms() < until) {
+    while (e->count + (use_sp ? e->sp_new : 0) < wake_at && ksd_emit_mono_ms() < until) {
         struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000};
         int was_stopping = e->stopping;
         e->wake_at = wake_at;
+        e->wake_sp = use_sp;
         e->waiting = 1;
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
         e->waiting = 0;
@@ -211,8 +273,13 @@ static void wait_for(struct ksd_emit *e, size_t wake_at, int64_t until)
 static size_t fill_batch(struct ksd_emit *e)
 {
     e->batch_from_spool = 0;
+    e->batch_replay = 0;
+    pthread_mutex_lock(&e->mu);
+    e->sp_new = 0;
+    pthread_mutex_unlock(&e->mu);
     for (int guard = 0; e->spool && guard < 64 && ksd_spool_pending(e->spool) > 0; guard++) {
         uint64_t next;
+        e->batch_replay = ksd_spool_replaying(e->spool);
         int n = ksd_spool_peek(e->spool, e->batch, KSD_EMIT_MAX_BATCH, &next);
         if (n < 0) {
             pthread_mutex_lock(&e->mu);
@@ -286,8 +353,8 @@ void ksd_emit_commit_batch(struct ksd_emit *e)
     pthread_mutex_lock(&e->mu);
     e->st.sent += stored;
     e->st.duplicates_skipped += dup;
-    e->st.dropped += drop;
-    if (e->batch_from_spool)
+    drop_locked(e, KSD_EMIT_DROP_REJECTED, drop);
+    if (e->batch_replay)
         e->st.replayed += stored + dup;
     e->inflight = e->batch_from_spool ? 0 : k;
     pthread_mutex_unlock(&e->mu);
@@ -295,7 +362,7 @@ void ksd_emit_commit_batch(struct ksd_emit *e)
 
 static int send_stats(struct ksd_emit *e)
 {
-    char v[11][24];
+    char v[15][24];
     char ttl[16];
     struct ksd_sensor_snapshot s;
     struct ksd_emit_stats st;
@@ -315,12 +382,45 @@ static int send_stats(struct ksd_emit *e)
     snprintf(v[7], sizeof(v[7]), "%llu", (unsigned long long)st.dropped);
     snprintf(v[8], sizeof(v[8]), "%llu", (unsigned long long)st.sent);
     snprintf(v[9], sizeof(v[9]), "%llu", (unsigned long long)st.spooled);
-    snprintf(v[10], sizeof(v[10]), "%lld", (long long)time(NULL)); /* this refresh */
+    for (int d = 0; d < KSD_EMIT_DROP_N; d++)
+        snprintf(v[10 + d], sizeof(v[0]), "%llu", (unsigned long long)st.drops[d]);
+    snprintf(v[13], sizeof(v[13]), "%llu", (unsigned long long)st.spool_corrupt);
+    snprintf(v[14], sizeof(v[14]), "%lld", (long long)time(NULL)); /* this refresh */
     snprintf(ttl, sizeof(ttl), "%d", e->stats_ttl_s);
-    const char *hset[] = {"HSET",    e->k_sensor, "packets", v[0], "bytes",   v[1], "drops",   v[2],
-                          "flows",   v[3],        "events",  v[4], "backlog", v[5], "started", v[6],
-                          "version", version,     "dropped", v[7], "sent",    v[8], "spooled", v[9],
-                          "updated", v[10]};
+    const char *hset[] = {"HSET",
+                          e->k_sensor,
+                          "packets",
+                          v[0],
+                          "bytes",
+                          v[1],
+                          "drops",
+                          v[2],
+                          "flows",
+                          v[3],
+                          "events",
+                          v[4],
+                          "backlog",
+                          v[5],
+                          "started",
+                          v[6],
+                          "version",
+                          version,
+                          "dropped",
+                          v[7],
+                          "sent",
+                          v[8],
+                          "spooled",
+                          v[9],
+                          "dropped_queue_full",
+                          v[10],
+                          "dropped_rejected",
+                          v[11],
+                          "dropped_unsent_at_exit",
+                          v[12],
+                          "spool_corrupt",
+                          v[13],
+                          "updated",
+                          v[14]};
     const char *expire[] = {"EXPIRE", e->k_sensor, ttl};
     if (redisAppendCommandArgv(e->ctx, (int)KSD_ARRAY_LEN(hset), hset, NULL) != REDIS_OK ||
         redisAppendCommandArgv(e->ctx, 3, expire, NULL) != REDIS_OK)
@@ -329,12 +429,17 @@ static int send_stats(struct ksd_emit *e)
         redisReply *r = NULL;
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
             return -1;
-        if (r->type == REDIS_REPLY_ERROR) {
+        int type = r->type;
+        freeReplyObject(r);
+        if (type == REDIS_REPLY_ERROR) {
             pthread_mutex_lock(&e->mu);
             e->st.errors++;
             pthread_mutex_unlock(&e->mu);
+        } else if (type != REDIS_REPLY_INTEGER) {
+            /* HSET and EXPIRE answer integers: this is not a Redis we know */
+            snprintf(e->errmsg, sizeof(e->errmsg), "unexpected reply to HSET/EXPIRE");
+            return -1;
         }
-        freeReplyObject(r);
     }
     return 0;
 }
@@ -370,17 +475,18 @@ static void emit_finish(struct ksd_emit *e)
         }
     dropped += e->count;
     e->count = 0;
-    e->st.dropped += dropped;
+    drop_locked(e, KSD_EMIT_DROP_EXIT, dropped);
     e->connected = 0;
     pthread_mutex_unlock(&e->mu);
-    if (dropped)
+    if (dropped || e->st.dropped)
         e->result = KSD_ELIMIT;
     else if (e->spool && ksd_spool_pending(e->spool) > 0)
         e->result = 1;
     else
         e->result = 0;
-    if (e->spool)
+    if (e->spool && e->sync != KSD_EMIT_SYNC_NEVER)
         ksd_spool_sync(e->spool);
+    log_news(e);
 }
 
 static void *emit_main(void *arg)
@@ -404,11 +510,18 @@ static void *emit_main(void *arg)
         int work = e->nbatch > 0 || queued > 0 || (e->spool && ksd_spool_pending(e->spool) > 0);
         if (stopping && (!work || now >= deadline))
             break;
+        if (stopping && !e->stop_seen) {
+            /* try at once, and again every EMIT_STOP_BACKOFF ms until the deadline */
+            e->stop_seen = 1;
+            e->backoff_ms = KSD_EMIT_BACKOFF_MIN;
+            e->next_connect = now;
+        }
         if (now >= e->next_sync) {
             /* kept moving without a spool too: the waits below end at next_sync */
-            if (e->spool)
+            if (e->spool && e->sync == KSD_EMIT_SYNC_1S)
                 ksd_spool_sync(e->spool);
             e->next_sync = now + EMIT_SYNC_MS;
+            log_news(e);
         }
         if (!e->ctx) {
             if (now >= e->next_connect && emit_connect(e) != 0) {
@@ -430,7 +543,7 @@ static void *emit_main(void *arg)
                     pthread_mutex_unlock(&e->mu);
                 }
                 int64_t until = e->next_connect < e->next_sync ? e->next_connect : e->next_sync;
-                wait_for(e, e->spool ? (e->cap / 2 > 0 ? e->cap / 2 : 1) : SIZE_MAX, until);
+                wait_for(e, e->spool ? (e->cap / 2 > 0 ? e->cap / 2 : 1) : SIZE_MAX, 0, until);
                 continue;
             }
         }
@@ -443,7 +556,7 @@ static void *emit_main(void *arg)
         }
         if (e->nbatch == 0 && fill_batch(e) == 0) {
             int64_t until = e->next_stats < e->next_sync ? e->next_stats : e->next_sync;
-            wait_for(e, 1, until);
+            wait_for(e, 1, 1, until);
             continue;
         }
         if (ksd_store_send_batch(e) != 0)
@@ -551,13 +664,17 @@ struct ksd_emit *ksd_emit_start(const struct ksd_emit_conf *c, char *err, size_t
     }
     if (c->spool_path) {
         int serr = 0;
+        copy_str(e->spool_path, sizeof(e->spool_path), c->spool_path);
+        e->sync = c->spool_sync;
         uint64_t max = c->spool_max_bytes ? c->spool_max_bytes : 256ull << 20;
         e->spool = ksd_spool_open(c->spool_path, max, &serr);
         if (!e->spool) {
-            snprintf(err, errlen, "spool %s: %s", c->spool_path,
-                     serr == -EWOULDBLOCK
-                         ? "in use by another process"
-                         : (serr < 0 && serr > -4096 ? strerror(-serr) : "not a regular file"));
+            snprintf(err, errlen, "%s: %s", c->spool_path,
+                     serr == KSD_SPOOL_EFOREIGN   ? "not a ksd spool"
+                     : serr == KSD_SPOOL_EVERSION ? "a ksd spool of another version"
+                     : serr == -EWOULDBLOCK       ? "in use by another process"
+                     : serr < 0 && serr > -4096   ? strerror(-serr)
+                                                  : "not a regular file");
             goto fail;
         }
     }

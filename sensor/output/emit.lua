@@ -27,7 +27,7 @@ local zok = typeok(KEYS[2], 'zset')
 local bids, bev, bnew = {}, {}, {}
 for b = 1, nb do bids[b], bev[b], bnew[b] = {}, {}, {} end
 for j = 1, n do
-  local p = 8 + (j - 1) * 27
+  local p = 8 + (j - 1) * 28
   local b = tonumber(A[p])
   local l = bids[b]
   l[#l + 1] = A[p + 17]
@@ -55,7 +55,7 @@ local cev, evfs = {}, {}
 for c = 1, nc do cev[c] = {} end
 for j = 1, n do
   if not res[j] then
-    local p = 8 + (j - 1) * 27
+    local p = 8 + (j - 1) * 28
     local l = cev[tonumber(A[p + 1])]
     l[#l + 1] = j
     evfs[j] = 'ev:' .. A[p + 11]
@@ -86,7 +86,7 @@ end
 local function xadd(p)
   local k = KEYS[1]
   if A[p + 18] == '' and A[p + 19] == '' and A[p + 20] == '' and A[p + 21] == '' and
-     A[p + 23] == '' and A[p + 24] == '' and A[p + 25] == '' then
+     A[p + 23] == '' and A[p + 24] == '' and A[p + 25] == '' and A[p + 27] == '' then
     if A[p + 22] ~= '' then
       redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', 'ts', A[p + 4], 'sensor', A[p + 5],
                  'client', A[p + 6], 'server', A[p + 7], 'sport', A[p + 8], 'dport', A[p + 9],
@@ -116,12 +116,13 @@ local function xadd(p)
       f[#f + 1] = 'client_name'; f[#f + 1] = A[p + 25]
       f[#f + 1] = 'client_name_source'; f[#f + 1] = A[p + 26]
     end
+    if A[p + 27] ~= '' then f[#f + 1] = 'pcap'; f[#f + 1] = A[p + 27] end
     redis.call('XADD', k, 'MAXLEN', '~', maxlen, '*', unpack(f))
   end
   redis.call('PUBLISH', chan, A[p + 3])
 end
 for j = 1, n do
-  local p = 8 + (j - 1) * 27
+  local p = 8 + (j - 1) * 28
   local s = host[tonumber(A[p + 1])]
   if not res[j] then
     local ok, err = pcall(xadd, p)
@@ -166,7 +167,7 @@ for c = 1, nc do
     for f, v in pairs(s.set) do h[#h + 1] = f; h[#h + 1] = v end
     local ok, err = pcall(redis.call, 'HSET', s.key, unpack(h))
     if ok and s.zadd and zok then
-      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 27 + 6])
+      ok, err = pcall(redis.call, 'ZADD', KEYS[2], s.zadd, A[8 + (cev[c][1] - 1) * 28 + 6])
     elseif ok and s.zadd then
       ok, err = false, wrongtype(KEYS[2])
     end

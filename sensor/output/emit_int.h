@@ -40,7 +40,7 @@ struct emit_slot {
     char json[EMIT_JSON_MAX];  /* ksd_event_json */
 };
 
-#define EMIT_ARGS_PER_EVENT 30 /* 3 keys (bucket, host, former seen key) + 27 values */
+#define EMIT_ARGS_PER_EVENT 31 /* 3 keys (bucket, host, former seen key) + 28 values */
 #define EMIT_MAX_ARGS       (16 + KSD_EMIT_GROUP * EMIT_ARGS_PER_EVENT)
 #define EMIT_CHASH          (4 * KSD_EMIT_GROUP) /* client hash slots, a power of two */
 
@@ -113,7 +113,11 @@ struct ksd_emit {
     size_t head;                     /* oldest */
     size_t count;                    /* queued */
     size_t inflight;                 /* batch size, for stats */
-    size_t wake_at;                  /* thread waits until count >= wake_at */
+    size_t wake_at;                  /* thread waits until count (+ sp_new) >= wake_at */
+    size_t sp_new;                   /* events spooled since the thread last read */
+    int wake_sp;                     /* the wait counts sp_new */
+    enum ksd_emit_sync sync;         /* spool fsync policy */
+    char spool_path[256];            /* for log messages */
     int waiting;                     /* thread is in cond wait */
     int stopping;                    /* ksd_emit_stop called */
     int64_t deadline;                /* monotonic ms, when stopping */
@@ -132,6 +136,9 @@ struct ksd_emit {
     int64_t next_sync;        /* monotonic ms */
     int64_t wait_skip_until;  /* no WAIT before this, monotonic ms */
     int down_logged;          /* the current outage was logged */
+    int stop_seen;            /* the stop was seen: backoff reset, short retries */
+    unsigned drops_logged;    /* bit per enum ksd_emit_drop already logged */
+    int corrupt_logged;       /* spool damage was logged */
     int ever_connected;       /* for the reconnect counter */
     struct ksd_event *batch;  /* KSD_EMIT_MAX_BATCH events in flight */
     unsigned char *status;    /* enum emit_status per batch event */
@@ -139,6 +146,7 @@ struct ksd_emit {
     size_t nbatch;            /* events in batch */
     size_t batch_orig;        /* events the spool batch started with */
     int batch_from_spool;     /* batch was read from the spool */
+    int batch_replay;         /* ... and holds records of an earlier run */
     int batch_sent;           /* some of the batch went out: resend with emit_script */
     uint64_t batch_next;      /* spool position after the batch */
     struct emit_slot *slots;  /* KSD_EMIT_GROUP per-event scratch */

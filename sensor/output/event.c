@@ -1,6 +1,6 @@
 /*
- * event.c - JSON encoding of detection events (CONTRACT.md "Detection
- * event"). Captured strings may hold any byte: the encoder escapes quotes,
+ * event.c - JSON encoding of detection events (README.md "Events", ksd(8)
+ * DETECTION EVENTS). Captured strings may hold any byte: the encoder escapes quotes,
  * backslashes and control characters, passes valid UTF-8 through and turns
  * every byte that is not part of a valid UTF-8 sequence into \u00XX, so the
  * output is always valid JSON in valid UTF-8. The encoder never allocates.

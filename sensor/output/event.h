@@ -1,8 +1,9 @@
 /*
- * event.h - a detection event, as ../CONTRACT.md describes it, and its JSON
- * encoding. Every field is a fixed-size, NUL-terminated copy: an event owns
- * no pointers, so it can be queued, spooled to disk and sent to Redis from
- * another thread without any lifetime question.
+ * event.h - a detection event, as README.md "Events" and ksd(8) DETECTION
+ * EVENTS describe it, and its JSON encoding. Every field is a fixed-size,
+ * NUL-terminated copy: an event owns no pointers, so it can be queued,
+ * spooled to disk and sent to Redis from another thread without any
+ * lifetime question.
  */
 #ifndef KSD_EVENT_H
 #define KSD_EVENT_H

@@ -1,8 +1,10 @@
 /*
- * spool.c - the on-disk overflow spool of the Redis output (layout and
- * recovery rules in spool.h). The emitter appends here when its in-memory
- * ring is full or Redis is unreachable, and replays from here, oldest first,
- * once Redis answers again.
+ * spool.c - the on-disk queue of the Redis output (layout and recovery
+ * rules in spool.h). With a spool, the emitter appends every event here as
+ * it is pushed (a write(2) into the page cache) and sends from here, oldest
+ * first; delivered records are retired by moving the read position, which
+ * the file header keeps, so a run after a crash replays only what was not
+ * acknowledged.
  *
  * What it does: append-only writes with pwrite(2) at a tracked end offset,
  * CRC-32 per record, skip-and-count of damaged regions, cut-off of a torn
@@ -10,8 +12,8 @@
  * exclusive flock so two sensors never share one spool.
  *
  * What it does not do: it never fsyncs on append (the emitter calls
- * ksd_spool_sync about once a second and at stop), it does not persist the
- * read position (after a crash the whole file is replayed again; the Redis
+ * ksd_spool_sync per its --spool-sync policy), it does not write the read
+ * position durably (a crash may replay records delivered just before; the Redis
  * side deduplicates by event id), and it does not compact: space of consumed
  * records counts against the cap until the spool drains completely.
  *
@@ -33,11 +35,13 @@
 #include "dissectors/ksd.h"
 #include "dissectors/rd.h"
 
-#define SPOOL_VERSION  2            /* 1: without the last four string fields (still read) */
+#define SPOOL_VERSION                                                                              \
+    3 /* 1: without the last five string fields, 2: without pcap (both still read) */
 #define SPOOL_RBUF     (256 * 1024) /* read chunk; holds many maximal records */
 #define SPOOL_MAX_SCAN (UINT64_MAX)
 
 static const unsigned char spool_magic[4] = {'K', 'S', 'P', '1'};
+static const unsigned char file_magic[8] = {'K', 'S', 'D', 'S', 'P', 'O', 'O', 'L'};
 
 struct ksd_spool {
     int fd;                    /* spool file, flocked */
@@ -50,6 +54,9 @@ struct ksd_spool {
     unsigned char *wbuf;       /* append encoding buffer */
     size_t wcap;               /* its size */
     unsigned char *rbuf;       /* read buffer, SPOOL_RBUF bytes */
+    uint64_t base;             /* first record offset: KSD_SPOOL_FILE_HDR, 0 legacy */
+    uint64_t run_start;        /* records from here on were appended by this process */
+    uint64_t damage_at;        /* offset of the first damage of the last walk */
 };
 
 uint32_t ksd_spool_crc32(uint32_t crc, const void *buf, size_t len)
@@ -78,11 +85,13 @@ static uint32_t get_le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The 17 string fields in payload order, as (pointer, capacity). Version 1
+/* The 18 string fields in payload order, as (pointer, capacity). Version 1
  * records (before community_id and the client's MAC and name existed) hold
- * the first SPOOL_NSTR_OLD; they decode with those four empty. */
-#define SPOOL_NSTR     17
-#define SPOOL_NSTR_OLD 13
+ * the first SPOOL_NSTR_OLD, version 2 records (before pcap) the first
+ * SPOOL_NSTR_V2; they decode with the others empty. */
+#define SPOOL_NSTR     18
+#define SPOOL_NSTR_OLD 13 /* version 1 */
+#define SPOOL_NSTR_V2  17 /* version 2: all but pcap */
 static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPOOL_NSTR])
 {
     size_t i = 0;
@@ -109,6 +118,7 @@ static void str_fields(struct ksd_event *ev, char *f[SPOOL_NSTR], size_t cap[SPO
     SPOOL_F(client_mac);
     SPOOL_F(client_name);
     SPOOL_F(client_name_source);
+    SPOOL_F(pcap);
 #undef SPOOL_F
 }
 
@@ -147,7 +157,7 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     size_t fcap[SPOOL_NSTR];
     memset(ev, 0, sizeof(*ev));
     uint8_t version = rd_u8(&r);
-    if (version != SPOOL_VERSION && version != 1)
+    if (version != SPOOL_VERSION && version != 1 && version != 2)
         return KSD_EINVAL;
     uint64_t id = rd_le32(&r);
     id |= (uint64_t)rd_le32(&r) << 32;
@@ -161,7 +171,7 @@ int ksd_spool_decode(const unsigned char *buf, size_t len, struct ksd_event *ev)
     ev->count = rd_le32(&r);
     str_fields(ev, f, fcap);
     for (size_t i = 0; i < SPOOL_NSTR; i++) {
-        if (i == SPOOL_NSTR_OLD && version == 1)
+        if ((i == SPOOL_NSTR_OLD && version == 1) || (i == SPOOL_NSTR_V2 && version == 2))
             break;
         size_t l = rd_le16(&r);
         if (rd_err(&r) || l >= fcap[i])
@@ -269,6 +279,8 @@ static long walk(struct ksd_spool *s, uint64_t pos, uint64_t end, struct ksd_eve
             if (r == 0 && !at_end)
                 break; /* record continues in the next chunk */
             if (!in_damage) {
+                if (*corrupt == 0)
+                    s->damage_at = pos + i;
                 (*corrupt)++;
                 in_damage = 1;
             }
@@ -290,6 +302,16 @@ static long walk(struct ksd_spool *s, uint64_t pos, uint64_t end, struct ksd_eve
     }
     *next = pos;
     return (long)got;
+}
+
+/* The file header with read position rd. 0 or -errno. */
+static int write_header(struct ksd_spool *s, uint64_t rd)
+{
+    unsigned char h[KSD_SPOOL_FILE_HDR] = {0};
+    memcpy(h, file_magic, 8);
+    put_le(h + 8, KSD_SPOOL_FILE_VERSION, 4);
+    put_le(h + 16, rd, 8);
+    return pwrite_full(s->fd, h, sizeof(h), 0);
 }
 
 struct ksd_spool *ksd_spool_open(const char *path, uint64_t max_bytes, int *err)
@@ -326,34 +348,56 @@ struct ksd_spool *ksd_spool_open(const char *path, uint64_t max_bytes, int *err)
     }
     s->max_bytes = max_bytes;
     uint64_t size = (uint64_t)sb.st_size;
-    if (size > 0) {
+    unsigned char hdr[KSD_SPOOL_FILE_HDR];
+    ssize_t hl = size > 0 ? pread_full(s->fd, hdr, sizeof(hdr), 0) : 0;
+    if (hl < 0) {
+        e = (int)hl;
+        goto fail;
+    }
+    if (size == 0) {
+        /* a new (or empty) file: ours from now on */
+        if ((e = write_header(s, KSD_SPOOL_FILE_HDR)) != 0)
+            goto fail;
+        s->base = s->rd = s->wr = KSD_SPOOL_FILE_HDR;
+    } else if (hl >= 4 && memcmp(hdr, spool_magic, 4) == 0) {
+        /* written by a version without a file header: records from 0 */
+        s->base = s->rd = 0;
+    } else if (hl == KSD_SPOOL_FILE_HDR && memcmp(hdr, file_magic, 8) == 0) {
+        if (get_le32(hdr + 8) != KSD_SPOOL_FILE_VERSION) {
+            e = KSD_SPOOL_EVERSION;
+            goto fail;
+        }
+        uint64_t rd = (uint64_t)get_le32(hdr + 16) | (uint64_t)get_le32(hdr + 20) << 32;
+        s->base = KSD_SPOOL_FILE_HDR;
+        s->rd = rd >= KSD_SPOOL_FILE_HDR && rd <= size ? rd : KSD_SPOOL_FILE_HDR;
+    } else {
+        e = KSD_SPOOL_EFOREIGN; /* never touched */
+        goto fail;
+    }
+    if (size > s->base) {
         uint64_t next, good_end, corrupt = 0;
-        long n = walk(s, 0, size, NULL, SPOOL_MAX_SCAN, &next, &good_end, &corrupt);
+        long n = walk(s, s->rd, size, NULL, SPOOL_MAX_SCAN, &next, &good_end, &corrupt);
         if (n < 0) {
             e = (int)n;
             goto fail;
         }
         s->st.records = (uint64_t)n;
+        /* damage between records is counted when the reader passes it;
+         * a damaged tail is cut off here and counted once */
         if (good_end < size) {
+            s->st.corrupt = 1;
+            s->st.corrupt_at = good_end;
             /* a torn or damaged tail: cut it so appends follow valid data */
             if (ftruncate(s->fd, (off_t)good_end) != 0) {
                 e = -errno;
                 goto fail;
             }
             s->st.torn_bytes = size - good_end;
-            s->st.corrupt++;
             s->dirty = 1;
         }
         s->wr = good_end;
-        if (n == 0 && s->wr > 0) {
-            /* nothing valid at all: start afresh */
-            if (ftruncate(s->fd, 0) != 0) {
-                e = -errno;
-                goto fail;
-            }
-            s->wr = 0;
-        }
     }
+    s->run_start = s->wr;
     s->st.bytes = s->wr;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         e = -ENOMEM;
@@ -443,6 +487,8 @@ int ksd_spool_peek(struct ksd_spool *s, struct ksd_event *out, size_t max, uint6
      * lock is held anyway for rbuf, which is shared with nobody else but
      * keeps the invariant simple. */
     long n = walk(s, pos, end, out, max, next, &good_end, &corrupt);
+    if (corrupt && s->st.corrupt == 0)
+        s->st.corrupt_at = s->damage_at;
     s->st.corrupt += corrupt;
     pthread_mutex_unlock(&s->mu);
     return (int)n;
@@ -457,15 +503,31 @@ int ksd_spool_consume(struct ksd_spool *s, uint64_t next, size_t n)
     s->st.records -= n < s->st.records ? n : s->st.records;
     s->st.consumed += n;
     if (s->rd >= s->wr) {
-        if (ftruncate(s->fd, 0) != 0)
-            ret = -errno;
-        s->rd = s->wr = 0;
+        /* all delivered: an empty spool (in the current form) */
+        if (ftruncate(s->fd, KSD_SPOOL_FILE_HDR) != 0 ||
+            (ret = write_header(s, KSD_SPOOL_FILE_HDR)))
+            ret = ret ? ret : -errno;
+        s->base = s->rd = s->wr = s->run_start = KSD_SPOOL_FILE_HDR;
         s->st.records = 0;
-        s->st.bytes = 0;
+        s->dirty = 1;
+    } else if (s->base == KSD_SPOOL_FILE_HDR) {
+        /* retire the delivered records: the header keeps the read position */
+        unsigned char rd[8];
+        put_le(rd, s->rd, 8);
+        ret = pwrite_full(s->fd, rd, 8, 16);
         s->dirty = 1;
     }
+    s->st.bytes = s->wr;
     pthread_mutex_unlock(&s->mu);
     return ret;
+}
+
+int ksd_spool_replaying(struct ksd_spool *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int r = s->rd < s->run_start;
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 uint64_t ksd_spool_pending(struct ksd_spool *s)

@@ -1,8 +1,16 @@
 /*
- * spool.h - the on-disk overflow spool of the Redis output: an append-only
- * file of serialized detection events, replayed in order once Redis is back.
+ * spool.h - the on-disk queue of the Redis output: an append-only file of
+ * serialized detection events, sent in order and retired once Redis has
+ * them.
  *
- * File layout (all integers little-endian):
+ * File layout (all integers little-endian): a 24-byte header
+ *
+ *   "KSDSPOOL" | u32 version (2) | u32 0 | u64 read position
+ *
+ * (the offset of the oldest record not yet delivered), then the records.
+ * A file that is neither empty, nor starts with this header, nor with a
+ * record (the headerless form of earlier versions, read from offset 0) is
+ * not a spool and is refused untouched. Records:
  *
  *   0        4        8        12
  *   +--------+--------+--------+------------------------+
@@ -34,9 +42,13 @@
 
 #include "sensor/output/event.h"
 
-#define KSD_SPOOL_HDR        12   /* magic + len + crc */
-#define KSD_SPOOL_MAX_RECORD 4096 /* payload bound; a larger length is corruption */
-#define KSD_SPOOL_MAX_PEEK   1024 /* events per ksd_spool_peek call */
+#define KSD_SPOOL_HDR          12      /* record: magic + len + crc */
+#define KSD_SPOOL_FILE_HDR     24      /* file: magic, version, read position */
+#define KSD_SPOOL_FILE_VERSION 2       /* the file header's version */
+#define KSD_SPOOL_EFOREIGN     (-1000) /* ksd_spool_open: the file is not a spool */
+#define KSD_SPOOL_EVERSION     (-1001) /* ksd_spool_open: a spool of another version */
+#define KSD_SPOOL_MAX_RECORD   4096    /* payload bound; a larger length is corruption */
+#define KSD_SPOOL_MAX_PEEK     1024    /* events per ksd_spool_peek call */
 
 struct ksd_spool;
 
@@ -48,14 +60,17 @@ struct ksd_spool_stats {
     uint64_t corrupt;    /* damaged regions skipped (including a torn tail) */
     uint64_t cap_drops;  /* events refused because the size cap was reached */
     uint64_t torn_bytes; /* bytes of a torn last record cut off at open */
+    uint64_t corrupt_at; /* byte offset of the first damage counted */
 };
 
 /*
  * Open (creating with mode 0600 if needed) the spool at path, take an
  * exclusive flock on it, scan it and cut off a torn tail. Records left by a
- * previous run are waiting to be read. max_bytes caps the file size (0 = no
- * cap). Returns NULL with *err = -errno (or KSD_EINVAL) on failure. The
- * caller frees with ksd_spool_close.
+ * previous run from its read position on are waiting to be read. max_bytes
+ * caps the file size (0 = no cap). Returns NULL with *err = -errno,
+ * KSD_EINVAL (not a regular file), KSD_SPOOL_EFOREIGN or KSD_SPOOL_EVERSION
+ * on failure; a refused file is not modified. The caller frees with
+ * ksd_spool_close.
  */
 struct ksd_spool *ksd_spool_open(const char *path, uint64_t max_bytes, int *err);
 
@@ -80,10 +95,14 @@ int ksd_spool_peek(struct ksd_spool *s, struct ksd_event *out, size_t max, uint6
 
 /*
  * Mark everything before next (from ksd_spool_peek) as delivered; n is the
- * number of events it held. When nothing is left waiting, the file is
- * truncated to zero. Returns 0 or -errno.
+ * number of events it held. The new read position goes to the file header
+ * (a write into the page cache); when nothing is left waiting, the file is
+ * truncated to its header. Returns 0 or -errno.
  */
 int ksd_spool_consume(struct ksd_spool *s, uint64_t next, size_t n);
+
+/* 1 while the oldest waiting record was left by an earlier run. */
+int ksd_spool_replaying(struct ksd_spool *s);
 
 /* Bytes waiting to be read (0 = empty). */
 uint64_t ksd_spool_pending(struct ksd_spool *s);

@@ -58,13 +58,13 @@
  *       only when legacy is 1 (spool replay), per event j the per-event key
  *       <prefix>seen:<sensor>:<id> an earlier version of ksd set.
  * ARGV: 1 dedup ttl, 2 maxlen, 3 live channel, 4 n events, 5 nb, 6 nc,
- *       7 legacy, then per event j at p = 8 + 27 (j - 1): p its bucket index
+ *       7 legacy, then per event j at p = 8 + 28 (j - 1): p its bucket index
  *       (1..nb), p+1 its client index (1..nc), p+2 ts (Unix s), p+3 JSON,
  *       p+4 .. p+17 the stream values ts, sensor, client, server, sport,
  *       dport, proto, evidence, indicator, rule, category, confidence, app,
  *       id, p+18 .. p+22 site, managed, ruleset, via, count, p+23 .. p+26
- *       community_id, client_mac, client_name, client_name_source ("" =
- *       absent); client_mac, client_name and client_name_source of the
+ *       community_id, client_mac, client_name, client_name_source, p+27
+ *       pcap ("" = absent); client_mac, client_name and client_name_source of the
  *       newest event also go to the host record as mac, name, name_source.
  * Returns one integer per event: 1 stored, 0 already there (its id is in its
  * bucket), -1 failed (nothing of it written, so it stays retryable),
@@ -126,7 +126,7 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
     const char **argv = e->argv;
     size_t *len = e->argl;
     const struct ksd_event *evs = &e->batch[start];
-    int n = 0, legacy = e->batch_from_spool;
+    int n = 0, legacy = e->batch_replay;
     size_t nb = 0, nc = 0;
     char ttl[16], maxlen[24], nkeys[24], nev[24], snb[24], snc[24];
 #define A(s)                                                                                       \
@@ -243,16 +243,22 @@ static int append_group(struct ksd_emit *e, size_t start, size_t cnt)
         A(ev->client_mac);
         A(ev->client_name);
         A(ev->client_name_source);
+        A(ev->pcap);
     }
 #undef A
     return redisAppendCommandArgv(e->ctx, n, argv, len) == REDIS_OK ? 0 : -1;
 }
 
+/*
+ * A whole-command error that says "not now": the events are kept and sent
+ * again after a backoff. WRONGTYPE is one too: an operator can fix the key.
+ */
 static int err_is_transient(const char *s)
 {
-    static const char *const codes[] = {
-        "READONLY",    "LOADING", "BUSY",   "MASTERDOWN", "OOM",     "NOREPLICAS", "TRYAGAIN",
-        "CLUSTERDOWN", "NOAUTH",  "NOPERM", "WRONGPASS",  "MISCONF", "UNBLOCKED"};
+    static const char *const codes[] = {"READONLY",  "LOADING",    "BUSY",      "MASTERDOWN",
+                                        "OOM",       "NOREPLICAS", "TRYAGAIN",  "CLUSTERDOWN",
+                                        "NOAUTH",    "NOPERM",     "WRONGPASS", "MISCONF",
+                                        "UNBLOCKED", "WRONGTYPE",  "EXECABORT"};
     for (size_t i = 0; i < KSD_ARRAY_LEN(codes); i++) {
         size_t l = strlen(codes[i]);
         if (strncmp(s, codes[i], l) == 0 && (s[l] == ' ' || s[l] == '\0'))
@@ -261,32 +267,59 @@ static int err_is_transient(const char *s)
     return 0;
 }
 
-/* Apply one group reply to batch[start .. start+cnt). */
-static void group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
-                        int *transient, uint64_t *errors)
+static void note_transient(struct ksd_emit *e, const char *err, int *transient)
 {
-    if (r->type == REDIS_REPLY_ERROR && err_is_transient(r->str)) {
-        if (!*transient)
-            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", r->str);
-        *transient = 1;
+    if (!*transient)
+        snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", err ? err : "no usable reply");
+    *transient = 1;
+}
+
+/*
+ * Apply one emit_script reply to batch[start .. start+cnt). The reply must
+ * be an error (nothing stored: kept, sent again later) or an array of cnt
+ * integers -1, 0 or 1, then optionally the first error as a string.
+ * Anything else is not a reply of this script (a server that answers +OK to
+ * everything): -1, and the connection is dropped with the events kept.
+ * An event answered -1 is dropped after KSD_EMIT_MAX_ATTEMPTS only when the
+ * error is about it (not a temporary one).
+ */
+static int group_reply(struct ksd_emit *e, const redisReply *r, size_t start, size_t cnt,
+                       int *transient, uint64_t *errors)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        note_transient(e, r->str, transient);
         (*errors)++;
-        return;
+        return 0;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > cnt &&
-        r->element[cnt]->type == REDIS_REPLY_STRING)
-        (*errors)++; /* the script's first error (also when events were stored) */
+    if (r->type != REDIS_REPLY_ARRAY || (r->elements != cnt && r->elements != cnt + 1))
+        return -1;
     for (size_t j = 0; j < cnt; j++) {
-        const redisReply *x =
-            r->type == REDIS_REPLY_ARRAY && j < r->elements ? r->element[j] : NULL;
-        if (x && x->type == REDIS_REPLY_INTEGER && x->integer >= 0) {
-            e->status[start + j] = x->integer == 1 ? EMIT_STORED : EMIT_DUP;
+        const redisReply *x = r->element[j];
+        if (x->type != REDIS_REPLY_INTEGER || x->integer < -1 || x->integer > 1)
+            return -1;
+    }
+    const char *firsterr = NULL;
+    if (r->elements == cnt + 1) {
+        if (r->element[cnt]->type != REDIS_REPLY_STRING)
+            return -1;
+        firsterr = r->element[cnt]->str;
+        (*errors)++; /* the script's first error (also when events were stored) */
+    }
+    int keep = !firsterr || err_is_transient(firsterr);
+    for (size_t j = 0; j < cnt; j++) {
+        long long v = r->element[j]->integer;
+        if (v >= 0) {
+            e->status[start + j] = v == 1 ? EMIT_STORED : EMIT_DUP;
             continue;
         }
-        /* this event (or the whole script) failed: retry a few times */
+        /* nothing of this event was written */
         (*errors)++;
-        if (++e->attempts[start + j] >= KSD_EMIT_MAX_ATTEMPTS)
+        if (keep)
+            note_transient(e, firsterr, transient);
+        else if (++e->attempts[start + j] >= KSD_EMIT_MAX_ATTEMPTS)
             e->status[start + j] = EMIT_DROP;
     }
+    return 0;
 }
 
 /* ---- the fresh-event path (store_script) ---- */
@@ -416,7 +449,6 @@ static size_t plan_txn(struct ksd_emit *e, size_t start, size_t max, size_t *nb,
     return j;
 }
 
-/* Append MULTI, EVAL store_script, XADD + PUBLISH per event, EXEC. 0 or -1. */
 /*
  * Field pairs an event adds to its client's host record besides what the
  * store script writes: mac, and name with name_source, when known. The
@@ -438,6 +470,8 @@ static size_t id_writes(const struct ksd_event *evs, size_t cnt)
     return n;
 }
 
+/* Append MULTI, EVAL store_script, XADD + PUBLISH per event, the host
+ * records' mac/name HSETs, EXEC. 0 or -1. */
 static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, size_t nc)
 {
     struct ksd_resp *r = &e->out;
@@ -501,16 +535,18 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     /* XADD and PUBLISH per event */
     for (size_t j = 0; j < cnt; j++) {
         const struct ksd_event *ev = &e->batch[start + j];
-        const char *opt[9] = {
+        const char *opt[10] = {
             ev->site,       ev->managed,          ev->ruleset,
             ev->via,        ev->count ? "1" : "", ev->community_id,
-            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : ""};
-        static const char *const optf[9] = {"site",       "managed",     "ruleset",
-                                            "via",        "count",       "community_id",
-                                            "client_mac", "client_name", "client_name_source"};
+            ev->client_mac, ev->client_name,      ev->client_name[0] ? ev->client_name_source : "",
+            ev->pcap};
+        static const char *const optf[10] = {"site",       "managed",     "ruleset",
+                                             "via",        "count",       "community_id",
+                                             "client_mac", "client_name", "client_name_source",
+                                             "pcap"};
         char ts[32], id[24];
         size_t nopt = 0;
-        for (int k = 0; k < 9; k++)
+        for (int k = 0; k < 10; k++)
             nopt += opt[k][0] != '\0';
         ksd_resp_head(r, '*', 6 + 2 * (14 + nopt));
         ksd_resp_str(r, "XADD");
@@ -549,7 +585,7 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         ksd_resp_str(r, ev->app);
         ksd_resp_str(r, "id");
         ksd_resp_bulk(r, id, 16);
-        for (int k = 0; k < 9; k++) {
+        for (int k = 0; k < 10; k++) {
             if (!opt[k][0])
                 continue;
             ksd_resp_str(r, optf[k]);
@@ -564,7 +600,7 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
         ksd_resp_str(r, e->k_live);
         ksd_resp_bulk(r, e->json, jl > 0 ? (size_t)jl : 0);
     }
-    /* the client's MAC and name on its host record (see id_fields) */
+    /* the client's MAC and name on its host record (see id_writes) */
     for (size_t j = 0; j < cnt; j++) {
         const struct ksd_event *ev = &e->batch[start + j];
         size_t nf = id_fields(ev);
@@ -596,45 +632,84 @@ static int append_txn(struct ksd_emit *e, size_t start, size_t cnt, size_t nb, s
     return 0;
 }
 
-/* An event that was not stored: retry, or drop after the last attempt. */
+/* An event that was not stored: kept when the error is temporary (or
+ * unknown), else dropped after the last attempt. */
 static void not_stored(struct ksd_emit *e, size_t i, const char *err, int *transient,
                        uint64_t *errors)
 {
     (*errors)++;
-    if (err && err_is_transient(err)) {
-        if (!*transient)
-            snprintf(e->errmsg, sizeof(e->errmsg), "%.200s", err);
-        *transient = 1;
+    if (!err || err_is_transient(err)) {
+        note_transient(e, err, transient);
         return;
     }
     if (++e->attempts[i] >= KSD_EMIT_MAX_ATTEMPTS)
         e->status[i] = EMIT_DROP;
 }
 
-/* Read the replies of one append_txn. 0, or -1 when the connection broke. */
+/* A stream entry id as XADD returns it: digits '-' digits. */
+static int is_stream_id(const redisReply *x)
+{
+    size_t i = 0, d1 = 0, d2 = 0;
+    if (x->type != REDIS_REPLY_STRING)
+        return 0;
+    for (; i < x->len && ksd_is_digit((uint8_t)x->str[i]); i++)
+        d1++;
+    if (i == x->len || x->str[i++] != '-')
+        return 0;
+    for (; i < x->len && ksd_is_digit((uint8_t)x->str[i]); i++)
+        d2++;
+    return d1 > 0 && d2 > 0 && i == x->len;
+}
+
+/*
+ * Read the replies of one append_txn. 0, or -1 when the connection broke or
+ * a reply is not what Redis answers (the events stay and are sent again
+ * through emit_script, which skips what was stored).
+ */
 static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient, uint64_t *errors)
 {
     char queue_err[256] = "";
     redisReply *r = NULL;
-    /* MULTI, the EVAL, XADD and PUBLISH per event: +OK / +QUEUED, or a
-     * queueing error that makes EXEC fail with EXECABORT */
-    size_t nid = id_writes(&e->batch[start], cnt); /* the id HSETs after the events */
+    /* MULTI: +OK; the EVAL, XADD and PUBLISH per event, the id HSETs:
+     * +QUEUED, or a queueing error that makes EXEC fail with EXECABORT */
+    size_t nid = id_writes(&e->batch[start], cnt);
     for (size_t i = 0; i < 2 + 2 * cnt + nid; i++) {
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
             return -1;
-        if (r->type == REDIS_REPLY_ERROR && !queue_err[0])
+        int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, i == 0 ? "OK" : "QUEUED") == 0;
+        if (r->type == REDIS_REPLY_ERROR && i > 0 && !queue_err[0])
             snprintf(queue_err, sizeof(queue_err), "%.200s", r->str);
+        else if (!ok)
+            queue_err[0] = '\1'; /* mark: not Redis */
         freeReplyObject(r);
     }
+    if (queue_err[0] == '\1')
+        return -1;
     if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r)
         return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * cnt + nid) {
+    if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL) {
         /* nothing ran */
         const char *why = queue_err[0] ? queue_err : r->type == REDIS_REPLY_ERROR ? r->str : NULL;
         for (size_t j = 0; j < cnt; j++)
             not_stored(e, start + j, why, transient, errors);
         freeReplyObject(r);
         return 0;
+    }
+    /* EXEC ran everything: one reply per command, of the expected kinds */
+    int shape = r->type == REDIS_REPLY_ARRAY && r->elements == 1 + 2 * cnt + nid;
+    if (shape) {
+        const redisReply *s = r->element[0];
+        shape = s->type == REDIS_REPLY_ERROR || s->type == REDIS_REPLY_STRING ||
+                (s->type == REDIS_REPLY_INTEGER && s->integer == 1);
+        for (size_t j = 0; shape && j < cnt; j++) {
+            const redisReply *x = r->element[1 + 2 * j], *p = r->element[2 + 2 * j];
+            shape = (x->type == REDIS_REPLY_ERROR || is_stream_id(x)) &&
+                    (p->type == REDIS_REPLY_ERROR || p->type == REDIS_REPLY_INTEGER);
+        }
+    }
+    if (!shape) {
+        freeReplyObject(r);
+        return -1;
     }
     /* the script's reply: an error means it wrote nothing (the stream key
      * has the wrong type, so every XADD failed too); a string, that some
@@ -654,8 +729,7 @@ static int read_txn(struct ksd_emit *e, size_t start, size_t cnt, int *transient
             (*errors)++;
             e->status[start + j] = EMIT_DROP;
         } else {
-            not_stored(e, start + j, x->type == REDIS_REPLY_ERROR ? x->str : NULL, transient,
-                       errors);
+            not_stored(e, start + j, x->str, transient, errors);
         }
         if (r->element[2 + 2 * j]->type == REDIS_REPLY_ERROR)
             (*errors)++;
@@ -679,7 +753,7 @@ int ksd_store_send_batch(struct ksd_emit *e)
 {
     int64_t now = ksd_emit_mono_ms();
     int use_wait = e->tgt.kind == KSD_REDIS_SENTINEL && e->wait_ms > 0 && now >= e->wait_skip_until;
-    int fresh = !e->batch_from_spool && !e->batch_sent;
+    int fresh = !e->batch_replay && !e->batch_sent;
     int transient = 0;
     uint64_t errors = 0;
     size_t start, cnt, nparts = 0;
@@ -722,7 +796,7 @@ int ksd_store_send_batch(struct ksd_emit *e)
             broken = 1;
             break;
         }
-        group_reply(e, r, start, part[k], &transient, &errors);
+        broken = group_reply(e, r, start, part[k], &transient, &errors) != 0;
         freeReplyObject(r);
     }
     if (!broken && use_wait) {
@@ -730,7 +804,9 @@ int ksd_store_send_batch(struct ksd_emit *e)
         if (redisGetReply(e->ctx, (void **)&r) != REDIS_OK || !r) {
             broken = 1;
         } else {
-            if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+            if (r->type != REDIS_REPLY_INTEGER && r->type != REDIS_REPLY_ERROR) {
+                broken = 1; /* not a WAIT reply: send it all again */
+            } else if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
                 /* no replica confirmed: accept, and stop waiting for a while */
                 e->wait_skip_until = now + EMIT_WAIT_SKIP;
                 pthread_mutex_lock(&e->mu);

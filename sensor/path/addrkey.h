@@ -8,14 +8,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dissectors/ksd.h"
+
 /* FNV-1a over the address bytes (4 for IPv4, 16 for IPv6). */
 static inline uint32_t ksd_addrkey_hash(int family, const uint8_t *addr)
 {
-    uint32_t h = 2166136261u;
-    size_t n = family == 4 ? 4 : 16;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ addr[i]) * 16777619u;
-    return h;
+    return ksd_fnv1a(KSD_FNV1A_BASIS, addr, family == 4 ? 4 : 16);
 }
 
 static inline int ksd_addrkey_eq(uint8_t fa, const uint8_t *a, int family, const uint8_t *addr)

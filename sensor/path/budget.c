@@ -22,7 +22,6 @@ void ksd_budget_init(struct ksd_budget *b, uint64_t max_flows, uint64_t limit, i
     atomic_init(&b->flows_peak, 0);
     atomic_init(&b->used, 0);
     atomic_init(&b->used_peak, 0);
-    atomic_init(&b->pressure, 0);
 }
 
 uint64_t ksd_budget_flows_add(struct ksd_budget *b, int delta)

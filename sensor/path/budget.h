@@ -11,12 +11,14 @@
  *    workers - 1 flows for an instant; a worker that holds no flow at all
  *    still admits the new one.
  *  - reassembly bytes (TCP stream buffers, QUIC CRYPTO state, IP fragment
- *    buffers) are charged after each packet; when the total passes the
- *    limit, the worker drops the handshake state of its own oldest holders
- *    (oldest first). A worker whose own share is within limit / workers
- *    never drops its current flow: it raises `pressure` instead, and every
- *    worker holding more than its share trims itself to it on its next
- *    packet.
+ *    buffers) are charged after each packet to the shared count (for the
+ *    figures: --stats shows its peak) and to the worker's own; a worker
+ *    holds at most limit / workers (its share: the dispatcher spreads
+ *    clients evenly over the workers) and beyond it drops the handshake
+ *    state of its own least recently active flows or oldest fragmented
+ *    datagrams, oldest first, so the total stays within the limit (plus
+ *    the growth of one packet per worker) whatever the workers do. A
+ *    worker cannot free another's state, which is why the split is fixed.
  * No locks; relaxed atomics (the counters are limits, not synchronisation).
  */
 #ifndef KSD_BUDGET_H
@@ -36,7 +38,6 @@ struct ksd_budget {
     _Atomic uint64_t flows_peak; /* most flows at once */
     _Atomic uint64_t used;       /* reassembly bytes charged now */
     _Atomic uint64_t used_peak;  /* most reassembly bytes at once */
-    _Atomic int pressure;        /* a worker within its share is short of memory */
 };
 
 /* Set up b for `workers` workers (max_flows >= 1, limit in bytes >= 1). */

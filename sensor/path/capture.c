@@ -20,8 +20,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +235,7 @@ static void concatenated(struct ksd_capture *c)
              off, off, off + 1);
 }
 
-int ksd_capture_wait(struct ksd_capture *c, int timeout_ms)
+int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms)
 {
     if (!c->live)
         return 1;
@@ -241,13 +243,127 @@ int ksd_capture_wait(struct ksd_capture *c, int timeout_ms)
         /* no selectable descriptor: the blocking read's own timeout paces the caller */
         return 1;
     }
-    struct pollfd pfd = {c->fd, POLLIN, 0};
-    int rc = poll(&pfd, 1, timeout_ms);
+    struct pollfd pfd[2] = {{c->fd, POLLIN, 0}, {other_fd, POLLIN, 0}};
+    int rc = poll(pfd, other_fd >= 0 ? 2 : 1, timeout_ms);
     if (rc < 0 && errno != EINTR) {
         snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
         return -1;
     }
     return rc > 0;
+}
+
+/*
+ * The fanout program (classic BPF, run by the kernel on every packet before
+ * it picks a socket; the socket is the result modulo the group size). It
+ * hashes the client address of an IPv4 TCP or UDP packet, the same for both
+ * directions: the side on an agent port (where the managed host listens,
+ * e.g. KSC's UDP 15000), else the side with the higher port (the ephemeral
+ * one); equal ports and other IPv4 packets hash the XOR of the addresses;
+ * anything else goes to socket 0. So every flow of one client meets in one
+ * worker (DNS-learned addresses, suppression, host records and port
+ * prerequisites stay per worker), as the pool's own dispatch does. Offsets
+ * are relative to the network header (SKF_NET_OFF): any link layer.
+ */
+#define KSD_NET              (-0x100000)   /* SKF_NET_OFF */
+#define KSD_AD_PROTO         (-0x1000 + 0) /* SKF_AD_OFF + SKF_AD_PROTOCOL */
+#define KSD_FANOUT_MAX_INSNS (40 + 2 * KSD_CAPTURE_MAX_AGENT_PORTS)
+
+enum { L_SRC = 1, L_DST, L_PAIR, L_HASH, L_RET0 }; /* jump targets, resolved below */
+
+struct prog {
+    struct bpf_insn in[KSD_FANOUT_MAX_INSNS];
+    int jt[KSD_FANOUT_MAX_INSNS], jf[KSD_FANOUT_MAX_INSNS]; /* label or 0 = next */
+    int label[L_RET0 + 1];
+    int n;
+};
+
+static void op(struct prog *p, uint16_t code, uint32_t k, int jt, int jf)
+{
+    struct bpf_insn i = {code, 0, 0, k};
+    p->in[p->n] = i;
+    p->jt[p->n] = jt;
+    p->jf[p->n] = jf;
+    p->n++;
+}
+
+static void fanout_program(struct prog *p, const uint16_t *agent, int n_agent)
+{
+    memset(p, 0, sizeof(*p));
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)KSD_AD_PROTO, 0, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, L_RET0);
+    op(p, BPF_LD | BPF_B | BPF_ABS, (uint32_t)(KSD_NET + 9), 0, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 6, -1, 0); /* -1: the instruction after the next */
+    op(p, BPF_JMP | BPF_JEQ | BPF_K, 17, 0, L_PAIR);
+    op(p, BPF_LDX | BPF_B | BPF_MSH, (uint32_t)KSD_NET, 0, 0);
+    op(p, BPF_LD | BPF_H | BPF_IND, (uint32_t)KSD_NET, 0, 0); /* source port */
+    op(p, BPF_ST, 0, 0, 0);
+    op(p, BPF_LD | BPF_H | BPF_IND, (uint32_t)(KSD_NET + 2), 0, 0); /* destination port */
+    op(p, BPF_ST, 1, 0, 0);
+    for (int i = 0; i < n_agent; i++)
+        op(p, BPF_JMP | BPF_JEQ | BPF_K, agent[i], L_DST, 0);
+    op(p, BPF_LD | BPF_W | BPF_MEM, 0, 0, 0);
+    for (int i = 0; i < n_agent; i++)
+        op(p, BPF_JMP | BPF_JEQ | BPF_K, agent[i], L_SRC, 0);
+    op(p, BPF_LD | BPF_W | BPF_MEM, 1, 0, 0);
+    op(p, BPF_LDX | BPF_W | BPF_MEM, 0, 0, 0);
+    op(p, BPF_JMP | BPF_JGT | BPF_X, 0, L_DST, 0);
+    op(p, BPF_JMP | BPF_JEQ | BPF_X, 0, L_PAIR, L_SRC);
+    p->label[L_SRC] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 12), 0, 0);
+    op(p, BPF_JMP | BPF_JA, 0, L_HASH, 0);
+    p->label[L_DST] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 16), 0, 0);
+    op(p, BPF_JMP | BPF_JA, 0, L_HASH, 0);
+    p->label[L_PAIR] = p->n;
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 12), 0, 0);
+    op(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+    op(p, BPF_LD | BPF_W | BPF_ABS, (uint32_t)(KSD_NET + 16), 0, 0);
+    op(p, BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0);
+    p->label[L_HASH] = p->n;
+    op(p, BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u, 0, 0);
+    op(p, BPF_ALU | BPF_RSH | BPF_K, 16, 0, 0);
+    op(p, BPF_RET | BPF_A, 0, 0, 0);
+    p->label[L_RET0] = p->n;
+    op(p, BPF_RET | BPF_K, 0, 0, 0);
+    /* labels to relative offsets: jt/jf of conditional jumps, k of BPF_JA */
+    for (int i = 0; i < p->n; i++) {
+        int t = p->jt[i] == -1 ? i + 2 : p->jt[i] ? p->label[p->jt[i]] : i + 1;
+        int f = p->jf[i] ? p->label[p->jf[i]] : i + 1;
+        if (p->in[i].code == (BPF_JMP | BPF_JA))
+            p->in[i].k = (uint32_t)(t - i - 1);
+        else if (BPF_CLASS(p->in[i].code) == BPF_JMP) {
+            p->in[i].jt = (u_char)(t - i - 1);
+            p->in[i].jf = (u_char)(f - i - 1);
+        }
+    }
+}
+
+int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_ports, int n_agent,
+                       char *err, size_t errlen)
+{
+    struct prog prog;
+    if (n_agent > KSD_CAPTURE_MAX_AGENT_PORTS)
+        n_agent = KSD_CAPTURE_MAX_AGENT_PORTS;
+    fanout_program(&prog, agent_ports, n_agent);
+    /* struct sock_fprog: the length, then the instructions (pcap's bpf_insn
+     * has the kernel's sock_filter layout) */
+    struct {
+        unsigned short len;
+        const struct bpf_insn *filter;
+    } fprog = {(unsigned short)prog.n, prog.in};
+    int fd = pcap_fileno(c->p);
+    uint32_t mode = PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG;
+    uint32_t val = ((uint32_t)group & 0xffffu) | (mode << 16);
+    if (!c->live || fd < 0) {
+        snprintf(err, errlen, "not a live capture");
+        return -1;
+    }
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &val, sizeof(val)) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &fprog, sizeof(fprog)) < 0) {
+        snprintf(err, errlen, "PACKET_FANOUT: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)
@@ -412,6 +528,25 @@ int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
     if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return walk(path, 0, in, skip, arg);
     return add_input(in, path); /* opening it reports what is wrong */
+}
+
+int ksd_capture_filter_check(const char *filter, char *err, size_t errlen)
+{
+    struct bpf_program prog;
+    if (!filter || !*filter)
+        return 0;
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, 262144);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc < 0)
+        snprintf(err, errlen, "bad filter '%s': %s", filter, pcap_geterr(p));
+    else
+        pcap_freecode(&prog);
+    pcap_close(p);
+    return rc < 0 ? -1 : 0;
 }
 
 void ksd_capture_inputs_free(struct ksd_capture_inputs *in)

@@ -42,9 +42,20 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
  * sources return 2 when no packet is waiting now: the caller does its idle work, then
  * ksd_capture_wait. */
 int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f);
-/* Live: sleep until a packet is waiting, timeout_ms passed or a signal came (1: readable,
- * 0: timeout or signal, -1: error). Files: returns 1 at once. */
-int ksd_capture_wait(struct ksd_capture *c, int timeout_ms);
+/* Live: sleep until a packet is waiting, other_fd (-1: none) is readable, timeout_ms
+ * passed or a signal came (1: readable, 0: timeout or signal, -1: error). Files: 1 at once. */
+int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms);
+#define KSD_CAPTURE_MAX_AGENT_PORTS 16 /* agent ports the fanout program checks */
+
+/*
+ * Live: join the PACKET_FANOUT group `group` (one per process), in which the
+ * kernel gives each packet to one socket by a hash of the client address
+ * (capture.c), defragmenting first; the side on one of `agent_ports` (ports
+ * where managed hosts listen) counts as the client. All sockets of a group
+ * are opened alike. 0, or -1 and a message.
+ */
+int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_ports, int n_agent,
+                       char *err, size_t errlen);
 const char *ksd_capture_error(const struct ksd_capture *c);
 /* Ask a blocking ksd_capture_next to return (async-signal-safe). */
 void ksd_capture_break(struct ksd_capture *c);
@@ -57,8 +68,8 @@ void ksd_capture_close(struct ksd_capture *c);
 
 /* ---- offline input lists ---- */
 
-#define KSD_MAX_DIR_DEPTH   32      /* directory levels below an input directory */
-#define KSD_MAX_INPUT_FILES 1000000 /* capture files in one run */
+#define KSD_MAX_DIR_DEPTH   32    /* directory levels below an input directory */
+#define KSD_MAX_INPUT_FILES 65535 /* capture files in one run (ksd_flow.src is 16 bits) */
 
 /* The files of an offline run, in reading order (owned; ksd_capture_inputs_free). */
 struct ksd_capture_inputs {
@@ -78,5 +89,9 @@ struct ksd_capture_inputs {
 int ksd_capture_expand(const char *path, struct ksd_capture_inputs *in,
                        void (*skip)(void *arg, const char *path, const char *reason), void *arg);
 void ksd_capture_inputs_free(struct ksd_capture_inputs *in);
+
+/* Does filter compile (for Ethernet)? 0, or -1 with the reason in err: a bad
+ * filter is bad usage, not a damaged input. */
+int ksd_capture_filter_check(const char *filter, char *err, size_t errlen);
 
 #endif

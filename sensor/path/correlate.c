@@ -10,6 +10,7 @@
  * says nothing about an unrelated host that talks to the same CDN node.
  */
 #include "sensor/path/correlate.h"
+#include "dissectors/ksd.h"
 #include "signatures/sig.h"
 
 #include <arpa/inet.h>
@@ -54,11 +55,7 @@ static int lmap_init(struct lmap *m, size_t max, size_t ksz, size_t vsz)
 
 static uint32_t hash_bytes(const unsigned char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
+    uint32_t h = ksd_fnv1a(KSD_FNV1A_BASIS, p, n);
     return h ^ (h >> 15);
 }
 

@@ -63,8 +63,8 @@ struct ksd_flow {
     uint8_t cls;      /* enum ksd_flow_class */
     uint8_t app;      /* application label index (sensor-defined) */
     uint8_t ndpi_app; /* nDPI label index (sensor-defined), 0 = none yet */
+    uint16_t src;     /* input file of the latest packet (sensor-defined; in the padding) */
     uint32_t evmask;  /* evidence kinds already seen on this flow (sensor-defined) */
-    uint32_t src;     /* input file of the latest packet (sensor-defined) */
     void *ext;        /* dissection state while needed, freed by the table's destructor */
 };
 

@@ -154,7 +154,8 @@ struct ksd_known *ksd_known_load(const char *path, int kind, char *err, size_t e
         goto fail;
     }
     fclose(fp);
-    qsort(k->v, k->n, sizeof(*k->v), by_plen_desc);
+    if (k->n > 0) /* an empty list has no array: qsort must not see NULL */
+        qsort(k->v, k->n, sizeof(*k->v), by_plen_desc);
     return k;
 nomem:
     snprintf(err, errlen, "%s: out of memory", path);

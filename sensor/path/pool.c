@@ -26,23 +26,26 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dissectors/decode.h"
 #include "dissectors/ipfrag.h"
+#include "dissectors/ksd.h"
 #include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/ring.h"
 #include "signatures/sig.h"
 
 enum {
-    REC_FRAME = 1, /* struct rec_frame + bytes */
-    REC_DGRAM,     /* struct rec_dgram + bytes */
-    REC_LISTS,     /* adopt slot->lists */
-    REC_CLOCK,     /* int64_t wall-clock us: run timers (live) */
-    REC_END,       /* end of input */
+    REC_FRAME =
+        1,     /* struct rec_frame + struct ksd_pkt (decoded, pointers into the frame) + bytes */
+    REC_DGRAM, /* struct rec_dgram + bytes */
+    REC_LISTS, /* adopt slot->lists */
+    REC_CLOCK, /* int64_t wall-clock us: run timers (live) */
+    REC_END,   /* end of input */
 };
 
 #define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
@@ -54,7 +57,8 @@ struct rec_frame {
     uint32_t caplen;
     uint32_t len;
     int32_t linktype;
-    uint32_t src; /* input file index */
+    uint32_t src;        /* input file index */
+    const uint8_t *orig; /* where the frame was when it was decoded (never dereferenced) */
 };
 
 struct rec_dgram {
@@ -77,6 +81,14 @@ struct slot {
     uint32_t unsignalled;       /* producer: records pushed since the last wake check */
     uint32_t freed;             /* worker: records released since the last wake check */
     int started;
+    /* fanout (live, one capture socket per worker): the worker reads its own
+     * socket and the ring carries control records only */
+    struct ksd_capture *cap;      /* owned; NULL without fanout */
+    int evfd;                     /* eventfd: a control record is waiting (-1 without fanout) */
+    _Atomic uint64_t cap_packets; /* frames read from cap */
+    _Atomic uint64_t cap_bytes;
+    _Atomic uint64_t cap_recv;  /* pcap_stats of cap, refreshed by the clock */
+    _Atomic uint64_t cap_drops; /* its kernel (and interface) drops */
 };
 
 struct ksd_pool {
@@ -90,6 +102,7 @@ struct ksd_pool {
     uint64_t generation;
     uint64_t packets, bytes;
     uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
+    int fanout;   /* workers read their own sockets (ksd_pool_new_fanout) */
 };
 
 static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
@@ -155,6 +168,21 @@ static void release_rec(struct slot *s)
         wake(&s->psleep);
 }
 
+/* The decoded packet's views into the frame, moved to the frame's copy in
+ * the ring: the capture thread's decode is not done again by the worker.
+ * Frames on a ring decoded KSD_DEC_OK, so only payload and l3 point in. */
+static const uint8_t *moved(const uint8_t *p, const uint8_t *from, const uint8_t *to, size_t len)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)from;
+    return p && a >= b && a <= b + len ? to + (a - b) : p;
+}
+
+static void rebase(struct ksd_pkt *k, const uint8_t *from, const uint8_t *to, size_t len)
+{
+    k->payload = moved(k->payload, from, to, len);
+    k->l3 = moved(k->l3, from, to, len);
+}
+
 static void adopt(struct slot *s)
 {
     ksd_worker_set_sigs(s->w, s->lists.sigs);
@@ -162,6 +190,78 @@ static void adopt(struct slot *s)
     if (s->lists.ndpi_protos)
         ksd_worker_reload_ndpi(s->w, s->lists.ndpi_protos);
     s->lists.ndpi_protos = NULL;
+}
+
+static void fanout_stats(struct slot *s);
+
+/* A control record (lists, clock, end); returns 1 at the end of input. */
+static int control(struct slot *s, uint32_t type, const uint8_t *rec, uint64_t *gen)
+{
+    if (type == REC_LISTS) {
+        adopt(s);
+        atomic_store_explicit(&s->adopted, ++*gen, memory_order_release);
+    } else if (type == REC_CLOCK) {
+        int64_t now;
+        memcpy(&now, rec, sizeof(now));
+        ksd_worker_clock(s->w, now);
+        if (s->cap)
+            fanout_stats(s);
+        atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+    }
+    return type == REC_END;
+}
+
+/* Fanout: the worker's own socket and its control records. */
+static void fanout_stats(struct slot *s)
+{
+    struct ksd_capture_stats cs;
+    if (ksd_capture_stats(s->cap, &cs) == 0) {
+        atomic_store_explicit(&s->cap_recv, cs.received, memory_order_relaxed);
+        atomic_store_explicit(&s->cap_drops, cs.dropped + cs.ifdropped, memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+}
+
+static void *fanout_main(void *arg)
+{
+    struct slot *s = arg;
+    uint64_t gen = 0, packets = 0, bytes = 0;
+    int reading = 1;
+    for (;;) {
+        uint32_t type;
+        size_t len;
+        const uint8_t *rec;
+        int end = 0;
+        while (!end && (rec = ksd_ring_peek(&s->ring, &type, &len))) {
+            end = control(s, type, rec, &gen);
+            ksd_ring_release(&s->ring);
+        }
+        if (end)
+            break;
+        struct ksd_frame fr;
+        memset(&fr, 0, sizeof(fr)); /* src 0: a live input */
+        int n = 0, got = 2;
+        while (reading && n < KSD_POOL_WAKE_BATCH && (got = ksd_capture_next(s->cap, &fr)) == 1) {
+            ksd_worker_packet(s->w, &fr);
+            packets++;
+            bytes += fr.len;
+            n++;
+        }
+        if (got == 0 || got < 0)
+            reading = 0; /* stopped or failed: the capture thread says so for its own */
+        atomic_store_explicit(&s->cap_packets, packets, memory_order_relaxed);
+        atomic_store_explicit(&s->cap_bytes, bytes, memory_order_relaxed);
+        if (n == 0) {
+            uint64_t v;
+            ksd_capture_wait(s->cap, s->evfd, KSD_POOL_SLEEP_NS / 1000000);
+            if (read(s->evfd, &v, sizeof(v)) < 0)
+                v = 0; /* nothing signalled (EAGAIN) */
+        }
+    }
+    fanout_stats(s);
+    ksd_worker_finish(s->w);
+    atomic_store_explicit(&s->flows_now, 0, memory_order_relaxed);
+    return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -174,9 +274,13 @@ static void *worker_main(void *arg)
         const uint8_t *rec = next_rec(s, &type, &len);
         if (type == REC_FRAME) {
             struct rec_frame h;
+            struct ksd_pkt pkt;
             memcpy(&h, rec, sizeof(h));
-            struct ksd_frame fr = {h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h), h.src};
-            ksd_worker_packet(s->w, &fr);
+            memcpy(&pkt, rec + sizeof(h), sizeof(pkt));
+            struct ksd_frame fr = {
+                h.ts_us, h.caplen, h.len, h.linktype, rec + sizeof(h) + sizeof(pkt), h.src};
+            rebase(&pkt, h.orig, fr.data, fr.caplen);
+            ksd_worker_decoded(s->w, &fr, &pkt, KSD_DEC_OK);
             if ((ksd_worker_stats(s->w)->packets & 0xfff) == 0)
                 atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
         } else if (type == REC_DGRAM) {
@@ -184,15 +288,7 @@ static void *worker_main(void *arg)
             memcpy(&h, rec, sizeof(h));
             ksd_worker_set_source(s->w, h.src);
             ksd_worker_datagram(s->w, h.ts_us, &h.outer, rec + sizeof(h), h.len);
-        } else if (type == REC_LISTS) {
-            adopt(s);
-            atomic_store_explicit(&s->adopted, ++gen, memory_order_release);
-        } else if (type == REC_CLOCK) {
-            int64_t now;
-            memcpy(&now, rec, sizeof(now));
-            ksd_worker_clock(s->w, now);
-            atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
-        } else if (type == REC_END) {
+        } else if (control(s, type, rec, &gen)) {
             release_rec(s);
             break;
         }
@@ -203,32 +299,63 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
-                 size_t dlen)
+/* Room for a record of len bytes, sleeping while the ring is full. */
+static void *reserve(struct slot *s, size_t len)
 {
     void *dst;
-    while (!(dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+    while (!(dst = ksd_ring_reserve(&s->ring, len))) {
         /* full: the worker must run; sleep until it has made room */
         s->unsignalled = 0;
         wake(&s->wsleep);
         atomic_store_explicit(&s->psleep, 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst);
-        if ((dst = ksd_ring_reserve(&s->ring, hlen + dlen))) {
+        if ((dst = ksd_ring_reserve(&s->ring, len))) {
             atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
             break;
         }
         futex_wait(&s->psleep, 1);
         atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
     }
-    if (hlen)
-        memcpy(dst, h, hlen);
-    if (dlen)
-        memcpy((uint8_t *)dst + hlen, data, dlen);
-    ksd_ring_commit(&s->ring, hlen + dlen, type);
-    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || type != REC_FRAME) {
+    return dst;
+}
+
+/* Publish the reserved record; a sleeping worker is woken per batch, or at
+ * once for a control record. */
+static void commit(struct slot *s, size_t len, uint32_t type)
+{
+    ksd_ring_commit(&s->ring, len, type);
+    if (s->evfd >= 0) {
+        uint64_t one = 1;
+        if (write(s->evfd, &one, sizeof(one)) < 0)
+            one = 0; /* the counter is full: the worker has a wake-up pending anyway */
+    }
+    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || (type != REC_FRAME && type != REC_DGRAM)) {
         s->unsignalled = 0;
         wake(&s->wsleep);
     }
+}
+
+static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
+                 size_t dlen)
+{
+    uint8_t *dst = reserve(s, hlen + dlen);
+    if (hlen)
+        memcpy(dst, h, hlen);
+    if (dlen)
+        memcpy(dst + hlen, data, dlen);
+    commit(s, hlen + dlen, type);
+}
+
+/* A decoded frame: header, the decoded packet and the bytes, in one record. */
+static void push_frame(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt)
+{
+    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src, fr->data};
+    size_t len = sizeof(h) + sizeof(*pkt) + fr->caplen;
+    uint8_t *dst = reserve(s, len);
+    memcpy(dst, &h, sizeof(h));
+    memcpy(dst + sizeof(h), pkt, sizeof(*pkt));
+    memcpy(dst + sizeof(h) + sizeof(*pkt), fr->data, fr->caplen);
+    commit(s, len, REC_FRAME);
 }
 
 void ksd_pool_kick(struct ksd_pool *p)
@@ -250,8 +377,9 @@ void ksd_pool_clock(struct ksd_pool *p, int64_t now_us)
             push(&p->slots[i], REC_CLOCK, &now_us, sizeof(now_us), NULL, 0);
 }
 
-struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
-                              const struct ksd_lists *lists)
+static struct ksd_pool *pool_make(int workers, const struct ksd_worker_conf *wc,
+                                  struct ksd_sink *sink, const struct ksd_lists *lists,
+                                  struct ksd_capture *const *caps)
 {
     struct ksd_pool *p = calloc(1, sizeof(*p));
     if (!p)
@@ -262,6 +390,7 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
         workers = KSD_POOL_MAX_WORKERS;
     p->n = workers;
     p->own = wc->ndpi ? 1 : 0;
+    p->fanout = caps != NULL;
     struct ksd_worker_conf c = *wc;
     if (!c.budget) {
         long mb = c.reassembly_mb > 0 ? c.reassembly_mb : KSD_REASSEMBLY_MB_DEFAULT;
@@ -272,6 +401,8 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
     for (int i = 0; i < workers; i++) {
         struct slot *s = &p->slots[i];
         s->pool = p;
+        s->evfd = -1;
+        s->cap = caps && i > 0 ? caps[i] : NULL;
         s->lists = *lists;
         s->lists.ndpi_protos = NULL; /* loaded by ksd_worker_new from wc */
         if (!(s->w = ksd_worker_new(&c, sink)))
@@ -284,12 +415,15 @@ struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, str
     note_agent_ports(p, lists->sigs);
     if (!(p->frag = ksd_ipfrag_new()))
         goto fail;
-    /* worker 0 runs in the capture thread; the others get a thread and a ring */
+    /* worker 0 runs in the capture thread; the others get a thread and a
+     * ring (with fanout, for control records only, and their own socket) */
     for (int i = 1; i < workers; i++) {
         struct slot *s = &p->slots[i];
-        if (ksd_ring_init(&s->ring, KSD_POOL_RING_BYTES) < 0)
+        if (ksd_ring_init(&s->ring, p->fanout ? 1u << 16 : KSD_POOL_RING_BYTES) < 0)
             goto fail;
-        if (pthread_create(&s->thread, NULL, worker_main, s) != 0)
+        if (p->fanout && (s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+            goto fail;
+        if (pthread_create(&s->thread, NULL, p->fanout ? fanout_main : worker_main, s) != 0)
             goto fail;
         s->started = 1;
     }
@@ -298,6 +432,19 @@ fail:
     ksd_pool_finish(p);
     ksd_pool_free(p);
     return NULL;
+}
+
+struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
+                              const struct ksd_lists *lists)
+{
+    return pool_make(workers, wc, sink, lists, NULL);
+}
+
+struct ksd_pool *ksd_pool_new_fanout(int workers, const struct ksd_worker_conf *wc,
+                                     struct ksd_sink *sink, const struct ksd_lists *lists,
+                                     struct ksd_capture *const *caps)
+{
+    return pool_make(workers, wc, sink, lists, caps);
 }
 
 static int agent_port(const struct ksd_pool *p, uint8_t proto, uint16_t port)
@@ -340,11 +487,7 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
         a = k->dst;
     else
         a = memcmp(k->src, k->dst, alen) <= 0 ? k->src : k->dst;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < alen; i++) {
-        h ^= a[i];
-        h *= 16777619u;
-    }
+    uint32_t h = ksd_fnv1a(KSD_FNV1A_BASIS, a, alen);
     return h ^ (h >> 16);
 }
 
@@ -367,7 +510,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
 {
     p->packets++;
     p->bytes += fr->len;
-    if (p->n == 1) {
+    if (p->n == 1 || p->fanout) { /* with fanout the kernel has chosen this worker */
         ksd_worker_packet(p->slots[0].w, fr);
         return;
     }
@@ -405,8 +548,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         ksd_worker_decoded(p->slots[0].w, fr, &pkt, rc);
         return;
     }
-    struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src};
-    push(&p->slots[idx], REC_FRAME, &h, sizeof(h), fr->data, fr->caplen);
+    push_frame(&p->slots[idx], fr, &pkt);
 }
 
 void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
@@ -455,6 +597,9 @@ void ksd_pool_free(struct ksd_pool *p)
     for (int i = 0; i < p->n; i++) {
         ksd_worker_free(p->slots[i].w);
         ksd_ring_destroy(&p->slots[i].ring);
+        ksd_capture_close(p->slots[i].cap);
+        if (p->slots[i].evfd >= 0)
+            close(p->slots[i].evfd);
     }
     ksd_ipfrag_free(p->frag);
     free(p);
@@ -467,12 +612,30 @@ int ksd_pool_workers(const struct ksd_pool *p)
 
 uint64_t ksd_pool_packets(const struct ksd_pool *p)
 {
-    return p->packets;
+    uint64_t n = p->packets;
+    for (int i = 1; i < p->n && p->fanout; i++)
+        n += atomic_load_explicit(&p->slots[i].cap_packets, memory_order_relaxed);
+    return n;
 }
 
 uint64_t ksd_pool_bytes(const struct ksd_pool *p)
 {
-    return p->bytes;
+    uint64_t n = p->bytes;
+    for (int i = 1; i < p->n && p->fanout; i++)
+        n += atomic_load_explicit(&p->slots[i].cap_bytes, memory_order_relaxed);
+    return n;
+}
+
+uint64_t ksd_pool_capture_drops(const struct ksd_pool *p, uint64_t *received)
+{
+    uint64_t n = 0, r = 0;
+    for (int i = 1; i < p->n && p->fanout; i++) {
+        n += atomic_load_explicit(&p->slots[i].cap_drops, memory_order_relaxed);
+        r += atomic_load_explicit(&p->slots[i].cap_recv, memory_order_relaxed);
+    }
+    if (received)
+        *received = r;
+    return n;
 }
 
 uint64_t ksd_pool_flows(const struct ksd_pool *p)

@@ -12,6 +12,10 @@
  * 15000) never need sharing. IP fragments are reassembled by the dispatcher
  * first, so the whole datagram goes where its flow goes. Worker 0 runs in the
  * capture thread itself, so N workers keep N cores busy, not N + 1.
+ *
+ * Live, with PACKET_FANOUT (ksd_pool_new_fanout), the kernel makes that
+ * choice (capture.c's program) and each worker thread reads its own socket;
+ * its ring then carries only control records (lists, clock, end).
  */
 #ifndef KSD_POOL_H
 #define KSD_POOL_H
@@ -41,6 +45,16 @@ struct ksd_pool;
 
 struct ksd_pool *ksd_pool_new(int workers, const struct ksd_worker_conf *wc, struct ksd_sink *sink,
                               const struct ksd_lists *lists);
+/*
+ * Live with PACKET_FANOUT: caps[1..workers-1] are further sockets of the
+ * capture in one fanout group (ksd_capture_fanout), one per worker thread,
+ * which reads its own and owns it from now on; caps[0] stays the caller's
+ * and its frames go to worker 0 through ksd_pool_packet, undispatched. No
+ * thread copies frames for another.
+ */
+struct ksd_pool *ksd_pool_new_fanout(int workers, const struct ksd_worker_conf *wc,
+                                     struct ksd_sink *sink, const struct ksd_lists *lists,
+                                     struct ksd_capture *const *caps);
 /* Process (1 worker) or dispatch (N workers) one frame. Blocks while the chosen ring is full. */
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
 /* The capture thread is about to wait: wake workers for the records queued so far. */
@@ -61,6 +75,9 @@ int ksd_pool_workers(const struct ksd_pool *p);
 /* Frames and wire bytes the capture thread has handed on. */
 uint64_t ksd_pool_packets(const struct ksd_pool *p);
 uint64_t ksd_pool_bytes(const struct ksd_pool *p);
+/* Fanout: kernel drops (and frames received, if `received`) of the workers' own
+ * sockets, the caller's not included; 0 without fanout. */
+uint64_t ksd_pool_capture_drops(const struct ksd_pool *p, uint64_t *received);
 /* Flows in the tables now (approximate while workers run). */
 uint64_t ksd_pool_flows(const struct ksd_pool *p);
 void ksd_pool_print_stats(struct ksd_pool *p, FILE *out);

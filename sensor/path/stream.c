@@ -70,6 +70,7 @@
 #include <string.h>
 
 #include "dissectors/ksd.h"
+#include "dissectors/rd.h"
 #include "sensor/path/stream.h"
 
 #define KSD_STREAM_F_BASE     0x01 /* s->seq is meaningful */
@@ -540,4 +541,49 @@ const uint8_t *ksd_stream_alt_data(const struct ksd_stream *s, size_t *len)
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s)
 {
     return s->seq;
+}
+
+/* One's-complement sum of n bytes of r (RFC 1071), added to sum. */
+static uint32_t csum_bytes(struct ksd_rd *r, size_t n, uint32_t sum)
+{
+    struct ksd_rd b = rd_sub(r, n);
+    while (rd_left(&b) >= 2)
+        sum += rd_be16(&b);
+    if (rd_left(&b))
+        sum += (uint32_t)rd_u8(&b) << 8;
+    return sum;
+}
+
+int ksd_stream_tcp_checksum(const struct ksd_pkt *p)
+{
+    if (p->proto != 6 || !p->l3 || !p->payload || p->payload_len != p->wire_payload_len ||
+        p->payload < p->l3 || (size_t)(p->payload - p->l3) + p->payload_len > p->l3_len)
+        return -1; /* cut by the capture, or not where it can be found */
+    size_t pay = (size_t)(p->payload - p->l3), tcp = 0, alen = p->family == 4 ? 4 : 16;
+    struct ksd_rd all = rd_make(p->l3, pay + p->payload_len);
+    /* the TCP header ends where the payload starts: find the length whose
+     * header names the packet's ports, sequence number and that length */
+    for (size_t hl = 20; hl <= 60 && hl <= pay && !tcp; hl += 4) {
+        struct ksd_rd h = all;
+        rd_skip(&h, pay - hl);
+        uint16_t sp = rd_be16(&h), dp = rd_be16(&h);
+        uint32_t seq = rd_be32(&h);
+        rd_skip(&h, 4);
+        uint8_t doff = rd_u8(&h);
+        if (!rd_err(&h) && sp == p->sport && dp == p->dport && seq == p->seq &&
+            (size_t)(doff >> 4) * 4 == hl)
+            tcp = pay - hl;
+    }
+    if (!tcp)
+        return -1;
+    size_t seg = pay + p->payload_len - tcp;
+    struct ksd_rd ps = rd_make(p->src, alen), pd = rd_make(p->dst, alen);
+    uint32_t sum = csum_bytes(&ps, alen, 0);
+    sum = csum_bytes(&pd, alen, sum);
+    sum += 6 + (uint32_t)(seg & 0xffff) + (uint32_t)(seg >> 16);
+    rd_skip(&all, tcp);
+    sum = csum_bytes(&all, seg, sum);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum == 0xffff;
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dissectors/decode.h"
+
 #define KSD_STREAM_MAX_BYTES                                                                       \
     (65536 + 2048)                  /* in-order bytes kept per direction (handshake                \
                                        window): a 64 KiB ClientHello and its record                \
@@ -125,6 +127,15 @@ int ksd_stream_state(const struct ksd_stream *s);
 
 /* Heap bytes the stream holds now (its buffer; 0 when none). */
 size_t ksd_stream_mem(const struct ksd_stream *s);
+
+/*
+ * The TCP checksum of a decoded packet (RFC 9293 3.1, the pseudo-header of
+ * RFC 9293 3.1 / RFC 8200 8.1): 1 good, 0 bad, -1 cannot tell (the capture
+ * cut the packet). A capture made on the sending host with checksum offload
+ * shows bad checksums on every outgoing segment, so a bad one is a hint
+ * (ksd_stream_add_seg's weak), never a reason to drop.
+ */
+int ksd_stream_tcp_checksum(const struct ksd_pkt *p);
 
 /* Sequence number of the first byte ksd_stream_data() returns (0 in state INIT). */
 uint32_t ksd_stream_read_seq(const struct ksd_stream *s);

@@ -433,7 +433,7 @@ struct flow_ext *ksd_worker_ext(struct ksd_flow *f)
 
 /* ---- reassembly budget (sensor/path/budget.h) ---------------------------- */
 
-static void ksd_worker_hold_unlink(struct ksd_worker *w, struct flow_ext *x)
+static void hold_unlink(struct ksd_worker *w, struct flow_ext *x)
 {
     if (!x->held)
         return;
@@ -449,7 +449,7 @@ static void ksd_worker_hold_unlink(struct ksd_worker *w, struct flow_ext *x)
     x->held = 0;
 }
 
-static void ksd_worker_budget_charge(struct ksd_worker *w, size_t was, size_t now)
+static void budget_charge(struct ksd_worker *w, size_t was, size_t now)
 {
     if (now == was)
         return;
@@ -458,12 +458,13 @@ static void ksd_worker_budget_charge(struct ksd_worker *w, size_t was, size_t no
 }
 
 /* Charge the flow's handshake memory as it is now, and make it the newest holder. */
-void ksd_worker_budget_account(struct ksd_worker *w, struct flow_ext *x)
+static void budget_account(struct ksd_worker *w, struct flow_ext *x)
 {
-    size_t m = ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic);
-    ksd_worker_budget_charge(w, x->charged, m);
+    size_t m =
+        ksd_stream_mem(&x->st[0]) + ksd_stream_mem(&x->st[1]) + ksd_quic_mem(x->quic) + x->weak_len;
+    budget_charge(w, x->charged, m);
     x->charged = (uint32_t)m;
-    ksd_worker_hold_unlink(w, x);
+    hold_unlink(w, x);
     if (!m)
         return;
     x->hold_prev = w->hold_new;
@@ -475,16 +476,16 @@ void ksd_worker_budget_account(struct ksd_worker *w, struct flow_ext *x)
     x->held = 1;
 }
 
-void ksd_worker_frag_account(struct ksd_worker *w)
+static void frag_account(struct ksd_worker *w)
 {
     size_t m = ksd_ipfrag_mem(w->frag);
-    ksd_worker_budget_charge(w, w->frag_charged, m);
+    budget_charge(w, w->frag_charged, m);
     w->frag_charged = m;
 }
 
 /* Drop the handshake state of a flow to make room: a ClientHello cut short
  * still gives the name it holds, as with a gap. */
-static void ksd_worker_budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
+static void budget_drop_flow(struct ksd_worker *w, struct flow_ext *x)
 {
     struct ksd_flow *f = x->flow;
     if (x->quic)
@@ -500,39 +501,23 @@ static void ksd_worker_budget_drop_flow(struct ksd_worker *w, struct flow_ext *x
 }
 
 /*
- * After a packet: while the budget is spent, drop this worker's oldest
- * handshake state (flow or fragment, whichever is older). A worker within its
- * fair share does not drop the flow it is working on (`cur`): it asks the
- * others to trim themselves to their share instead.
+ * After a packet: while this worker holds more than its share of the budget
+ * (limit / workers, budget.h), drop its oldest handshake state, flow or
+ * fragmented datagram, whichever is older.
  */
-void ksd_worker_budget_enforce(struct ksd_worker *w, const struct flow_ext *cur)
+static void budget_enforce(struct ksd_worker *w)
 {
-    struct ksd_budget *b = w->budget;
-    uint64_t share = ksd_budget_share(b);
-    for (int i = 0; i < KSD_MAX_BUDGET_DROPS; i++) {
-        int over = ksd_budget_over(b);
-        int pressed = atomic_load_explicit(&b->pressure, memory_order_relaxed);
-        if (!over) {
-            if (pressed && w->held <= share)
-                atomic_store_explicit(&b->pressure, 0, memory_order_relaxed);
-            if (!pressed || w->held <= share)
-                return;
-        } else if (w->held <= share) {
-            if (!pressed) {
-                w->st.budget_pressure++;
-                atomic_store_explicit(&b->pressure, 1, memory_order_relaxed);
-            }
-            return;
-        }
+    uint64_t share = ksd_budget_share(w->budget);
+    for (int i = 0; i < KSD_MAX_BUDGET_DROPS && w->held > share; i++) {
         struct flow_ext *x = w->hold_old;
         uint64_t fus;
         int frag = ksd_ipfrag_oldest(w->frag, &fus);
         if (frag && (!x || (int64_t)fus <= x->flow->last_us)) {
             w->st.budget_frag++;
             ksd_ipfrag_drop_oldest(w->frag);
-            ksd_worker_frag_account(w);
-        } else if (x && (x != cur || w->held > share)) {
-            ksd_worker_budget_drop_flow(w, x);
+            frag_account(w);
+        } else if (x) {
+            budget_drop_flow(w, x);
         } else {
             return;
         }
@@ -546,9 +531,12 @@ void ksd_worker_ext_release(struct ksd_worker *w, struct ksd_flow *f)
     struct flow_ext *x = f->ext;
     if (!x)
         return;
-    ksd_worker_budget_charge(w, x->charged, 0);
+    budget_charge(w, x->charged, 0);
     x->charged = 0;
-    ksd_worker_hold_unlink(w, x);
+    hold_unlink(w, x);
+    free(x->weak);
+    x->weak = NULL;
+    x->weak_len = 0;
     ksd_stream_free(&x->st[0]);
     ksd_stream_free(&x->st[1]);
     ksd_quic_free(x->quic);
@@ -559,19 +547,24 @@ void ksd_worker_ext_release(struct ksd_worker *w, struct ksd_flow *f)
     f->ext = NULL;
 }
 
-/* Flow leaves the table: nDPI's best guess if it had not decided yet. */
-void ksd_worker_ext_final(struct ksd_worker *w, struct ksd_flow *f)
+/* Held off nDPI for a hello or query that never completed: the label of its
+ * protocol (and nDPI's address table), as nDPI's own guess would be. */
+static void label_held(struct ksd_worker *w, struct ksd_flow *f)
 {
-    struct flow_ext *x = f->ext;
-
-    /* held off nDPI for a hello or query that never completed: the label of
-     * its protocol (and nDPI's address table), as nDPI's own guess would be */
     if (w->cls && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
         ksd_worker_label_from_name(w, f,
                                    f->key.proto == 6                    ? KSD_CLASSIFY_TLS
                                    : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
                                                                         : KSD_CLASSIFY_QUIC,
                                    NULL);
+}
+
+/* Flow leaves the table: nDPI's best guess if it had not decided yet. */
+void ksd_worker_ext_final(struct ksd_worker *w, struct ksd_flow *f)
+{
+    struct flow_ext *x = f->ext;
+
+    label_held(w, f);
     if (x && x->nd && w->cls) {
         char label[KSD_APP_LABEL_MAX];
         ksd_classify_giveup(w->cls, &x->nd, label, sizeof(label));
@@ -596,6 +589,8 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
     w->now = f->last_us;
     w->src = f->src; /* evidence settled at the end names the flow's last file */
     struct flow_ext *x = f->ext;
+    if (x && x->weak) /* the last segment had a bad checksum and nothing followed */
+        ksd_worker_weak_flush(w, f, x);
     /* the flow ends with a ClientHello still waiting for a missing segment */
     if (x && !(f->evmask & FL_CDONE) && x->cp == CP_TLS && !x->hellos &&
         !ksd_worker_partial_hello(w, f, x))
@@ -766,7 +761,7 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
     if (!f)
         return;
-    f->src = w->src;
+    f->src = (uint16_t)w->src; /* < KSD_MAX_INPUT_FILES */
     int fresh = f->pkts[0] == 0 && f->pkts[1] == 0;
     f->pkts[dir]++;
     if (fresh && dir == 0)
@@ -809,8 +804,8 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     if (f->ext && (f->evmask & FL_NDPI_DONE) && (f->evmask & FL_CDONE) && (f->evmask & FL_SDONE))
         ksd_worker_ext_release(w, f);
     if (f->ext)
-        ksd_worker_budget_account(w, f->ext);
-    ksd_worker_budget_enforce(w, f->ext);
+        budget_account(w, f->ext);
+    budget_enforce(w);
 }
 
 /* Capture time moves on: expire idle flows and fragments once a second. */
@@ -826,7 +821,7 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
     if (w->now - w->last_expire >= KSD_EXPIRE_EVERY_US || w->now < w->last_expire) {
         ksd_flow_expire(w->ft, w->now);
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
-        ksd_worker_frag_account(w);
+        frag_account(w);
         w->last_expire = w->now;
         if (w->npending)
             pending_run(w, 0);
@@ -850,12 +845,8 @@ static void start_due(struct ksd_flow *f, void *arg)
         return;
     int64_t saved = w->now;
     w->now = f->first_us; /* the evidence is the first packet */
-    if (start && (f->evmask & FL_NDPI_HELD) && !(f->evmask & FL_NDPI_DONE))
-        ksd_worker_label_from_name(w, f,
-                                   f->key.proto == 6                    ? KSD_CLASSIFY_TLS
-                                   : ksd_flow_port(f, !f->client) == 53 ? KSD_CLASSIFY_DNS
-                                                                        : KSD_CLASSIFY_QUIC,
-                                   NULL);
+    if (start)
+        label_held(w, f);
     if (start && (f->evmask & FL_STARTPEND)) {
         ndpi_settle(f, w);
         flow_match(w, f);
@@ -918,11 +909,11 @@ void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct
         const uint8_t *dg;
         size_t dglen;
         int done = ksd_ipfrag_add(w->frag, pkt, (uint64_t)w->now, &dg, &dglen) == 1;
-        ksd_worker_frag_account(w);
+        frag_account(w);
         if (done)
             ksd_worker_datagram(w, fr->ts_us, pkt, dg, dglen);
         else
-            ksd_worker_budget_enforce(w, NULL);
+            budget_enforce(w);
         return;
     }
     if (rc == KSD_DEC_OK)

@@ -71,13 +71,14 @@ struct ksd_stats {
     uint64_t events;
     struct ksd_stream_stats stream;
     /* handshake state dropped to keep the reassembly budget (--reassembly-mb), per cause */
-    uint64_t budget_tcp;      /* TCP stream buffers of the oldest flows */
-    uint64_t budget_quic;     /* QUIC CRYPTO state of the oldest flows */
-    uint64_t budget_frag;     /* IP datagrams being reassembled */
-    uint64_t budget_pressure; /* times a worker within its share found the budget spent */
+    uint64_t budget_tcp;  /* TCP stream buffers of the oldest flows */
+    uint64_t budget_quic; /* QUIC CRYPTO state of the oldest flows */
+    uint64_t budget_frag; /* IP datagrams being reassembled */
     /* evidence refused as malformed (no clamping: a server would reject it) */
     uint64_t tls_malformed; /* ClientHellos (TLS or QUIC) with a length overrunning its extension */
     uint64_t http_bad_host; /* HTTP Host values with a NUL or control byte */
+    uint64_t tcp_bad_checksum; /* segments offered to a stream with a bad TCP checksum */
+    uint64_t tls_alt_names;    /* names found only in a stream's second version (decoys) */
 };
 
 /* A step back in capture time larger than this ends every flow (see tick in worker.c). */
@@ -124,9 +125,11 @@ void ksd_worker_set_index(struct ksd_worker *w, int index);
 void ksd_worker_set_source(struct ksd_worker *w, uint32_t src);
 /*
  * Live timers, called a few times a second with the wall-clock time whether
- * packets come or not: idle flows expire on this time, and address and port
- * rules that waited for nDPI's label longer than half a second run with its
- * best guess. Offline runs never call it (expiry follows capture time).
+ * packets come or not: idle flows expire on this time; address and port
+ * rules that waited for nDPI's label 0.4 s run with its best guess; a flow
+ * to a DNS-learned address without a name after 1 s is reported as dns_ip;
+ * events this emits are flushed to --json at once. Offline runs never call
+ * it (expiry follows capture time, and output stays deterministic).
  */
 void ksd_worker_clock(struct ksd_worker *w, int64_t now_us);
 

@@ -19,6 +19,7 @@
 #include "sensor/path/budget.h"
 #include "sensor/path/classify.h"
 #include "sensor/path/correlate.h"
+#include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
 #include "sensor/path/worker.h"
 
@@ -94,6 +95,10 @@ struct flow_ext {
     struct ksd_flow *flow;        /* the flow this extends */
     struct flow_ext *hold_prev;   /* worker's list of reassembly-memory holders, */
     struct flow_ext *hold_next;   /* least recently active first */
+    uint8_t *weak;                /* a segment with a bad TCP checksum, held back (or NULL) */
+    uint32_t weak_seq;            /* its sequence number */
+    uint32_t weak_len;            /* its length */
+    uint8_t weak_dir;             /* its direction */
     uint32_t charged;             /* bytes charged to the budget for this flow */
     uint8_t held;                 /* on the holders' list */
 };
@@ -185,15 +190,14 @@ void ksd_worker_label_from_name(struct ksd_worker *w, struct ksd_flow *f, int pr
 struct flow_ext *ksd_worker_ext(struct ksd_flow *f);
 void ksd_worker_ext_release(struct ksd_worker *w, struct ksd_flow *f);
 void ksd_worker_ext_final(struct ksd_worker *w, struct ksd_flow *f);
-void ksd_worker_budget_account(struct ksd_worker *w, struct flow_ext *x);
-void ksd_worker_budget_enforce(struct ksd_worker *w, const struct flow_ext *cur);
-void ksd_worker_frag_account(struct ksd_worker *w);
 
 /* worker_tcp.c */
 int ksd_worker_is_tls_port(uint16_t port);
 int ksd_worker_partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);
 void ksd_worker_report_hello(struct ksd_worker *w, struct ksd_flow *f, struct ksd_tls_hello *h);
 void ksd_worker_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p);
+/* The held bad-checksum segment goes in now, filling holes only. */
+void ksd_worker_weak_flush(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x);
 
 /* worker_udp.c */
 void ksd_worker_dns(struct ksd_worker *w, struct ksd_flow *f, int dir, const uint8_t *p, size_t len,

@@ -90,13 +90,18 @@ void ksd_workers_print_stats(struct ksd_worker *const *ws, int n, const struct k
     if (b)
         fprintf(out,
                 "reassembly budget: limit=%llu peak=%llu dropped_tcp=%llu dropped_quic=%llu "
-                "dropped_frag=%llu pressure=%llu\n",
+                "dropped_frag=%llu\n",
                 (unsigned long long)b->limit,
                 (unsigned long long)atomic_load_explicit(&b->used_peak, memory_order_relaxed),
                 (unsigned long long)st.budget_tcp, (unsigned long long)st.budget_quic,
-                (unsigned long long)st.budget_frag, (unsigned long long)st.budget_pressure);
+                (unsigned long long)st.budget_frag);
     fprintf(out, "malformed (no evidence): tls_hello=%llu http_host=%llu\n",
             (unsigned long long)st.tls_malformed, (unsigned long long)st.http_bad_host);
+    fprintf(out,
+            "decoys: tcp_bad_checksum=%llu overlap_diffs=%llu second_versions=%llu "
+            "names_from_second=%llu\n",
+            (unsigned long long)st.tcp_bad_checksum, (unsigned long long)st.stream.overlap_diffs,
+            (unsigned long long)st.stream.alternates, (unsigned long long)st.tls_alt_names);
 }
 
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out)

@@ -165,6 +165,28 @@ int ksd_worker_partial_hello(struct ksd_worker *w, struct ksd_flow *f, struct fl
     return 1;
 }
 
+/*
+ * Decoys: when overlapping segments disagreed, the stream holds a second
+ * version of the client bytes (stream.c). Parse the ClientHello from it too
+ * and report its name when it differs from the one the first version gave
+ * (`seen`, "" for none): a decoy must never hide a name.
+ */
+static void alt_hello(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x,
+                      const char *seen)
+{
+    size_t alen, used = 0;
+    const uint8_t *a = ksd_stream_alt_data(&x->st[0], &alen);
+    char first[KSD_TLS_NAME_MAX];
+    if (!a)
+        return;
+    snprintf(first, sizeof(first), "%s", seen);
+    int rc = ksd_tls_client_stream(a, alen, &used, &w->hello);
+    if ((rc == KSD_OK || rc == KSD_ETRUNC) && w->hello.sni[0] && strcmp(w->hello.sni, first)) {
+        w->st.tls_alt_names++;
+        ksd_worker_report_hello(w, f, &w->hello);
+    }
+}
+
 static void stream_trouble(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int st)
 {
     if (x->hellos == 0 && x->cp == CP_TLS && !ksd_worker_partial_hello(w, f, x))
@@ -291,6 +313,7 @@ static int tls_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd
         w->st.tls_client_hellos++;
         x->hellos++;
         r->report(w, f, &w->hello);
+        alt_hello(w, f, x, w->hello.sni);
         ksd_stream_consume(&x->st[0], consumed);
         if (x->hellos >= KSD_MAX_TLS_HELLOS)
             client_done(w, x, f);
@@ -311,6 +334,7 @@ static int tls_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd
     } else if (x->hellos == 0) {
         nosni_set(f, rc == KSD_ETRUNC ? KSD_NOSNI_TRUNCATED : KSD_NOSNI_NOT_TLS);
     }
+    alt_hello(w, f, x, rc == KSD_ETRUNC ? w->hello.sni : "");
     client_done(w, x, f);
     return STEP_WAIT;
 }
@@ -500,6 +524,43 @@ static int looks_like_client(const uint8_t *p, size_t len)
     return ksd_http_probe(p, len);
 }
 
+/* One segment into the stream of its direction, then dissect what grew. */
+static void seg_add(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x, int dir,
+                    uint32_t seq, const uint8_t *p, size_t n, int weak)
+{
+    if (f->evmask & (dir == 0 ? FL_CDONE : FL_SDONE))
+        return;
+    if (ksd_stream_add_seg(&x->st[dir], seq, p, n, weak, &w->st.stream) > 0 ||
+        ksd_stream_state(&x->st[dir]) >= KSD_STREAM_DONE) {
+        if (dir == 0)
+            tcp_client(w, f, x);
+        else
+            tcp_server(w, f, x);
+    }
+}
+
+static int weak_hold(struct flow_ext *x, int dir, uint32_t seq, const uint8_t *p, size_t n)
+{
+    if (n > KSD_STREAM_MAX_BYTES || !(x->weak = malloc(n)))
+        return 0;
+    memcpy(x->weak, p, n);
+    x->weak_seq = seq;
+    x->weak_len = (uint32_t)n;
+    x->weak_dir = (uint8_t)dir;
+    return 1;
+}
+
+void ksd_worker_weak_flush(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
+{
+    uint8_t *d = x->weak;
+    if (!d)
+        return;
+    x->weak = NULL;
+    seg_add(w, f, x, x->weak_dir, x->weak_seq, d, x->weak_len, 1);
+    x->weak_len = 0;
+    free(d);
+}
+
 void ksd_worker_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const struct ksd_pkt *p)
 {
     int dir = *dirp;
@@ -539,14 +600,19 @@ void ksd_worker_tcp(struct ksd_worker *w, struct ksd_flow *f, int *dirp, const s
         return;
     if (f->pkts[0] > KSD_MAX_CLIENT_PKTS && !(f->evmask & FL_CDONE))
         client_done(w, x, f);
-    if (dir == 0 && !(f->evmask & FL_CDONE)) {
-        if (ksd_stream_add(&x->st[0], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[0]) >= KSD_STREAM_DONE)
-            tcp_client(w, f, x);
-    } else if (dir == 1 && !(f->evmask & FL_SDONE)) {
-        if (ksd_stream_add(&x->st[1], seq, p->payload, p->payload_len, &w->st.stream) > 0 ||
-            ksd_stream_state(&x->st[1]) >= KSD_STREAM_DONE)
-            tcp_server(w, f, x);
+    if (dir == 0 && !(f->evmask & FL_CDONE) && !x->hellos && !x->http_reqs &&
+        ksd_stream_tcp_checksum(p) == 0) {
+        /* a client segment before its first ClientHello or request, with a
+         * bad checksum where the capture has the whole segment: held back
+         * until the next segment, then let in only where no good one covers
+         * those bytes (a decoy the receiver dropped; or checksum offload) */
+        w->st.tcp_bad_checksum++;
+        ksd_worker_weak_flush(w, f, x);
+        if (!weak_hold(x, dir, seq, p->payload, p->payload_len))
+            seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 1);
+    } else {
+        seg_add(w, f, x, dir, seq, p->payload, p->payload_len, 0);
+        ksd_worker_weak_flush(w, f, x);
     }
     /* A server that answers before the client has been classified: look again. */
     if (dir == 0 && x->cp != CP_UNKNOWN && !(f->evmask & FL_SDONE))

@@ -45,7 +45,7 @@ make --no-print-directory build/tools/benchgen >/dev/null || die "cannot build b
 # ---- the capture ------------------------------------------------------------
 PCAP=$DIR/bench-$PACKETS-s$SEED-k$KCLIENTS.pcap
 STAMP=$PCAP.stamp
-want=$(cat tests/tools/benchgen.c tests/bench/hellos/*.hex | cksum | cut -d' ' -f1)
+want=$(cat tests/tools/benchgen*.[ch] tests/bench/hellos/*.hex | cksum | cut -d' ' -f1)
 want="n=$PACKETS seed=$SEED k=$KCLIENTS src=$want"
 if [ -s "$PCAP" ] && [ -s "$PCAP.info" ] && [ -f "$PCAP.kaspersky" ] &&
     [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then

@@ -128,7 +128,7 @@ echo
 
 # ---- packet processing during an outage ----------------------------------------
 PCAP=$DIR/outage-$OPKT-k$OK.pcap
-want="n=$OPKT k=$OK src=$(cksum <tests/tools/benchgen.c | cut -d' ' -f1)"
+want="n=$OPKT k=$OK src=$(cat tests/tools/benchgen*.[ch] | cksum | cut -d' ' -f1)"
 if [ ! -s "$PCAP" ] || [ "$(cat "$PCAP.stamp" 2>/dev/null)" != "$want" ]; then
     echo "redis-bench: generating $PCAP"
     ./build/tools/benchgen -n "$OPKT" -o "$PCAP" -k "$OK" -s 1 >/dev/null 2>&1 || die "benchgen failed"

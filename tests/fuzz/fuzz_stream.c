@@ -11,6 +11,9 @@
  *    ordering, overlap, wrap-around or window slide ever exposes a wrong
  *    byte (first data wins: rewrites never show);
  *  - at most KSD_STREAM_MAX_BYTES are readable;
+ *  - the second version (ksd_stream_alt_data), once rewrites made one, is
+ *    exactly as long as the first, and a weak (bad-checksum) rewrite never
+ *    makes one;
  *  - while the stream stays ACTIVE and its read position did not move, the
  *    readable length never shrinks on add, and a segment that touches the
  *    in-order end extends it to at least the segment's end.
@@ -69,6 +72,9 @@ static void check_view(const struct ksd_stream *s)
     for (i = 0; i < len; i++)
         if (d[i] != stream_byte(rs + (uint32_t)i))
             abort();
+    size_t alen;
+    if (ksd_stream_alt_data(s, &alen) && alen != len)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -140,7 +146,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     fill(seg, rs_before + (uint32_t)at, n);
                     seg[n - 1] ^= 0x5a;
                     seg[0] ^= 0xa5;
-                    if (ksd_stream_add(&s, rs_before + (uint32_t)at, seg, n, &st) != 0)
+                    size_t alen;
+                    int weak = (kind >> 3) & 1, had_alt = ksd_stream_alt_data(&s, &alen) != NULL;
+                    if (ksd_stream_add_seg(&s, rs_before + (uint32_t)at, seg, n, weak, &st) != 0)
+                        abort();
+                    if (weak && !had_alt && ksd_stream_alt_data(&s, &alen))
                         abort();
                     ksd_stream_data(&s, &len_after);
                     if (len_after != len_before || ksd_stream_read_seq(&s) != rs_before)

@@ -4,7 +4,6 @@
  * distinct client addresses, each holding handshake state that never
  * completes.
  *
- *   floodgen syn N     one TCP SYN per flow, no data
  *   floodgen quic N    one QUIC v1 Initial per flow (1,200 bytes, valid
  *                      header, random ciphertext: the keys derive, the
  *                      AEAD tag never verifies)
@@ -13,10 +12,29 @@
  *                      ClientHello record announcing 16,000 bytes, in one
  *                      segment with a valid checksum: the hello never ends
  *
+ *   floodgen decoys    the adversarial ClientHellos of the decoy tests
+ *                      (tests/e2e_decoy.sh), one client 10.0.0.C per case:
+ *                      C=1 a same-length decoy hello with a bad TCP checksum,
+ *                          then the real one, same sequence number
+ *                      C=2 the decoy's tail (out of order, good checksum),
+ *                          then the real hello in order
+ *                      C=3 the real hello with a 17,000-byte padding
+ *                          extension before server_name (16 KiB records,
+ *                          1,400-byte segments)
+ *                      C=4 the same with 40,000 bytes of padding
+ *                      C=5 a server_name list one byte longer than its
+ *                          extension (must give no name)
+ *                      C=6 the real hello with a bad checksum alone (a
+ *                          capture on the sending host, checksum offload)
+ *                      C=7 the real hello, then a decoy with a bad checksum
+ *                      The real name is s01.upd.kaspersky.com, the decoy's
+ *                      www.decoy-example.org (same length).
+ *
  * Packets are Ethernet/IPv4, microsecond pcap, one second of capture time
  * per 1,000,000 packets, so no flow goes idle before the end.
  *
- * usage: floodgen syn|quic|hello N [BYTES] > flood.pcap
+ * usage: floodgen quic|hello N [BYTES] > flood.pcap
+ *        floodgen decoys 0 > decoys.pcap
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +81,7 @@ static uint16_t csum_fold(uint32_t s)
 
 static uint8_t frame[16 + 14 + 20 + 20 + MAX_PAYLOAD];
 static long npkt;
+static int bad_checksum; /* the next packets get a wrong TCP/UDP checksum */
 
 /* One IPv4 packet from 10.(i) to 198.18.x.y with an L4 header of hl bytes
  * and payload (pl, n); the L4 checksum is computed. */
@@ -104,12 +123,15 @@ static void emit(long i, uint8_t proto, uint16_t sport, uint16_t dport, uint8_t 
     } else {
         be16(l + 4, (uint32_t)l4);
     }
-    memcpy(l + hl, pl, n);
+    if (n)
+        memcpy(l + hl, pl, n);
     uint8_t pseudo[12] = {0};
     memcpy(pseudo, ip + 12, 8);
     pseudo[9] = proto;
     be16(pseudo + 10, (uint32_t)l4);
     uint16_t c = csum_fold(csum_add(csum_add(0, pseudo, 12), l, l4));
+    if (bad_checksum)
+        c ^= 0x5a5a;
     be16(l + (proto == 6 ? 16 : 6), c ? c : 0xffff);
     fwrite(frame, 1, 16 + caplen, stdout);
 }
@@ -148,10 +170,113 @@ static size_t hello_prefix(uint8_t *p, size_t n)
     return n;
 }
 
+/* A whole ClientHello record stream for `name` after `pad` bytes of padding
+ * extension, in TLS records of at most 16,384 bytes; list_delta is added to
+ * the server_name list length (1 = malformed). Returns its length. */
+static size_t hello_stream(uint8_t *out, const char *name, size_t pad, int list_delta)
+{
+    static uint8_t m[MAX_PAYLOAD];
+    size_t nl = strlen(name), o = 0, ex, e;
+    m[o++] = 1;
+    o += 3;
+    be16(m + o, 0x0303);
+    o += 2;
+    for (int k = 0; k < 32; k++)
+        m[o++] = (uint8_t)(k * 7);
+    m[o++] = 0;
+    be16(m + o, 6);
+    be16(m + o + 2, 0x1301);
+    be16(m + o + 4, 0x1302);
+    be16(m + o + 6, 0xc02f);
+    o += 8;
+    m[o++] = 1;
+    m[o++] = 0;
+    ex = o;
+    o += 2;
+    if (pad) {
+        be16(m + o, 21);
+        be16(m + o + 2, (uint32_t)pad);
+        memset(m + o + 4, 0, pad);
+        o += 4 + pad;
+    }
+    be16(m + o, 0);
+    e = o + 2;
+    be16(m + e + 2, (uint32_t)((int)nl + 3 + list_delta));
+    m[e + 4] = 0;
+    be16(m + e + 5, (uint32_t)nl);
+    memcpy(m + e + 7, name, nl);
+    o = e + 7 + nl;
+    be16(m + e, (uint32_t)(o - e - 2));
+    be16(m + o, 43); /* supported_versions: TLS 1.3 */
+    be16(m + o + 2, 3);
+    m[o + 4] = 2;
+    be16(m + o + 5, 0x0304);
+    o += 7;
+    be16(m + ex, (uint32_t)(o - ex - 2));
+    m[1] = (uint8_t)((o - 4) >> 16);
+    be16(m + 2, (uint32_t)(o - 4));
+    size_t n = 0;
+    for (size_t off = 0; off < o; off += 16384) {
+        size_t k = o - off < 16384 ? o - off : 16384;
+        out[n++] = 0x16;
+        be16(out + n, 0x0301);
+        be16(out + n + 2, (uint32_t)k);
+        memcpy(out + n + 4, m + off, k);
+        n += 4 + k;
+    }
+    return n;
+}
+
+/* Client c's bytes [from, to) of s at sequence isn + 1 + from, in segments of
+ * at most 1,400 bytes. */
+static void send_range(long c, uint32_t isn, const uint8_t *s, size_t from, size_t to)
+{
+    for (size_t off = from; off < to; off += 1400) {
+        size_t k = to - off < 1400 ? to - off : 1400;
+        emit(c, 6, (uint16_t)(40000 + c), 443, 0x18, isn + 1 + (uint32_t)off, s + off, k);
+    }
+}
+
+static void decoys(void)
+{
+    static uint8_t real[MAX_PAYLOAD], decoy[MAX_PAYLOAD];
+    const char *rname = "s01.upd.kaspersky.com", *dname = "www.decoy-example.org";
+    size_t rn = hello_stream(real, rname, 0, 0), dn = hello_stream(decoy, dname, 0, 0);
+    if (rn != dn)
+        abort();
+    for (long c = 1; c <= 7; c++) {
+        uint32_t isn = 1000000u * (uint32_t)c;
+        emit(c, 6, (uint16_t)(40000 + c), 443, 0x02, isn, NULL, 0);
+        if (c == 1 || c == 2) {
+            bad_checksum = c == 1;
+            send_range(c, isn, decoy, c == 1 ? 0 : rn / 2, rn);
+            bad_checksum = 0;
+            send_range(c, isn, real, 0, rn);
+        } else if (c == 3 || c == 4) {
+            static uint8_t big[MAX_PAYLOAD];
+            size_t bn = hello_stream(big, rname, c == 3 ? 17000 : 40000, 0);
+            send_range(c, isn, big, 0, bn);
+        } else if (c == 5) {
+            static uint8_t bad[MAX_PAYLOAD];
+            size_t bn = hello_stream(bad, rname, 0, 1);
+            send_range(c, isn, bad, 0, bn);
+        } else if (c == 6) {
+            bad_checksum = 1;
+            send_range(c, isn, real, 0, rn);
+            bad_checksum = 0;
+        } else {
+            send_range(c, isn, real, 0, rn);
+            bad_checksum = 1;
+            send_range(c, isn, decoy, 0, rn);
+            bad_checksum = 0;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: floodgen syn|quic|hello N [BYTES] > file.pcap\n");
+        fprintf(stderr, "usage: floodgen quic|hello N [BYTES] > file.pcap\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -167,11 +292,13 @@ int main(int argc, char **argv)
     static uint8_t pl[MAX_PAYLOAD];
     if (!strcmp(mode, "hello"))
         hello_prefix(pl, bytes);
+    if (!strcmp(mode, "decoys")) {
+        decoys();
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     for (long i = 0; i < n; i++) {
         uint16_t sport = (uint16_t)(1024 + rnd(&seed) % 60000);
-        if (!strcmp(mode, "syn")) {
-            emit(i, 6, sport, 443, 0x02, (uint32_t)rnd(&seed), NULL, 0);
-        } else if (!strcmp(mode, "hello")) {
+        if (!strcmp(mode, "hello")) {
             uint32_t isn = (uint32_t)rnd(&seed);
             emit(i, 6, sport, 443, 0x02, isn, NULL, 0);
             memcpy(pl + 11, &isn, 4); /* a different random per flow */
