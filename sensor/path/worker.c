@@ -1,17 +1,20 @@
 /*
- * worker.c - the per-worker packet path: decode, fragment reassembly,
- * flow lookup, TCP stream reassembly, protocol dissection, signature
- * matching, correlation and emission of facts and events.
+ * worker.c - the per-worker packet path: decode, fragment reassembly, flow
+ * lookup, the reassembly budget, signature matching, correlation and
+ * emission of facts and events; the protocols themselves are read in
+ * worker_tcp.c and worker_udp.c (one table row per protocol), counters are
+ * printed by worker_stats.c.
  *
- * This file is the only place that turns dissector results into facts,
- * counters and detections; dissectors only report what is on the wire and
- * signatures only answer "which rule matches this value".
+ * The worker files are the only place that turns dissector results into
+ * facts, counters and detections; dissectors only report what is on the
+ * wire and signatures only answer "which rule matches this value".
  *
- * Protocol choice per flow: UDP by port (DNS 53, mDNS 5353, LLMNR 5355) and
- * by content (QUIC long-header Initial from the client); TCP by content of
- * the client's first bytes (TLS record, HTTP request line), DNS over TCP by
- * port 53. After an HTTP CONNECT the client stream is probed again, so the
- * ClientHello inside the tunnel is found.
+ * Protocol choice per flow: UDP by port (DNS 53, mDNS 5353, LLMNR 5355, DHCP
+ * 67/68, NetBIOS 137) and by content (QUIC long-header Initial from the
+ * client); TCP by content of the client's first bytes (TLS record, HTTP
+ * request line, SOCKS greeting), DNS over TCP by port 53. After an HTTP
+ * CONNECT the client stream is probed again, so the ClientHello inside the
+ * tunnel is found.
  */
 #include "sensor/path/worker.h"
 
