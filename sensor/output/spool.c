@@ -8,7 +8,8 @@
  *
  * What it does: append-only writes with pwrite(2) at a tracked end offset,
  * CRC-32 per record, skip-and-count of damaged regions, cut-off of a torn
- * last record at open, truncation to zero once everything was consumed, an
+ * last record at open, truncation to the header once everything was consumed,
+ * a file that is not a spool refused untouched, an
  * exclusive flock so two sensors never share one spool.
  *
  * What it does not do: it never fsyncs on append (the emitter calls
