@@ -388,6 +388,9 @@ static int conf_handler(void *user, const char *section, const char *name, const
                 return 0;
             }
         }
+        if (o->val != 'r' && o->val >= 0 && o->val < 512 &&
+            (fc->cfg->cli_set[o->val / 64] >> (o->val % 64)) & 1)
+            return 1; /* the command line wins */
         fc->reason = apply(fc->cfg, o->val, copy, 1);
         return fc->reason == NULL;
     }
@@ -466,6 +469,8 @@ int ksd_config_parse(struct ksd_config *c, int argc, char **argv)
             continue;
         }
         const char *why = apply(c, opt, optarg, 0);
+        if (opt >= 0 && opt < 512)
+            c->cli_set[opt / 64] |= (uint64_t)1 << (opt % 64);
         int this_li = li;
         li = -1; /* getopt_long leaves it unchanged for short options */
         if (why) {

@@ -54,6 +54,8 @@ struct ksd_config {
     const char *user;             /* --user: switch to this user after opening the capture */
     int use_syslog;               /* --syslog */
     char hostname[256];           /* storage for the default sensor id */
+    uint64_t cli_set[8];          /* bit per option value given on the command line: the
+                                     configuration file does not override it */
 };
 
 /* Exit status for bad usage or bad configuration input. */

@@ -310,6 +310,14 @@ static void test_precedence(void **state)
     assert_int_equal(c->n_inputs, 2);
     assert_string_equal(c->inputs[0], "a.pcap");
     assert_string_equal(c->inputs[1], "b.pcap");
+    /* numbers and flags too: the command line wins, the file fills the rest */
+    write_conf(t, "threads = 3\nmax-flows = 5000\ndedup-window = 60\nno-ndpi = yes\n");
+    assert_int_equal(
+        parse(t, "-c", t->conf, "--threads", "5", "--dedup-window", "0", "-r", "a", NULL), 0);
+    assert_int_equal(c->threads, 5);
+    assert_int_equal(c->dedup_window_s, 0);
+    assert_int_equal(c->max_flows, 5000);
+    assert_int_equal(c->ndpi, 0);
 }
 
 /* ksd_config_print shows what was set, one "key = value" line each. */
