@@ -1,4 +1,4 @@
-# ksd - one non-recursive Makefile (STYLE.md rule 25).
+# ksd - one non-recursive Makefile.
 #
 #   make            build ./ksd
 #   make check      the fast tier: unit tests and the end-to-end tests on the
@@ -269,7 +269,7 @@ format-check:
 	  echo "$$out"; exit 1; fi; mkdir -p build/results; echo "format-check 1 0" > build/results/format; \
 	  echo "format-check: ok"
 
-# Include rules follow the data flow (STYLE.md part 3).
+# Include rules follow the data flow (README, "Architecture"; tests/layering.sh).
 layering:
 	$(Q)sh tests/layering.sh && mkdir -p build/results && echo "layering 1 0" > build/results/layering
 

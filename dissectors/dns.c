@@ -14,7 +14,7 @@
  * RFC 9460 sections 2.2 and 7.3 (SVCB/HTTPS RDATA, ipv4hint/ipv6hint),
  * RFC 6762 sections 5.4 and 10.2 (mDNS unicast-response / cache-flush bit).
  *
- * Names follow STYLE.md rule 9: loop, no recursion; a compression pointer
+ * Names are read with a loop, no recursion; a compression pointer
  * must point strictly before the previous target (the first one before the
  * start of the name) and at most KSD_DNS_MAX_PTRS are followed; labels are
  * at most 63 bytes, the wire name at most 255 bytes. A violating pointer is

@@ -2,7 +2,7 @@
  * ksd.h - definitions shared by every ksd module: return codes, assertions and
  * locale-free character tests for packet bytes.
  *
- * Return codes follow STYLE.md rule 7: 0 is success, negative values are
+ * Return codes: 0 is success, negative values are
  * failures. KSD_ETRUNC means the captured bytes ran out, KSD_EINVAL means the
  * bytes are present but break the specification, KSD_EAGAIN (stream dissectors
  * only) means more bytes are needed.

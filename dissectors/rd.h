@@ -1,6 +1,6 @@
 /*
  * rd.h - the bounds-checked reader every dissector reads packet bytes through
- * (STYLE.md rules 5 and 6).
+ * (every field read through it; narrowed with rd_sub to a declared length).
  *
  * A reader is a window (base, len) with a cursor (off). Every getter checks
  * that the bytes it needs lie inside the window; a short read sets `err`,

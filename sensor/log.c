@@ -3,15 +3,15 @@
  * syslog(3), facility LOG_DAEMON, with the process id.
  *
  * What it does not do: no per-packet logging (malformed traffic is counted,
- * STYLE.md rule 11), no log files of its own (under systemd, standard error
+ * never logged), no log files of its own (under systemd, standard error
  * goes to the journal; with --syslog to the local syslog daemon), no rate
  * limiting. When standard error is a regular file (a shell redirection,
  * systemd's StandardError=append:FILE), ksd_log_reopen opens that path again
  * after a rotation, so logrotate can move it away like --json. Follows RFC 5424 section 6.2.1 only
  * by using syslog's severity names; the wire format is the C library's.
  *
- * The sink is chosen once at start-up and read-only afterwards (STYLE.md
- * rule 18: configuration is the only global state).
+ * The sink is chosen once at start-up and read-only afterwards (like the
+ * configuration, the only global state besides statistics).
  */
 #include "sensor/log.h"
 

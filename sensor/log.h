@@ -1,5 +1,5 @@
 /*
- * log.h - ksd's one logging sink (STYLE.md rule 13): the program's own
+ * log.h - ksd's one logging sink (only sensor/ logs, once per failure): the program's own
  * messages (start, stop, reload, errors), never per-packet output. Messages
  * go to standard error as "ksd: message" or, after ksd_log_init(1, ...), to
  * syslog (facility daemon). Levels are syslog's: LOG_ERR, LOG_WARNING,

@@ -1,7 +1,7 @@
 /*
  * main.c - the ksd program: wires capture, the worker pipeline, signatures
  * and outputs together, handles signals and prints statistics. It is the
- * only file that knows every stage (STYLE.md part 3).
+ * only file that knows every stage (README, "Architecture").
  *
  * Signals: SIGINT/SIGTERM stop reading, drain and flush, exit 0; SIGUSR1
  * prints statistics to stderr; SIGHUP reopens --json, --facts and the log

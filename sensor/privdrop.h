@@ -2,7 +2,7 @@
  * privdrop.h - give up root after the privileged work is done: switch to an
  * unprivileged user and drop every Linux capability, for good.
  *
- * Call order in main (STYLE.md part 3): open the live capture (needs
+ * Call order in main: open the live capture (needs
  * CAP_NET_RAW, CAP_NET_ADMIN), read the configuration and signature files,
  * open the output files and the syslog socket, then ksd_privdrop(), then
  * start threads. Capabilities, the bounding set and no_new_privs are

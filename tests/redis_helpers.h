@@ -1,6 +1,6 @@
 /*
  * redis_helpers.h - throwaway Redis servers and sentinels for the emitter
- * tests (STYLE.md rule 23: Redis is never mocked). Each server runs as a
+ * tests (Redis is never mocked). Each server runs as a
  * child process on a free loopback port, in its own temporary directory,
  * with persistence off unless the test asks for it; PR_SET_PDEATHSIG kills it
  * if the test binary dies. Stop every server in the cmocka teardown.

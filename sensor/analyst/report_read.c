@@ -100,15 +100,8 @@ static int host_passes(const struct ksd_report_host *h, const struct ksd_report_
     return 1;
 }
 
-/* Open-addressing map client -> host index, and (host, indicator) -> count. */
-static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+/* Open-addressing map client -> host index, and (host, indicator) -> count
+ * (FNV-1a, dissectors/ksd.h). */
 
 struct pair {
     char *ind;   /* NULL = empty slot */
@@ -127,7 +120,7 @@ struct top_scan {
 static size_t client_find(const struct top_scan *t, const struct ksd_report_host *h, const char *s,
                           size_t n)
 {
-    size_t i = hash_bytes(0xcbf29ce484222325ULL, s, n) & (t->hcap - 1);
+    size_t i = ksd_fnv1a64(KSD_FNV1A64_BASIS, s, n) & (t->hcap - 1);
     for (size_t k = 0; k < t->hcap; k++, i = (i + 1) & (t->hcap - 1)) {
         size_t v = t->hidx[i];
         if (v == 0)
@@ -151,7 +144,7 @@ static int pair_add(struct top_scan *t, size_t host, const char *s, size_t n, ui
         for (size_t i = 0; i < t->pcap; i++) {
             if (!t->pr[i].ind)
                 continue;
-            size_t j = hash_bytes(t->pr[i].host, t->pr[i].ind, strlen(t->pr[i].ind)) & (ncap - 1);
+            size_t j = ksd_fnv1a64(t->pr[i].host, t->pr[i].ind, strlen(t->pr[i].ind)) & (ncap - 1);
             while (np[j].ind)
                 j = (j + 1) & (ncap - 1);
             np[j] = t->pr[i];
@@ -160,7 +153,7 @@ static int pair_add(struct top_scan *t, size_t host, const char *s, size_t n, ui
         t->pr = np;
         t->pcap = ncap;
     }
-    size_t i = hash_bytes(host, s, n) & (t->pcap - 1);
+    size_t i = ksd_fnv1a64(host, s, n) & (t->pcap - 1);
     while (t->pr[i].ind) {
         if (t->pr[i].host == host && strlen(t->pr[i].ind) == n && memcmp(t->pr[i].ind, s, n) == 0) {
             t->pr[i].n += cnt;
@@ -313,8 +306,7 @@ static int fill_top(struct ksd_report_db *db, struct ksd_report_host *h, size_t 
     if (!t.hidx)
         return KSD_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        size_t j =
-            hash_bytes(0xcbf29ce484222325ULL, h[i].client, strlen(h[i].client)) & (t.hcap - 1);
+        size_t j = ksd_fnv1a64(KSD_FNV1A64_BASIS, h[i].client, strlen(h[i].client)) & (t.hcap - 1);
         while (t.hidx[j])
             j = (j + 1) & (t.hcap - 1);
         t.hidx[j] = i + 1;

@@ -2,7 +2,7 @@
  * emit.c - the Redis output: one thread that takes detection events from a
  * bounded in-memory ring (filled by ksd_emit_push on the capture path) and
  * delivers each of them exactly once to Redis (the README's Redis keys;
- * STYLE.md rule 19) through the store paths of store.c, over a connection
+ * capture never waits on Redis) through the store paths of store.c, over a connection
  * made by redisconn.c. This file holds the queue (ring and spool), the
  * reconnect backoff, the thread and the sensor:<id> statistics hash.
  *

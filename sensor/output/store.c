@@ -114,10 +114,7 @@
 
 static uint32_t str_hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    return ksd_fnv1a(KSD_FNV1A_BASIS, s, strlen(s));
 }
 
 /* Append one EVAL of emit_script storing batch[start .. start+cnt). */

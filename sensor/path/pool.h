@@ -1,5 +1,5 @@
 /*
- * pool.h - the threads of DESIGN.md: the capture thread (the caller) hands
+ * pool.h - the threads (README, "Architecture"): the capture thread (the caller) hands
  * every frame to one of N workers through a lock-free single-producer ring;
  * each worker owns its flow table and correlation state. With one worker the
  * frame is processed inline, in capture order (deterministic).
