@@ -191,10 +191,10 @@ target() {
 }
 echo "Targets:"
 target "ksd +nDPI 1 worker >= 5x ndpiReader packets/s" ksd_ndpi_1 ndpi pps 5
-target "ksd +nDPI 1 worker peak RSS <= 1/4 of ndpiReader's" ksd_ndpi_1 ndpi rss 0.25
-target "ksd no-nDPI 1 worker >= 60% of the read floor packets/s" ksd_raw_1 floor pps 0.6
-target "ksd +nDPI 2 workers >= 1.6x 1 worker" ksd_ndpi_2 ksd_ndpi_1 pps 1.6
-target "ksd no-nDPI 2 workers >= 1.6x 1 worker" ksd_raw_2 ksd_raw_1 pps 1.6
+target "ksd +nDPI 1 worker peak RSS <= 0.15 of ndpiReader's" ksd_ndpi_1 ndpi rss 0.15
+target "ksd no-nDPI 1 worker >= 0.65x the read floor packets/s" ksd_raw_1 floor pps 0.65
+target "ksd +nDPI 2 workers >= 1.7x 1 worker" ksd_ndpi_2 ksd_ndpi_1 pps 1.7
+target "ksd no-nDPI 2 workers >= 1.7x 1 worker" ksd_raw_2 ksd_raw_1 pps 1.7
 echo
 
 # ---- accuracy ---------------------------------------------------------------
