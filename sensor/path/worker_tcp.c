@@ -3,8 +3,10 @@
  * (stream.c), the client stream's protocol told from its first bytes
  * through the table of TCP protocols (TLS record, HTTP request line, DNS
  * over TCP by port 53, SOCKS greeting), each then parsed and reported:
- * ClientHello names and fingerprints, the server's certificate, HTTP
- * Host/User-Agent/target, SOCKS targets, DNS messages. After an HTTP CONNECT
+ * ClientHello names and fingerprints, HTTP Host/User-Agent/target, SOCKS
+ * targets, DNS messages. The server stream is read by the same row, where
+ * it has a server part: the TLS ServerHello and certificate, DNS answers
+ * (also before the client has spoken, by port 53). After an HTTP CONNECT
  * or a SOCKS request the client stream is probed again (RFC 9110 9.3.6,
  * RFC 1928). What it does not do: judge evidence (worker.c does).
  */
@@ -123,15 +125,29 @@ static void report_http(struct ksd_worker *w, struct ksd_flow *f, const struct k
 
 /* ---- TCP ----------------------------------------------------------------- */
 
+static void server_done(struct flow_ext *x, struct ksd_flow *f)
+{
+    f->evmask |= FL_SDONE;
+    ksd_stream_done(&x->st[1]);
+}
+
+/* The client stream is finished; so is the server's, but for TLS, whose
+ * certificate flight may still be on its way. */
 static void client_done(struct ksd_worker *w, struct flow_ext *x, struct ksd_flow *f)
 {
     (void)w;
     f->evmask |= FL_CDONE;
     ksd_stream_done(&x->st[0]);
-    if (x->cp != CP_TLS) {
-        f->evmask |= FL_SDONE;
-        ksd_stream_done(&x->st[1]);
-    }
+    if (x->cp != CP_TLS)
+        server_done(x, f);
+}
+
+static void dir_done(struct ksd_worker *w, struct flow_ext *x, struct ksd_flow *f, int dir)
+{
+    if (dir == 0)
+        client_done(w, x, f);
+    else
+        server_done(x, f);
 }
 
 int ksd_worker_is_tls_port(uint16_t port)
@@ -214,7 +230,7 @@ static size_t tls_resync(const uint8_t *p, size_t len)
     return 0;
 }
 
-/* ---- the table of TCP client protocols ------------------------------------ */
+/* ---- the table of TCP protocols ------------------------------------------- */
 
 enum { STEP_NEXT, STEP_WAIT }; /* a parse step: look at the stream again / wait for bytes */
 
@@ -223,20 +239,24 @@ typedef int (*tcp_parse_fn)(struct ksd_worker *w, const struct tcp_proto *r, str
                             struct flow_ext *x, const uint8_t *p, size_t len, int sst);
 
 /*
- * One row per protocol ksd reads in a TCP client stream: probe tells it
- * from the stream's first bytes (in table order), parse consumes messages
- * from the stream and hands each to report (facts and evidence). cp names
- * the flow's state, app the label set when it is recognised (only when the
- * flow has none, unless app_force), evflags flow bits set with it. A new TCP
- * dissector is its own files and one row here.
+ * One row per protocol ksd reads in a TCP connection: probe tells it from
+ * the client stream's first bytes (in table order), parse consumes messages
+ * from the client stream and hands each to report (facts and evidence).
+ * server_parse and server_report do the same for the server stream, once
+ * the client stream has been told (or before, for a row with server_first,
+ * when its probe says yes); a row without them leaves the server stream
+ * unread. cp names the flow's state, app the label set when it is
+ * recognised (only when the flow has none, unless app_force), evflags flow
+ * bits set with it. A new TCP dissector is its own files and one row here.
  */
 struct tcp_proto {
     const char *name;
-    uint8_t cp, app, app_force;
+    uint8_t cp, app, app_force, server_first;
     uint32_t evflags;
     int (*probe)(const struct ksd_flow *f, const struct flow_ext *x, const uint8_t *p, size_t len);
-    tcp_parse_fn parse;
+    tcp_parse_fn parse, server_parse;
     void (*report)(struct ksd_worker *w, struct ksd_flow *f, void *msg);
+    void (*server_report)(struct ksd_worker *w, struct ksd_flow *f, void *msg);
 };
 
 struct dns_frame {
@@ -299,6 +319,18 @@ static void dns_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
 {
     const struct dns_frame *m = msg;
     ksd_worker_dns(w, f, 0, m->p, m->len, APP_DNS);
+}
+
+static void tls_server_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    report_server(w, f, msg);
+}
+
+static void dns_server_report(struct ksd_worker *w, struct ksd_flow *f, void *msg)
+{
+    const struct dns_frame *m = msg;
+    f->app = APP_DNS;
+    ksd_worker_dns(w, f, 1, m->p, m->len, APP_DNS);
 }
 
 static int tls_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
@@ -394,27 +426,83 @@ static int socks_parse(struct ksd_worker *w, const struct tcp_proto *r, struct k
     return STEP_NEXT;
 }
 
-static int dns_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
-                     struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+/* One DNS message framed by its length (RFC 1035 4.2.2) from stream dir;
+ * both directions count towards one cap. */
+static int dns_step(struct ksd_worker *w,
+                    void (*report)(struct ksd_worker *, struct ksd_flow *, void *),
+                    struct ksd_flow *f, struct flow_ext *x, int dir, const uint8_t *p, size_t len,
+                    int sst)
 {
     size_t off, mlen;
     if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
         if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP)
-            client_done(w, x, f);
+            dir_done(w, x, f, dir);
         return STEP_WAIT;
     }
-    r->report(w, f, &(struct dns_frame){p + off, mlen});
-    ksd_stream_consume(&x->st[0], off + mlen);
+    report(w, f, &(struct dns_frame){p + off, mlen});
+    ksd_stream_consume(&x->st[dir], off + mlen);
     if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS)
-        client_done(w, x, f);
+        dir_done(w, x, f, dir);
     return STEP_NEXT;
 }
 
+static int dns_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                     struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    return dns_step(w, r->report, f, x, 0, p, len, sst);
+}
+
+static int dns_server_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                            struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    return dns_step(w, r->server_report, f, x, 1, p, len, sst);
+}
+
+/* The server's flight: ServerHello (JA3S) and certificate, read once. */
+static int tls_server_parse(struct ksd_worker *w, const struct tcp_proto *r, struct ksd_flow *f,
+                            struct flow_ext *x, const uint8_t *p, size_t len, int sst)
+{
+    int rc = ksd_tls_server_stream(p, len, &w->server);
+    if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
+        return STEP_WAIT;
+    if (rc == KSD_OK)
+        r->server_report(w, f, &w->server);
+    server_done(x, f);
+    return STEP_WAIT;
+}
+
 static const struct tcp_proto tcp_protos[] = {
-    {"tls", CP_TLS, APP_TLS, 0, FL_TLSPORT, tls_probe, tls_parse, tls_report},
-    {"http", CP_HTTP, APP_HTTP, 0, 0, http_probe, http_parse, http_report},
-    {"dns", CP_DNS, APP_DNS, 1, 0, dns_probe, dns_parse, dns_report},
-    {"socks", CP_SOCKS, APP_NONE, 0, 0, socks_probe, socks_parse, socks_report},
+    {.name = "tls",
+     .cp = CP_TLS,
+     .app = APP_TLS,
+     .evflags = FL_TLSPORT,
+     .probe = tls_probe,
+     .parse = tls_parse,
+     .report = tls_report,
+     .server_parse = tls_server_parse,
+     .server_report = tls_server_report},
+    {.name = "http",
+     .cp = CP_HTTP,
+     .app = APP_HTTP,
+     .probe = http_probe,
+     .parse = http_parse,
+     .report = http_report},
+    {.name = "dns",
+     .cp = CP_DNS,
+     .app = APP_DNS,
+     .app_force = 1,
+     .server_first = 1,
+     .probe = dns_probe,
+     .parse = dns_parse,
+     .report = dns_report,
+     .server_parse = dns_server_parse,
+     .server_report = dns_server_report},
+    {.name = "socks",
+     .cp = CP_SOCKS,
+     .app = APP_NONE,
+     .probe = socks_probe,
+     .parse = socks_parse,
+     .report = socks_report},
 };
 
 static const struct tcp_proto *tcp_proto_of(int cp)
@@ -473,47 +561,36 @@ static void tcp_client(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext
     }
 }
 
+/*
+ * The server stream, read by the row of the client's protocol; before the
+ * client has been told, only by a server_first row whose probe says yes
+ * (else wait for the client). A protocol without a server part, or none,
+ * ends the server stream.
+ */
 static void tcp_server(struct ksd_worker *w, struct ksd_flow *f, struct flow_ext *x)
 {
-    for (int guard = 0; guard < 64 && !(f->evmask & FL_SDONE); guard++) {
+    for (int guard = 0; guard < KSD_MAX_STREAM_STEPS && !(f->evmask & FL_SDONE); guard++) {
         size_t len;
         const uint8_t *p = ksd_stream_data(&x->st[1], &len);
         int sst = ksd_stream_state(&x->st[1]);
         if (!p || len == 0)
             return;
-        if (x->cp == CP_TLS) {
-            int rc = ksd_tls_server_stream(p, len, &w->server);
-            if (rc == KSD_EAGAIN && sst != KSD_STREAM_FULL && sst != KSD_STREAM_GAP)
-                return;
-            if (rc == KSD_OK)
-                report_server(w, f, &w->server);
-            f->evmask |= FL_SDONE;
-            ksd_stream_done(&x->st[1]);
+        const struct tcp_proto *r = NULL;
+        if (x->cp != CP_UNKNOWN) {
+            r = tcp_proto_of(x->cp);
+        } else {
+            for (size_t i = 0; i < sizeof(tcp_protos) / sizeof(tcp_protos[0]) && !r; i++)
+                if (tcp_protos[i].server_first && tcp_protos[i].probe(f, x, p, len))
+                    r = &tcp_protos[i];
+            if (!r)
+                return; /* wait until the client side says what this is */
+        }
+        if (!r || !r->server_parse) {
+            server_done(x, f);
             return;
         }
-        if (x->cp == CP_DNS || (x->cp == CP_UNKNOWN && ksd_flow_port(f, !f->client) == 53)) {
-            size_t off, mlen;
-            if (ksd_dns_tcp_frame(p, len, &off, &mlen) != KSD_OK) {
-                if (sst == KSD_STREAM_FULL || sst == KSD_STREAM_GAP) {
-                    f->evmask |= FL_SDONE;
-                    ksd_stream_done(&x->st[1]);
-                }
-                return;
-            }
-            f->app = APP_DNS;
-            ksd_worker_dns(w, f, 1, p + off, mlen, APP_DNS);
-            ksd_stream_consume(&x->st[1], off + mlen);
-            if (++x->dns_msgs >= KSD_MAX_DNS_TCP_MSGS) {
-                f->evmask |= FL_SDONE;
-                ksd_stream_done(&x->st[1]);
-            }
-            continue;
-        }
-        if (x->cp == CP_UNKNOWN)
-            return; /* wait until the client side says what this is */
-        f->evmask |= FL_SDONE;
-        ksd_stream_done(&x->st[1]);
-        return;
+        if (r->server_parse(w, r, f, x, p, len, sst) == STEP_WAIT)
+            return;
     }
 }
 
