@@ -3,10 +3,10 @@
  * table ksd prints and the one `ksd report` prints from Redis. The packet
  * path counts a host per event emitted (sensor/path/correlate.c, as the
  * Redis writer does), this file turns each record into a struct
- * ksd_report_host (site and known-hosts label, verdict from the categories,
- * first and last event, events per evidence kind, top indicators weighted
- * by the detections each event folds) and prints them with ksd_report_write,
- * in the report's order: newest last event first, then client address
+ * ksd_report_host (site and known-hosts label, the machine's latest MAC
+ * and name, verdict from the categories, first and last event, events per
+ * evidence kind, top indicators weighted by the detections each event folds) and prints them with
+ * ksd_report_write, in the report's order: newest last event first, then client address
  * (descending, as Redis orders equal scores).
  *
  * It does not read Redis and keeps nothing between runs.
@@ -64,6 +64,9 @@ static void convert(const struct ksd_corr_host *c, struct ksd_report_host *h)
     ksd_addr_str(&c->addr, h->client, sizeof(h->client));
     snprintf(h->site, sizeof(h->site), "%s", c->site);
     snprintf(h->managed, sizeof(h->managed), "%s", c->managed);
+    snprintf(h->mac, sizeof(h->mac), "%s", c->mac);
+    snprintf(h->name, sizeof(h->name), "%s", c->name);
+    snprintf(h->name_source, sizeof(h->name_source), "%s", c->name_source);
     const char *const *cats = ksd_sig_categories(&ncat);
     for (size_t i = 0; i < ncat && i < 32; i++) {
         if (!(c->catmask & (1u << i)))

@@ -39,7 +39,7 @@ check "longest prefix: exception wins over the /24" \
 check "site label from the site map" '[ "$(field "$tmp/ev.json" 10.77.0.11 site)" = hq-berlin ]'
 check "host route beats the /25" '[ "$(field "$tmp/ev.json" 10.77.0.16 site)" = branch-lyon ]'
 check "host table shows site and verdict" \
-    'grep -Eq "^10\.77\.0\.13 +hq-berlin +exception +website-only" "$tmp/hosts"'
+    'grep -Eq "^10\.77\.0\.13 +fa:f0:55:f2:04:9a +hq-berlin +exception +website-only" "$tmp/hosts"'
 "$KSD" -s $R -r deploy/demo.pcap --threads 2 --dedup-window 0 --json "$tmp/ids.json" 2>/dev/null
 check "event ids unique across two workers (the Redis idempotency key)" \
     'python3 -c "import json,sys; i=[json.loads(l)[\"id\"] for l in open(sys.argv[1])]; sys.exit(not (len(i) > 20 and len(set(i)) == len(i) and len({int(x, 16) >> 17 & 63 for x in i}) == 2))" "$tmp/ids.json"'

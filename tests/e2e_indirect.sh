@@ -10,7 +10,9 @@
 #  - which machine: client_mac, client_name and client_name_source from a
 #    DHCP exchange, a NetBIOS registration, an mDNS announcement and an
 #    LLMNR answer; nothing for a routed host; the DHCP name gone after the
-#    lease, the NetBIOS name after --name-age; the --facts kinds.
+#    lease, the NetBIOS name after --name-age; the --facts kinds; the
+#    machine (name, source, MAC) in the --hosts table, and in ksd report's
+#    table (the same table) and JSON from Redis.
 # Each check compares "client evidence indicator rule category confidence
 # via" lines (sorted) with the expectation written below.
 set -u
@@ -118,6 +120,21 @@ else
     failed=1
 fi
 
+# ---- the machine in the host table: the latest name and MAC of each host ----
+n=$((n + 1))
+"$KSD" -s signatures/kaspersky.rules -r "$tmp/whois.pcap" --threads 1 --hosts >"$tmp/hosts" 2>/dev/null
+m31='^10\.77\.0\.31  desktop-a31\.corp\.example (dhcp) 02:00:00:00:00:1f  '
+m32='^10\.77\.0\.32  WKS-B32 (netbios) 02:00:00:00:00:20  '
+m40='^10\.79\.0\.40  -  '
+if head -1 "$tmp/hosts" | grep -q '^CLIENT  *MACHINE  ' && grep -q "$m31" "$tmp/hosts" &&
+    grep -q "$m32" "$tmp/hosts" && grep -q "$m40" "$tmp/hosts"; then
+    echo "ok $n - which-machine in the --hosts table"
+else
+    echo "not ok $n - which-machine in the --hosts table"
+    sed 's/^/#   /' "$tmp/hosts"
+    failed=1
+fi
+
 # ---- the same in Redis: stream fields and the host record ----
 n=$((n + 1))
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
@@ -135,7 +152,7 @@ if ! wait_for 10 redis-cli -p "$rport" ping; then
     exit 1
 fi
 "$KSD" -s signatures/kaspersky.rules -r "$tmp/whois.pcap" --threads 1 \
-    --redis "127.0.0.1:$rport" >"$tmp/out" 2>"$tmp/err"
+    --redis "127.0.0.1:$rport" --hosts >"$tmp/out" 2>"$tmp/err"
 host=$(redis-cli -p "$rport" --no-raw HMGET ksd:host:10.77.0.32 mac name name_source | tr '\n' ' ')
 entry=$(redis-cli -p "$rport" XRANGE ksd:events - + COUNT 1 | tr '\n' ' ')
 want_host='1) "02:00:00:00:00:20" 2) "WKS-B32" 3) "netbios" '
@@ -149,4 +166,21 @@ case "$host|$entry" in
     failed=1
     ;;
 esac
+
+# ksd report: the table ksd --hosts printed, and the record's fields in JSON
+n=$((n + 1))
+"$KSD" report --redis "127.0.0.1:$rport" | sed '/^$/,$d' >"$tmp/report.table"
+"$KSD" report --redis "127.0.0.1:$rport" --json >"$tmp/report.json"
+"$KSD" report --redis "127.0.0.1:$rport" --host 10.77.0.32 >"$tmp/report.host"
+if cmp -s "$tmp/out" "$tmp/report.table" && grep -q "$m32" "$tmp/report.table" &&
+    grep -qF '"mac":"02:00:00:00:00:20","name":"WKS-B32","name_source":"netbios"}' \
+        "$tmp/report.json" &&
+    grep -qx 'MACHINE         WKS-B32 (netbios) 02:00:00:00:00:20' "$tmp/report.host"; then
+    echo "ok $n - which-machine in ksd report (table as --hosts, JSON, --host)"
+else
+    echo "not ok $n - which-machine in ksd report"
+    diff "$tmp/out" "$tmp/report.table" | sed 's/^/#   /' | head -10
+    sed 's/^/#   /' "$tmp/report.json" | head -5
+    failed=1
+fi
 exit $failed

@@ -43,7 +43,7 @@ fi
 st=$?
 check "no -s, no -r, no output option: exit 0 (status $st)" '[ "$st" -eq 0 ]'
 check "no output option: the flagged-host table on standard output" \
-    'head -1 "$tmp/table" | grep -q "^CLIENT  *SITE" && grep -q "^10\.77\.0\.11  .* product " "$tmp/table"'
+    'head -1 "$tmp/table" | grep -q "^CLIENT  *MACHINE  *SITE" && grep -q "^10\.77\.0\.11  .* product " "$tmp/table"'
 check "no output option: standard error says the events were not kept" \
     'grep -q "events not kept (give --json FILE or --redis TARGET)" "$tmp/err"'
 check "summary line: files, packets, events, hosts, time" \
@@ -62,23 +62,30 @@ rows = []
 for line in open(sys.argv[1]).read().splitlines()[1:]:
     if not line.strip():
         break
-    f = re.split(r"  +", line.strip(), maxsplit=8)
-    if len(f) == 8:  # no indicators
+    f = re.split(r"  +", line.strip(), maxsplit=9)
+    if len(f) == 9:  # no indicators
         f.append("")
-    client, site, managed, verdict, first, last, events, evidence, top = f
+    client, machine, site, managed, verdict, first, last, events, evidence, top = f
     iso = lambda t: t.replace(" ", "T") + "Z"
-    rows.append([client, "" if site == "-" else site, "" if managed == "no" else managed,
-                 verdict, iso(first), iso(last), events, evidence, top])
+    rows.append([client, "" if machine == "-" else machine, "" if site == "-" else site,
+                 "" if managed == "no" else managed, verdict, iso(first), iso(last), events,
+                 evidence, top])
+# the MACHINE cell: "name (source) mac", either part alone
+def machine(mac, name, src):
+    n = name + (" (%s)" % src if name and src else "")
+    return (n + " " + mac if n and mac else n or mac)
 c = list(csv.reader(open(sys.argv[2])))
 h = c[0]
 need = ["client", "site", "managed", "verdict", "first_seen", "last_seen", "events", "evidence",
         "top_indicators"]
 assert all(k in h for k in need), h
 cr = [[r[h.index(k)] for k in need] for r in c[1:]]
+cr = [[x[0], machine(r[h.index("mac")], r[h.index("name")], r[h.index("name_source")])] + x[1:]
+      for x, r in zip(cr, c[1:])]
 assert cr == rows, (cr, rows)
 j = json.load(open(sys.argv[3]))
 top = lambda t: "; ".join("%s (%d)" % (x["indicator"], x["count"]) for x in t)
-jr = [[x["client"], x["site"], x["managed"], x["verdict"], x["first_seen_iso"],
+jr = [[x["client"], machine(x["mac"], x["name"], x["name_source"]), x["site"], x["managed"], x["verdict"], x["first_seen_iso"],
        x["last_seen_iso"], str(x["events"]), x["evidence"], top(x["top"])] for x in j]
 assert jr == rows, (jr, rows)
 print(len(rows), "rows")

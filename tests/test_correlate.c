@@ -247,6 +247,13 @@ static void test_hosts(void **state)
         snprintf(ind, sizeof(ind), "n%d.kaspersky.com", i);
         ksd_corr_host_add(c, &d, t, KSD_EV_DNS_IP, "infrastructure", ind, "", "", 1);
     }
+    /* the machine: a non-empty MAC or name replaces the kept one, an empty one does not */
+    ksd_corr_host_machine(c, &a, "02:00:00:00:00:0a", "", "");
+    ksd_corr_host_machine(c, &a, "", "ACCT-PC7", "netbios");
+    ksd_corr_host_machine(c, &a, "", "", "");
+    ksd_corr_host_machine(c, &b, "", "", "");
+    struct ksd_addr none = A("10.3.0.9");
+    ksd_corr_host_machine(c, &none, "02:00:00:00:00:09", "X", "dhcp"); /* no record: no host */
     assert_int_equal(ksd_corr_hosts_count(c), 3);
     visit(c, &s);
     assert_int_equal(s.nh, 3);
@@ -265,6 +272,11 @@ static void test_hosts(void **state)
     assert_string_equal(ha->site, "hq");
     assert_string_equal(ha->managed, "managed");
     assert_string_equal(hb->managed, "");
+    assert_string_equal(ha->mac, "02:00:00:00:00:0a");
+    assert_string_equal(ha->name, "ACCT-PC7");
+    assert_string_equal(ha->name_source, "netbios");
+    assert_string_equal(hb->mac, "");
+    assert_string_equal(hb->name, "");
     assert_int_equal(hb->catmask, cat_bit("website"));
     assert_int_equal(hd->events, 6);
     assert_int_equal(ev_n(hd, "dns_ip"), 6);

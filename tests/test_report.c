@@ -119,11 +119,15 @@ static int fill(struct tstate *t)
                    "update", "hq", "");
         ksd_emit_push(e, &ev);
     }
+    /* the machine: a name from one event, the MAC from the newest (point 6) */
     make_event(&ev, id++, T_DAY20 + 10, "10.1.0.1", "dns", "s07.upd.kaspersky.com", "kl-upd-s07",
                "update", "hq", "");
+    snprintf(ev.client_name, sizeof(ev.client_name), "ACCT-PC7");
+    snprintf(ev.client_name_source, sizeof(ev.client_name_source), "dhcp");
     ksd_emit_push(e, &ev);
     make_event(&ev, id++, T_DAY20 + 20, "10.1.0.1", "sni", "dnl-03.geo.kaspersky.com",
                "kl-upd-dnl03", "update", "hq", "");
+    snprintf(ev.client_mac, sizeof(ev.client_mac), "02:00:5e:10:00:01");
     ksd_emit_push(e, &ev);
     make_event(&ev, id++, T_DAY25, "10.1.0.2", "port", "tcp/13000", "kl-ksc-tcp13000", "management",
                "hq", "managed");
@@ -365,6 +369,9 @@ static void test_report_hosts_fields_and_verdicts(void **state)
     assert_string_equal(a->last_indicator, "dnl-03.geo.kaspersky.com");
     assert_string_equal(a->last_rule, "kl-upd-dnl03");
     assert_string_equal(a->sensor, "t1");
+    assert_string_equal(a->mac, "02:00:5e:10:00:01");
+    assert_string_equal(a->name, "ACCT-PC7");
+    assert_string_equal(a->name_source, "dhcp");
     assert_int_equal(a->ntop, 2);
     assert_string_equal(a->top[0], "s07.upd.kaspersky.com");
     assert_int_equal(a->top_n[0], 4);
@@ -436,6 +443,9 @@ static void test_report_table_is_aligned_and_clean(void **state)
     assert_memory_equal(row + 1 + vcol, "website-only", 12);
     row = strstr(t->out, "\n10.1.0.4");
     assert_memory_equal(row + 1 + vcol, "suspected", 9);
+    /* the machine next to the address; "-" when the network named none */
+    assert_non_null(strstr(t->out, "\n10.1.0.1  ACCT-PC7 (dhcp) 02:00:5e:10:00:01  hq  "));
+    assert_non_null(strstr(row, "  -  "));
     /* then the roll-up */
     assert_non_null(strstr(t->out, "\nSITE"));
     assert_non_null(strstr(t->out, "\nhq "));
@@ -447,12 +457,14 @@ static void test_report_csv_quotes_and_header(void **state)
     assert_int_equal(run_report(t, "--csv", NULL), 0);
     assert_no_control(t->out);
     const char *hdr = "client,site,managed,verdict,first_seen,last_seen,events,evidence,"
-                      "categories,top_indicators,last_rule,sensor\r\n";
+                      "categories,top_indicators,last_rule,sensor,mac,name,name_source\r\n";
     assert_memory_equal(t->out, hdr, strlen(hdr));
     assert_non_null(strstr(t->out, "\r\n10.1.0.1,hq,,product,2026-11-20T10:00:00Z,"
                                    "2026-11-20T10:00:20Z,5,\"dns:1,sni:4\",update,"
                                    "s07.upd.kaspersky.com (4); dnl-03.geo.kaspersky.com (1),"
-                                   "kl-upd-dnl03,t1\r\n"));
+                                   "kl-upd-dnl03,t1,02:00:5e:10:00:01,ACCT-PC7,dhcp\r\n"));
+    assert_non_null(strstr(t->out, "\r\n10.1.0.2,hq,managed,product,"));
+    assert_non_null(strstr(t->out, ",kl-ksc-tcp13000,t1,,,\r\n"));
     /* the quote is doubled and the cell quoted; ESC and BEL escaped */
     assert_non_null(
         strstr(t->out, ",\"\\x1b[31mevil\\x07\"\",<script>alert(1)</script> (1)\",kl-cert-ca,"));
@@ -522,8 +534,9 @@ static void test_report_exception_is_its_own_case(void **state)
     assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--json", NULL), 0);
     assert_non_null(strstr(t->out, "\"client\":\"10.2.0.1\",\"site\":\"lab\",\"managed\":"
                                    "\"exception\""));
-    assert_non_null(strstr(t->out, "\"exception\":true}"));
-    assert_non_null(strstr(t->out, "\"exception\":false}"));
+    assert_non_null(strstr(t->out, "\"exception\":true,"));
+    assert_non_null(strstr(t->out, "\"exception\":false,"));
+    assert_non_null(strstr(t->out, "\"mac\":\"\",\"name\":\"\",\"name_source\":\"\"}"));
     /* the exception alone: listed, but no alarm; with the other host: alarm */
     assert_int_equal(run_report(t, "--redis-prefix", "t2:", "--fail-if-any", "--site", "lab",
                                 "--since", "2026-12-22", NULL),
@@ -663,6 +676,7 @@ static void test_report_host_page_record_and_newest_events(void **state)
     struct tstate *t = *state;
     assert_int_equal(run_report(t, "--host", "10.1.0.1", NULL), 0);
     assert_non_null(strstr(t->out, "CLIENT          10.1.0.1\n"));
+    assert_non_null(strstr(t->out, "MACHINE         ACCT-PC7 (dhcp) 02:00:5e:10:00:01\n"));
     assert_non_null(strstr(t->out, "VERDICT         product\n"));
     assert_non_null(strstr(t->out, "EVENTS          5\n"));
     assert_non_null(strstr(t->out, "EVIDENCE        dns:1,sni:4\n"));
@@ -676,6 +690,8 @@ static void test_report_host_page_record_and_newest_events(void **state)
     assert_null(strstr(t->out, "10.1.0.2"));
     assert_int_equal(run_report(t, "--host", "10.1.0.1", "--json", NULL), 0);
     assert_true(starts(t->out, "{\"host\":{\"client\":\"10.1.0.1\""));
+    assert_non_null(strstr(t->out, ",\"mac\":\"02:00:5e:10:00:01\",\"name\":\"ACCT-PC7\","
+                                   "\"name_source\":\"dhcp\"},\"events\":["));
     a = strstr(t->out, "\"events\":[{\"stream_id\":");
     assert_non_null(a);
     assert_non_null(strstr(a, "\"indicator\":\"dnl-03.geo.kaspersky.com\""));

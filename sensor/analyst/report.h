@@ -68,6 +68,9 @@ struct ksd_report_host {
     char evidence[256];                             /* "dns:3,sni:2" from the ev:* counters */
     char last_indicator[KSD_REPORT_MAX_VALUE];      /* as stored */
     char last_rule[64];                             /* as stored */
+    char mac[18];                                   /* the machine's MAC, "" when unknown */
+    char name[64];                                  /* a name it announced, "" when unknown */
+    char name_source[8];                            /* "dhcp", "netbios", "mdns", "llmnr" */
     char top[KSD_REPORT_TOP][KSD_REPORT_MAX_VALUE]; /* most frequent indicators first */
     uint64_t top_n[KSD_REPORT_TOP];                 /* their counts in the scanned events */
     int ntop;                                       /* 0..KSD_REPORT_TOP */

@@ -174,8 +174,17 @@ static void top_text(const struct ksd_report_host *h, char *out, size_t cap)
     }
 }
 
+/* The machine: "name (source) mac", either part alone, or "" when unknown. */
+static void machine_text(const struct ksd_report_host *h, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s%s%s%s", h->name, h->name[0] && h->name_source[0] ? " (" : "",
+             h->name[0] ? h->name_source : "", h->name[0] && h->name_source[0] ? ")" : "",
+             h->name[0] && h->mac[0] ? " " : "", h->mac);
+}
+
 enum {
     COL_CLIENT,
+    COL_MACHINE,
     COL_SITE,
     COL_MANAGED,
     COL_VERDICT,
@@ -193,6 +202,8 @@ static void host_cells(const struct ksd_report_host *h, int iso, char cells[COL_
 {
     char tmp[KSD_REPORT_TOP * (KSD_REPORT_MAX_VALUE + 32)];
     clean_term(h->client, cells[COL_CLIENT], REPORT_CELL);
+    machine_text(h, tmp, sizeof(tmp));
+    clean_term(tmp, cells[COL_MACHINE], REPORT_CELL);
     clean_term(h->site, cells[COL_SITE], REPORT_CELL);
     clean_term(h->managed[0] ? h->managed : "no", cells[COL_MANAGED], REPORT_CELL);
     snprintf(cells[COL_VERDICT], REPORT_CELL, "%s%s", ksd_sig_verdict_name(h->verdict),
@@ -222,8 +233,8 @@ static void print_row(FILE *f, const char *const *cells, const size_t *w, int nc
 static void write_table_hosts(FILE *f, const struct ksd_report_host *h, size_t n)
 {
     static const char *const head[COL_N] = {
-        "CLIENT",          "SITE",   "MANAGED",  "VERDICT",       "FIRST SEEN (UTC)",
-        "LAST SEEN (UTC)", "EVENTS", "EVIDENCE", "TOP INDICATORS"};
+        "CLIENT",           "MACHINE",         "SITE",   "MANAGED",  "VERDICT",
+        "FIRST SEEN (UTC)", "LAST SEEN (UTC)", "EVENTS", "EVIDENCE", "TOP INDICATORS"};
     char cells[COL_N][REPORT_CELL];
     size_t w[COL_N];
     if (n == 0) {
@@ -310,7 +321,7 @@ static void csv_cell(FILE *f, const char *s, int last)
 static void write_csv_hosts(FILE *f, const struct ksd_report_host *h, size_t n)
 {
     fputs("client,site,managed,verdict,first_seen,last_seen,events,evidence,categories,"
-          "top_indicators,last_rule,sensor\r\n",
+          "top_indicators,last_rule,sensor,mac,name,name_source\r\n",
           f);
     for (size_t i = 0; i < n; i++) {
         char first[32], last[32], ev[24], top[KSD_REPORT_TOP * (KSD_REPORT_MAX_VALUE + 32)];
@@ -329,7 +340,10 @@ static void write_csv_hosts(FILE *f, const struct ksd_report_host *h, size_t n)
         csv_cell(f, h[i].categories, 0);
         csv_cell(f, top, 0);
         csv_cell(f, h[i].last_rule, 0);
-        csv_cell(f, h[i].sensor, 1);
+        csv_cell(f, h[i].sensor, 0);
+        csv_cell(f, h[i].mac, 0);
+        csv_cell(f, h[i].name, 0);
+        csv_cell(f, h[i].name_source, 1);
     }
 }
 
@@ -388,6 +402,9 @@ void ksd_report_host_json(struct ksd_report_buf *b, const struct ksd_report_host
         ksd_report_buf_kv(b, "ruleset", h->ruleset);
         ksd_report_buf_key(b, "exception", 0);
         ksd_report_buf_str(b, ksd_report_is_exception(h) ? "true" : "false");
+        ksd_report_buf_kv(b, "mac", h->mac);
+        ksd_report_buf_kv(b, "name", h->name);
+        ksd_report_buf_kv(b, "name_source", h->name_source);
         ksd_report_buf_str(b, "}");
     }
 }
@@ -494,6 +511,7 @@ int ksd_report_write_host(FILE *f, enum ksd_report_format fmt, const struct ksd_
     host_cells(h, 0, hc);
     top_text(h, top, sizeof(top));
     fprintf(f, "CLIENT          %s\n", hc[COL_CLIENT]);
+    fprintf(f, "MACHINE         %s\n", hc[COL_MACHINE]);
     fprintf(f, "SITE            %s\n", hc[COL_SITE]);
     fprintf(f, "MANAGED         %s\n", hc[COL_MANAGED]);
     fprintf(f, "VERDICT         %s\n", hc[COL_VERDICT]);

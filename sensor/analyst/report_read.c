@@ -69,6 +69,9 @@ static int host_from_hash(struct ksd_report_host *h, const redisReply *r)
         FIELD("categories", h->categories);
         FIELD("last_indicator", h->last_indicator);
         FIELD("last_rule", h->last_rule);
+        FIELD("mac", h->mac);
+        FIELD("name", h->name);
+        FIELD("name_source", h->name_source);
 #undef FIELD
         if (k->len == 10 && memcmp(k->str, "first_seen", 10) == 0)
             h->first_seen = ksd_report_i64(val);

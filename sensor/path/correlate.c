@@ -392,6 +392,22 @@ void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_
         iv->n += count;
 }
 
+void ksd_corr_host_machine(struct ksd_corr *c, const struct ksd_addr *client, const char *mac,
+                           const char *name, const char *name_source)
+{
+    struct ksd_addr k;
+    addr_norm(&k, client);
+    struct ksd_corr_host *h = lmap_find(&c->hosts, &k);
+    if (!h)
+        return;
+    if (mac && mac[0])
+        snprintf(h->mac, sizeof(h->mac), "%s", mac);
+    if (name && name[0]) {
+        snprintf(h->name, sizeof(h->name), "%s", name);
+        snprintf(h->name_source, sizeof(h->name_source), "%s", name_source ? name_source : "");
+    }
+}
+
 const char *ksd_corr_evidence_name(size_t i)
 {
     return i < KSD_CORR_NEVIDENCE ? evidence_names[i] : NULL;

@@ -110,6 +110,9 @@ struct ksd_corr_host {
     uint32_t catmask;                  /* bit i = ksd_sig_categories()[i] */
     char site[32];                     /* last non-empty site label */
     char managed[12];                  /* last non-empty known-hosts label */
+    char mac[18];                      /* last non-empty client MAC of its events */
+    char name[64];                     /* last non-empty client name of its events */
+    char name_source[8];               /* the source of that name ("dhcp", ...) */
 };
 
 /* Record an event of `count` detections for the host table (call it for
@@ -117,6 +120,14 @@ struct ksd_corr_host {
 void ksd_corr_host_add(struct ksd_corr *c, const struct ksd_addr *client, int64_t ts_us,
                        int evidence, const char *category, const char *indicator, const char *site,
                        const char *managed, uint32_t count);
+
+/* The machine an event of client named (its client_mac, client_name,
+ * client_name_source): as the Redis host record, a non-empty MAC replaces
+ * the kept one, a non-empty name replaces name and source. Call it after
+ * ksd_corr_host_add for the same event; a host without a record is left
+ * alone. */
+void ksd_corr_host_machine(struct ksd_corr *c, const struct ksd_addr *client, const char *mac,
+                           const char *name, const char *name_source);
 
 /* Name of evidence kind i of ksd_corr_host.ev_n, NULL past the last. */
 const char *ksd_corr_evidence_name(size_t i);

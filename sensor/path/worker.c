@@ -177,6 +177,8 @@ void ksd_worker_detect_as(struct ksd_worker *w, struct ksd_flow *f, int flagged,
         snprintf(ev.client_mac, sizeof(ev.client_mac), "%s", id.mac);
         snprintf(ev.client_name, sizeof(ev.client_name), "%s", id.name);
         snprintf(ev.client_name_source, sizeof(ev.client_name_source), "%s", id.name_source);
+        ksd_corr_host_machine(w->corr, &client, ev.client_mac, ev.client_name,
+                              ev.client_name_source);
     }
     ksd_community_id(0, f->key.family, f->key.proto, client.a, server.a, ev.sport, ev.dport,
                      f->key.proto == 6 || f->key.proto == 17, ev.community_id);

@@ -102,19 +102,24 @@ async function hostRow(page, client) {
 
   await check('10.77.0.11 listed with verdict product', async () => {
     const r = await hostRow(page, '10.77.0.11');
-    return r !== null && r[3] === 'product' && Number(r[6]) > 0;
+    return r !== null && r[4] === 'product' && Number(r[7]) > 0;
+  });
+
+  await check('the machine column shows the MAC the capture saw', async () => {
+    const r = await hostRow(page, '10.77.0.11');
+    return r !== null && r[1] === 'a2:21:10:a7:94:c4';
   });
 
   await check('10.77.0.13 listed with verdict website-only', async () => {
     const r = await hostRow(page, '10.77.0.13');
-    return r !== null && r[3] === 'website-only';
+    return r !== null && r[4] === 'website-only';
   });
 
   await check('sorting by events puts the busiest host first', async () => {
     await page.click('#hosts th[data-key="events"]');
     const first = await page.evaluate(() => {
       const rows = Array.from(document.querySelectorAll('#hosts tbody tr'));
-      const ev = rows.map((tr) => Number(tr.cells[6].textContent));
+      const ev = rows.map((tr) => Number(tr.cells[7].textContent));
       const sorted = ev.slice().sort((a, b) => b - a);
       return JSON.stringify(ev) === JSON.stringify(sorted) ? rows[0].cells[0].textContent : null;
     });
@@ -130,7 +135,7 @@ async function hostRow(page, client) {
 
   await check('verdict filter shows only website-only hosts', async () => {
     await page.selectOption('#f-verdict', 'website-only');
-    const v = await page.$$eval('#hosts tbody tr', (rows) => rows.map((r) => r.cells[3].textContent));
+    const v = await page.$$eval('#hosts tbody tr', (rows) => rows.map((r) => r.cells[4].textContent));
     await page.selectOption('#f-verdict', '');
     return v.length >= 1 && v.every((x) => x === 'website-only');
   });
@@ -187,6 +192,7 @@ async function hostRow(page, client) {
     const sorted = r.times.slice().sort().reverse();
     if (!(r.hash === '#host=10.77.0.12' && r.visible && r.client === '10.77.0.12' &&
           r.record.includes('managed') && r.record.includes('product') && r.times.length === 3 &&
+          r.record.includes('MACc6:71:4f:33:97:7b') &&
           JSON.stringify(r.times) === JSON.stringify(sorted) && r.indicators.includes('tcp/13000')))
       throw new Error(JSON.stringify(r));
     return true;

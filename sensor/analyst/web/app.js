@@ -63,8 +63,18 @@
     return (h.top || []).map(function (t) { return t.indicator + ' (' + t.count + ')'; }).join('; ');
   }
 
+  /* the machine as ksd report prints it: "name (source) mac", either part alone */
+  function machineName(h) {
+    return h.name ? h.name + (h.name_source ? ' (' + h.name_source + ')' : '') : '';
+  }
+
+  function machineText(h) {
+    return [machineName(h), h.mac || ''].filter(function (x) { return x; }).join(' ');
+  }
+
   function sortValue(h, key) {
     if (key === 'top') return topText(h);
+    if (key === 'machine') return machineText(h);
     var v = h[key];
     return v === undefined || v === null ? '' : v;
   }
@@ -77,7 +87,7 @@
     var rows = state.hosts.filter(function (h) {
       if (verdict && h.verdict !== verdict) return false;
       if (!text) return true;
-      var hay = [h.client, h.site, h.managed, h.verdict, h.evidence, h.categories,
+      var hay = [h.client, machineText(h), h.site, h.managed, h.verdict, h.evidence, h.categories,
         topText(h), h.last_indicator, h.last_rule, h.sensor].join(' ').toLowerCase();
       return hay.indexOf(text) >= 0;
     });
@@ -91,6 +101,11 @@
       var tr = el('tr');
       tr.dataset.client = h.client;
       tr.appendChild(el('td', h.client, 'mono'));
+      var mc = el('td', null, 'machine');
+      if (h.name) mc.appendChild(el('span', machineName(h)));
+      if (h.mac) mc.appendChild(el('span', h.mac, 'mac mono'));
+      if (!h.name && !h.mac) mc.textContent = '-';
+      tr.appendChild(mc);
       tr.appendChild(el('td', h.site || '-'));
       var mt = el('td');
       if (h.exception) mt.appendChild(el('span', 'exception', 'badge exception'));
@@ -113,7 +128,7 @@
     if (!rows.length) {
       var tr = el('tr');
       var td = el('td', state.hosts.length ? 'no host matches the filter' : 'no flagged hosts', 'empty');
-      td.colSpan = 9;
+      td.colSpan = 10;
       tr.appendChild(td);
       tbody.appendChild(tr);
     }
@@ -166,6 +181,8 @@
     var h = page.host, dl = $('hp-record'), tbody = $('hp-events').tBodies[0];
     clear(dl);
     clear(tbody);
+    recordRow(dl, 'machine', machineName(h));
+    recordRow(dl, 'MAC', h.mac);
     recordRow(dl, 'site', h.site);
     recordRow(dl, 'managed', h.exception ? 'exception (allowed to run the product)' : (h.managed || 'no'));
     recordRow(dl, 'verdict', h.verdict);
