@@ -840,8 +840,10 @@ out:
     ksd_event_out_close(r.sink.json);
     ksd_event_out_close(r.sink.facts);
     fflush(stdout);
-    if (r.pool && r.files)
-        summary(&r, (size_t)ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, NULL));
+    if (r.pool && r.files) {
+        long hosts = ksd_hosttable_write(r.pool, KSD_REPORT_TABLE, NULL); /* counts only */
+        summary(&r, hosts > 0 ? (size_t)hosts : 0);
+    }
     if (dropped)
         status = KSD_EXIT_DROPPED;
     else if (status == 0 && r.n_bad)
