@@ -27,16 +27,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define KSD_MAP_WINDOW ((uint64_t)4 << 20) /* bytes of the file mapped at once */
+
 struct ksd_capture {
-    pcap_t *p;                        /* libpcap handle */
-    int live;                         /* 1 for an interface */
-    int fd;                           /* live: pcap_get_selectable_fd, or -1 */
-    uint64_t frames;                  /* frames returned */
-    uint64_t size;                    /* file size in bytes, 0 when unknown */
-    FILE *fp;                         /* the file libpcap reads (not owned: pcap_close closes it) */
+    pcap_t *p;       /* libpcap handle */
+    int live;        /* 1 for an interface */
+    int fd;          /* live: pcap_get_selectable_fd, or -1 */
+    uint64_t frames; /* frames returned */
+    uint64_t size;   /* file size in bytes, 0 when unknown */
+    FILE *fp;        /* the file libpcap reads (not owned: pcap_close closes it) */
+    int linktype;    /* pcap_datalink, kept */
+    /* the mapped walk (map_on): records from win, file offset win_off, win_len bytes */
+    int map_on;
+    int map_swapped;         /* the file's byte order is not ours */
+    int map_ns;              /* nanosecond timestamps */
+    uint32_t map_snap;       /* the header's snapshot length as libpcap took it */
+    uint64_t map_pos;        /* file offset of the next record */
+    const uint8_t *win;      /* MAP_FAILED-free: NULL when nothing is mapped */
+    uint64_t win_off;        /* file offset of win[0] (page aligned) */
+    uint64_t win_len;        /* bytes mapped */
+    struct bpf_program prog; /* the filter for pcap_offline_filter (has_prog) */
+    int has_prog;
     char err[PCAP_ERRBUF_SIZE + 512]; /* the last error, with advice where there is some */
 };
 
@@ -54,7 +69,12 @@ static int apply_filter(struct ksd_capture *c, const char *filter, char *err, si
         pcap_freecode(&prog);
         return -1;
     }
-    pcap_freecode(&prog);
+    if (c->live) {
+        pcap_freecode(&prog);
+        return 0;
+    }
+    c->prog = prog; /* the mapped walk filters with it (pcap_offline_filter) */
+    c->has_prog = 1;
     return 0;
 }
 
@@ -117,6 +137,122 @@ static ssize_t head_of(const char *path, uint8_t *b, size_t n)
     return (ssize_t)got;
 }
 
+/*
+ * Take the mapped walk for a classic pcap file whose header libpcap has just
+ * read: version 2.4, the usual magic numbers, a regular file. Anything else
+ * (pcapng, standard input, old or modified formats) stays with libpcap.
+ * KSD_CAPTURE_READER=libpcap in the environment keeps every file with
+ * libpcap (a fallback, and how the tests compare the two readers).
+ */
+static void map_start(struct ksd_capture *c)
+{
+    const char *rd = getenv("KSD_CAPTURE_READER");
+    uint8_t h[24];
+    if ((rd && strcmp(rd, "libpcap") == 0) || c->fp == stdin || c->size < 24 ||
+        pread(fileno(c->fp), h, sizeof(h), 0) != (ssize_t)sizeof(h))
+        return;
+    static const uint8_t us_le[4] = {0xd4, 0xc3, 0xb2, 0xa1}, us_be[4] = {0xa1, 0xb2, 0xc3, 0xd4},
+                         ns_le[4] = {0x4d, 0x3c, 0xb2, 0xa1}, ns_be[4] = {0xa1, 0xb2, 0x3c, 0x4d};
+    int le = memcmp(h, us_le, 4) == 0 || memcmp(h, ns_le, 4) == 0;
+    int be = memcmp(h, us_be, 4) == 0 || memcmp(h, ns_be, 4) == 0;
+    if (!le && !be)
+        return;
+    uint16_t one = 1;
+    int host_le = *(const uint8_t *)&one == 1;
+    c->map_swapped = le != host_le;
+    c->map_ns = memcmp(h, ns_le, 4) == 0 || memcmp(h, ns_be, 4) == 0;
+    if (pcap_major_version(c->p) != 2 || pcap_minor_version(c->p) != 4)
+        return;
+    int snap = pcap_snapshot(c->p);
+    if (snap <= 0)
+        return;
+    c->map_snap = (uint32_t)snap;
+    c->map_pos = 24;
+    c->map_on = 1;
+}
+
+static void map_drop(struct ksd_capture *c)
+{
+    if (c->win)
+        munmap((void *)c->win, c->win_len);
+    c->win = NULL;
+    c->win_len = 0;
+}
+
+/* Map [off, off + need) (or more) of the file; 0, or -1 (the walk stops). */
+static int map_window(struct ksd_capture *c, uint64_t off, uint64_t need)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    map_drop(c);
+    uint64_t start = off & ~(page - 1);
+    uint64_t len = off - start + need;
+    if (len < KSD_MAP_WINDOW)
+        len = KSD_MAP_WINDOW;
+    if (start + len > c->size)
+        len = c->size - start;
+    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fileno(c->fp), (off_t)start);
+    if (m == MAP_FAILED)
+        return -1;
+    (void)madvise(m, len, MADV_SEQUENTIAL);
+    c->win = m;
+    c->win_off = start;
+    c->win_len = len;
+    return 0;
+}
+
+static uint32_t rd32(const uint8_t *p, int swapped)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return swapped ? __builtin_bswap32(v) : v;
+}
+
+/*
+ * The next record by the mapped walk: 1 (a frame), 0 (end of file) or 3
+ * (libpcap is to read the record at map_pos: the walk does not take it).
+ */
+static int map_next(struct ksd_capture *c, struct ksd_frame *f)
+{
+    for (;;) {
+        uint64_t pos = c->map_pos;
+        if (pos == c->size)
+            return 0;
+        if (pos + 16 > c->size)
+            return 3;
+        if (!c->win || pos < c->win_off || pos + 16 > c->win_off + c->win_len) {
+            if (map_window(c, pos, 16) < 0)
+                return 3;
+        }
+        const uint8_t *r = c->win + (pos - c->win_off);
+        uint32_t caplen = rd32(r + 8, c->map_swapped);
+        if (caplen > c->map_snap || pos + 16 + caplen > c->size)
+            return 3;
+        if (pos + 16 + caplen > c->win_off + c->win_len) {
+            if (map_window(c, pos, 16 + (uint64_t)caplen) < 0)
+                return 3;
+            r = c->win + (pos - c->win_off);
+        }
+        uint32_t sec = rd32(r, c->map_swapped), frac = rd32(r + 4, c->map_swapped);
+        uint32_t len = rd32(r + 12, c->map_swapped);
+        c->map_pos = pos + 16 + caplen;
+        if (c->has_prog) {
+            struct pcap_pkthdr ph;
+            memset(&ph, 0, sizeof(ph));
+            ph.caplen = caplen;
+            ph.len = len;
+            if (!pcap_offline_filter(&c->prog, &ph, r + 16))
+                continue;
+        }
+        f->ts_us = (int64_t)sec * 1000000 + (c->map_ns ? frac / 1000 : frac);
+        f->caplen = caplen;
+        f->len = len;
+        f->data = r + 16;
+        f->linktype = c->linktype;
+        c->frames++;
+        return 1;
+    }
+}
+
 struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_capture_opts *o,
                                           char *err, size_t errlen)
 {
@@ -155,10 +291,12 @@ struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_cap
         return NULL;
     }
     c->fp = fp;
+    c->linktype = pcap_datalink(c->p);
     if (apply_filter(c, o ? o->filter : NULL, err, errlen) < 0) {
         ksd_capture_close(c);
         return NULL;
     }
+    map_start(c);
     return c;
 }
 
@@ -197,6 +335,7 @@ struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_ca
         ksd_capture_close(c);
         return NULL;
     }
+    c->linktype = pcap_datalink(c->p);
     c->fd = pcap_get_selectable_fd(c->p);
     if (c->fd >= 0 && pcap_setnonblock(c->p, 1, ebuf) < 0) {
         snprintf(err, errlen, "%s: cannot make the capture non-blocking: %s", iface, ebuf);
@@ -370,14 +509,32 @@ int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)
 {
     struct pcap_pkthdr *h;
     const u_char *data;
+    if (c->map_on) {
+        int m = map_next(c, f);
+        if (m != 3)
+            return m;
+        /* this record is libpcap's: from its offset, then back to the walk */
+        if (fseeko(c->fp, (off_t)c->map_pos, SEEK_SET) != 0) {
+            snprintf(c->err, sizeof(c->err), "seek: %s", strerror(errno));
+            return -1;
+        }
+        c->map_on = 0;
+    }
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
         f->ts_us = (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec;
         f->caplen = h->caplen;
         f->len = h->len;
         f->data = data;
-        f->linktype = pcap_datalink(c->p);
+        f->linktype = c->linktype;
         c->frames++;
+        if (c->map_pos) { /* a record the walk left to libpcap: the walk goes on after it */
+            off_t at = ftello(c->fp);
+            if (at > 0) {
+                c->map_pos = (uint64_t)at;
+                c->map_on = 1;
+            }
+        }
         return 1;
     }
     if (rc == 0)
@@ -426,6 +583,8 @@ uint64_t ksd_capture_offset(struct ksd_capture *c)
 {
     if (c->live || !c->fp || c->fp == stdin)
         return 0;
+    if (c->map_on)
+        return c->map_pos;
     long off = ftell(c->fp);
     return off > 0 ? (uint64_t)off : 0;
 }
@@ -440,6 +599,9 @@ void ksd_capture_close(struct ksd_capture *c)
 {
     if (!c)
         return;
+    map_drop(c);
+    if (c->has_prog)
+        pcap_freecode(&c->prog);
     if (c->p)
         pcap_close(c->p);
     free(c);
