@@ -172,7 +172,7 @@ deps:
 # the live namespaces again).
 ALL_E2E   := $(wildcard tests/e2e_*.sh)
 CHECK_E2E := tests/e2e_pcap.sh tests/e2e_cli.sh tests/e2e_detect.sh tests/e2e_flows.sh \
-             tests/e2e_indirect.sh tests/e2e_flood.sh
+             tests/e2e_indirect.sh tests/e2e_flood.sh tests/e2e_reader.sh
 SAN_E2E   := $(CHECK_E2E) tests/e2e_offline.sh
 
 # The full suite: plain build, then the AddressSanitizer+UBSan build, then

@@ -609,6 +609,11 @@ static int expand_inputs(struct run *r)
 static void read_inputs(struct run *r, const struct ksd_capture_opts *co)
 {
     char err[1024];
+    size_t walked = 0;
+    while (walked < r->in.n && ksd_capture_file_walkable(r->in.paths[walked]))
+        walked++;
+    if (walked == r->in.n)
+        ksd_pool_offline_walked(r->pool); /* N workers: each reads the files itself */
     for (size_t i = 0; i < r->in.n && !stop_requested; i++) {
         const char *name = r->in.paths[i];
         r->cur = (uint32_t)i;
@@ -619,10 +624,12 @@ static void read_inputs(struct run *r, const struct ksd_capture_opts *co)
             r->n_bad++;
             continue;
         }
+        ksd_pool_file_begin(r->pool, c, (uint32_t)i, co);
         if (run_source(r, c, name)) {
             r->files[i].error = 1;
             r->n_bad++;
         }
+        ksd_pool_file_end(r->pool, stop_requested);
         ksd_capture_close(c);
     }
 }

@@ -24,14 +24,16 @@
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define KSD_MAP_WINDOW ((uint64_t)4 << 20) /* bytes of the file mapped at once */
+struct fmap;
 
 struct ksd_capture {
     pcap_t *p;       /* libpcap handle */
@@ -41,15 +43,15 @@ struct ksd_capture {
     uint64_t size;   /* file size in bytes, 0 when unknown */
     FILE *fp;        /* the file libpcap reads (not owned: pcap_close closes it) */
     int linktype;    /* pcap_datalink, kept */
-    /* the mapped walk (map_on): records from win, file offset win_off, win_len bytes */
+    /* the mapped walk (map_on): records from fm, this reader's slot in it */
     int map_on;
-    int map_swapped;         /* the file's byte order is not ours */
-    int map_ns;              /* nanosecond timestamps */
-    uint32_t map_snap;       /* the header's snapshot length as libpcap took it */
-    uint64_t map_pos;        /* file offset of the next record */
-    const uint8_t *win;      /* MAP_FAILED-free: NULL when nothing is mapped */
-    uint64_t win_off;        /* file offset of win[0] (page aligned) */
-    uint64_t win_len;        /* bytes mapped */
+    int map_swapped;   /* the file's byte order is not ours */
+    int map_ns;        /* nanosecond timestamps */
+    uint32_t map_snap; /* the header's snapshot length as libpcap took it */
+    uint64_t map_pos;  /* file offset of the next record */
+    struct fmap *fm;   /* NULL when the file is not walked */
+    int slot;
+    uint64_t chunk;          /* the chunk map_pos was in when last published */
     struct bpf_program prog; /* the filter for pcap_offline_filter (has_prog) */
     int has_prog;
     char err[PCAP_ERRBUF_SIZE + 512]; /* the last error, with advice where there is some */
@@ -144,60 +146,200 @@ static ssize_t head_of(const char *path, uint8_t *b, size_t n)
  * KSD_CAPTURE_READER=libpcap in the environment keeps every file with
  * libpcap (a fallback, and how the tests compare the two readers).
  */
-static void map_start(struct ksd_capture *c)
+static int reader_libpcap(void)
 {
     const char *rd = getenv("KSD_CAPTURE_READER");
+    return rd && strcmp(rd, "libpcap") == 0;
+}
+
+/* Does the 24-byte file header h start a classic pcap 2.4 file the walk takes? */
+static int walkable(const uint8_t *h)
+{
+    static const uint8_t m[][4] = {{0xd4, 0xc3, 0xb2, 0xa1},
+                                   {0xa1, 0xb2, 0xc3, 0xd4},
+                                   {0x4d, 0x3c, 0xb2, 0xa1},
+                                   {0xa1, 0xb2, 0x3c, 0x4d}};
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        if (memcmp(h, m[i], 4) != 0)
+            continue;
+        int le = h[0] != 0xa1;
+        uint16_t major = le ? (uint16_t)(h[4] | h[5] << 8) : (uint16_t)(h[4] << 8 | h[5]);
+        uint16_t minor = le ? (uint16_t)(h[6] | h[7] << 8) : (uint16_t)(h[6] << 8 | h[7]);
+        return major == 2 && minor == 4;
+    }
+    return 0;
+}
+
+int ksd_capture_file_walkable(const char *path)
+{
     uint8_t h[24];
-    if ((rd && strcmp(rd, "libpcap") == 0) || c->fp == stdin || c->size < 24 ||
-        pread(fileno(c->fp), h, sizeof(h), 0) != (ssize_t)sizeof(h))
+    struct stat sb;
+    if (reader_libpcap() || strcmp(path, "-") == 0 || stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return 0;
+    return head_of(path, h, sizeof(h)) == (ssize_t)sizeof(h) && walkable(h);
+}
+
+struct fmap;
+static struct ksd_capture *open_file(const char *path, const struct ksd_capture_opts *o, char *err,
+                                     size_t errlen, struct fmap *share);
+
+int ksd_capture_walked(const struct ksd_capture *c)
+{
+    return c->map_on;
+}
+
+struct ksd_capture *ksd_capture_reopen(const struct ksd_capture *c,
+                                       const struct ksd_capture_opts *o, char *err, size_t errlen)
+{
+    char path[64];
+    if (c->live || !c->fp || c->fp == stdin) {
+        snprintf(err, errlen, "not a capture file");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fileno(c->fp));
+    return open_file(path, o, err, errlen, c->fm);
+}
+
+/* ---- the mapped walk ---- */
+
+/* One read-only mapping of a whole file, shared by every handle that reads
+ * it (ksd_capture_reopen: the workers of a pool), so each page is mapped
+ * and dropped once, not once per reader. Readers publish their offsets; the
+ * pages every reader has passed are dropped from the mapping (the resident
+ * size stays a few chunks, whatever the file's size), pages just ahead of
+ * the first reader are mapped in one call, and a reader more than
+ * KSD_MAP_SLACK ahead of the slowest waits for it. */
+#define KSD_MAP_CHUNK_SHIFT 21 /* 2 MiB: mapped ahead / dropped behind at once */
+#define KSD_MAP_CHUNK       ((uint64_t)1 << KSD_MAP_CHUNK_SHIFT)
+#define KSD_MAP_SLACK       ((uint64_t)16 << 20)
+#define KSD_MAP_READERS     64
+#define KSD_MAP_GONE        UINT64_MAX
+
+struct fmap {
+    const uint8_t *base;
+    uint64_t size;                         /* bytes mapped */
+    _Atomic uint64_t ready;                /* mapped in below this offset */
+    _Atomic uint64_t dropped;              /* dropped below this offset */
+    _Atomic uint64_t pos[KSD_MAP_READERS]; /* each reader's offset, KSD_MAP_GONE once done */
+    _Atomic int readers;                   /* slots handed out */
+    _Atomic int refs;
+};
+
+static struct fmap *fmap_new(int fd, uint64_t size)
+{
+    struct fmap *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    void *b = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (b == MAP_FAILED) {
+        free(m);
+        return NULL;
+    }
+    (void)madvise(b, size, MADV_SEQUENTIAL);
+    m->base = b;
+    m->size = size;
+    atomic_store(&m->readers, 1);
+    atomic_store(&m->refs, 1);
+    return m;
+}
+
+/* A new reader of m, from the start; its slot, or -1 when all are taken. */
+static int fmap_join(struct fmap *m)
+{
+    int slot = atomic_fetch_add(&m->readers, 1);
+    if (slot >= KSD_MAP_READERS) {
+        atomic_fetch_sub(&m->readers, 1);
+        return -1;
+    }
+    atomic_store(&m->pos[slot], 0);
+    atomic_fetch_add(&m->refs, 1);
+    return slot;
+}
+
+static void fmap_leave(struct fmap *m, int slot)
+{
+    atomic_store(&m->pos[slot], KSD_MAP_GONE);
+    if (atomic_fetch_sub(&m->refs, 1) == 1) {
+        munmap((void *)m->base, m->size);
+        free(m);
+    }
+}
+
+static uint64_t fmap_slowest(struct fmap *m)
+{
+    uint64_t lo = KSD_MAP_GONE;
+    int n = atomic_load(&m->readers);
+    for (int i = 0; i < n && i < KSD_MAP_READERS; i++) {
+        uint64_t v = atomic_load_explicit(&m->pos[i], memory_order_relaxed);
+        lo = v < lo ? v : lo;
+    }
+    return lo;
+}
+
+/* A reader has entered another chunk at pos: publish it, drop what all
+ * readers have passed, map in what lies ahead, and wait while too far ahead. */
+static void fmap_advance(struct fmap *m, int slot, uint64_t pos)
+{
+    atomic_store_explicit(&m->pos[slot], pos, memory_order_relaxed);
+    uint64_t lo = fmap_slowest(m);
+    uint64_t to = lo & ~(KSD_MAP_CHUNK - 1), d = atomic_load(&m->dropped);
+    if (to > d && atomic_compare_exchange_strong(&m->dropped, &d, to))
+        (void)madvise((void *)(m->base + d), to - d, MADV_DONTNEED);
+    uint64_t want = (pos & ~(KSD_MAP_CHUNK - 1)) + 2 * KSD_MAP_CHUNK;
+    want = want < m->size ? want : m->size;
+    uint64_t r = atomic_load(&m->ready);
+    if (want > r && atomic_compare_exchange_strong(&m->ready, &r, want)) {
+#ifdef MADV_POPULATE_READ
+        (void)madvise((void *)(m->base + (r & ~(KSD_MAP_CHUNK - 1))),
+                      want - (r & ~(KSD_MAP_CHUNK - 1)), MADV_POPULATE_READ);
+#endif
+    }
+    while (pos > lo + KSD_MAP_SLACK) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        lo = fmap_slowest(m);
+    }
+}
+
+static void map_start(struct ksd_capture *c, struct fmap *share)
+{
+    uint8_t h[24];
+    if (reader_libpcap() || c->fp == stdin || c->size < 24 ||
+        pread(fileno(c->fp), h, sizeof(h), 0) != (ssize_t)sizeof(h) || !walkable(h))
         return;
-    static const uint8_t us_le[4] = {0xd4, 0xc3, 0xb2, 0xa1}, us_be[4] = {0xa1, 0xb2, 0xc3, 0xd4},
-                         ns_le[4] = {0x4d, 0x3c, 0xb2, 0xa1}, ns_be[4] = {0xa1, 0xb2, 0x3c, 0x4d};
-    int le = memcmp(h, us_le, 4) == 0 || memcmp(h, ns_le, 4) == 0;
-    int be = memcmp(h, us_be, 4) == 0 || memcmp(h, ns_be, 4) == 0;
-    if (!le && !be)
-        return;
+    int le = h[0] != 0xa1;
     uint16_t one = 1;
     int host_le = *(const uint8_t *)&one == 1;
     c->map_swapped = le != host_le;
-    c->map_ns = memcmp(h, ns_le, 4) == 0 || memcmp(h, ns_be, 4) == 0;
+    c->map_ns = h[le ? 1 : 2] == 0x3c;
     if (pcap_major_version(c->p) != 2 || pcap_minor_version(c->p) != 4)
         return;
     int snap = pcap_snapshot(c->p);
     if (snap <= 0)
         return;
+    if (share && share->size == c->size && (c->slot = fmap_join(share)) >= 0) {
+        c->fm = share;
+    } else {
+        if (!(c->fm = fmap_new(fileno(c->fp), c->size)))
+            return;
+        c->slot = 0;
+    }
     c->map_snap = (uint32_t)snap;
     c->map_pos = 24;
+    c->chunk = UINT64_MAX;
     c->map_on = 1;
 }
 
-static void map_drop(struct ksd_capture *c)
+/* Entering another chunk: the shared mapping's bookkeeping, and a look at
+ * the file's size (a file cut short under the walk is then read by libpcap,
+ * which says so, rather than touching pages past its end). */
+static void map_chunk(struct ksd_capture *c, uint64_t pos)
 {
-    if (c->win)
-        munmap((void *)c->win, c->win_len);
-    c->win = NULL;
-    c->win_len = 0;
-}
-
-/* Map [off, off + need) (or more) of the file; 0, or -1 (the walk stops). */
-static int map_window(struct ksd_capture *c, uint64_t off, uint64_t need)
-{
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    map_drop(c);
-    uint64_t start = off & ~(page - 1);
-    uint64_t len = off - start + need;
-    if (len < KSD_MAP_WINDOW)
-        len = KSD_MAP_WINDOW;
-    if (start + len > c->size)
-        len = c->size - start;
-    void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fileno(c->fp), (off_t)start);
-    if (m == MAP_FAILED)
-        return -1;
-    (void)madvise(m, len, MADV_SEQUENTIAL);
-    c->win = m;
-    c->win_off = start;
-    c->win_len = len;
-    return 0;
+    struct stat sb;
+    c->chunk = pos >> KSD_MAP_CHUNK_SHIFT;
+    if (fstat(fileno(c->fp), &sb) == 0 && (uint64_t)sb.st_size < c->size)
+        c->size = (uint64_t)sb.st_size;
+    fmap_advance(c->fm, c->slot, pos);
 }
 
 static uint32_t rd32(const uint8_t *p, int swapped)
@@ -215,26 +357,24 @@ static int map_next(struct ksd_capture *c, struct ksd_frame *f)
 {
     for (;;) {
         uint64_t pos = c->map_pos;
+        if ((pos >> KSD_MAP_CHUNK_SHIFT) != c->chunk)
+            map_chunk(c, pos);
         if (pos == c->size)
             return 0;
         if (pos + 16 > c->size)
             return 3;
-        if (!c->win || pos < c->win_off || pos + 16 > c->win_off + c->win_len) {
-            if (map_window(c, pos, 16) < 0)
-                return 3;
-        }
-        const uint8_t *r = c->win + (pos - c->win_off);
+        const uint8_t *r = c->fm->base + pos;
         uint32_t caplen = rd32(r + 8, c->map_swapped);
         if (caplen > c->map_snap || pos + 16 + caplen > c->size)
             return 3;
-        if (pos + 16 + caplen > c->win_off + c->win_len) {
-            if (map_window(c, pos, 16 + (uint64_t)caplen) < 0)
-                return 3;
-            r = c->win + (pos - c->win_off);
-        }
         uint32_t sec = rd32(r, c->map_swapped), frac = rd32(r + 4, c->map_swapped);
         uint32_t len = rd32(r + 12, c->map_swapped);
         c->map_pos = pos + 16 + caplen;
+        /* the next record's header and the frame headers after it: fetched
+         * while this frame is processed, not when it is asked for (a
+         * prefetch past the end of the file does not fault) */
+        __builtin_prefetch(r + 16 + caplen);
+        __builtin_prefetch(r + 16 + caplen + 64);
         if (c->has_prog) {
             struct pcap_pkthdr ph;
             memset(&ph, 0, sizeof(ph));
@@ -253,8 +393,8 @@ static int map_next(struct ksd_capture *c, struct ksd_frame *f)
     }
 }
 
-struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_capture_opts *o,
-                                          char *err, size_t errlen)
+static struct ksd_capture *open_file(const char *path, const struct ksd_capture_opts *o, char *err,
+                                     size_t errlen, struct fmap *share)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     struct ksd_capture *c = calloc(1, sizeof(*c));
@@ -296,8 +436,14 @@ struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_cap
         ksd_capture_close(c);
         return NULL;
     }
-    map_start(c);
+    map_start(c, share);
     return c;
+}
+
+struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_capture_opts *o,
+                                          char *err, size_t errlen)
+{
+    return open_file(path, o, err, errlen, NULL);
 }
 
 struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_capture_opts *o,
@@ -599,7 +745,8 @@ void ksd_capture_close(struct ksd_capture *c)
 {
     if (!c)
         return;
-    map_drop(c);
+    if (c->fm)
+        fmap_leave(c->fm, c->slot);
     if (c->has_prog)
         pcap_freecode(&c->prog);
     if (c->p)

@@ -56,6 +56,16 @@ int ksd_capture_wait(struct ksd_capture *c, int other_fd, int timeout_ms);
  */
 int ksd_capture_fanout(struct ksd_capture *c, int group, const uint16_t *agent_ports, int n_agent,
                        char *err, size_t errlen);
+/*
+ * Offline: is path a regular file in classic pcap 2.4 format, which the
+ * mapped walk reads (capture.c)? Is c read by it? Open c's file once more,
+ * independently of c (its own offset and walk; the same file even if it has
+ * been renamed since), with the same options: a worker reads it for itself.
+ */
+int ksd_capture_file_walkable(const char *path);
+int ksd_capture_walked(const struct ksd_capture *c);
+struct ksd_capture *ksd_capture_reopen(const struct ksd_capture *c,
+                                       const struct ksd_capture_opts *o, char *err, size_t errlen);
 const char *ksd_capture_error(const struct ksd_capture *c);
 /* Ask a blocking ksd_capture_next to return (async-signal-safe). */
 void ksd_capture_break(struct ksd_capture *c);

@@ -54,6 +54,8 @@ int ksd_flow_is_service_port(uint8_t proto, uint16_t port)
         return 0;
     if (port < 1024)
         return 1;
+    if (port < known[0] || port > known[sizeof(known) / sizeof(known[0]) - 1])
+        return 0; /* most ephemeral ports */
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (known[i] == port)
             return 1;

@@ -4,7 +4,17 @@
  * Ring records: a frame (header + captured bytes) or a reassembled datagram
  * (outer packet context + datagram bytes), and control records: "adopt the
  * lists published in the worker's slot", "the clock says" (live timers on an
- * idle link) and "end of input".
+ * idle link), "read this file yourself" and "end of input".
+ *
+ * A classic pcap file that capture.c walks through a mapping is not
+ * dispatched at all: every worker reads the whole file for itself (its own
+ * handle, the same page cache), decodes each frame as far as the client
+ * hash and keeps its own share. The capture thread then only reads for
+ * worker 0, as the others do, and nothing is copied or queued per packet:
+ * the decode for the hash is done on every core at once, which is the cost
+ * of the dispatch, spread. Every run uses one hash split (equal shares when
+ * every input is such a file, ksd_pool_offline_walked), so a flow that
+ * continues from one file into the next stays in its worker.
  *
  * Nobody polls. A worker that finds its ring empty spins briefly, then
  * announces that it sleeps and waits on a futex; the producer wakes it once
@@ -45,6 +55,7 @@ enum {
     REC_DGRAM, /* struct rec_dgram + bytes */
     REC_LISTS, /* adopt slot->lists */
     REC_CLOCK, /* int64_t wall-clock us: run timers (live) */
+    REC_FILE,  /* struct rec_file: read this file yourself, keep your share */
     REC_END,   /* end of input */
 };
 
@@ -68,6 +79,11 @@ struct rec_dgram {
     uint32_t src; /* input file index */
 };
 
+struct rec_file {
+    struct ksd_capture *cap; /* the worker's own handle on the file (it closes it) */
+    uint32_t src;            /* input file index */
+};
+
 struct slot {
     struct ksd_pool *pool;
     struct ksd_worker *w;
@@ -89,6 +105,8 @@ struct slot {
     _Atomic uint64_t cap_bytes;
     _Atomic uint64_t cap_recv;  /* pcap_stats of cap, refreshed by the clock */
     _Atomic uint64_t cap_drops; /* its kernel (and interface) drops */
+    struct ksd_ipfrag *frag;    /* reading a file itself: its own reassembly */
+    _Atomic uint64_t cpu_ns;    /* the thread's CPU time, refreshed now and then */
 };
 
 struct ksd_pool {
@@ -101,8 +119,11 @@ struct ksd_pool {
     struct ksd_stats st;      /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
-    uint32_t own; /* hash shares of the capture thread's own worker (see pick) */
-    int fanout;   /* workers read their own sockets (ksd_pool_new_fanout) */
+    uint32_t own;      /* hash shares of the capture thread's own worker (see pick) */
+    int fanout;        /* workers read their own sockets (ksd_pool_new_fanout) */
+    int walked;        /* every input is walked: workers may read files themselves */
+    int self;          /* they do, for the file being read now: no dispatch */
+    _Atomic int abort; /* stopped: workers reading a file themselves stop too */
 };
 
 static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
@@ -194,6 +215,20 @@ static void adopt(struct slot *s)
 
 static void fanout_stats(struct slot *s);
 
+/* CPU time of the calling thread, in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void note_cpu(struct slot *s)
+{
+    atomic_store_explicit(&s->cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+}
+
 /* A control record (lists, clock, end); returns 1 at the end of input. */
 static int control(struct slot *s, uint32_t type, const uint8_t *rec, uint64_t *gen)
 {
@@ -207,6 +242,7 @@ static int control(struct slot *s, uint32_t type, const uint8_t *rec, uint64_t *
         if (s->cap)
             fanout_stats(s);
         atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+        note_cpu(s);
     }
     return type == REC_END;
 }
@@ -261,7 +297,87 @@ static void *fanout_main(void *arg)
     fanout_stats(s);
     ksd_worker_finish(s->w);
     atomic_store_explicit(&s->flows_now, 0, memory_order_relaxed);
+    note_cpu(s);
     return NULL;
+}
+
+static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k);
+static uint32_t pick(const struct ksd_pool *p, uint32_t h);
+static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h);
+
+/* Reading a file itself: the lists (a reload) are adopted as they come;
+ * whatever else is queued waits for the end of the file. */
+static void lists_at_head(struct slot *s, uint64_t *gen)
+{
+    uint32_t type;
+    size_t len;
+    const uint8_t *rec;
+    while ((rec = ksd_ring_peek(&s->ring, &type, &len)) &&
+           (type == REC_LISTS || type == REC_CLOCK)) {
+        control(s, type, rec, gen);
+        ksd_ring_release(&s->ring);
+    }
+}
+
+/* A fragment read by a worker itself: reassembled like every worker does;
+ * the datagram is processed where its client hash says. */
+static void own_fragment(struct slot *s, uint32_t me, const struct ksd_frame *fr,
+                         const struct ksd_pkt *pkt)
+{
+    const uint8_t *dg;
+    size_t dglen;
+    if (!s->frag && !(s->frag = ksd_ipfrag_new()))
+        return;
+    ksd_ipfrag_expire(s->frag, (uint64_t)fr->ts_us);
+    if (ksd_ipfrag_add(s->frag, pkt, (uint64_t)fr->ts_us, &dg, &dglen) != 1)
+        return;
+    struct ksd_pkt inner = *pkt;
+    if (ksd_decode_ip(dg, dglen, &inner) != KSD_DEC_OK)
+        inner = *pkt;
+    if (pick(s->pool, client_hash(s->pool, &inner)) != me)
+        return;
+    ksd_worker_set_source(s->w, fr->src);
+    ksd_worker_datagram(s->w, fr->ts_us, pkt, dg, dglen);
+}
+
+/*
+ * REC_FILE: read the whole file, keep the frames whose client hash is this
+ * worker's (the capture thread counts the file's packets, its damaged
+ * frames and its read error, and keeps worker 0's share).
+ */
+static void read_own(struct slot *s, const struct rec_file *rf, uint64_t *gen)
+{
+    struct ksd_pool *p = s->pool;
+    uint32_t me = (uint32_t)(s - p->slots);
+    struct ksd_frame fr;
+    uint64_t n = 0;
+    while (ksd_capture_next(rf->cap, &fr) == 1) {
+        fr.src = rf->src;
+        if ((++n & 63) == 0) {
+            if (atomic_load_explicit(&p->abort, memory_order_relaxed))
+                break;
+            lists_at_head(s, gen);
+            if ((n & 0xfff) == 0)
+                atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
+        }
+        uint32_t h;
+        struct ksd_pkt pkt;
+        if (quick_hash(p, &fr, &h)) {
+            if (pick(p, h) == me)
+                ksd_worker_decoded(s->w, &fr, &pkt,
+                                   ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt));
+            continue;
+        }
+        int rc = ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt);
+        if (rc == KSD_DEC_OK) {
+            if (pick(p, client_hash(p, &pkt)) == me)
+                ksd_worker_decoded(s->w, &fr, &pkt, rc);
+        } else if (rc == KSD_DEC_FRAGMENT) {
+            own_fragment(s, me, &fr, &pkt);
+        }
+    }
+    ksd_capture_close(rf->cap);
+    atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
 }
 
 static void *worker_main(void *arg)
@@ -272,6 +388,13 @@ static void *worker_main(void *arg)
     size_t len;
     for (;;) {
         const uint8_t *rec = next_rec(s, &type, &len);
+        if (type == REC_FILE) {
+            struct rec_file rf;
+            memcpy(&rf, rec, sizeof(rf));
+            release_rec(s);
+            read_own(s, &rf, &gen);
+            continue;
+        }
         if (type == REC_FRAME) {
             struct rec_frame h;
             struct ksd_pkt pkt;
@@ -296,6 +419,7 @@ static void *worker_main(void *arg)
     }
     ksd_worker_finish(s->w);
     atomic_store_explicit(&s->flows_now, 0, memory_order_relaxed);
+    note_cpu(s);
     return NULL;
 }
 
@@ -492,6 +616,58 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
 }
 
 /*
+ * The client hash of a frame read by every worker (ksd_pool_file_begin),
+ * from the bytes, without the decoder: most frames belong to another worker
+ * and need no more. Only the plain case: Ethernet, IPv4 (no fragment) or
+ * IPv6 (no extension header) straight to TCP or UDP, on no port the decoder
+ * takes for a tunnel (decode.c: VXLAN, Geneve, GTP-U, Teredo), headers
+ * captured. There the decoder finds the same addresses and ports, so the
+ * hash is client_hash's; anything else returns 0 and is decoded. A frame
+ * whose decode then fails is counted by the worker that took it, once.
+ */
+static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h)
+{
+    const uint8_t *b = fr->data;
+    size_t n = fr->caplen;
+    if (fr->linktype != KSD_DLT_EN10MB || n < 14 + 20 + 4)
+        return 0;
+    struct ksd_pkt k;
+    size_t l4;
+    uint16_t et = (uint16_t)(b[12] << 8 | b[13]);
+    if (et == 0x0800) {
+        const uint8_t *ip = b + 14;
+        size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+        if ((ip[0] >> 4) != 4 || ihl < 20 || (ip[6] & 0x3f) || ip[7] || 14 + ihl + 4 > n)
+            return 0; /* a fragment (MF or an offset), or short */
+        k.family = 4;
+        k.proto = ip[9];
+        memcpy(k.src, ip + 12, 4);
+        memcpy(k.dst, ip + 16, 4);
+        l4 = 14 + ihl;
+    } else if (et == 0x86dd) {
+        const uint8_t *ip = b + 14;
+        if ((ip[0] >> 4) != 6 || 14 + 40 + 4 > n)
+            return 0;
+        k.family = 6;
+        k.proto = ip[6];
+        memcpy(k.src, ip + 8, 16);
+        memcpy(k.dst, ip + 24, 16);
+        l4 = 14 + 40;
+    } else {
+        return 0;
+    }
+    if (k.proto != 6 && k.proto != 17)
+        return 0;
+    k.sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
+    k.dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);
+    if (k.proto == 17 && (k.dport == 4789 || k.dport == 6081 || k.sport == 2152 ||
+                          k.dport == 2152 || k.sport == 3544 || k.dport == 3544))
+        return 0;
+    *h = client_hash(p, &k);
+    return 1;
+}
+
+/*
  * The worker of a client hash. Worker 0 runs in the capture thread, which
  * also reads, decodes and copies every frame, so it takes `own` shares of
  * the hash space and every other worker KSD_POOL_SHARE shares. Measured with
@@ -515,6 +691,13 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         return;
     }
     struct ksd_pkt pkt;
+    uint32_t qh;
+    if (p->self && quick_hash(p, fr, &qh)) { /* the other workers read this file too */
+        if (pick(p, qh) == 0)
+            ksd_worker_decoded(p->slots[0].w, fr, &pkt,
+                               ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
+        return;
+    }
     int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
@@ -538,7 +721,7 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         if (di == 0) {
             ksd_worker_set_source(p->slots[0].w, fr->src);
             ksd_worker_datagram(p->slots[0].w, fr->ts_us, &pkt, dg, dglen);
-        } else {
+        } else if (!p->self) {
             push(&p->slots[di], REC_DGRAM, &h, sizeof(h), dg, dglen);
         }
         return;
@@ -548,7 +731,47 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
         ksd_worker_decoded(p->slots[0].w, fr, &pkt, rc);
         return;
     }
-    push_frame(&p->slots[idx], fr, &pkt);
+    if (!p->self) /* else that worker reads it itself */
+        push_frame(&p->slots[idx], fr, &pkt);
+}
+
+void ksd_pool_offline_walked(struct ksd_pool *p)
+{
+    if (p->n == 1 || p->fanout)
+        return;
+    p->walked = 1;
+    p->own = KSD_POOL_SHARE; /* every worker reads alike: equal shares */
+}
+
+void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
+                         const struct ksd_capture_opts *co)
+{
+    struct ksd_capture *own[KSD_POOL_MAX_WORKERS] = {NULL};
+    char err[256];
+    int i;
+    p->self = 0;
+    if (!p->walked || !ksd_capture_walked(c))
+        return;
+    for (i = 1; i < p->n; i++)
+        if (!(own[i] = ksd_capture_reopen(c, co, err, sizeof(err))))
+            break;
+    if (i < p->n) { /* no descriptor left, say: this file is dispatched */
+        for (int j = 1; j < i; j++)
+            ksd_capture_close(own[j]);
+        return;
+    }
+    for (i = 1; i < p->n; i++) {
+        struct rec_file rf = {own[i], src};
+        push(&p->slots[i], REC_FILE, &rf, sizeof(rf), NULL, 0);
+    }
+    p->self = 1;
+}
+
+void ksd_pool_file_end(struct ksd_pool *p, int stopped)
+{
+    p->self = 0;
+    if (stopped)
+        atomic_store_explicit(&p->abort, 1, memory_order_relaxed);
 }
 
 void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
@@ -598,6 +821,7 @@ void ksd_pool_free(struct ksd_pool *p)
         ksd_worker_free(p->slots[i].w);
         ksd_ring_destroy(&p->slots[i].ring);
         ksd_capture_close(p->slots[i].cap);
+        ksd_ipfrag_free(p->slots[i].frag);
         if (p->slots[i].evfd >= 0)
             close(p->slots[i].evfd);
     }
@@ -655,6 +879,14 @@ void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
         ws[i] = p->slots[i].w;
     ksd_workers_print_stats(ws, p->n, p->n > 1 ? &p->st : NULL,
                             p->frag ? ksd_ipfrag_stats(p->frag) : NULL, out);
+    /* called by the capture thread: its own time is read now, the workers'
+     * as they last noted it (at the end, or at a clock tick when live) */
+    p->slots[0].cpu_ns = thread_cpu_ns();
+    fprintf(out, "cpu:");
+    for (int i = 0; i < p->n; i++)
+        fprintf(out, "%s worker %d%s %.3f s", i ? "," : "", i, i ? "" : " (capture thread)",
+                (double)atomic_load_explicit(&p->slots[i].cpu_ns, memory_order_relaxed) / 1e9);
+    fprintf(out, "\n");
 }
 
 void ksd_pool_hosts_each(struct ksd_pool *p, const struct ksd_corr_host_visit *v)

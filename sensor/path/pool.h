@@ -57,6 +57,18 @@ struct ksd_pool *ksd_pool_new_fanout(int workers, const struct ksd_worker_conf *
                                      struct ksd_capture *const *caps);
 /* Process (1 worker) or dispatch (N workers) one frame. Blocks while the chosen ring is full. */
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
+/*
+ * Offline, N workers. Every input is a file capture.c walks (call before the
+ * first frame): the hash split is equal, and for each file
+ * ksd_pool_file_begin (after opening it) hands every other worker a handle
+ * of its own, so that each reads the file itself and keeps its share while
+ * the caller's ksd_pool_packet keeps worker 0's (nothing is dispatched).
+ * ksd_pool_file_end after the file (stopped: the workers stop reading too).
+ */
+void ksd_pool_offline_walked(struct ksd_pool *p);
+void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
+                         const struct ksd_capture_opts *co);
+void ksd_pool_file_end(struct ksd_pool *p, int stopped);
 /* The capture thread is about to wait: wake workers for the records queued so far. */
 void ksd_pool_kick(struct ksd_pool *p);
 /* Live timers (every 250 ms or so, packets or not): every worker expires idle
