@@ -836,10 +836,61 @@ static void test_stream_tcp_checksum(void **state)
     assert_int_equal(ksd_stream_tcp_checksum(&p), -1);
 }
 
+/* Every payload length from 0 to 80 bytes (every tail of the 32-bit
+ * summing loop), over IPv4: a checksum filled in by the 16-bit textbook sum
+ * checks good, and bad once any one payload byte changes. */
+static void test_stream_tcp_checksum_all_lengths(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+    for (size_t n = 0; n <= 80; n++) {
+        uint8_t ip[20 + 20 + 80];
+        size_t tot = 40 + n;
+        memset(ip, 0, sizeof(ip));
+        ip[0] = 0x45;
+        ip[2] = (uint8_t)(tot >> 8);
+        ip[3] = (uint8_t)tot;
+        ip[8] = 64;
+        ip[9] = 6;
+        for (int i = 12; i < 20; i++)
+            ip[i] = (uint8_t)(i * 7 + n);
+        ip[20] = 0x9c;
+        ip[21] = 0x41;
+        ip[22] = 0x01;
+        ip[23] = 0xbb;
+        ip[27] = 1;
+        ip[32] = 0x50;
+        ip[33] = 0x18;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            ip[40 + i] = (uint8_t)(seed >> 16);
+        }
+        uint32_t sum = 0;
+        for (int i = 12; i < 20; i += 2)
+            sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+        sum += 6 + (uint32_t)(20 + n);
+        for (size_t i = 20; i < tot; i += 2)
+            sum += (uint32_t)(ip[i] << 8 | (i + 1 < tot ? ip[i + 1] : 0));
+        while (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16);
+        ip[36] = (uint8_t)(~sum >> 8);
+        ip[37] = (uint8_t)~sum;
+        struct ksd_pkt p;
+        assert_int_equal(ksd_decode_ip(ip, tot, &p), KSD_DEC_OK);
+        assert_int_equal(ksd_stream_tcp_checksum(&p), 1);
+        if (n == 0)
+            continue;
+        ip[40 + n - 1] ^= 0x10;
+        assert_int_equal(ksd_decode_ip(ip, tot, &p), KSD_DEC_OK);
+        assert_int_equal(ksd_stream_tcp_checksum(&p), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_idle_struct_is_small_and_unallocated),
+        cmocka_unit_test(test_stream_tcp_checksum_all_lengths),
         cmocka_unit_test(test_stream_in_order_segments_append),
         cmocka_unit_test(test_stream_split_at_every_offset_same_bytes),
         cmocka_unit_test(test_stream_three_segments_all_orders),

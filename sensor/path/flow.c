@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #define HUGE_SZ ((size_t)2 << 20)
 /* records allocated at once: as many as fit, with the link, in one 2 MiB page
@@ -40,6 +41,7 @@ struct ksd_flow_table {
     ksd_flow_release_fn release;
     void *arg;
     struct ksd_budget *shared; /* the global cap over all workers' tables, or NULL */
+    uint64_t seed;             /* of the key hash: random per table */
     struct ksd_flow_stats st;
 };
 
@@ -62,29 +64,36 @@ int ksd_flow_is_service_port(uint8_t proto, uint16_t port)
     return 0;
 }
 
-static uint32_t mix32(uint32_t h)
+/*
+ * The key's hash: the address words and the ports are multiplied into 64
+ * bits (independent products, so they overlap in the pipeline), then
+ * finished with MurmurHash3's fmix64 so that the low bits the bucket index
+ * uses depend on every input bit. The table's random seed keeps a flood of
+ * crafted tuples from landing in one bucket.
+ */
+static uint32_t key_hash(const struct ksd_flow_table *ft, const struct ksd_flow_key *k)
 {
-    h ^= h >> 16;
-    h *= 0x7feb352d;
-    h ^= h >> 15;
-    h *= 0x846ca68b;
-    h ^= h >> 16;
-    return h;
-}
-
-static uint32_t key_hash(const struct ksd_flow_key *k)
-{
-    uint32_t h = 0x9e3779b9u ^ ((uint32_t)k->family << 8) ^ k->proto;
-    size_t alen = k->family == 4 ? 4 : 16;
-    for (int s = 0; s < 2; s++) {
-        for (size_t i = 0; i < alen; i += 4) {
-            uint32_t w;
-            memcpy(&w, k->addr[s] + i, 4);
-            h = mix32(h ^ w) + (uint32_t)s;
-        }
+    uint64_t h = ft->seed ^ ((uint64_t)k->ctx << 32 | (uint32_t)k->family << 8 | k->proto);
+    uint64_t ports = (uint64_t)k->port[0] << 16 | k->port[1];
+    h += (ports + 0x632be59bd9b4e019ull) * 0x9e3779b97f4a7c15ull;
+    if (k->family == 4) {
+        uint32_t a, b;
+        memcpy(&a, k->addr[0], 4);
+        memcpy(&b, k->addr[1], 4);
+        h += ((uint64_t)a << 32 | b) * 0xc2b2ae3d27d4eb4full;
+    } else {
+        uint64_t w[4];
+        memcpy(w, k->addr[0], 16);
+        memcpy(w + 2, k->addr[1], 16);
+        h += w[0] * 0xc2b2ae3d27d4eb4full + w[1] * 0x165667b19e3779f9ull +
+             (w[2] ^ 0x27d4eb2f165667c5ull) * 0x85ebca77c2b2ae63ull + w[3] * 0x9e3779b97f4a7c15ull;
     }
-    h = mix32(h ^ (((uint32_t)k->port[0] << 16) | k->port[1]));
-    return mix32(h ^ k->ctx);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 static int key_eq(const struct ksd_flow_key *a, const struct ksd_flow_key *b)
@@ -172,6 +181,9 @@ struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flo
         return NULL;
     }
     ft->mask = (uint32_t)(nb - 1);
+    if (getrandom(&ft->seed, sizeof(ft->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ft->seed))
+        ft->seed =
+            (uint64_t)(uintptr_t)ft ^ 0x9e3779b97f4a7c15ull; /* no entropy yet: still varies */
     ft->max_flows = max_flows;
     ft->lists[KSD_FLOW_SHORT].timeout = t && t->short_us ? t->short_us : 30 * 1000000LL;
     ft->lists[KSD_FLOW_UDP].timeout = t && t->udp_us ? t->udp_us : 120 * 1000000LL;
@@ -270,12 +282,19 @@ static int choose_client(const struct ksd_pkt *p, int src_side)
     return src_side; /* the first sender */
 }
 
+void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt)
+{
+    struct ksd_flow_key k;
+    make_key(pkt, &k);
+    __builtin_prefetch(&ft->buckets[key_hash(ft, &k) & ft->mask]);
+}
+
 struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt *pkt, int64_t now,
                                  int *dir)
 {
     struct ksd_flow_key k;
     int src_side = make_key(pkt, &k);
-    uint32_t h = key_hash(&k);
+    uint32_t h = key_hash(ft, &k);
     struct ksd_flow *f;
     for (f = ft->buckets[h & ft->mask]; f; f = f->hnext)
         if (f->hash == h && key_eq(&f->key, &k))

@@ -102,6 +102,10 @@ void ksd_flow_table_free(struct ksd_flow_table *ft);
 struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt *pkt, int64_t now,
                                  int *dir);
 
+/* Start fetching the hash bucket of pkt's flow: a lookup of it a little
+ * later finds it in the cache (the bucket array is the table's miss). */
+void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt);
+
 /* Update TCP state from a packet (flags) in direction dir; moves the flow between classes. */
 void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t tcp_flags, int dir);
 

@@ -107,6 +107,12 @@ struct slot {
     _Atomic uint64_t cap_drops; /* its kernel (and interface) drops */
     struct ksd_ipfrag *frag;    /* reading a file itself: its own reassembly */
     _Atomic uint64_t cpu_ns;    /* the thread's CPU time, refreshed now and then */
+    /* a walked file (frames stay where they are): the frame decoded last
+     * waits one step while the next one's flow bucket is fetched */
+    struct ksd_frame next_fr;
+    struct ksd_pkt next_pkt;
+    int next_rc;
+    int has_next;
 };
 
 struct ksd_pool {
@@ -123,6 +129,7 @@ struct ksd_pool {
     int fanout;        /* workers read their own sockets (ksd_pool_new_fanout) */
     int walked;        /* every input is walked: workers may read files themselves */
     int self;          /* they do, for the file being read now: no dispatch */
+    int stable;        /* the file being read is walked: its frames stay valid */
     _Atomic int abort; /* stopped: workers reading a file themselves stop too */
 };
 
@@ -305,6 +312,31 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k);
 static uint32_t pick(const struct ksd_pool *p, uint32_t h);
 static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h);
 
+/*
+ * A frame of a walked file for this slot's worker, processed one frame
+ * late: its flow's hash bucket is fetched now and looked up while the frame
+ * before it is processed, so the table's cache miss overlaps work instead of
+ * stalling it. The frames stay valid in the mapping; the order is kept.
+ */
+static void take(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt, int rc)
+{
+    if (rc == KSD_DEC_OK)
+        ksd_worker_prefetch(s->w, pkt);
+    if (s->has_next)
+        ksd_worker_decoded(s->w, &s->next_fr, &s->next_pkt, s->next_rc);
+    s->next_fr = *fr;
+    s->next_pkt = *pkt;
+    s->next_rc = rc;
+    s->has_next = 1;
+}
+
+static void take_flush(struct slot *s)
+{
+    if (s->has_next)
+        ksd_worker_decoded(s->w, &s->next_fr, &s->next_pkt, s->next_rc);
+    s->has_next = 0;
+}
+
 /* Reading a file itself: the lists (a reload) are adopted as they come;
  * whatever else is queued waits for the end of the file. */
 static void lists_at_head(struct slot *s, uint64_t *gen)
@@ -364,18 +396,19 @@ static void read_own(struct slot *s, const struct rec_file *rf, uint64_t *gen)
         struct ksd_pkt pkt;
         if (quick_hash(p, &fr, &h)) {
             if (pick(p, h) == me)
-                ksd_worker_decoded(s->w, &fr, &pkt,
-                                   ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt));
+                take(s, &fr, &pkt, ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt));
             continue;
         }
         int rc = ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt);
         if (rc == KSD_DEC_OK) {
             if (pick(p, client_hash(p, &pkt)) == me)
-                ksd_worker_decoded(s->w, &fr, &pkt, rc);
+                take(s, &fr, &pkt, rc);
         } else if (rc == KSD_DEC_FRAGMENT) {
+            take_flush(s);
             own_fragment(s, me, &fr, &pkt);
         }
     }
+    take_flush(s);
     ksd_capture_close(rf->cap);
     atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
 }
@@ -686,18 +719,22 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
 {
     p->packets++;
     p->bytes += fr->len;
+    struct ksd_pkt pkt;
+    if (p->n == 1 && p->stable) {
+        take(&p->slots[0], fr, &pkt, ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
+        return;
+    }
     if (p->n == 1 || p->fanout) { /* with fanout the kernel has chosen this worker */
         ksd_worker_packet(p->slots[0].w, fr);
         return;
     }
-    struct ksd_pkt pkt;
     uint32_t qh;
     if (p->self && quick_hash(p, fr, &qh)) { /* the other workers read this file too */
         if (pick(p, qh) == 0)
-            ksd_worker_decoded(p->slots[0].w, fr, &pkt,
-                               ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
+            take(&p->slots[0], fr, &pkt, ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
         return;
     }
+    take_flush(&p->slots[0]);
     int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
     if (rc == KSD_DEC_FRAGMENT) {
         const uint8_t *dg;
@@ -750,7 +787,8 @@ void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src
     char err[256];
     int i;
     p->self = 0;
-    if (!p->walked || !ksd_capture_walked(c))
+    p->stable = ksd_capture_walked(c) && !p->fanout;
+    if (!p->walked || !p->stable)
         return;
     for (i = 1; i < p->n; i++)
         if (!(own[i] = ksd_capture_reopen(c, co, err, sizeof(err))))
@@ -769,13 +807,16 @@ void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src
 
 void ksd_pool_file_end(struct ksd_pool *p, int stopped)
 {
+    take_flush(&p->slots[0]);
     p->self = 0;
+    p->stable = 0;
     if (stopped)
         atomic_store_explicit(&p->abort, 1, memory_order_relaxed);
 }
 
 void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
 {
+    take_flush(&p->slots[0]); /* frames read before the reload are processed before it */
     if (p->n == 1) {
         p->slots[0].lists = *lists;
         adopt(&p->slots[0]);
@@ -798,6 +839,7 @@ void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
 
 void ksd_pool_finish(struct ksd_pool *p)
 {
+    take_flush(&p->slots[0]);
     if (p->slots[0].w)
         ksd_worker_finish(p->slots[0].w);
     for (int i = 1; i < p->n; i++) {

@@ -543,15 +543,35 @@ uint32_t ksd_stream_read_seq(const struct ksd_stream *s)
     return s->seq;
 }
 
-/* One's-complement sum of n bytes of r (RFC 1071), added to sum. */
+/* One's-complement sum of n bytes of r (RFC 1071), added to sum. The
+ * bytes are summed 32 bits at a time in the machine's order into 64 bits
+ * (RFC 1071 2(B): the sum does not depend on byte order), folded to 16
+ * bits and put in network order once. Nothing is summed when r has fewer
+ * than n bytes. */
 static uint32_t csum_bytes(struct ksd_rd *r, size_t n, uint32_t sum)
 {
     struct ksd_rd b = rd_sub(r, n);
-    while (rd_left(&b) >= 2)
-        sum += rd_be16(&b);
-    if (rd_left(&b))
-        sum += (uint32_t)rd_u8(&b) << 8;
-    return sum;
+    size_t left = rd_left(&b);
+    if (!left)
+        return sum;
+    const uint8_t *q = rd_ptr(&b);
+    uint64_t acc = 0;
+    uint32_t w;
+    for (; left >= 4; q += 4, left -= 4) {
+        memcpy(&w, q, 4);
+        acc += w;
+    }
+    uint8_t tail[4] = {0, 0, 0, 0}; /* an odd last byte is padded with zero (RFC 1071) */
+    memcpy(tail, q, left);
+    memcpy(&w, tail, 4);
+    acc += w;
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+    uint16_t folded = (uint16_t)acc;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    folded = __builtin_bswap16(folded);
+#endif
+    return sum + folded;
 }
 
 int ksd_stream_tcp_checksum(const struct ksd_pkt *p)

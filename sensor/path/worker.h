@@ -166,6 +166,8 @@ void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out);
 uint64_t ksd_worker_flows(const struct ksd_worker *w);
+/* Warm the flow table for a decoded packet about to be processed. */
+void ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt);
 
 const char *ksd_nosni_name(int reason);
 

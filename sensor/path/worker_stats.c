@@ -24,6 +24,12 @@ const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)
     return &w->st;
 }
 
+void ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt)
+{
+    if (pkt->proto == 6 || pkt->proto == 17)
+        ksd_flow_prefetch(w->ft, pkt);
+}
+
 uint64_t ksd_worker_flows(const struct ksd_worker *w)
 {
     return w->ft ? ksd_flow_table_stats(w->ft)->active : 0;

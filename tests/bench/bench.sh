@@ -126,6 +126,13 @@ tool ksd_raw_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --no-ndpi --json "$DIR/
 tool ksd_ndpi_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --json "$DIR/events-ndpi-2.json"
 tool ksd_raw_2 "$KSD" -r "$PCAP" -s "$RULES" --threads 2 --no-ndpi --json "$DIR/events-raw-2.json"
 tool ksd_full_1 "$KSD" -r "$PCAP" -s "$RULES" --threads 1 --ndpi-full --json "$DIR/events-full-1.json"
+# The machine's own ceiling for two workers: two independent 1-worker
+# processes on the same file at once share nothing but the cores, their
+# caches and the memory; 2 x (1 worker's time) / (the pair's time) is the
+# most any two-worker design can get here.
+pair='"$1" -r "$2" -s "$3" --threads 1 $4 --json /dev/null & "$1" -r "$2" -s "$3" --threads 1 $4 --json /dev/null; wait $!'
+tool pair_ndpi sh -c "$pair" sh "$KSD" "$PCAP" "$RULES" ""
+tool pair_raw sh -c "$pair" sh "$KSD" "$PCAP" "$RULES" --no-ndpi
 i=0
 while [ "$i" -lt "$RUNS" ]; do
     for l in $LABELS; do
@@ -170,6 +177,17 @@ row "ksd no-nDPI 1 worker" ksd_raw_1
 row "ksd +nDPI 2 workers" ksd_ndpi_2
 row "ksd no-nDPI 2 workers" ksd_raw_2
 row "ksd --ndpi-full 1 worker" ksd_full_1
+echo
+# pair: two files' worth of packets in the pair's time
+ceiling() { # ceiling NAME PAIR ONE
+    rp=$(res "$2")
+    r1=$(res "$3")
+    [ "$rp" != "n/a" ] && [ "$r1" != "n/a" ] || return 0
+    echo "$rp $r1" | awk -v n="$1" '{ p = $1 > 0 ? $1 : 0.01
+        printf "%s: two 1-worker processes at once did 2 x the work in %.2f s: %.2fx one (the ceiling for 2 workers on this machine)\n", n, p, 2 * $3 / p }'
+}
+ceiling "+nDPI" pair_ndpi ksd_ndpi_1
+ceiling "no-nDPI" pair_raw ksd_raw_1
 echo
 
 # ---- targets ----------------------------------------------------------------
