@@ -30,14 +30,17 @@
 
 #define KSD_REASSEMBLY_MB_DEFAULT 64
 
+/* The settings, the flow counts and the byte counts each on a cache line
+ * of their own: workers on other cores write the counters, and a read of
+ * the settings (every packet) must not wait for those lines to come back. */
 struct ksd_budget {
-    uint64_t max_flows;          /* flows in all tables together */
-    uint64_t limit;              /* reassembly bytes in all workers together */
-    int workers;                 /* sharing this budget (for the fair share) */
-    _Atomic uint64_t flows;      /* flows now */
-    _Atomic uint64_t flows_peak; /* most flows at once */
-    _Atomic uint64_t used;       /* reassembly bytes charged now */
-    _Atomic uint64_t used_peak;  /* most reassembly bytes at once */
+    uint64_t max_flows;                  /* flows in all tables together */
+    uint64_t limit;                      /* reassembly bytes in all workers together */
+    int workers;                         /* sharing this budget (for the fair share) */
+    _Alignas(64) _Atomic uint64_t flows; /* flows now */
+    _Atomic uint64_t flows_peak;         /* most flows at once */
+    _Alignas(64) _Atomic uint64_t used;  /* reassembly bytes charged now */
+    _Atomic uint64_t used_peak;          /* most reassembly bytes at once */
 };
 
 /* Set up b for `workers` workers (max_flows >= 1, limit in bytes >= 1). */

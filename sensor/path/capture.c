@@ -207,11 +207,10 @@ struct ksd_capture *ksd_capture_reopen(const struct ksd_capture *c,
  * and dropped once, not once per reader. Readers publish their offsets; the
  * pages every reader has passed are dropped from the mapping (the resident
  * size stays a few chunks, whatever the file's size), pages just ahead of
- * the first reader are mapped in one call, and a reader more than
- * KSD_MAP_SLACK ahead of the slowest waits for it. */
-#define KSD_MAP_CHUNK_SHIFT 21 /* 2 MiB: mapped ahead / dropped behind at once */
+ * the first reader are mapped in one call. How far the readers may drift
+ * apart is the pool's to bound (pool.c, KSD_POOL_AT_LAG). */
+#define KSD_MAP_CHUNK_SHIFT 20 /* 1 MiB: mapped ahead / dropped behind at once */
 #define KSD_MAP_CHUNK       ((uint64_t)1 << KSD_MAP_CHUNK_SHIFT)
-#define KSD_MAP_SLACK       ((uint64_t)16 << 20)
 #define KSD_MAP_READERS     64
 #define KSD_MAP_GONE        UINT64_MAX
 
@@ -277,12 +276,16 @@ static uint64_t fmap_slowest(struct fmap *m)
 }
 
 /* A reader has entered another chunk at pos: publish it, drop what all
- * readers have passed, map in what lies ahead, and wait while too far ahead. */
+ * readers have passed, and map in what lies ahead. */
 static void fmap_advance(struct fmap *m, int slot, uint64_t pos)
 {
     atomic_store_explicit(&m->pos[slot], pos, memory_order_relaxed);
     uint64_t lo = fmap_slowest(m);
+    /* one chunk is kept behind the slowest reader: a frame read just before
+     * it may still be in use (the pool processes each frame one step late),
+     * and a page touched after its drop would stay mapped for good */
     uint64_t to = lo & ~(KSD_MAP_CHUNK - 1), d = atomic_load(&m->dropped);
+    to = to >= KSD_MAP_CHUNK ? to - KSD_MAP_CHUNK : 0;
     if (to > d && atomic_compare_exchange_strong(&m->dropped, &d, to))
         (void)madvise((void *)(m->base + d), to - d, MADV_DONTNEED);
     uint64_t want = (pos & ~(KSD_MAP_CHUNK - 1)) + 2 * KSD_MAP_CHUNK;
@@ -293,11 +296,6 @@ static void fmap_advance(struct fmap *m, int slot, uint64_t pos)
         (void)madvise((void *)(m->base + (r & ~(KSD_MAP_CHUNK - 1))),
                       want - (r & ~(KSD_MAP_CHUNK - 1)), MADV_POPULATE_READ);
 #endif
-    }
-    while (pos > lo + KSD_MAP_SLACK) {
-        struct timespec ts = {0, 100000};
-        nanosleep(&ts, NULL);
-        lo = fmap_slowest(m);
     }
 }
 
@@ -388,6 +386,7 @@ static int map_next(struct ksd_capture *c, struct ksd_frame *f)
         f->len = len;
         f->data = r + 16;
         f->linktype = c->linktype;
+        f->at = (int64_t)pos;
         c->frames++;
         return 1;
     }
@@ -444,6 +443,40 @@ struct ksd_capture *ksd_capture_open_file(const char *path, const struct ksd_cap
                                           char *err, size_t errlen)
 {
     return open_file(path, o, err, errlen, NULL);
+}
+
+void ksd_capture_prefetch_at(const struct ksd_capture *c, int64_t at)
+{
+    if (c->fm && at >= 24 && (uint64_t)at + 80 <= c->size) {
+        __builtin_prefetch(c->fm->base + at);
+        __builtin_prefetch(c->fm->base + at + 64);
+    }
+}
+
+int ksd_capture_frame_at(struct ksd_capture *c, int64_t at, struct ksd_frame *f)
+{
+    if (!c->fm || at < 24)
+        return 0;
+    uint64_t pos = (uint64_t)at;
+    if (pos + 16 > c->size)
+        return 0;
+    if ((pos >> KSD_MAP_CHUNK_SHIFT) != c->chunk) { /* publish: the pages behind may go */
+        c->chunk = pos >> KSD_MAP_CHUNK_SHIFT;
+        fmap_advance(c->fm, c->slot, pos);
+    }
+    const uint8_t *r = c->fm->base + pos;
+    uint32_t caplen = rd32(r + 8, c->map_swapped);
+    if (caplen > c->map_snap || pos + 16 + caplen > c->size)
+        return 0;
+    uint32_t frac = rd32(r + 4, c->map_swapped);
+    f->ts_us = (int64_t)rd32(r, c->map_swapped) * 1000000 + (c->map_ns ? frac / 1000 : frac);
+    f->caplen = caplen;
+    f->len = rd32(r + 12, c->map_swapped);
+    f->data = r + 16;
+    f->linktype = c->linktype;
+    f->src = 0;
+    f->at = at;
+    return 1;
 }
 
 struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_capture_opts *o,
@@ -673,6 +706,7 @@ int ksd_capture_next(struct ksd_capture *c, struct ksd_frame *f)
         f->len = h->len;
         f->data = data;
         f->linktype = c->linktype;
+        f->at = -1;
         c->frames++;
         if (c->map_pos) { /* a record the walk left to libpcap: the walk goes on after it */
             off_t at = ftello(c->fp);

@@ -15,6 +15,7 @@ struct ksd_frame {
     int linktype;        /* libpcap DLT of the source */
     const uint8_t *data; /* valid until the next ksd_capture_next() */
     uint32_t src;        /* offline: index of the input file (set by the caller), else 0 */
+    int64_t at;          /* a walked file: byte offset of the frame's record, else -1 */
 };
 
 struct ksd_capture_stats {
@@ -66,6 +67,13 @@ int ksd_capture_file_walkable(const char *path);
 int ksd_capture_walked(const struct ksd_capture *c);
 struct ksd_capture *ksd_capture_reopen(const struct ksd_capture *c,
                                        const struct ksd_capture_opts *o, char *err, size_t errlen);
+/* A walked file (c from ksd_capture_reopen, say): the frame whose record is
+ * at byte offset `at` (a ksd_frame.at of another handle on the file), where
+ * it lies in the shared mapping, valid while c is open. Publishes how far c
+ * has read, so that the pages before it may be dropped. 1, or 0. */
+int ksd_capture_frame_at(struct ksd_capture *c, int64_t at, struct ksd_frame *f);
+/* Start fetching the headers of the frame at `at` (no fault, no check of the record). */
+void ksd_capture_prefetch_at(const struct ksd_capture *c, int64_t at);
 const char *ksd_capture_error(const struct ksd_capture *c);
 /* Ask a blocking ksd_capture_next to return (async-signal-safe). */
 void ksd_capture_break(struct ksd_capture *c);

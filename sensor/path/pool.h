@@ -59,11 +59,12 @@ struct ksd_pool *ksd_pool_new_fanout(int workers, const struct ksd_worker_conf *
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
 /*
  * Offline, N workers. Every input is a file capture.c walks (call before the
- * first frame): the hash split is equal, and for each file
+ * first frame): the hash split of walked files is used, and for each file
  * ksd_pool_file_begin (after opening it) hands every other worker a handle
- * of its own, so that each reads the file itself and keeps its share while
- * the caller's ksd_pool_packet keeps worker 0's (nothing is dispatched).
- * ksd_pool_file_end after the file (stopped: the workers stop reading too).
+ * of its own on the same mapping, so that ksd_pool_packet queues only the
+ * offsets of their frames (pool.c). ksd_pool_file_end after the file. With
+ * one worker, file_begin/file_end let it process each frame one step late
+ * (the flow bucket is prefetched meanwhile).
  */
 void ksd_pool_offline_walked(struct ksd_pool *p);
 void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,

@@ -121,6 +121,22 @@ static inline const void *ksd_ring_peek(struct ksd_ring *r, uint32_t *type, size
     }
 }
 
+/* Consumer: the record `ahead` bytes past the one the last peek returned,
+ * if the producer has published that far (no wait, no padding skipped):
+ * for prefetching what later records point to. NULL otherwise. */
+static inline const void *ksd_ring_peek_ahead(const struct ksd_ring *r, size_t ahead,
+                                              uint32_t *type)
+{
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t at = tail + ahead;
+    if (at - tail + sizeof(struct ksd_ring_hdr) > r->head_cache - tail)
+        return NULL;
+    struct ksd_ring_hdr h;
+    memcpy(&h, r->buf + (at & (r->cap - 1)), sizeof(h));
+    *type = h.type;
+    return r->buf + (at & (r->cap - 1)) + sizeof(h);
+}
+
 /* Consumer: drop the record returned by the last peek. */
 static inline void ksd_ring_release(struct ksd_ring *r)
 {
