@@ -119,6 +119,12 @@ struct ksd_pkt {
  * payload and fragment pointers borrow from `frame`.
  */
 int ksd_decode(int linktype, const uint8_t *frame, size_t caplen, struct ksd_pkt *pkt);
+/* The same by the general walk alone: ksd_decode takes a shortcut for plain
+ * Ethernet/IP/TCP-or-UDP frames, whose result must equal this one (tests). */
+int ksd_decode_walked(int linktype, const uint8_t *frame, size_t caplen, struct ksd_pkt *pkt);
+/* That shortcut alone (an Ethernet frame): KSD_DEC_OK, or -1 when the frame
+ * is not plain Ethernet II + IPv4/IPv6 + TCP/UDP and must be walked. */
+int ksd_decode_plain(const uint8_t *frame, size_t caplen, struct ksd_pkt *pkt);
 
 /*
  * Decode starting at an IP header (version taken from the first nibble), as

@@ -814,9 +814,106 @@ static void test_decode_reason_names_stable(void **state)
     assert_string_equal(ksd_decode_reason_name(KSD_DEC__COUNT), "unknown");
 }
 
+/* ksd_decode's shortcut for plain frames against the general walk: the same
+ * result code and the same struct, byte for byte. */
+static int same_as_walk(const uint8_t *f, size_t n)
+{
+    struct ksd_pkt a, b;
+    int plain = ksd_decode_plain(f, n, &a) == KSD_DEC_OK;
+    int rb = ksd_decode_walked(KSD_DLT_EN10MB, f, n, &b);
+    if (plain) {
+        assert_int_equal(rb, KSD_DEC_OK);
+        assert_memory_equal(&a, &b, sizeof(a));
+    }
+    int ra = ksd_decode(KSD_DLT_EN10MB, f, n, &a);
+    assert_int_equal(ra, rb);
+    assert_memory_equal(&a, &b, sizeof(a));
+    return plain;
+}
+
+/* Plain frames (IPv4 with and without options, IPv6; TCP with options, UDP,
+ * UDP on tunnel ports), every byte of the first 80 set to each of six
+ * values, and every length cut: whichever path a frame takes, the shortcut
+ * and the walk agree. */
+static void test_decode_shortcut_equals_walk(void **state)
+{
+    (void)state;
+    static const uint8_t eth4[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
+    static const uint8_t eth6[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd};
+    uint8_t frames[8][160];
+    size_t lens[8];
+    int nf = 0;
+    for (int v6 = 0; v6 < 2; v6++) {
+        for (int kind = 0; kind < 4; kind++) { /* tcp, tcp + options, udp, udp to 4789 */
+            uint8_t *f = frames[nf];
+            memset(f, 0, 160);
+            memcpy(f, v6 ? eth6 : eth4, 14);
+            size_t iph = v6 ? 40 : (kind == 1 ? 24 : 20), l4h = kind < 2 ? (kind ? 32 : 20) : 8;
+            size_t pay = 30, tot = iph + l4h + pay;
+            uint8_t *ip = f + 14, *l4 = f + 14 + iph;
+            if (v6) {
+                ip[0] = 0x60;
+                ip[4] = (uint8_t)((l4h + pay) >> 8);
+                ip[5] = (uint8_t)(l4h + pay);
+                ip[6] = kind < 2 ? 6 : 17;
+                ip[7] = 64;
+                ip[8] = 0x20;
+                ip[23] = 1;
+                ip[24] = 0x20;
+                ip[39] = 2;
+            } else {
+                ip[0] = (uint8_t)(0x40 | iph / 4);
+                ip[2] = (uint8_t)(tot >> 8);
+                ip[3] = (uint8_t)tot;
+                ip[8] = 64;
+                ip[9] = kind < 2 ? 6 : 17;
+                ip[12] = 10;
+                ip[15] = 1;
+                ip[16] = 10;
+                ip[19] = 2;
+            }
+            l4[0] = 0x9c;
+            l4[1] = 0x41;
+            l4[2] = kind == 3 ? 0x12 : 0x01;
+            l4[3] = kind == 3 ? 0xb5 : 0xbb;
+            if (kind < 2) {
+                l4[12] = (uint8_t)(l4h / 4 << 4);
+                l4[13] = 0x18;
+            } else {
+                l4[4] = (uint8_t)((8 + pay) >> 8);
+                l4[5] = (uint8_t)(8 + pay);
+            }
+            for (size_t i = 0; i < pay; i++)
+                l4[l4h + i] = (uint8_t)(i * 37);
+            lens[nf++] = 14 + tot + 4; /* Ethernet padding after the datagram */
+        }
+    }
+    static const uint8_t vals[6] = {0x00, 0x01, 0x06, 0x11, 0x7f, 0xff};
+    int shortcut = 0;
+    for (int i = 0; i < nf; i++) {
+        uint8_t *f = frames[i];
+        /* the frames as built are plain, but for UDP to VXLAN's port */
+        assert_int_equal(same_as_walk(f, lens[i]), i % 4 != 3);
+        for (size_t n = 0; n <= lens[i]; n++)
+            same_as_walk(f, n);
+        for (size_t pos = 0; pos < 80 && pos < lens[i]; pos++) {
+            uint8_t keep = f[pos];
+            for (size_t v = 0; v < sizeof(vals); v++) {
+                f[pos] = vals[v];
+                shortcut += same_as_walk(f, lens[i]);
+            }
+            f[pos] = (uint8_t)(keep ^ 0x40);
+            same_as_walk(f, lens[i]);
+            f[pos] = keep;
+        }
+    }
+    assert_true(shortcut > 1000); /* both paths were compared, not only the walk */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_shortcut_equals_walk),
         cmocka_unit_test(test_decode_eth_ipv4_tcp),
         cmocka_unit_test(test_decode_eth_padding_not_payload),
         cmocka_unit_test(test_decode_ipv4_options),

@@ -282,19 +282,34 @@ static int choose_client(const struct ksd_pkt *p, int src_side)
     return src_side; /* the first sender */
 }
 
-void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt)
+void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt,
+                       struct ksd_flow_hint *hint)
 {
-    struct ksd_flow_key k;
-    make_key(pkt, &k);
-    __builtin_prefetch(&ft->buckets[key_hash(ft, &k) & ft->mask]);
+    hint->side = make_key(pkt, &hint->key);
+    hint->hash = key_hash(ft, &hint->key);
+    __builtin_prefetch(&ft->buckets[hint->hash & ft->mask]);
 }
 
 struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt *pkt, int64_t now,
                                  int *dir)
 {
+    return ksd_flow_lookup_hint(ft, pkt, now, dir, NULL);
+}
+
+struct ksd_flow *ksd_flow_lookup_hint(struct ksd_flow_table *ft, const struct ksd_pkt *pkt,
+                                      int64_t now, int *dir, const struct ksd_flow_hint *hint)
+{
     struct ksd_flow_key k;
-    int src_side = make_key(pkt, &k);
-    uint32_t h = key_hash(ft, &k);
+    int src_side;
+    uint32_t h;
+    if (hint) {
+        k = hint->key;
+        src_side = hint->side;
+        h = hint->hash;
+    } else {
+        src_side = make_key(pkt, &k);
+        h = key_hash(ft, &k);
+    }
     struct ksd_flow *f;
     for (f = ft->buckets[h & ft->mask]; f; f = f->hnext)
         if (f->hash == h && key_eq(&f->key, &k))

@@ -101,10 +101,23 @@ void ksd_flow_table_free(struct ksd_flow_table *ft);
  */
 struct ksd_flow *ksd_flow_lookup(struct ksd_flow_table *ft, const struct ksd_pkt *pkt, int64_t now,
                                  int *dir);
+struct ksd_flow_hint;
+/* The same, with the hint ksd_flow_prefetch made for this pkt (or NULL). */
+struct ksd_flow *ksd_flow_lookup_hint(struct ksd_flow_table *ft, const struct ksd_pkt *pkt,
+                                      int64_t now, int *dir, const struct ksd_flow_hint *hint);
 
-/* Start fetching the hash bucket of pkt's flow: a lookup of it a little
- * later finds it in the cache (the bucket array is the table's miss). */
-void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt);
+/* A packet's flow key and hash, worked out ahead of its lookup. */
+struct ksd_flow_hint {
+    struct ksd_flow_key key;
+    uint32_t hash;
+    int side; /* the key side of the packet's source */
+};
+
+/* Work out pkt's key into *hint and start fetching its hash bucket: a
+ * lookup a little later (ksd_flow_lookup_hint) finds the bucket in the
+ * cache (the bucket array is the table's miss) and the key made. */
+void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt,
+                       struct ksd_flow_hint *hint);
 
 /* Update TCP state from a packet (flags) in direction dir; moves the flow between classes. */
 void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t tcp_flags, int dir);

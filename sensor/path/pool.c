@@ -119,7 +119,9 @@ struct slot {
      * waits one step while the next one's flow bucket is fetched */
     struct ksd_frame next_fr;
     struct ksd_pkt next_pkt;
+    struct ksd_flow_hint next_hint;
     int next_rc;
+    int next_hinted;
     int has_next;
 };
 
@@ -327,23 +329,26 @@ static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint
  * before it is processed, so the table's cache miss overlaps work instead of
  * stalling it. The frames stay valid in the mapping; the order is kept.
  */
-static void take(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt, int rc)
-{
-    if (rc == KSD_DEC_OK)
-        ksd_worker_prefetch(s->w, pkt);
-    if (s->has_next)
-        ksd_worker_decoded(s->w, &s->next_fr, &s->next_pkt, s->next_rc);
-    s->next_fr = *fr;
-    s->next_pkt = *pkt;
-    s->next_rc = rc;
-    s->has_next = 1;
-}
-
 static void take_flush(struct slot *s)
 {
     if (s->has_next)
-        ksd_worker_decoded(s->w, &s->next_fr, &s->next_pkt, s->next_rc);
+        ksd_worker_decoded_hint(s->w, &s->next_fr, &s->next_pkt, s->next_rc,
+                                s->next_hinted ? &s->next_hint : NULL);
     s->has_next = 0;
+}
+
+static void take(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt, int rc)
+{
+    struct ksd_flow_hint hint;
+    int hinted = rc == KSD_DEC_OK && ksd_worker_prefetch(s->w, pkt, &hint);
+    take_flush(s);
+    s->next_fr = *fr;
+    s->next_pkt = *pkt;
+    s->next_rc = rc;
+    s->next_hinted = hinted;
+    if (hinted)
+        s->next_hint = hint;
+    s->has_next = 1;
 }
 
 /* REC_AT: the frame at that offset of the walked file, where it lies. */

@@ -760,7 +760,8 @@ static void process_pkt(struct ksd_worker *w, const struct ksd_pkt *p)
     if (p->proto != 6 && p->proto != 17)
         return;
     int dir;
-    struct ksd_flow *f = ksd_flow_lookup(w->ft, p, w->now, &dir);
+    struct ksd_flow *f = ksd_flow_lookup_hint(w->ft, p, w->now, &dir, w->hint);
+    w->hint = NULL; /* it was this packet's */
     if (!f)
         return;
     f->src = (uint16_t)w->src; /* < KSD_MAX_INPUT_FILES */
@@ -896,6 +897,14 @@ void ksd_worker_packet(struct ksd_worker *w, const struct ksd_frame *fr)
     struct ksd_pkt pkt;
     int rc = ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt);
     ksd_worker_decoded(w, fr, &pkt, rc);
+}
+
+void ksd_worker_decoded_hint(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
+                             int rc, const struct ksd_flow_hint *hint)
+{
+    w->hint = rc == KSD_DEC_OK ? hint : NULL;
+    ksd_worker_decoded(w, fr, pkt, rc);
+    w->hint = NULL;
 }
 
 void ksd_worker_decoded(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,

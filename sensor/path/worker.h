@@ -166,8 +166,14 @@ void ksd_workers_hosts_each(struct ksd_worker *const *ws, int n,
 const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w);
 void ksd_worker_print_stats(struct ksd_worker *w, FILE *out);
 uint64_t ksd_worker_flows(const struct ksd_worker *w);
-/* Warm the flow table for a decoded packet about to be processed. */
-void ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt);
+/* Warm the flow table for a decoded packet about to be processed: 1 and
+ * *hint made (give it to ksd_worker_decoded_hint with the packet), or 0. */
+struct ksd_flow_hint;
+int ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt,
+                        struct ksd_flow_hint *hint);
+/* ksd_worker_decoded with the hint ksd_worker_prefetch made for pkt (or NULL). */
+void ksd_worker_decoded_hint(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
+                             int rc, const struct ksd_flow_hint *hint);
 
 const char *ksd_nosni_name(int reason);
 

@@ -107,6 +107,7 @@ struct flow_ext {
 #define KSD_PENDING_WAIT_US (30LL * 1000000)
 
 struct ksd_worker {
+    const struct ksd_flow_hint *hint; /* the key of the packet being processed, made ahead */
     struct ksd_worker_conf conf;
     struct ksd_sink *sink;
     const struct ksd_sigset *sigs;

@@ -24,10 +24,13 @@ const struct ksd_stats *ksd_worker_stats(const struct ksd_worker *w)
     return &w->st;
 }
 
-void ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt)
+int ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt,
+                        struct ksd_flow_hint *hint)
 {
-    if (pkt->proto == 6 || pkt->proto == 17)
-        ksd_flow_prefetch(w->ft, pkt);
+    if (pkt->proto != 6 && pkt->proto != 17)
+        return 0;
+    ksd_flow_prefetch(w->ft, pkt, hint);
+    return 1;
 }
 
 uint64_t ksd_worker_flows(const struct ksd_worker *w)
