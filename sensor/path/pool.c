@@ -468,7 +468,8 @@ static void commit(struct slot *s, size_t len, uint32_t type)
         if (write(s->evfd, &one, sizeof(one)) < 0)
             one = 0; /* the counter is full: the worker has a wake-up pending anyway */
     }
-    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH || (type != REC_FRAME && type != REC_DGRAM)) {
+    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH ||
+        (type != REC_FRAME && type != REC_DGRAM && type != REC_AT)) {
         s->unsignalled = 0;
         wake(&s->wsleep);
     }
