@@ -68,8 +68,10 @@ enum {
 #define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
 #define KSD_POOL_SPINS      2000       /* empty peeks before a worker sleeps */
 #define KSD_POOL_SLEEP_NS   200000000L /* longest futex wait: a lost wake-up costs this */
-#define KSD_POOL_AT_AHEAD   6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
-#define KSD_POOL_AT_LAG     (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
+#define KSD_POOL_MAX_SHARES (3 + 3 * (KSD_POOL_MAX_WORKERS - 1)) /* own + share * others, at most  \
+                                                                  */
+#define KSD_POOL_AT_AHEAD 6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
+#define KSD_POOL_AT_LAG   (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
 
 struct rec_frame {
     int64_t ts_us;
@@ -91,30 +93,32 @@ struct rec_file {
     struct ksd_capture *cap; /* the worker's own handle on the file (it closes it) */
 };
 
+/* A worker's slot. The capture thread (producer) and the worker thread
+ * (consumer) run on different cores: what each writes often sits on cache
+ * lines of its own, so that neither waits for a line the other has just
+ * written (a field read every packet next to one written every packet made
+ * the dispatch cost a cache miss per frame). */
 struct slot {
+    /* set up before the threads run, read-only after */
     struct ksd_pool *pool;
     struct ksd_worker *w;
-    struct ksd_ring ring;
     pthread_t thread;
-    struct ksd_lists lists;     /* published by the capture thread before REC_LISTS */
-    _Atomic uint64_t adopted;   /* generation of the lists this worker uses */
-    _Atomic uint64_t flows_now; /* flows in the table, refreshed now and then */
-    _Atomic uint32_t wsleep;    /* futex: 1 while the worker sleeps on an empty ring */
-    _Atomic uint32_t psleep;    /* futex: 1 while the producer sleeps on a full ring */
-    uint32_t unsignalled;       /* producer: records pushed since the last wake check */
-    uint32_t freed;             /* worker: records released since the last wake check */
     int started;
     /* fanout (live, one capture socket per worker): the worker reads its own
      * socket and the ring carries control records only */
-    struct ksd_capture *cap;      /* owned; NULL without fanout */
-    int evfd;                     /* eventfd: a control record is waiting (-1 without fanout) */
-    _Atomic uint64_t cap_packets; /* frames read from cap */
-    _Atomic uint64_t cap_bytes;
-    _Atomic uint64_t cap_recv;  /* pcap_stats of cap, refreshed by the clock */
-    _Atomic uint64_t cap_drops; /* its kernel (and interface) drops */
-    struct ksd_capture *fcap;   /* the walked file REC_AT records point into (owned) */
-    size_t soft;                /* producer: queue at most this many bytes (0: the ring) */
-    _Atomic uint64_t cpu_ns;    /* the thread's CPU time, refreshed now and then */
+    struct ksd_capture *cap; /* owned; NULL without fanout */
+    int evfd;                /* eventfd: a control record is waiting (-1 without fanout) */
+    struct ksd_ring ring;    /* its indexes on lines of their own (ring.h) */
+    struct ksd_lists lists;  /* published by the capture thread before REC_LISTS */
+    /* the producer's */
+    _Alignas(64) uint32_t unsignalled; /* records pushed since the last wake check */
+    uint32_t pushes;                   /* records reserved (for the soft limit's looks) */
+    size_t soft;                       /* queue at most this many bytes (0: the ring) */
+    _Atomic uint32_t psleep;           /* futex: 1 while the producer sleeps on a full ring */
+    /* the consumer's */
+    _Alignas(64) uint32_t freed; /* records released since the last wake check */
+    _Atomic uint32_t wsleep;     /* futex: 1 while the worker sleeps on an empty ring */
+    struct ksd_capture *fcap;    /* the walked file REC_AT records point into (owned) */
     /* a walked file (frames stay where they are): the frame decoded last
      * waits one step while the next one's flow bucket is fetched */
     struct ksd_frame next_fr;
@@ -123,6 +127,14 @@ struct slot {
     int next_rc;
     int next_hinted;
     int has_next;
+    /* the worker's figures, read by the capture thread now and then */
+    _Alignas(64) _Atomic uint64_t adopted; /* generation of the lists this worker uses */
+    _Atomic uint64_t flows_now;            /* flows in the table, refreshed now and then */
+    _Atomic uint64_t cpu_ns;               /* the thread's CPU time, refreshed now and then */
+    _Atomic uint64_t cap_packets;          /* fanout: frames read from cap */
+    _Atomic uint64_t cap_bytes;
+    _Atomic uint64_t cap_recv;  /* pcap_stats of cap, refreshed by the clock */
+    _Atomic uint64_t cap_drops; /* its kernel (and interface) drops */
 };
 
 struct ksd_pool {
@@ -135,13 +147,15 @@ struct ksd_pool {
     struct ksd_stats st;      /* the dispatcher's own counts (N > 1) */
     uint64_t generation;
     uint64_t packets, bytes;
-    uint32_t own;   /* hash shares of the capture thread's own worker (see pick) */
-    uint32_t share; /* hash shares of every other worker */
-    int fanout;     /* workers read their own sockets (ksd_pool_new_fanout) */
-    int walked;     /* every input is walked (ksd_pool_offline_walked) */
-    int stable;     /* the file being read now is walked: its frames stay valid */
-    int at;         /* and the workers have handles on it: frames go by offset */
-    int ndpi;       /* the workers classify with nDPI */
+    uint32_t own;    /* hash shares of the capture thread's own worker (see pick) */
+    uint32_t share;  /* hash shares of every other worker */
+    uint32_t shares; /* in all */
+    uint8_t pick_of[KSD_POOL_MAX_SHARES]; /* share -> worker */
+    int fanout;                           /* workers read their own sockets (ksd_pool_new_fanout) */
+    int walked;                           /* every input is walked (ksd_pool_offline_walked) */
+    int stable; /* the file being read now is walked: its frames stay valid */
+    int at;     /* and the workers have handles on it: frames go by offset */
+    int ndpi;   /* the workers classify with nDPI */
 };
 
 static void note_agent_ports(struct ksd_pool *p, const struct ksd_sigset *sigs);
@@ -321,6 +335,7 @@ static void *fanout_main(void *arg)
 
 static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k);
 static uint32_t pick(const struct ksd_pool *p, uint32_t h);
+static void set_shares(struct ksd_pool *p, uint32_t own, uint32_t share);
 static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h);
 
 /*
@@ -442,13 +457,16 @@ static int over_soft(struct slot *s)
 static void *reserve(struct slot *s, size_t len)
 {
     void *dst;
-    while (over_soft(s) || !(dst = ksd_ring_reserve(&s->ring, len))) {
+    /* the soft limit is looked at every 32 records: near it, every look
+     * would read the worker's tail from the other core */
+    int look = s->soft && (++s->pushes & 31) == 0;
+    while ((look && over_soft(s)) || !(dst = ksd_ring_reserve(&s->ring, len))) {
         /* full: the worker must run; sleep until it has made room */
         s->unsignalled = 0;
         wake(&s->wsleep);
         atomic_store_explicit(&s->psleep, 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst);
-        if (!over_soft(s) && (dst = ksd_ring_reserve(&s->ring, len))) {
+        if (!(look && over_soft(s)) && (dst = ksd_ring_reserve(&s->ring, len))) {
             atomic_store_explicit(&s->psleep, 0, memory_order_relaxed);
             break;
         }
@@ -521,17 +539,18 @@ static struct ksd_pool *pool_make(int workers, const struct ksd_worker_conf *wc,
                                   struct ksd_sink *sink, const struct ksd_lists *lists,
                                   struct ksd_capture *const *caps)
 {
-    struct ksd_pool *p = calloc(1, sizeof(*p));
+    size_t psz = (sizeof(struct ksd_pool) + 63) & ~(size_t)63;
+    struct ksd_pool *p = aligned_alloc(64, psz); /* the slots' lines (struct slot) */
     if (!p)
         return NULL;
+    memset(p, 0, psz);
     if (workers < 1)
         workers = 1;
     if (workers > KSD_POOL_MAX_WORKERS)
         workers = KSD_POOL_MAX_WORKERS;
     p->n = workers;
     p->ndpi = wc->ndpi;
-    p->own = wc->ndpi ? 1 : 0;
-    p->share = KSD_POOL_SHARE;
+    set_shares(p, wc->ndpi ? 1 : 0, KSD_POOL_SHARE);
     p->fanout = caps != NULL;
     struct ksd_worker_conf c = *wc;
     if (!c.budget) {
@@ -629,8 +648,20 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
         a = k->dst;
     else
         a = memcmp(k->src, k->dst, alen) <= 0 ? k->src : k->dst;
-    uint32_t h = ksd_fnv1a(KSD_FNV1A_BASIS, a, alen);
-    return h ^ (h >> 16);
+    /* one multiplication, not a byte loop: every frame is hashed here */
+    uint64_t x;
+    if (alen == 4) {
+        uint32_t v;
+        memcpy(&v, a, 4);
+        x = v;
+    } else {
+        uint64_t u, v;
+        memcpy(&u, a, 8);
+        memcpy(&v, a + 8, 8);
+        x = u ^ (v * 0x9e3779b97f4a7c15ull);
+    }
+    x *= 0xff51afd7ed558ccdull;
+    return (uint32_t)(x >> 32) ^ (uint32_t)(x >> 7);
 }
 
 /*
@@ -697,9 +728,17 @@ static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint
  */
 static uint32_t pick(const struct ksd_pool *p, uint32_t h)
 {
-    uint32_t shares = p->own + p->share * (uint32_t)(p->n - 1);
-    uint32_t s = h % shares;
-    return s < p->own ? 0 : 1 + (s - p->own) / p->share;
+    return p->pick_of[(uint64_t)h * p->shares >> 32]; /* h scaled to [0, shares): no division */
+}
+
+/* The share table of pick: `own` shares for worker 0, `share` for each other. */
+static void set_shares(struct ksd_pool *p, uint32_t own, uint32_t share)
+{
+    p->own = own;
+    p->share = share;
+    p->shares = own + share * (uint32_t)(p->n - 1);
+    for (uint32_t s = 0; s < p->shares; s++)
+        p->pick_of[s] = (uint8_t)(s < own ? 0 : 1 + (s - own) / share);
 }
 
 /* A frame of a walked file for another worker: its offset, 16 bytes queued. */
@@ -781,8 +820,7 @@ void ksd_pool_offline_walked(struct ksd_pool *p)
     if (p->n == 1 || p->fanout)
         return;
     p->walked = 1;
-    p->own = 2;
-    p->share = 3;
+    set_shares(p, 2, 3);
 }
 
 void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
@@ -936,8 +974,10 @@ void ksd_pool_print_stats(struct ksd_pool *p, FILE *out)
     p->slots[0].cpu_ns = thread_cpu_ns();
     fprintf(out, "cpu:");
     for (int i = 0; i < p->n; i++)
-        fprintf(out, "%s worker %d%s %.3f s", i ? "," : "", i, i ? "" : " (capture thread)",
-                (double)atomic_load_explicit(&p->slots[i].cpu_ns, memory_order_relaxed) / 1e9);
+        fprintf(out, "%s worker %d%s %.3f s %llu packets", i ? "," : "", i,
+                i ? "" : " (capture thread)",
+                (double)atomic_load_explicit(&p->slots[i].cpu_ns, memory_order_relaxed) / 1e9,
+                (unsigned long long)ksd_worker_stats(p->slots[i].w)->packets);
     fprintf(out, "\n");
 }
 

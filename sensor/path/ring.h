@@ -33,7 +33,7 @@ struct ksd_ring {
     _Alignas(64) _Atomic size_t head; /* next write position (producer) */
     _Alignas(64) _Atomic size_t tail; /* next read position (consumer) */
     _Alignas(64) size_t head_cache;   /* consumer's last view of head */
-    size_t tail_cache;                /* producer's last view of tail */
+    _Alignas(64) size_t tail_cache;   /* producer's last view of tail */
 };
 
 static inline int ksd_ring_init(struct ksd_ring *r, size_t cap)

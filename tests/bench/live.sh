@@ -108,4 +108,5 @@ for T in $THREADS; do
     found=$(sed -n 's/.*"client":"\([^"]*\)".*/\1/p' "$tmp/ev.json" | sort -u | grep -cxF -f "$PCAP.kaspersky")
     printf '%-8s %9s %9s %9s %9s %7s %10s %8s %s\n' "$T" "${sent:-?}" "${recv:-?}" "${drop:-?}" \
         "${proc:-?}" "${secs:-?}" "$rate" "$found/$(wc -l <"$PCAP.kaspersky")" "$cpu"
+    sed -n 's/^cpu: /         ksd --stats: /p' "$tmp/err"
 done
