@@ -768,6 +768,7 @@ static int run_sensor(const struct ksd_config *cfgp)
     }
 
     r.sink.threaded = workers > 1;
+    ksd_learned_workers(r.sink.learned, workers);
     struct ksd_worker_conf wc = {cfg.max_flows, (int64_t)cfg.dedup_window_s * 1000000,
                                  cfg.sensor_id, cfg.ndpi,
                                  NULL,          cfg.ndpi_full};

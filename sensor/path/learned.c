@@ -13,6 +13,7 @@
 #include "sensor/path/learned.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,13 @@ struct entry {
     char name[KSD_LEARNED_NAME_MAX];
 };
 
+struct progress {
+    _Alignas(64) _Atomic int64_t us; /* a line each: every worker writes its own */
+};
+
 struct ksd_learned {
+    struct progress done[KSD_LEARNED_WORKERS];
+    int workers;
     pthread_mutex_t lock[KSD_LEARNED_LOCKS];
     struct ksd_learned_stats st[KSD_LEARNED_LOCKS]; /* per lock, summed on read */
     struct entry set[KSD_LEARNED_SETS][KSD_LEARNED_WAYS];
@@ -35,9 +42,14 @@ struct ksd_learned {
 
 struct ksd_learned *ksd_learned_new(void)
 {
-    struct ksd_learned *t = calloc(1, sizeof(*t));
+    size_t sz = (sizeof(struct ksd_learned) + 63) & ~(size_t)63;
+    struct ksd_learned *t = aligned_alloc(64, sz);
     if (!t)
         return NULL;
+    memset(t, 0, sz);
+    t->workers = 1;
+    for (int i = 0; i < KSD_LEARNED_WORKERS; i++)
+        atomic_init(&t->done[i].us, INT64_MIN);
     for (int i = 0; i < KSD_LEARNED_LOCKS; i++)
         pthread_mutex_init(&t->lock[i], NULL);
     return t;
@@ -116,6 +128,28 @@ int ksd_learned_get(struct ksd_learned *t, int family, const uint8_t *addr, int6
     }
     pthread_mutex_unlock(lk);
     return found;
+}
+
+void ksd_learned_workers(struct ksd_learned *t, int n)
+{
+    if (t)
+        t->workers = n < 1 ? 1 : n > KSD_LEARNED_WORKERS ? KSD_LEARNED_WORKERS : n;
+}
+
+void ksd_learned_progress(struct ksd_learned *t, int index, int64_t now_us)
+{
+    if (t && index >= 0 && index < KSD_LEARNED_WORKERS)
+        atomic_store_explicit(&t->done[index].us, now_us, memory_order_release);
+}
+
+int ksd_learned_passed(struct ksd_learned *t, int64_t at_us)
+{
+    if (!t)
+        return 1;
+    for (int i = 0; i < t->workers; i++)
+        if (atomic_load_explicit(&t->done[i].us, memory_order_acquire) <= at_us)
+            return 0;
+    return 1;
 }
 
 void ksd_learned_stats(struct ksd_learned *t, struct ksd_learned_stats *out)

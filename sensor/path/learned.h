@@ -40,4 +40,16 @@ int ksd_learned_get(struct ksd_learned *t, int family, const uint8_t *addr, int6
 
 void ksd_learned_stats(struct ksd_learned *t, struct ksd_learned_stats *out);
 
+/*
+ * How far the workers have read (capture time), so that a flow may wait
+ * for an answer another worker has still to see: ksd_learned_progress when
+ * worker `index` (of the n given to ksd_learned_workers) has processed
+ * every packet before now_us; ksd_learned_passed says whether all of them
+ * have got past at_us, after which no answer of that time can still come.
+ */
+#define KSD_LEARNED_WORKERS 64
+void ksd_learned_workers(struct ksd_learned *t, int n);
+void ksd_learned_progress(struct ksd_learned *t, int index, int64_t now_us);
+int ksd_learned_passed(struct ksd_learned *t, int64_t at_us);
+
 #endif

@@ -68,8 +68,9 @@ enum {
 #define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
 #define KSD_POOL_SPINS      2000       /* empty peeks before a worker sleeps */
 #define KSD_POOL_SLEEP_NS   200000000L /* longest futex wait: a lost wake-up costs this */
-#define KSD_POOL_MAX_SHARES (3 + 3 * (KSD_POOL_MAX_WORKERS - 1)) /* own + share * others, at most  \
-                                                                  */
+#define KSD_POOL_MAX_SHARES                                                                        \
+    (3 + 3 * (KSD_POOL_MAX_WORKERS - 1)) /* own + share * others, at most                          \
+                                          */
 #define KSD_POOL_AT_AHEAD 6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
 #define KSD_POOL_AT_LAG   (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
 

@@ -307,8 +307,10 @@ static int shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
  * name (the sensor-wide table): a suspected dns_ip. With several workers the
  * answer may sit in another worker's queue when this flow ends, so a flow
  * not matched yet waits (a copy of its key and labels) in w->pending, looked
- * at again every expiry tick for KSD_PENDING_WAIT_US of capture time and
- * once more after every worker has drained (ksd_worker_settle_pending).
+ * at again every expiry tick until every worker has read past the flow's
+ * start (ksd_learned_passed: the answer cannot come any more; a worker may
+ * lag far behind in capture time, so this worker's own clock says nothing),
+ * and once more after every worker has drained (ksd_worker_settle_pending).
  */
 static void settle_shared_dns_ip(struct ksd_worker *w, struct ksd_flow *f)
 {
@@ -342,7 +344,7 @@ static void pending_run(struct ksd_worker *w, int final)
     for (int i = 0; i < w->npending; i++) {
         struct ksd_flow *c = &w->pending[i];
         w->now = c->last_us;
-        if (!shared_dns_ip(w, c) && !final && saved - c->last_us < KSD_PENDING_WAIT_US)
+        if (!shared_dns_ip(w, c) && !final && !ksd_learned_passed(w->sink->learned, c->first_us))
             w->pending[k++] = *c;
     }
     w->npending = k;
@@ -826,6 +828,8 @@ static void tick(struct ksd_worker *w, int64_t ts_us)
         ksd_ipfrag_expire(w->frag, (uint64_t)w->now);
         frag_account(w);
         w->last_expire = w->now;
+        /* every packet before now is processed: answers up to here are learned */
+        ksd_learned_progress(w->sink->learned, (int)w->index, w->now);
         if (w->npending)
             pending_run(w, 0);
     }

@@ -103,8 +103,7 @@ struct flow_ext {
     uint8_t held;                 /* on the holders' list */
 };
 
-#define KSD_PENDING_MAX     256 /* name-less flows waiting for another worker's answer */
-#define KSD_PENDING_WAIT_US (30LL * 1000000)
+#define KSD_PENDING_MAX 256 /* name-less flows waiting for another worker's answer */
 
 struct ksd_worker {
     const struct ksd_flow_hint *hint; /* the key of the packet being processed, made ahead */
