@@ -5,9 +5,11 @@
 # build/bench/bench-N-sSEED-kK.pcap with build/tools/benchgen, then times each
 # tool BENCH_RUNS times with /usr/bin/time, round-robin, and prints the medians: the libpcap
 # read floor (tcpdump), ndpiReader (nDPI 4.2), ksd with and without nDPI on 1
-# and 2 workers, and ksd with --ndpi-full (nDPI dissects every handshake
-# too). Then it checks the targets (PASS/MISS) and the accuracy: the set of
-# "client" values in each ksd run's events must equal FILE.kaspersky.
+# and 2 workers, ksd with --ndpi-full (nDPI dissects every handshake too),
+# and two 1-worker ksd processes at once (the machine's ceiling for two
+# workers). Then it checks the targets (PASS/MISS) and the accuracy: the set
+# of "client" values in each ksd run's events must equal FILE.kaspersky;
+# last, tests/bench/cost.sh splits the capture thread's time per packet.
 #
 # Environment: BENCH_PACKETS (2000000), BENCH_RUNS (3), BENCH_SEED (1),
 # BENCH_KCLIENTS (20), BENCH_DIR (build/bench), KSD (./ksd),
@@ -235,4 +237,8 @@ for v in ndpi-1 raw-1 ndpi-2 raw-2 full-1; do
         printf '%-6s %s: missing [ %s] extra [ %s]\n' MISS "events-$v.json" "$missing" "$extra"
     fi
 done
+echo
+
+# ---- the capture thread's own cost (tests/bench/README.md) ------------------
+KSD=$KSD RULES=$RULES sh tests/bench/cost.sh "$PCAP" 3 || die "cost.sh failed"
 exit 0
