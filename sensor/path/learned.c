@@ -33,7 +33,7 @@ struct progress {
 };
 
 struct ksd_learned {
-    struct progress done[KSD_LEARNED_WORKERS];
+    struct progress *done; /* [KSD_LEARNED_WORKERS], 64-byte aligned */
     int workers;
     pthread_mutex_t lock[KSD_LEARNED_LOCKS];
     struct ksd_learned_stats st[KSD_LEARNED_LOCKS]; /* per lock, summed on read */
@@ -42,11 +42,15 @@ struct ksd_learned {
 
 struct ksd_learned *ksd_learned_new(void)
 {
-    size_t sz = (sizeof(struct ksd_learned) + 63) & ~(size_t)63;
-    struct ksd_learned *t = aligned_alloc(64, sz);
+    /* calloc: the sets (about 19 MB) stay unresident until used */
+    struct ksd_learned *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    memset(t, 0, sz);
+    t->done = aligned_alloc(64, sizeof(struct progress) * KSD_LEARNED_WORKERS);
+    if (!t->done) {
+        free(t);
+        return NULL;
+    }
     t->workers = 1;
     for (int i = 0; i < KSD_LEARNED_WORKERS; i++)
         atomic_init(&t->done[i].us, INT64_MIN);
@@ -61,6 +65,7 @@ void ksd_learned_free(struct ksd_learned *t)
         return;
     for (int i = 0; i < KSD_LEARNED_LOCKS; i++)
         pthread_mutex_destroy(&t->lock[i]);
+    free(t->done);
     free(t);
 }
 
