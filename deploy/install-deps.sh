@@ -13,7 +13,7 @@ BUILD="make gcc pkg-config libpcap-dev libndpi-dev libhiredis-dev libssl-dev lib
 TEST="libcmocka-dev redis-server redis-sentinel redis-tools tcpdump tshark python3 iproute2 dnsutils openssl curl clang-format dnsmasq-base socat stunnel4 systemd logrotate groff-base time valgrind chromium nodejs npm"
 DEMO="redis-server redis-tools python3"
 FUZZ="clang libclang-rt-14-dev"
-BENCH="tcpdump libndpi-bin time valgrind redis-server redis-tools python3 tcpreplay iproute2"
+BENCH="tcpdump libndpi-bin time valgrind redis-server redis-tools python3 tcpreplay iproute2 linux-perf"
 BROWSER="chromium nodejs npm"
 
 case "$want" in
