@@ -111,7 +111,16 @@ static int make_key(const struct ksd_pkt *p, struct ksd_flow_key *k)
     k->proto = p->proto;
     k->ctx = p->ctx;
     size_t alen = p->family == 4 ? 4 : 16;
-    int c = memcmp(p->src, p->dst, alen);
+    int c;
+    if (alen == 4) { /* the addresses as big-endian numbers: memcmp's order, no call */
+        uint32_t a = (uint32_t)p->src[0] << 24 | (uint32_t)p->src[1] << 16 |
+                     (uint32_t)p->src[2] << 8 | p->src[3];
+        uint32_t b = (uint32_t)p->dst[0] << 24 | (uint32_t)p->dst[1] << 16 |
+                     (uint32_t)p->dst[2] << 8 | p->dst[3];
+        c = a < b ? -1 : a > b;
+    } else {
+        c = memcmp(p->src, p->dst, alen);
+    }
     int src_side = (c < 0 || (c == 0 && p->sport <= p->dport)) ? 0 : 1;
     memcpy(k->addr[src_side], p->src, alen);
     memcpy(k->addr[!src_side], p->dst, alen);

@@ -94,6 +94,15 @@ struct rec_file {
     struct ksd_capture *cap; /* the worker's own handle on the file (it closes it) */
 };
 
+/* A frame taken for a worker, decoded, with its flow key made ahead (take_entry). */
+struct held {
+    struct ksd_frame fr;
+    struct ksd_pkt pkt;
+    struct ksd_flow_hint hint;
+    int rc;
+    int hinted;
+};
+
 /* A worker's slot. The capture thread (producer) and the worker thread
  * (consumer) run on different cores: what each writes often sits on cache
  * lines of its own, so that neither waits for a line the other has just
@@ -121,12 +130,10 @@ struct slot {
     _Atomic uint32_t wsleep;     /* futex: 1 while the worker sleeps on an empty ring */
     struct ksd_capture *fcap;    /* the walked file REC_AT records point into (owned) */
     /* a walked file (frames stay where they are): the frame decoded last
-     * waits one step while the next one's flow bucket is fetched */
-    struct ksd_frame next_fr;
-    struct ksd_pkt next_pkt;
-    struct ksd_flow_hint next_hint;
-    int next_rc;
-    int next_hinted;
+     * waits one step (in held[cur]) while the next one's flow bucket is
+     * fetched; the next one is decoded into the other entry */
+    struct held held[2];
+    int cur;
     int has_next;
     /* the worker's figures, read by the capture thread now and then */
     _Alignas(64) _Atomic uint64_t adopted; /* generation of the lists this worker uses */
@@ -347,23 +354,28 @@ static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint
  */
 static void take_flush(struct slot *s)
 {
-    if (s->has_next)
-        ksd_worker_decoded_hint(s->w, &s->next_fr, &s->next_pkt, s->next_rc,
-                                s->next_hinted ? &s->next_hint : NULL);
+    if (s->has_next) {
+        struct held *h = &s->held[s->cur];
+        ksd_worker_decoded_hint(s->w, &h->fr, &h->pkt, h->rc, h->hinted ? &h->hint : NULL);
+    }
     s->has_next = 0;
 }
 
-static void take(struct slot *s, const struct ksd_frame *fr, const struct ksd_pkt *pkt, int rc)
+/* The free entry of the two, for the frame about to be taken (decode into
+ * its pkt, then take_entry): no copy of frame, packet or key. */
+static struct held *take_slot(struct slot *s)
 {
-    struct ksd_flow_hint hint;
-    int hinted = rc == KSD_DEC_OK && ksd_worker_prefetch(s->w, pkt, &hint);
+    return &s->held[s->cur ^ 1];
+}
+
+static void take_entry(struct slot *s, const struct ksd_frame *fr, int rc)
+{
+    struct held *h = take_slot(s);
+    h->fr = *fr;
+    h->rc = rc;
+    h->hinted = rc == KSD_DEC_OK && ksd_worker_prefetch(s->w, &h->pkt, &h->hint);
     take_flush(s);
-    s->next_fr = *fr;
-    s->next_pkt = *pkt;
-    s->next_rc = rc;
-    s->next_hinted = hinted;
-    if (hinted)
-        s->next_hint = hint;
+    s->cur ^= 1;
     s->has_next = 1;
 }
 
@@ -372,12 +384,11 @@ static void frame_at(struct slot *s, const uint8_t *rec)
 {
     uint64_t v;
     struct ksd_frame fr;
-    struct ksd_pkt pkt;
     memcpy(&v, rec, sizeof(v));
     if (!s->fcap || ksd_capture_frame_at(s->fcap, (int64_t)(v >> 16), &fr) != 1)
         return; /* cannot be: the capture thread has just read it there */
     fr.src = (uint32_t)(v & 0xffff);
-    take(s, &fr, &pkt, ksd_decode(fr.linktype, fr.data, fr.caplen, &pkt));
+    take_entry(s, &fr, ksd_decode(fr.linktype, fr.data, fr.caplen, &take_slot(s)->pkt));
 }
 
 static void *worker_main(void *arg)
@@ -757,7 +768,8 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
     p->bytes += fr->len;
     struct ksd_pkt pkt;
     if (p->n == 1 && p->stable && fr->at >= 0) { /* frames libpcap read do not stay */
-        take(&p->slots[0], fr, &pkt, ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
+        take_entry(&p->slots[0], fr,
+                   ksd_decode(fr->linktype, fr->data, fr->caplen, &take_slot(&p->slots[0])->pkt));
         return;
     }
     if (p->n == 1 || p->fanout) { /* with fanout the kernel has chosen this worker */
@@ -769,7 +781,9 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
     if (walked && quick_hash(p, fr, &qh)) { /* most frames: no decode for another worker */
         uint32_t k = pick(p, qh);
         if (k == 0)
-            take(&p->slots[0], fr, &pkt, ksd_decode(fr->linktype, fr->data, fr->caplen, &pkt));
+            take_entry(
+                &p->slots[0], fr,
+                ksd_decode(fr->linktype, fr->data, fr->caplen, &take_slot(&p->slots[0])->pkt));
         else
             push_at(&p->slots[k], fr);
         return;
