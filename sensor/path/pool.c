@@ -68,11 +68,10 @@ enum {
 #define KSD_POOL_WAKE_BATCH 64         /* records queued before a sleeping worker is woken */
 #define KSD_POOL_SPINS      2000       /* empty peeks before a worker sleeps */
 #define KSD_POOL_SLEEP_NS   200000000L /* longest futex wait: a lost wake-up costs this */
-#define KSD_POOL_MAX_SHARES                                                                        \
-    (3 + 3 * (KSD_POOL_MAX_WORKERS - 1)) /* own + share * others, at most                          \
-                                          */
-#define KSD_POOL_AT_AHEAD 6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
-#define KSD_POOL_AT_LAG   (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
+#define KSD_POOL_MAX_SHARE  8          /* own and share are at most this */
+#define KSD_POOL_MAX_SHARES (KSD_POOL_MAX_SHARE * KSD_POOL_MAX_WORKERS) /* own + share * others */
+#define KSD_POOL_AT_AHEAD   6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
+#define KSD_POOL_AT_LAG     (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
 
 struct rec_frame {
     int64_t ts_us;
@@ -827,15 +826,19 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)
 }
 
 /* Measured with make bench on two cores (the cpu: line of --stats): the
- * capture thread walks the file and hashes every frame, the others find
- * their frames by offset and decode them; with 2 shares of 5 for the
- * capture thread both threads use the same CPU time, with nDPI and without. */
+ * capture thread walks the file and hashes every frame (about 0.25 s of
+ * the 2M-frame mix), the others find their frames by offset and decode
+ * them (about 0.05 s); with these shares both threads use about the same
+ * CPU time: 3 of 7 with nDPI, 3 of 8 without. */
 void ksd_pool_offline_walked(struct ksd_pool *p)
 {
     if (p->n == 1 || p->fanout)
         return;
     p->walked = 1;
-    set_shares(p, 2, 3);
+    if (p->ndpi)
+        set_shares(p, 3, 4); /* 3 of 7 with two workers */
+    else
+        set_shares(p, 3, 5); /* 3 of 8 */
 }
 
 void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
