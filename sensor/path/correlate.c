@@ -10,6 +10,7 @@
  * says nothing about an unrelated host that talks to the same CDN node.
  */
 #include "sensor/path/correlate.h"
+#include "sensor/path/lines.h"
 #include "dissectors/ksd.h"
 #include "signatures/sig.h"
 
@@ -213,7 +214,7 @@ struct ksd_corr {
 
 struct ksd_corr *ksd_corr_new(void)
 {
-    struct ksd_corr *c = calloc(1, sizeof(*c));
+    struct ksd_corr *c = ksd_zalloc_lines(sizeof(*c));
     if (!c)
         return NULL;
     if (lmap_init(&c->pairs, KSD_PAIRS_MAX, sizeof(struct pair_key), sizeof(struct pair_val)) ||

@@ -8,6 +8,7 @@
 #include "sensor/path/flow.h"
 
 #include "sensor/path/budget.h"
+#include "sensor/path/lines.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,7 @@ static void lru_append(struct lru *l, struct ksd_flow *f)
 struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flow_timeouts *t,
                                           ksd_flow_release_fn release, void *arg)
 {
-    struct ksd_flow_table *ft = calloc(1, sizeof(*ft));
+    struct ksd_flow_table *ft = ksd_zalloc_lines(sizeof(*ft)); /* LRU heads: written per packet */
     if (!ft)
         return NULL;
     if (max_flows < 16)

@@ -30,6 +30,7 @@
 #include "sensor/path/hostid.h"
 #include "sensor/path/known.h"
 #include "sensor/path/learned.h"
+#include "sensor/path/lines.h"
 #include "sensor/path/worker_int.h"
 #include "signatures/sig.h"
 
@@ -625,7 +626,7 @@ static void on_release(struct ksd_flow *f, int reason, void *arg)
 
 struct ksd_worker *ksd_worker_new(const struct ksd_worker_conf *c, struct ksd_sink *sink)
 {
-    struct ksd_worker *w = calloc(1, sizeof(*w));
+    struct ksd_worker *w = ksd_zalloc_lines(sizeof(*w)); /* not beside another worker's */
     if (!w)
         return NULL;
     w->conf = *c;
