@@ -70,7 +70,8 @@ enum {
 #define KSD_POOL_SLEEP_NS   200000000L /* longest futex wait: a lost wake-up costs this */
 #define KSD_POOL_MAX_SHARE  8          /* own and share are at most this */
 #define KSD_POOL_MAX_SHARES (KSD_POOL_MAX_SHARE * KSD_POOL_MAX_WORKERS) /* own + share * others */
-#define KSD_POOL_AT_AHEAD   6 /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
+#define KSD_POOL_PUBLISH    16 /* records made visible to the worker at once */
+#define KSD_POOL_AT_AHEAD   6  /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
 #define KSD_POOL_AT_LAG     (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
 
 struct rec_frame {
@@ -458,7 +459,7 @@ static int over_soft(struct slot *s)
 {
     if (!s->soft)
         return 0;
-    size_t head = atomic_load_explicit(&s->ring.head, memory_order_relaxed);
+    size_t head = s->ring.phead;
     if (head - s->ring.tail_cache <= s->soft)
         return 0;
     s->ring.tail_cache = atomic_load_explicit(&s->ring.tail, memory_order_acquire);
@@ -473,6 +474,7 @@ static void *reserve(struct slot *s, size_t len)
     int look = s->soft && (++s->pushes & 31) == 0;
     while ((look && over_soft(s)) || !(dst = ksd_ring_reserve(&s->ring, len))) {
         /* full: the worker must run; sleep until it has made room */
+        ksd_ring_publish(&s->ring);
         s->unsignalled = 0;
         wake(&s->wsleep);
         atomic_store_explicit(&s->psleep, 1, memory_order_relaxed);
@@ -497,8 +499,11 @@ static void commit(struct slot *s, size_t len, uint32_t type)
         if (write(s->evfd, &one, sizeof(one)) < 0)
             one = 0; /* the counter is full: the worker has a wake-up pending anyway */
     }
-    if (++s->unsignalled >= KSD_POOL_WAKE_BATCH ||
-        (type != REC_FRAME && type != REC_DGRAM && type != REC_AT)) {
+    int control = type != REC_FRAME && type != REC_DGRAM && type != REC_AT;
+    /* published every KSD_POOL_PUBLISH records (a divisor of the wake batch), or at once */
+    if (++s->unsignalled % KSD_POOL_PUBLISH == 0 || control)
+        ksd_ring_publish(&s->ring);
+    if (s->unsignalled >= KSD_POOL_WAKE_BATCH || control) {
         s->unsignalled = 0;
         wake(&s->wsleep);
     }
@@ -532,6 +537,7 @@ void ksd_pool_kick(struct ksd_pool *p)
     for (int i = 1; i < p->n; i++) {
         struct slot *s = &p->slots[i];
         if (s->started && s->unsignalled) {
+            ksd_ring_publish(&s->ring);
             s->unsignalled = 0;
             wake(&s->wsleep);
         }

@@ -34,6 +34,7 @@ struct ksd_ring {
     _Alignas(64) _Atomic size_t tail; /* next read position (consumer) */
     _Alignas(64) size_t head_cache;   /* consumer's last view of head */
     _Alignas(64) size_t tail_cache;   /* producer's last view of tail */
+    size_t phead;                     /* producer: written up to here; head once published */
 };
 
 static inline int ksd_ring_init(struct ksd_ring *r, size_t cap)
@@ -67,7 +68,7 @@ static inline size_t ksd_ring_rec_len(size_t payload)
 static inline void *ksd_ring_reserve(struct ksd_ring *r, size_t payload)
 {
     size_t need = ksd_ring_rec_len(payload);
-    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    size_t head = r->phead;
     size_t off = head & (r->cap - 1);
     size_t contig = r->cap - off;
     size_t total = need > contig ? contig + need : need;
@@ -81,20 +82,28 @@ static inline void *ksd_ring_reserve(struct ksd_ring *r, size_t payload)
     if (need > contig) {
         struct ksd_ring_hdr pad = {(uint32_t)contig, KSD_RING_PAD};
         memcpy(r->buf + off, &pad, sizeof(pad));
-        head += contig;
-        atomic_store_explicit(&r->head, head, memory_order_release);
+        r->phead = head + contig;
         off = 0;
     }
     return r->buf + off + sizeof(struct ksd_ring_hdr);
 }
 
 /* Producer: publish the record reserved last. */
+/* Producer: the reserved record is written; the consumer sees it (and
+ * every record before it) after the next ksd_ring_publish. Publishing a
+ * batch at once, not each record, spares the consumer's core a fresh copy
+ * of `head` per record while it waits for work. */
 static inline void ksd_ring_commit(struct ksd_ring *r, size_t payload, uint32_t type)
 {
-    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     struct ksd_ring_hdr h = {(uint32_t)ksd_ring_rec_len(payload), type};
-    memcpy(r->buf + (head & (r->cap - 1)), &h, sizeof(h));
-    atomic_store_explicit(&r->head, head + h.len, memory_order_release);
+    memcpy(r->buf + (r->phead & (r->cap - 1)), &h, sizeof(h));
+    r->phead += h.len;
+}
+
+static inline void ksd_ring_publish(struct ksd_ring *r)
+{
+    if (atomic_load_explicit(&r->head, memory_order_relaxed) != r->phead)
+        atomic_store_explicit(&r->head, r->phead, memory_order_release);
 }
 
 /* Consumer: the next record (payload pointer, *type and *payload_len set), or NULL when
