@@ -859,9 +859,12 @@ void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src
     if (!p->walked || !p->stable)
         return;
     for (i = 1; i < p->n; i++)
-        if (!(own[i] = ksd_capture_reopen(c, co, err, sizeof(err))))
+        if (!(own[i] = ksd_capture_reopen(c, co, err, sizeof(err))) ||
+            !ksd_capture_walked(own[i])) {
+            ksd_capture_close(own[i]);
             break;
-    if (i < p->n) { /* no descriptor left, say: this file's frames are copied */
+        }
+    if (i < p->n) { /* no descriptor or mapping left, say: this file's frames are copied */
         for (int j = 1; j < i; j++)
             ksd_capture_close(own[j]);
         return;
