@@ -613,7 +613,7 @@ static void read_inputs(struct run *r, const struct ksd_capture_opts *co)
     while (walked < r->in.n && ksd_capture_file_walkable(r->in.paths[walked]))
         walked++;
     if (walked == r->in.n)
-        ksd_pool_offline_walked(r->pool); /* N workers: each reads the files itself */
+        ksd_pool_offline_walked(r->pool); /* N workers: frames are handed on by offset */
     for (size_t i = 0; i < r->in.n && !stop_requested; i++) {
         const char *name = r->in.paths[i];
         r->cur = (uint32_t)i;
