@@ -494,15 +494,15 @@ static void *reserve(struct slot *s, size_t len)
 static void commit(struct slot *s, size_t len, uint32_t type)
 {
     ksd_ring_commit(&s->ring, len, type);
-    if (s->evfd >= 0) {
-        uint64_t one = 1;
-        if (write(s->evfd, &one, sizeof(one)) < 0)
-            one = 0; /* the counter is full: the worker has a wake-up pending anyway */
-    }
     int control = type != REC_FRAME && type != REC_DGRAM && type != REC_AT;
     /* published every KSD_POOL_PUBLISH records (a divisor of the wake batch), or at once */
     if (++s->unsignalled % KSD_POOL_PUBLISH == 0 || control)
         ksd_ring_publish(&s->ring);
+    if (s->evfd >= 0) { /* after the publish: a fanout worker woken now must find the record */
+        uint64_t one = 1;
+        if (write(s->evfd, &one, sizeof(one)) < 0)
+            one = 0; /* the counter is full: the worker has a wake-up pending anyway */
+    }
     if (s->unsignalled >= KSD_POOL_WAKE_BATCH || control) {
         s->unsignalled = 0;
         wake(&s->wsleep);
