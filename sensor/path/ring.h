@@ -88,7 +88,6 @@ static inline void *ksd_ring_reserve(struct ksd_ring *r, size_t payload)
     return r->buf + off + sizeof(struct ksd_ring_hdr);
 }
 
-/* Producer: publish the record reserved last. */
 /* Producer: the reserved record is written; the consumer sees it (and
  * every record before it) after the next ksd_ring_publish. Publishing a
  * batch at once, not each record, spares the consumer's core a fresh copy
