@@ -356,17 +356,22 @@ static int dec_udp(struct ksd_decode_walk *d)
         return KSD_DEC_BAD_UDP;
     rebase_len(d, ulen - 8);
     set_payload_rest(d);
-    if (p->dport == 4789)
-        d->next = LY_VXLAN;
-    else if (p->dport == 6081)
-        d->next = LY_GENEVE;
-    else if (p->dport == 2152 || p->sport == 2152)
-        d->next = LY_GTP;
-    else if (p->dport == 3544 || p->sport == 3544)
-        d->next = LY_TEREDO;
-    else
-        return KSD_DEC_OK;
-    return DEC_MORE;
+    switch (ksd_udp_tunnel(p->sport, p->dport)) {
+        case KSD_TUN_VXLAN:
+            d->next = LY_VXLAN;
+            return DEC_MORE;
+        case KSD_TUN_GENEVE:
+            d->next = LY_GENEVE;
+            return DEC_MORE;
+        case KSD_TUN_GTP:
+            d->next = LY_GTP;
+            return DEC_MORE;
+        case KSD_TUN_TEREDO:
+            d->next = LY_TEREDO;
+            return DEC_MORE;
+        default:
+            return KSD_DEC_OK;
+    }
 }
 
 static int dec_icmp(struct ksd_decode_walk *d, int v6)
@@ -579,8 +584,7 @@ int ksd_decode_plain(const uint8_t *b, size_t caplen, struct ksd_pkt *p)
         size_t ulen = be16_at(l4 + 4);
         if (ulen == 0)
             ulen = w;
-        if (ulen < 8 || ulen > w || dp == 4789 || dp == 6081 || dp == 2152 || sp == 2152 ||
-            dp == 3544 || sp == 3544)
+        if (ulen < 8 || ulen > w || ksd_udp_tunnel(sp, dp))
             return -1;
         p->sport = sp;
         p->dport = dp;

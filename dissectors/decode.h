@@ -113,6 +113,22 @@ struct ksd_pkt {
 #define KSD_TUN_GTP    0x0100
 #define KSD_TUN_TEREDO 0x0200
 
+/* The tunnel a UDP datagram with these ports carries for the decoder
+ * (KSD_TUN_VXLAN, _GENEVE, _GTP or _TEREDO), or 0: the one list of the
+ * ports it descends into, for the walk and for whoever predicts it. */
+static inline uint32_t ksd_udp_tunnel(uint16_t sport, uint16_t dport)
+{
+    if (dport == 4789)
+        return KSD_TUN_VXLAN;
+    if (dport == 6081)
+        return KSD_TUN_GENEVE;
+    if (dport == 2152 || sport == 2152)
+        return KSD_TUN_GTP;
+    if (dport == 3544 || sport == 3544)
+        return KSD_TUN_TEREDO;
+    return 0;
+}
+
 /*
  * Decode one captured frame of link type `linktype` (a libpcap DLT value).
  * Returns KSD_DEC_OK with *pkt filled, or another enum ksd_dec value. The

@@ -624,12 +624,12 @@ static void read_inputs(struct run *r, const struct ksd_capture_opts *co)
             r->n_bad++;
             continue;
         }
-        ksd_pool_file_begin(r->pool, c, (uint32_t)i, co);
+        ksd_pool_file_begin(r->pool, c, co);
         if (run_source(r, c, name)) {
             r->files[i].error = 1;
             r->n_bad++;
         }
-        ksd_pool_file_end(r->pool, stop_requested);
+        ksd_pool_file_end(r->pool);
         ksd_capture_close(c);
     }
 }

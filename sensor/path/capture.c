@@ -350,6 +350,26 @@ static uint32_t rd32(const uint8_t *p, int swapped)
     return swapped ? __builtin_bswap32(v) : v;
 }
 
+/* The record at pos of the mapping into *f, if the walk takes it: the whole
+ * record inside the file, no longer than the snapshot length. 1, or 0. */
+static int map_record(const struct ksd_capture *c, uint64_t pos, struct ksd_frame *f)
+{
+    if (pos + 16 > c->size)
+        return 0;
+    const uint8_t *r = c->fm->base + pos;
+    uint32_t caplen = rd32(r + 8, c->map_swapped);
+    if (caplen > c->map_snap || pos + 16 + caplen > c->size)
+        return 0;
+    uint32_t frac = rd32(r + 4, c->map_swapped);
+    f->ts_us = (int64_t)rd32(r, c->map_swapped) * 1000000 + (c->map_ns ? frac / 1000 : frac);
+    f->caplen = caplen;
+    f->len = rd32(r + 12, c->map_swapped);
+    f->data = r + 16;
+    f->linktype = c->linktype;
+    f->at = (int64_t)pos;
+    return 1;
+}
+
 /*
  * The next record by the mapped walk: 1 (a frame), 0 (end of file) or 3
  * (libpcap is to read the record at map_pos: the walk does not take it).
@@ -362,34 +382,22 @@ static int map_next(struct ksd_capture *c, struct ksd_frame *f)
             map_chunk(c, pos);
         if (pos == c->size)
             return 0;
-        if (pos + 16 > c->size)
+        if (!map_record(c, pos, f))
             return 3;
-        const uint8_t *r = c->fm->base + pos;
-        uint32_t caplen = rd32(r + 8, c->map_swapped);
-        if (caplen > c->map_snap || pos + 16 + caplen > c->size)
-            return 3;
-        uint32_t sec = rd32(r, c->map_swapped), frac = rd32(r + 4, c->map_swapped);
-        uint32_t len = rd32(r + 12, c->map_swapped);
-        c->map_pos = pos + 16 + caplen;
+        c->map_pos = pos + 16 + f->caplen;
         /* the next record's header and the frame headers after it: fetched
          * while this frame is processed, not when it is asked for (a
          * prefetch past the end of the file does not fault) */
-        __builtin_prefetch(r + 16 + caplen);
-        __builtin_prefetch(r + 16 + caplen + 64);
+        __builtin_prefetch(f->data + f->caplen);
+        __builtin_prefetch(f->data + f->caplen + 64);
         if (c->has_prog) {
             struct pcap_pkthdr ph;
             memset(&ph, 0, sizeof(ph));
-            ph.caplen = caplen;
-            ph.len = len;
-            if (!pcap_offline_filter(&c->prog, &ph, r + 16))
+            ph.caplen = f->caplen;
+            ph.len = f->len;
+            if (!pcap_offline_filter(&c->prog, &ph, f->data))
                 continue;
         }
-        f->ts_us = (int64_t)sec * 1000000 + (c->map_ns ? frac / 1000 : frac);
-        f->caplen = caplen;
-        f->len = len;
-        f->data = r + 16;
-        f->linktype = c->linktype;
-        f->at = (int64_t)pos;
         c->frames++;
         return 1;
     }
@@ -467,19 +475,8 @@ int ksd_capture_frame_at(struct ksd_capture *c, int64_t at, struct ksd_frame *f)
         c->chunk = pos >> KSD_MAP_CHUNK_SHIFT;
         fmap_advance(c->fm, c->slot, pos);
     }
-    const uint8_t *r = c->fm->base + pos;
-    uint32_t caplen = rd32(r + 8, c->map_swapped);
-    if (caplen > c->map_snap || pos + 16 + caplen > c->size)
-        return 0;
-    uint32_t frac = rd32(r + 4, c->map_swapped);
-    f->ts_us = (int64_t)rd32(r, c->map_swapped) * 1000000 + (c->map_ns ? frac / 1000 : frac);
-    f->caplen = caplen;
-    f->len = rd32(r + 12, c->map_swapped);
-    f->data = r + 16;
-    f->linktype = c->linktype;
     f->src = 0;
-    f->at = at;
-    return 1;
+    return map_record(c, pos, f);
 }
 
 struct ksd_capture *ksd_capture_open_live(const char *iface, const struct ksd_capture_opts *o,

@@ -50,6 +50,7 @@
 #include "dissectors/ksd.h"
 #include "sensor/path/budget.h"
 #include "sensor/path/flow.h"
+#include "sensor/path/lines.h"
 #include "sensor/path/ring.h"
 #include "signatures/sig.h"
 
@@ -556,11 +557,9 @@ static struct ksd_pool *pool_make(int workers, const struct ksd_worker_conf *wc,
                                   struct ksd_sink *sink, const struct ksd_lists *lists,
                                   struct ksd_capture *const *caps)
 {
-    size_t psz = (sizeof(struct ksd_pool) + 63) & ~(size_t)63;
-    struct ksd_pool *p = aligned_alloc(64, psz); /* the slots' lines (struct slot) */
+    struct ksd_pool *p = ksd_zalloc_lines(sizeof(*p)); /* the slots' lines (struct slot) */
     if (!p)
         return NULL;
-    memset(p, 0, psz);
     if (workers < 1)
         workers = 1;
     if (workers > KSD_POOL_MAX_WORKERS)
@@ -682,14 +681,13 @@ static uint32_t client_hash(const struct ksd_pool *p, const struct ksd_pkt *k)
 }
 
 /*
- * The client hash of a frame read by every worker (ksd_pool_file_begin),
- * from the bytes, without the decoder: most frames belong to another worker
- * and need no more. Only the plain case: Ethernet, IPv4 (no fragment) or
- * IPv6 (no extension header) straight to TCP or UDP, on no port the decoder
- * takes for a tunnel (decode.c: VXLAN, Geneve, GTP-U, Teredo), headers
- * captured. There the decoder finds the same addresses and ports, so the
- * hash is client_hash's; anything else returns 0 and is decoded. A frame
- * whose decode then fails is counted by the worker that took it, once.
+ * The client hash of a frame of a walked file (ksd_pool_file_begin), from
+ * the bytes, without the decoder: most frames belong to another worker and
+ * need no more. Only the plain case: Ethernet, IPv4 (no fragment) or IPv6
+ * (no extension header) straight to TCP or UDP, on no port the decoder
+ * takes for a tunnel (ksd_udp_tunnel), headers captured. There the decoder finds the same addresses
+ * and ports, so the hash is client_hash's; anything else returns 0 and is decoded. A frame whose
+ * decode then fails is counted by the worker that took it, once.
  */
 static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h)
 {
@@ -726,8 +724,7 @@ static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint
         return 0;
     k.sport = (uint16_t)(b[l4] << 8 | b[l4 + 1]);
     k.dport = (uint16_t)(b[l4 + 2] << 8 | b[l4 + 3]);
-    if (k.proto == 17 && (k.dport == 4789 || k.dport == 6081 || k.sport == 2152 ||
-                          k.dport == 2152 || k.sport == 3544 || k.dport == 3544))
+    if (k.proto == 17 && ksd_udp_tunnel(k.sport, k.dport))
         return 0;
     *h = client_hash(p, &k);
     return 1;
@@ -847,13 +844,12 @@ void ksd_pool_offline_walked(struct ksd_pool *p)
         set_shares(p, 3, 5); /* 3 of 8 */
 }
 
-void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
+void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c,
                          const struct ksd_capture_opts *co)
 {
     struct ksd_capture *own[KSD_POOL_MAX_WORKERS] = {NULL};
     char err[256];
     int i;
-    (void)src;
     p->at = 0;
     p->stable = ksd_capture_walked(c) && !p->fanout;
     if (!p->walked || !p->stable)
@@ -877,9 +873,8 @@ void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src
     p->at = 1;
 }
 
-void ksd_pool_file_end(struct ksd_pool *p, int stopped)
+void ksd_pool_file_end(struct ksd_pool *p)
 {
-    (void)stopped;
     take_flush(&p->slots[0]);
     for (int i = 1; i < p->n && p->at; i++) {
         push(&p->slots[i], REC_FILE_END, NULL, 0, NULL, 0);

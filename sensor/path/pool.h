@@ -67,9 +67,9 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
  * (the flow bucket is prefetched meanwhile).
  */
 void ksd_pool_offline_walked(struct ksd_pool *p);
-void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c, uint32_t src,
+void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c,
                          const struct ksd_capture_opts *co);
-void ksd_pool_file_end(struct ksd_pool *p, int stopped);
+void ksd_pool_file_end(struct ksd_pool *p);
 /* The capture thread is about to wait: wake workers for the records queued so far. */
 void ksd_pool_kick(struct ksd_pool *p);
 /* Live timers (every 250 ms or so, packets or not): every worker expires idle
