@@ -55,14 +55,15 @@ const EVP_CIPHER *ksd_crypto_aes128_gcm(void)
     return get()->gcm ? get()->gcm : EVP_aes_128_gcm();
 }
 
-int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
-                           uint8_t out[32])
+int ksd_crypto_hmac_sha256_with(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len,
+                                const uint8_t *d, size_t d_len, uint8_t out[32])
 {
-    enum { BLOCK = 64 };
-    uint8_t k0[BLOCK], pad[BLOCK], inner[32];
+    enum { BLOCK = 64, SHORT = 64 };
+    /* a pad and a short message hashed in one update: most callers (HKDF
+     * labels, QUIC connection ids) pass a few dozen bytes */
+    uint8_t k0[BLOCK], buf[BLOCK + SHORT];
     unsigned int n = 0;
     const EVP_MD *md = ksd_crypto_sha256();
-    int ok = 0;
     memset(k0, 0, sizeof(k0));
     if (key_len > BLOCK) {
         if (EVP_Digest(key, key_len, k0, &n, md, NULL) != 1)
@@ -70,21 +71,31 @@ int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d,
     } else if (key_len) {
         memcpy(k0, key, key_len);
     }
+    for (int i = 0; i < BLOCK; i++)
+        buf[i] = k0[i] ^ 0x36;
+    int one = d_len <= SHORT;
+    if (one && d_len)
+        memcpy(buf + BLOCK, d, d_len);
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, buf, one ? BLOCK + d_len : BLOCK) != 1 ||
+        (!one && EVP_DigestUpdate(ctx, d, d_len) != 1) ||
+        EVP_DigestFinal_ex(ctx, buf + BLOCK, &n) != 1)
+        return KSD_ENOMEM;
+    for (int i = 0; i < BLOCK; i++)
+        buf[i] = k0[i] ^ 0x5c;
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, buf, BLOCK + 32) != 1 ||
+        EVP_DigestFinal_ex(ctx, out, &n) != 1)
+        return KSD_ENOMEM;
+    return KSD_OK;
+}
+
+int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
+                           uint8_t out[32])
+{
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (!ctx)
         return KSD_ENOMEM;
-    for (int i = 0; i < BLOCK; i++)
-        pad[i] = k0[i] ^ 0x36;
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, BLOCK) != 1 ||
-        EVP_DigestUpdate(ctx, d, d_len) != 1 || EVP_DigestFinal_ex(ctx, inner, &n) != 1)
-        goto out;
-    for (int i = 0; i < BLOCK; i++)
-        pad[i] = k0[i] ^ 0x5c;
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, pad, BLOCK) != 1 ||
-        EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 || EVP_DigestFinal_ex(ctx, out, &n) != 1)
-        goto out;
-    ok = 1;
-out:
+    int rc = ksd_crypto_hmac_sha256_with(ctx, key, key_len, d, d_len, out);
     EVP_MD_CTX_free(ctx);
-    return ok ? KSD_OK : KSD_ENOMEM;
+    return rc;
 }

@@ -23,4 +23,9 @@ const EVP_CIPHER *ksd_crypto_aes128_gcm(void);
 int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
                            uint8_t out[32]);
 
+/* The same with a digest context of the caller's (EVP_MD_CTX_new), for
+ * several HMACs in a row (HKDF): no context made and freed per call. */
+int ksd_crypto_hmac_sha256_with(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len,
+                                const uint8_t *d, size_t d_len, uint8_t out[32]);
+
 #endif

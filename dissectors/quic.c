@@ -210,16 +210,16 @@ static uint64_t quic_varint(struct ksd_rd *r)
 /* Key derivation (RFC 5869, RFC 8446 7.1, RFC 9001 5.2)                     */
 /* ------------------------------------------------------------------------ */
 
-static int quic_hmac(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
-                     uint8_t out[QUIC_SECRET_LEN])
+static int quic_hmac(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len, const uint8_t *d,
+                     size_t d_len, uint8_t out[QUIC_SECRET_LEN])
 {
-    return ksd_crypto_hmac_sha256(key, key_len, d, d_len, out);
+    return ksd_crypto_hmac_sha256_with(ctx, key, key_len, d, d_len, out);
 }
 
 /* HKDF-Expand-Label(secret, label, "", out_len) for out_len <= 32: one
  * HMAC block, T(1) = HMAC(secret, HkdfLabel || 0x01). */
-static int quic_expand_label(const uint8_t secret[QUIC_SECRET_LEN], const char *label, uint8_t *out,
-                             size_t out_len)
+static int quic_expand_label(EVP_MD_CTX *ctx, const uint8_t secret[QUIC_SECRET_LEN],
+                             const char *label, uint8_t *out, size_t out_len)
 {
     static const char prefix[] = "tls13 ";
     uint8_t info[2 + 1 + sizeof(prefix) - 1 + QUIC_LABEL_MAX + 1 + 1];
@@ -238,7 +238,7 @@ static int quic_expand_label(const uint8_t secret[QUIC_SECRET_LEN], const char *
     n += label_len;
     info[n++] = 0; /* empty context */
     info[n++] = 1; /* HKDF-Expand block counter */
-    if (quic_hmac(secret, QUIC_SECRET_LEN, info, n, t) != KSD_OK)
+    if (quic_hmac(ctx, secret, QUIC_SECRET_LEN, info, n, t) != KSD_OK)
         return KSD_ENOMEM;
     memcpy(out, t, out_len);
     return KSD_OK;
@@ -249,18 +249,23 @@ static int quic_derive(const struct quic_family *fam, const uint8_t *dcid, size_
 {
     uint8_t initial[QUIC_SECRET_LEN];
     static const uint8_t empty[1] = {0};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new(); /* one for the five HMACs */
+    int rc = KSD_ENOMEM;
 
-    if (quic_hmac(fam->salt, QUIC_SALT_LEN, dcid_len ? dcid : empty, dcid_len, initial) != KSD_OK ||
-        quic_expand_label(initial, server ? "server in" : "client in", out->secret,
-                          QUIC_SECRET_LEN) != KSD_OK ||
-        quic_expand_label(out->secret, fam->v2 ? "quicv2 key" : "quic key", out->key,
-                          sizeof(out->key)) != KSD_OK ||
-        quic_expand_label(out->secret, fam->v2 ? "quicv2 iv" : "quic iv", out->iv,
-                          sizeof(out->iv)) != KSD_OK ||
-        quic_expand_label(out->secret, fam->v2 ? "quicv2 hp" : "quic hp", out->hp,
-                          sizeof(out->hp)) != KSD_OK)
-        return KSD_ENOMEM;
-    return KSD_OK;
+    if (ctx &&
+        quic_hmac(ctx, fam->salt, QUIC_SALT_LEN, dcid_len ? dcid : empty, dcid_len, initial) ==
+            KSD_OK &&
+        quic_expand_label(ctx, initial, server ? "server in" : "client in", out->secret,
+                          QUIC_SECRET_LEN) == KSD_OK &&
+        quic_expand_label(ctx, out->secret, fam->v2 ? "quicv2 key" : "quic key", out->key,
+                          sizeof(out->key)) == KSD_OK &&
+        quic_expand_label(ctx, out->secret, fam->v2 ? "quicv2 iv" : "quic iv", out->iv,
+                          sizeof(out->iv)) == KSD_OK &&
+        quic_expand_label(ctx, out->secret, fam->v2 ? "quicv2 hp" : "quic hp", out->hp,
+                          sizeof(out->hp)) == KSD_OK)
+        rc = KSD_OK;
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 int ksd_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len, int server,
@@ -622,13 +627,13 @@ static int quic_initial(struct ksd_quic *q, const struct quic_pkt *pkt)
     struct ksd_quic_keys fresh;
     const uint8_t *pay = NULL;
     size_t pay_len = 0;
-    uint8_t *buf;
+    uint8_t local[1536]; /* an Initial in an Ethernet frame fits; a jumbo one is allocated */
+    uint8_t *buf = local;
     int rc = KSD_EINVAL;
 
     if (pkt->len - pkt->pn_off < QUIC_PN_MAX_LEN + QUIC_SAMPLE_LEN)
         return KSD_EINVAL;
-    buf = malloc(pkt->len);
-    if (!buf)
+    if (pkt->len > sizeof(local) && !(buf = malloc(pkt->len)))
         return KSD_ENOMEM;
     if (q->have_keys && (q->fam == cand[0] || q->fam == cand[1])) {
         rc = quic_open(&q->keys, pkt, buf, &pay, &pay_len);
@@ -660,7 +665,8 @@ static int quic_initial(struct ksd_quic *q, const struct quic_pkt *pkt)
         (void)quic_frames(q, &fr, q->fam->gquic); /* a bad frame ends the packet only */
     }
 out:
-    free(buf);
+    if (buf != local)
+        free(buf);
     return rc;
 }
 

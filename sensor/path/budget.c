@@ -18,6 +18,7 @@ void ksd_budget_init(struct ksd_budget *b, uint64_t max_flows, uint64_t limit, i
     b->max_flows = max_flows ? max_flows : 1;
     b->limit = limit ? limit : 1;
     b->workers = workers > 0 ? workers : 1;
+    b->share = b->limit / (uint64_t)b->workers;
     atomic_init(&b->flows, 0);
     atomic_init(&b->flows_peak, 0);
     atomic_init(&b->used, 0);
@@ -62,5 +63,5 @@ int ksd_budget_over(struct ksd_budget *b)
 
 uint64_t ksd_budget_share(const struct ksd_budget *b)
 {
-    return b->limit / (uint64_t)b->workers;
+    return b->share;
 }

@@ -37,6 +37,7 @@ struct ksd_budget {
     uint64_t max_flows;                  /* flows in all tables together */
     uint64_t limit;                      /* reassembly bytes in all workers together */
     int workers;                         /* sharing this budget (for the fair share) */
+    uint64_t share;                      /* limit / workers, worked out once (read every packet) */
     _Alignas(64) _Atomic uint64_t flows; /* flows now */
     _Atomic uint64_t flows_peak;         /* most flows at once */
     _Alignas(64) _Atomic uint64_t used;  /* reassembly bytes charged now */
