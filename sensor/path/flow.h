@@ -119,6 +119,10 @@ struct ksd_flow_hint {
 void ksd_flow_prefetch(const struct ksd_flow_table *ft, const struct ksd_pkt *pkt,
                        struct ksd_flow_hint *hint);
 
+/* Later, the bucket fetched: start fetching the first flow record of its
+ * chain (a prefetch only: the table may change before the lookup). */
+void ksd_flow_prefetch_record(const struct ksd_flow_table *ft, const struct ksd_flow_hint *hint);
+
 /* Update TCP state from a packet (flags) in direction dir; moves the flow between classes. */
 void ksd_flow_tcp_update(struct ksd_flow_table *ft, struct ksd_flow *f, uint8_t tcp_flags, int dir);
 

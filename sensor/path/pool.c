@@ -73,6 +73,8 @@ enum {
 #define KSD_POOL_MAX_SHARES (KSD_POOL_MAX_SHARE * KSD_POOL_MAX_WORKERS) /* own + share * others */
 #define KSD_POOL_PUBLISH    16 /* records made visible to the worker at once */
 #define KSD_POOL_AT_AHEAD   6  /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
+#define KSD_POOL_HELD       4  /* entries of held[] (a power of two) */
+#define KSD_POOL_LATE       2  /* a walked file's frame is processed this many frames late */
 #define KSD_POOL_AT_LAG     (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
 
 struct rec_frame {
@@ -130,12 +132,13 @@ struct slot {
     _Alignas(64) uint32_t freed; /* records released since the last wake check */
     _Atomic uint32_t wsleep;     /* futex: 1 while the worker sleeps on an empty ring */
     struct ksd_capture *fcap;    /* the walked file REC_AT records point into (owned) */
-    /* a walked file (frames stay where they are): the frame decoded last
-     * waits one step (in held[cur]) while the next one's flow bucket is
-     * fetched; the next one is decoded into the other entry */
-    struct held held[2];
-    int cur;
-    int has_next;
+    /* a walked file (frames stay where they are): frames wait two steps
+     * (KSD_POOL_LATE) in held[], oldest at held[first], while their flow's
+     * bucket and then record are fetched; the next one is decoded into the
+     * free entry */
+    struct held held[KSD_POOL_HELD];
+    int first;
+    int waiting;
     /* the worker's figures, read by the capture thread now and then */
     _Alignas(64) _Atomic uint64_t adopted; /* generation of the lists this worker uses */
     _Atomic uint64_t flows_now;            /* flows in the table, refreshed now and then */
@@ -348,25 +351,28 @@ static void set_shares(struct ksd_pool *p, uint32_t own, uint32_t share);
 static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint32_t *h);
 
 /*
- * A frame of a walked file for this slot's worker, processed one frame
- * late: its flow's hash bucket is fetched now and looked up while the frame
- * before it is processed, so the table's cache miss overlaps work instead of
- * stalling it. The frames stay valid in the mapping; the order is kept.
+ * A frame of a walked file for this slot's worker, processed two frames
+ * late: when it is taken its flow's hash bucket is fetched; when the next
+ * one is taken the bucket is read and the flow record it leads to fetched;
+ * when the one after is taken it is processed, record and bucket in the
+ * cache. The table's two dependent misses overlap the work on the frames
+ * before it instead of stalling it. The frames stay valid in the mapping;
+ * the order is kept.
  */
 static void take_flush(struct slot *s)
 {
-    if (s->has_next) {
-        struct held *h = &s->held[s->cur];
+    for (; s->waiting > 0; s->waiting--) {
+        struct held *h = &s->held[s->first];
         ksd_worker_decoded_hint(s->w, &h->fr, &h->pkt, h->rc, h->hinted ? &h->hint : NULL);
+        s->first = (s->first + 1) & (KSD_POOL_HELD - 1);
     }
-    s->has_next = 0;
 }
 
-/* The free entry of the two, for the frame about to be taken (decode into
- * its pkt, then take_entry): no copy of frame, packet or key. */
+/* The free entry, for the frame about to be taken (decode into its pkt,
+ * then take_entry): no copy of frame, packet or key. */
 static struct held *take_slot(struct slot *s)
 {
-    return &s->held[s->cur ^ 1];
+    return &s->held[(s->first + s->waiting) & (KSD_POOL_HELD - 1)];
 }
 
 static void take_entry(struct slot *s, const struct ksd_frame *fr, int rc)
@@ -375,9 +381,18 @@ static void take_entry(struct slot *s, const struct ksd_frame *fr, int rc)
     h->fr = *fr;
     h->rc = rc;
     h->hinted = rc == KSD_DEC_OK && ksd_worker_prefetch(s->w, &h->pkt, &h->hint);
-    take_flush(s);
-    s->cur ^= 1;
-    s->has_next = 1;
+    if (s->waiting > 0) { /* the frame taken before this one: its bucket has come */
+        struct held *prev = &s->held[(s->first + s->waiting - 1) & (KSD_POOL_HELD - 1)];
+        if (prev->hinted)
+            ksd_worker_prefetch_flow(s->w, &prev->hint);
+    }
+    if (++s->waiting > KSD_POOL_LATE) {
+        struct held *old = &s->held[s->first];
+        ksd_worker_decoded_hint(s->w, &old->fr, &old->pkt, old->rc,
+                                old->hinted ? &old->hint : NULL);
+        s->first = (s->first + 1) & (KSD_POOL_HELD - 1);
+        s->waiting--;
+    }
 }
 
 /* REC_AT: the frame at that offset of the walked file, where it lies. */

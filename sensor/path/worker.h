@@ -171,6 +171,9 @@ uint64_t ksd_worker_flows(const struct ksd_worker *w);
 struct ksd_flow_hint;
 int ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt,
                         struct ksd_flow_hint *hint);
+/* The second step of ksd_worker_prefetch, a little later: the bucket has
+ * come, the flow record it leads to is fetched. */
+void ksd_worker_prefetch_flow(const struct ksd_worker *w, const struct ksd_flow_hint *hint);
 /* ksd_worker_decoded with the hint ksd_worker_prefetch made for pkt (or NULL). */
 void ksd_worker_decoded_hint(struct ksd_worker *w, const struct ksd_frame *fr, struct ksd_pkt *pkt,
                              int rc, const struct ksd_flow_hint *hint);

@@ -33,6 +33,11 @@ int ksd_worker_prefetch(const struct ksd_worker *w, const struct ksd_pkt *pkt,
     return 1;
 }
 
+void ksd_worker_prefetch_flow(const struct ksd_worker *w, const struct ksd_flow_hint *hint)
+{
+    ksd_flow_prefetch_record(w->ft, hint);
+}
+
 uint64_t ksd_worker_flows(const struct ksd_worker *w)
 {
     return w->ft ? ksd_flow_table_stats(w->ft)->active : 0;
