@@ -25,14 +25,16 @@ void ksd_budget_init(struct ksd_budget *b, uint64_t max_flows, uint64_t limit, i
     atomic_init(&b->used_peak, 0);
 }
 
-uint64_t ksd_budget_flows_add(struct ksd_budget *b, int delta)
+uint64_t ksd_budget_flows_add(struct ksd_budget *b, int64_t delta)
 {
     uint64_t now;
     if (delta > 0) {
-        now = atomic_fetch_add_explicit(&b->flows, 1, memory_order_relaxed) + 1;
+        now = atomic_fetch_add_explicit(&b->flows, (uint64_t)delta, memory_order_relaxed) +
+              (uint64_t)delta;
         raise_peak(&b->flows_peak, now);
     } else {
-        now = atomic_fetch_sub_explicit(&b->flows, 1, memory_order_relaxed) - 1;
+        now = atomic_fetch_sub_explicit(&b->flows, (uint64_t)-delta, memory_order_relaxed) -
+              (uint64_t)-delta;
     }
     return now;
 }

@@ -47,8 +47,9 @@ struct ksd_budget {
 /* Set up b for `workers` workers (max_flows >= 1, limit in bytes >= 1). */
 void ksd_budget_init(struct ksd_budget *b, uint64_t max_flows, uint64_t limit, int workers);
 
-/* One flow more (+1) or less (-1); returns the flows now held (after the change). */
-uint64_t ksd_budget_flows_add(struct ksd_budget *b, int delta);
+/* delta flows more (one created: +1) or fewer (-1, or all of a table at
+ * once); returns the flows now held (after the change). */
+uint64_t ksd_budget_flows_add(struct ksd_budget *b, int64_t delta);
 
 /* 1 when the tables together hold max_flows or more. */
 int ksd_budget_flows_full(struct ksd_budget *b);

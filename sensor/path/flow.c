@@ -416,11 +416,44 @@ const struct ksd_flow_stats *ksd_flow_table_stats(const struct ksd_flow_table *f
     return &ft->st;
 }
 
+/*
+ * Every flow goes, in the order flow_remove one by one would take them
+ * (class, then least recently used first): each is released, then the
+ * buckets are cleared at once instead of every chain walked (a cache miss
+ * per flow at the end of a capture).
+ */
 void ksd_flow_flush(struct ksd_flow_table *ft)
 {
-    for (int c = 0; c < KSD_FLOW__CLASSES; c++)
-        while (ft->lists[c].head)
-            flow_remove(ft, ft->lists[c].head, KSD_FLOW_GONE_SHUTDOWN);
+    if (ft->st.active < ((uint64_t)ft->mask + 1) / 16) { /* a few: clearing all costs more */
+        for (int c = 0; c < KSD_FLOW__CLASSES; c++)
+            while (ft->lists[c].head)
+                flow_remove(ft, ft->lists[c].head, KSD_FLOW_GONE_SHUTDOWN);
+        return;
+    }
+    uint64_t gone = 0;
+    for (int c = 0; c < KSD_FLOW__CLASSES; c++) {
+        struct ksd_flow *f = ft->lists[c].head;
+        ft->lists[c].head = ft->lists[c].tail = NULL;
+        while (f) {
+            struct ksd_flow *next = f->next;
+            if (next)
+                __builtin_prefetch(next);
+            f->prev = f->next = NULL;
+            if (ft->release)
+                ft->release(f, KSD_FLOW_GONE_SHUTDOWN, ft->arg);
+            f->ext = NULL;
+            f->hnext = ft->free_list;
+            ft->free_list = f;
+            gone++;
+            f = next;
+        }
+    }
+    if (!gone)
+        return;
+    memset(ft->buckets, 0, ((size_t)ft->mask + 1) * sizeof(*ft->buckets));
+    ft->st.active -= gone;
+    if (ft->shared)
+        ksd_budget_flows_add(ft->shared, -(int64_t)gone);
 }
 
 void ksd_flow_foreach(struct ksd_flow_table *ft, void (*fn)(struct ksd_flow *f, void *arg),
