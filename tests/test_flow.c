@@ -2,7 +2,7 @@
  * test_flow.c - the flow table (sensor/path/flow.c) and the shared flow cap
  * (sensor/path/budget.c): lookup from both directions, client choice,
  * expiry per class, eviction of the least recently used flow, the cap of
- * one table, and one cap shared by two tables (two workers).
+ * one table, one cap shared by two tables (two workers), and the flush.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +210,82 @@ static void test_shared_cap_empty_table_admits(void **state)
     ksd_flow_table_free(t1);
 }
 
+/* The order flows are released in, by their client's last address byte. */
+struct order {
+    int n;
+    uint8_t ids[600];
+};
+
+static void on_release_order(struct ksd_flow *f, int reason, void *arg)
+{
+    struct order *o = arg;
+    assert_int_equal(reason, KSD_FLOW_GONE_SHUTDOWN);
+    assert_true(o->n < (int)sizeof(o->ids));
+    uint16_t hi = ksd_flow_port(f, f->client); /* 20000 + id */
+    o->ids[o->n++] = (uint8_t)(hi - 20000);
+}
+
+/*
+ * A flush releases every flow once, class by class, least recently used
+ * first; the table is empty and usable afterwards, and the shared count is
+ * back to zero. Both ways: a few flows (removed one by one) and a table
+ * full enough that the buckets are cleared at once.
+ */
+static void flush_case(int n)
+{
+    struct ksd_budget b;
+    ksd_budget_init(&b, 1000, 1 << 20, 1);
+    struct order o = {0};
+    struct ksd_flow_table *ft = ksd_flow_table_new(1000, NULL, on_release_order, &o);
+    ksd_flow_table_share(ft, &b);
+    int dir;
+    struct ksd_pkt ps[256];
+    for (int i = 0; i < n; i++) { /* even: TCP (short class), odd: UDP */
+        ps[i] = tcp((uint8_t)i, (uint16_t)(20000 + i), 1, 443, 0x02);
+        ps[i].proto = i % 2 ? 17 : 6;
+        assert_non_null(ksd_flow_lookup(ft, &ps[i], i, &dir));
+    }
+    for (int i = 0; i < n; i += 3) /* used again: the most recent of their class */
+        ksd_flow_lookup(ft, &ps[i], 1000 + i, &dir);
+    uint8_t want[256];
+    int k = 0;
+    for (int cls = 0; cls < 2; cls++) {
+        for (int i = cls; i < n; i += 2)
+            if (i % 3)
+                want[k++] = (uint8_t)i;
+        for (int i = 0; i < n; i += 3)
+            if (i % 2 == cls)
+                want[k++] = (uint8_t)i;
+    }
+    assert_int_equal(atomic_load(&b.flows), n);
+    ksd_flow_flush(ft);
+    assert_int_equal(o.n, n);
+    assert_memory_equal(o.ids, want, (size_t)n);
+    assert_int_equal(ksd_flow_table_stats(ft)->active, 0);
+    assert_int_equal(atomic_load(&b.flows), 0);
+    /* empty, and every key makes a new flow again */
+    for (int i = 0; i < n; i++) {
+        struct ksd_flow *f = ksd_flow_lookup(ft, &ps[i], 2000 + i, &dir);
+        assert_non_null(f);
+        assert_int_equal(f->pkts[0] + f->pkts[1], 0);
+        assert_int_equal(f->first_us, 2000 + i);
+    }
+    assert_int_equal(ksd_flow_table_stats(ft)->active, n);
+    assert_int_equal(ksd_flow_table_stats(ft)->created, 2 * n);
+    assert_int_equal(atomic_load(&b.flows), n);
+    o.n = 0;
+    ksd_flow_table_free(ft);
+    assert_int_equal(o.n, n);
+    assert_int_equal(atomic_load(&b.flows), 0);
+}
+
+static void test_flush_few_and_full(void **state)
+{
+    (void)state;
+    flush_case(10);  /* below a sixteenth of the 1024 buckets: one by one */
+    flush_case(250); /* above: released in order, then the buckets cleared */
+}
+
 static void test_budget_charge_and_share(void **state)
 {
     (void)state;
@@ -235,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_shared_cap_two_tables),
         cmocka_unit_test(test_shared_cap_empty_table_admits),
         cmocka_unit_test(test_budget_charge_and_share),
+        cmocka_unit_test(test_flush_few_and_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
