@@ -61,7 +61,8 @@ enum {
     REC_LISTS,    /* adopt slot->lists */
     REC_CLOCK,    /* int64_t wall-clock us: run timers (live) */
     REC_FILE,     /* struct rec_file: the walked file the next REC_AT records are in */
-    REC_AT,       /* uint64_t: record offset << 16 | input file index: a frame of that file */
+    REC_AT,       /* uint64_t[1..KSD_POOL_AT_BATCH]: record offset << 16 | input file
+                     index: frames of that file, in order */
     REC_FILE_END, /* the end of that file: its handle is closed */
     REC_END,      /* end of input */
 };
@@ -72,10 +73,11 @@ enum {
 #define KSD_POOL_MAX_SHARE  8          /* own and share are at most this */
 #define KSD_POOL_MAX_SHARES (KSD_POOL_MAX_SHARE * KSD_POOL_MAX_WORKERS) /* own + share * others */
 #define KSD_POOL_PUBLISH    16 /* records made visible to the worker at once */
-#define KSD_POOL_AT_AHEAD   6  /* REC_AT records (16 bytes each) whose frame is prefetched ahead */
+#define KSD_POOL_AT_BATCH   8  /* frames' offsets in one REC_AT record (72 bytes) */
+#define KSD_POOL_AT_AHEAD   6  /* frames of REC_AT records prefetched ahead of the one taken */
 #define KSD_POOL_HELD       4  /* entries of held[] (a power of two) */
 #define KSD_POOL_LATE       2  /* a walked file's frame is processed this many frames late */
-#define KSD_POOL_AT_LAG     (128u << 10) /* REC_AT bytes queued at most (8192 frames) */
+#define KSD_POOL_AT_LAG     (72u << 10) /* REC_AT bytes queued at most (8192 frames) */
 
 struct rec_frame {
     int64_t ts_us;
@@ -128,6 +130,8 @@ struct slot {
     uint32_t pushes;                   /* records reserved (for the soft limit's looks) */
     size_t soft;                       /* queue at most this many bytes (0: the ring) */
     _Atomic uint32_t psleep;           /* futex: 1 while the producer sleeps on a full ring */
+    uint32_t atn;                      /* offsets in atq, not yet queued */
+    uint64_t atq[KSD_POOL_AT_BATCH];   /* the next REC_AT record, filled frame by frame */
     /* the consumer's */
     _Alignas(64) uint32_t freed; /* records released since the last wake check */
     _Atomic uint32_t wsleep;     /* futex: 1 while the worker sleeps on an empty ring */
@@ -395,16 +399,38 @@ static void take_entry(struct slot *s, const struct ksd_frame *fr, int rc)
     }
 }
 
-/* REC_AT: the frame at that offset of the walked file, where it lies. */
-static void frame_at(struct slot *s, const uint8_t *rec)
+/* A frame of a REC_AT record: the frame at that offset of the walked file,
+ * where it lies. */
+static void frame_at(struct slot *s, uint64_t v)
 {
-    uint64_t v;
     struct ksd_frame fr;
-    memcpy(&v, rec, sizeof(v));
     if (!s->fcap || ksd_capture_frame_at(s->fcap, (int64_t)(v >> 16), &fr) != 1)
         return; /* cannot be: the capture thread has just read it there */
     fr.src = (uint32_t)(v & 0xffff);
     take_entry(s, &fr, ksd_decode(fr.linktype, fr.data, fr.caplen, &take_slot(s)->pkt));
+}
+
+/* REC_AT: its frames in order, each one's frame header fetched
+ * KSD_POOL_AT_AHEAD frames before its turn (from the next record too). */
+static void frames_at(struct slot *s, const uint8_t *rec, size_t len)
+{
+    uint64_t v[2 * KSD_POOL_AT_BATCH];
+    size_t n = len / sizeof(v[0]), m = n;
+    if (n > KSD_POOL_AT_BATCH)
+        n = m = KSD_POOL_AT_BATCH; /* cannot be: the producer writes at most that */
+    memcpy(v, rec, n * sizeof(v[0]));
+    uint32_t t2;
+    size_t l2;
+    const uint8_t *next = ksd_ring_peek_ahead(&s->ring, ksd_ring_rec_len(len), &t2, &l2);
+    if (next && t2 == REC_AT && l2 / sizeof(v[0]) <= KSD_POOL_AT_BATCH) {
+        memcpy(v + n, next, l2);
+        m += l2 / sizeof(v[0]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s->fcap && i + KSD_POOL_AT_AHEAD < m)
+            ksd_capture_prefetch_at(s->fcap, (int64_t)(v[i + KSD_POOL_AT_AHEAD] >> 16));
+        frame_at(s, v[i]);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -416,16 +442,9 @@ static void *worker_main(void *arg)
     for (;;) {
         const uint8_t *rec = next_rec(s, &type, &len);
         if (type == REC_AT) {
-            uint32_t t2;
-            const uint8_t *ahead = ksd_ring_peek_ahead(&s->ring, KSD_POOL_AT_AHEAD * 16, &t2);
-            if (ahead && t2 == REC_AT && s->fcap) { /* its frame is fetched meanwhile */
-                uint64_t v;
-                memcpy(&v, ahead, sizeof(v));
-                ksd_capture_prefetch_at(s->fcap, (int64_t)(v >> 16));
-            }
-            frame_at(s, rec);
+            frames_at(s, rec, len);
             release_rec(s);
-            if ((++n_at & 0xfff) == 0)
+            if ((++n_at & 0x1ff) == 0)
                 atomic_store_explicit(&s->flows_now, ksd_worker_flows(s->w), memory_order_relaxed);
             continue;
         }
@@ -525,9 +544,22 @@ static void commit(struct slot *s, size_t len, uint32_t type)
     }
 }
 
+/* The offsets gathered for the next REC_AT record, queued now. */
+static void at_flush(struct slot *s)
+{
+    if (!s->atn)
+        return;
+    size_t len = s->atn * sizeof(s->atq[0]);
+    uint8_t *dst = reserve(s, len);
+    memcpy(dst, s->atq, len);
+    commit(s, len, REC_AT);
+    s->atn = 0;
+}
+
 static void push(struct slot *s, uint32_t type, const void *h, size_t hlen, const void *data,
                  size_t dlen)
 {
+    at_flush(s); /* frames before this record stay before it */
     uint8_t *dst = reserve(s, hlen + dlen);
     if (hlen)
         memcpy(dst, h, hlen);
@@ -541,6 +573,7 @@ static void push_frame(struct slot *s, const struct ksd_frame *fr, const struct 
 {
     struct rec_frame h = {fr->ts_us, fr->caplen, fr->len, fr->linktype, fr->src, fr->data};
     size_t len = sizeof(h) + sizeof(*pkt) + fr->caplen;
+    at_flush(s);
     uint8_t *dst = reserve(s, len);
     memcpy(dst, &h, sizeof(h));
     memcpy(dst + sizeof(h), pkt, sizeof(*pkt));
@@ -770,13 +803,13 @@ static void set_shares(struct ksd_pool *p, uint32_t own, uint32_t share)
         p->pick_of[s] = (uint8_t)(s < own ? 0 : 1 + (s - own) / share);
 }
 
-/* A frame of a walked file for another worker: its offset, 16 bytes queued. */
+/* A frame of a walked file for another worker: its offset, queued with the
+ * next KSD_POOL_AT_BATCH - 1 in one record (9 bytes a frame). */
 static void push_at(struct slot *s, const struct ksd_frame *fr)
 {
-    uint64_t v = (uint64_t)fr->at << 16 | (fr->src & 0xffff);
-    uint8_t *dst = reserve(s, sizeof(v));
-    memcpy(dst, &v, sizeof(v));
-    commit(s, sizeof(v), REC_AT);
+    s->atq[s->atn++] = (uint64_t)fr->at << 16 | (fr->src & 0xffff);
+    if (s->atn == KSD_POOL_AT_BATCH)
+        at_flush(s);
 }
 
 void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr)

@@ -129,11 +129,12 @@ static inline const void *ksd_ring_peek(struct ksd_ring *r, uint32_t *type, size
     }
 }
 
-/* Consumer: the record `ahead` bytes past the one the last peek returned,
- * if the producer has published that far (no wait, no padding skipped):
- * for prefetching what later records point to. NULL otherwise. */
+/* Consumer: the record `ahead` bytes past the one the last peek returned
+ * (*type and *len set as by ksd_ring_peek), if the producer has published
+ * that far (no wait, no padding skipped): for prefetching what later
+ * records point to. NULL otherwise. */
 static inline const void *ksd_ring_peek_ahead(const struct ksd_ring *r, size_t ahead,
-                                              uint32_t *type)
+                                              uint32_t *type, size_t *len)
 {
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     size_t at = tail + ahead;
@@ -142,6 +143,7 @@ static inline const void *ksd_ring_peek_ahead(const struct ksd_ring *r, size_t a
     struct ksd_ring_hdr h;
     memcpy(&h, r->buf + (at & (r->cap - 1)), sizeof(h));
     *type = h.type;
+    *len = h.len - sizeof(h);
     return r->buf + (at & (r->cap - 1)) + sizeof(h);
 }
 
