@@ -139,18 +139,32 @@ static int make_key(const struct ksd_pkt *p, struct ksd_flow_key *k)
  * Allocated 2 MiB-aligned and offered to transparent huge pages (a hint; with
  * THP off or unavailable the pages are ordinary ones).
  */
-static void *table_alloc(size_t n, int zero)
+/* n bytes in whole 2 MiB pages, 2 MiB-aligned (transparent huge pages where
+ * the system allows them), zero: fresh anonymous memory, which the kernel
+ * zeroes page by page on first touch, in the thread that touches it, rather
+ * than a memset of the whole table up front. NULL when out of memory. */
+static void *table_alloc(size_t n)
 {
     size_t sz = (n + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
-    void *p = aligned_alloc(HUGE_SZ, sz);
-    if (!p)
+    uint8_t *m =
+        mmap(NULL, sz + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
         return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+    if (p > m)
+        munmap(m, (size_t)(p - m));
+    if (m + HUGE_SZ > p)
+        munmap(p + sz, (size_t)(m + HUGE_SZ - p));
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, sz, MADV_HUGEPAGE);
 #endif
-    if (zero)
-        memset(p, 0, n);
     return p;
+}
+
+static void table_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, (n + HUGE_SZ - 1) & ~(HUGE_SZ - 1));
 }
 
 static void lru_unlink(struct lru *l, struct ksd_flow *f)
@@ -188,7 +202,7 @@ struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flo
     size_t nb = 1024;
     while (nb < max_flows / 2 && nb < ((size_t)1 << 30))
         nb <<= 1;
-    ft->buckets = table_alloc(nb * sizeof(*ft->buckets), 1);
+    ft->buckets = table_alloc(nb * sizeof(*ft->buckets));
     if (!ft->buckets) {
         free(ft);
         return NULL;
@@ -209,7 +223,7 @@ struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flo
 static struct ksd_flow *flow_alloc(struct ksd_flow_table *ft)
 {
     if (!ft->free_list) {
-        struct slab *s = table_alloc(sizeof(*s), 0);
+        struct slab *s = table_alloc(sizeof(*s));
         if (!s)
             return NULL;
         s->next = ft->slabs;
@@ -261,9 +275,9 @@ void ksd_flow_table_free(struct ksd_flow_table *ft)
     while (ft->slabs) {
         struct slab *s = ft->slabs;
         ft->slabs = s->next;
-        free(s);
+        table_free(s, sizeof(*s));
     }
-    free(ft->buckets);
+    table_free(ft->buckets, ((size_t)ft->mask + 1) * sizeof(*ft->buckets));
     free(ft);
 }
 
