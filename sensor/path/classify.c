@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <ndpi/ndpi_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,40 @@ struct ksd_classify_flow {
     struct ndpi_flow_struct *f;
 };
 
+/*
+ * Modules are made and freed one at a time in the process: nDPI 4.2 counts
+ * its patricia trees in a global that every module's making and freeing
+ * update without a lock, and sets up libgcrypt in a module's making; the
+ * workers replace their modules at the same moment on a reload (a race
+ * valgrind's helgrind shows when two threads make modules at once).
+ */
+static pthread_mutex_t module_turn = PTHREAD_MUTEX_INITIALIZER;
+
+static struct ndpi_detection_module_struct *module_new(const char *protos_file, int *bad_protos)
+{
+    *bad_protos = 0;
+    struct ndpi_detection_module_struct *mod = ndpi_init_detection_module(ndpi_no_prefs);
+    if (!mod)
+        return NULL;
+    NDPI_PROTOCOL_BITMASK all;
+    NDPI_BITMASK_SET_ALL(all);
+    ndpi_set_protocol_detection_bitmask2(mod, &all);
+    if (protos_file && ndpi_load_protocols_file(mod, protos_file) != 0) {
+        ndpi_exit_detection_module(mod);
+        *bad_protos = 1;
+        return NULL;
+    }
+    ndpi_finalize_initialization(mod);
+    return mod;
+}
+
+static void module_free(struct ndpi_detection_module_struct *mod)
+{
+    pthread_mutex_lock(&module_turn);
+    ndpi_exit_detection_module(mod);
+    pthread_mutex_unlock(&module_turn);
+}
+
 struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t errlen)
 {
     struct ksd_classify *c = calloc(1, sizeof(*c));
@@ -32,25 +67,23 @@ struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    c->mod = ndpi_init_detection_module(ndpi_no_prefs);
+    int bad_protos;
+    pthread_mutex_lock(&module_turn);
+    c->mod = module_new(protos_file, &bad_protos);
+    pthread_mutex_unlock(&module_turn);
+    if (bad_protos) {
+        snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
+        free(c);
+        return NULL;
+    }
     if (!c->mod) {
         snprintf(err, errlen, "nDPI initialisation failed");
         free(c);
         return NULL;
     }
-    NDPI_PROTOCOL_BITMASK all;
-    NDPI_BITMASK_SET_ALL(all);
-    ndpi_set_protocol_detection_bitmask2(c->mod, &all);
-    if (protos_file && ndpi_load_protocols_file(c->mod, protos_file) != 0) {
-        snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
-        ndpi_exit_detection_module(c->mod);
-        free(c);
-        return NULL;
-    }
-    ndpi_finalize_initialization(c->mod);
     if (!(c->scratch = calloc(1, ndpi_detection_get_sizeof_ndpi_flow_struct()))) {
         snprintf(err, errlen, "out of memory");
-        ndpi_exit_detection_module(c->mod);
+        module_free(c->mod);
         free(c);
         return NULL;
     }
@@ -61,7 +94,7 @@ void ksd_classify_free(struct ksd_classify *c)
 {
     if (!c)
         return;
-    ndpi_exit_detection_module(c->mod);
+    module_free(c->mod);
     free(c->scratch);
     free(c);
 }
