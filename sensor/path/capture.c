@@ -49,6 +49,8 @@ struct ksd_capture {
     int map_ns;        /* nanosecond timestamps */
     uint32_t map_snap; /* the header's snapshot length as libpcap took it */
     uint64_t map_pos;  /* file offset of the next record */
+    int map_far;       /* the mapping has other readers: prefetch far ahead (map_next) */
+    uint64_t pf_pos;   /* prefetched up to here */
     struct fmap *fm;   /* NULL when the file is not walked */
     int slot;
     uint64_t chunk;          /* the chunk map_pos was in when last published */
@@ -212,7 +214,14 @@ struct ksd_capture *ksd_capture_reopen(const struct ksd_capture *c,
 #define KSD_MAP_CHUNK_SHIFT 20 /* 1 MiB: mapped ahead / dropped behind at once */
 #define KSD_MAP_CHUNK       ((uint64_t)1 << KSD_MAP_CHUNK_SHIFT)
 #define KSD_MAP_READERS     64
-#define KSD_MAP_GONE        UINT64_MAX
+/* With other readers (the workers of a pool), the reader that walks the
+ * file hands most frames on untouched, so the walk has little work to hide
+ * its memory reads behind: the file is prefetched this far ahead of it, a
+ * step at a time (measured: the walking thread's CPU time 6% lower with two
+ * workers, unchanged with one, where it stays off). */
+#define KSD_MAP_AHEAD      (64u << 10)
+#define KSD_MAP_AHEAD_STEP (2u << 10)
+#define KSD_MAP_GONE       UINT64_MAX
 
 struct fmap {
     const uint8_t *base;
@@ -341,6 +350,22 @@ static void map_chunk(struct ksd_capture *c, uint64_t pos)
     if (fstat(fileno(c->fp), &sb) == 0 && (uint64_t)sb.st_size < c->size)
         c->size = (uint64_t)sb.st_size;
     fmap_advance(c->fm, c->slot, pos);
+    c->map_far = atomic_load_explicit(&c->fm->readers, memory_order_relaxed) > 1;
+}
+
+/* The next step of the file past KSD_MAP_AHEAD, asked for into the cache
+ * (a prefetch past the end of the file does not fault). */
+static void map_ahead(struct ksd_capture *c)
+{
+    uint64_t end = c->map_pos + KSD_MAP_AHEAD + KSD_MAP_AHEAD_STEP;
+    uint64_t q = c->map_pos + KSD_MAP_AHEAD;
+    if (c->pf_pos > q)
+        q = c->pf_pos;
+    if (end > c->size)
+        end = c->size;
+    for (q &= ~(uint64_t)63; q < end; q += 64)
+        __builtin_prefetch(c->fm->base + q, 0, 2);
+    c->pf_pos = end;
 }
 
 static uint32_t rd32(const uint8_t *p, int swapped)
@@ -390,6 +415,8 @@ static int map_next(struct ksd_capture *c, struct ksd_frame *f)
          * prefetch past the end of the file does not fault) */
         __builtin_prefetch(f->data + f->caplen);
         __builtin_prefetch(f->data + f->caplen + 64);
+        if (c->map_far && c->pf_pos < c->map_pos + KSD_MAP_AHEAD)
+            map_ahead(c);
         if (c->has_prog) {
             struct pcap_pkthdr ph;
             memset(&ph, 0, sizeof(ph));
