@@ -292,7 +292,7 @@ static void fmap_advance(struct fmap *m, int slot, uint64_t pos)
     atomic_store_explicit(&m->pos[slot], pos, memory_order_relaxed);
     uint64_t lo = fmap_slowest(m);
     /* one chunk is kept behind the slowest reader: a frame read just before
-     * it may still be in use (the pool processes each frame one step late),
+     * it may still be in use (the pool processes each frame two frames late),
      * and a page touched after its drop would stay mapped for good */
     uint64_t to = lo & ~(KSD_MAP_CHUNK - 1), d = atomic_load(&m->dropped);
     to = to >= KSD_MAP_CHUNK ? to - KSD_MAP_CHUNK : 0;

@@ -11,12 +11,14 @@
  * by offset: every worker holds a handle on the file (ksd_capture_reopen,
  * one shared mapping), the capture thread hashes each frame from its bytes
  * (quick_hash; no decode for a frame it does not keep) and queues only the
- * record's offset, 16 bytes, for the worker it belongs to; that worker finds
- * the frame where it lies, prefetching a few records ahead, and decodes it.
+ * record's offset, 8 bytes (eight to a queued record), for the worker it
+ * belongs to; that worker finds the frame where it lies, prefetching a few
+ * frames ahead, and decodes it.
  * Nothing is copied, and the capture thread's share of the clients is set
  * so that both kinds of thread use the same CPU time (ksd_pool_offline_walked).
- * Every frame of a walked file is processed one step late (take), so that
- * its flow table bucket is fetched while the frame before it is processed.
+ * Every frame of a walked file is processed two frames late (take), so that
+ * its flow table bucket, then its flow record, are fetched while the frames
+ * before it are processed.
  * Every run uses one hash split (decided before the first file), so a flow
  * that continues from one file into the next stays in its worker.
  *

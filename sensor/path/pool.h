@@ -63,8 +63,8 @@ void ksd_pool_packet(struct ksd_pool *p, const struct ksd_frame *fr);
  * ksd_pool_file_begin (after opening it) hands every other worker a handle
  * of its own on the same mapping, so that ksd_pool_packet queues only the
  * offsets of their frames (pool.c). ksd_pool_file_end after the file. With
- * one worker, file_begin/file_end let it process each frame one step late
- * (the flow bucket is prefetched meanwhile).
+ * one worker, file_begin/file_end let it process each frame two frames late
+ * (the flow bucket and record are prefetched meanwhile).
  */
 void ksd_pool_offline_walked(struct ksd_pool *p);
 void ksd_pool_file_begin(struct ksd_pool *p, struct ksd_capture *c,
