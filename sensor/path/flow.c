@@ -136,13 +136,12 @@ static int make_key(const struct ksd_pkt *p, struct ksd_flow_key *k)
 /*
  * Memory for the bucket array and the record slabs: every packet touches a
  * random bucket and a random record, so these are the table's TLB misses.
- * Allocated 2 MiB-aligned and offered to transparent huge pages (a hint; with
- * THP off or unavailable the pages are ordinary ones).
+ * n bytes in whole 2 MiB pages, 2 MiB-aligned and offered to transparent
+ * huge pages (a hint; with THP off or unavailable the pages are ordinary
+ * ones), zero: fresh anonymous memory, which the kernel zeroes page by page
+ * on first touch rather than a memset of the whole table up front. NULL
+ * when out of memory.
  */
-/* n bytes in whole 2 MiB pages, 2 MiB-aligned (transparent huge pages where
- * the system allows them), zero: fresh anonymous memory, which the kernel
- * zeroes page by page on first touch, in the thread that touches it, rather
- * than a memset of the whole table up front. NULL when out of memory. */
 static void *table_alloc(size_t n)
 {
     size_t sz = (n + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
@@ -150,11 +149,12 @@ static void *table_alloc(size_t n)
         mmap(NULL, sz + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
+    /* one page more than needed, then the unaligned head and the rest of
+     * the tail (never empty: p - m < HUGE_SZ) handed back */
     uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
     if (p > m)
         munmap(m, (size_t)(p - m));
-    if (m + HUGE_SZ > p)
-        munmap(p + sz, (size_t)(m + HUGE_SZ - p));
+    munmap(p + sz, (size_t)(m + HUGE_SZ - p));
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, sz, MADV_HUGEPAGE);
 #endif

@@ -587,6 +587,8 @@ void ksd_pool_kick(struct ksd_pool *p)
 {
     for (int i = 1; i < p->n; i++) {
         struct slot *s = &p->slots[i];
+        if (s->started)
+            at_flush(s); /* offsets gathered for a record not yet full */
         if (s->started && s->unsignalled) {
             ksd_ring_publish(&s->ring);
             s->unsignalled = 0;
