@@ -55,8 +55,8 @@ const EVP_CIPHER *ksd_crypto_aes128_gcm(void)
     return get()->gcm ? get()->gcm : EVP_aes_128_gcm();
 }
 
-int ksd_crypto_hmac_sha256_with(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len,
-                                const uint8_t *d, size_t d_len, uint8_t out[32])
+int ksd_crypto_hmac_sha256(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len, const uint8_t *d,
+                           size_t d_len, uint8_t out[32])
 {
     enum { BLOCK = 64, SHORT = 64 };
     /* a pad and a short message hashed in one update: most callers (HKDF
@@ -87,15 +87,4 @@ int ksd_crypto_hmac_sha256_with(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_
         EVP_DigestFinal_ex(ctx, out, &n) != 1)
         return KSD_ENOMEM;
     return KSD_OK;
-}
-
-int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
-                           uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return KSD_ENOMEM;
-    int rc = ksd_crypto_hmac_sha256_with(ctx, key, key_len, d, d_len, out);
-    EVP_MD_CTX_free(ctx);
-    return rc;
 }

@@ -19,13 +19,11 @@ const EVP_MD *ksd_crypto_sha256(void);
 const EVP_CIPHER *ksd_crypto_aes128_ecb(void);
 const EVP_CIPHER *ksd_crypto_aes128_gcm(void);
 
-/* HMAC-SHA-256 (RFC 2104) of (d, d_len) under key. Returns 0 or KSD_ENOMEM. */
-int ksd_crypto_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *d, size_t d_len,
-                           uint8_t out[32]);
-
-/* The same with a digest context of the caller's (EVP_MD_CTX_new), for
- * several HMACs in a row (HKDF): no context made and freed per call. */
-int ksd_crypto_hmac_sha256_with(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len,
-                                const uint8_t *d, size_t d_len, uint8_t out[32]);
+/* HMAC-SHA-256 (RFC 2104) of (d, d_len) under key, computed in the
+ * caller's digest context (EVP_MD_CTX_new; reused for several HMACs in a
+ * row, as HKDF does, instead of one made and freed per call). Returns 0 or
+ * KSD_ENOMEM. */
+int ksd_crypto_hmac_sha256(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len, const uint8_t *d,
+                           size_t d_len, uint8_t out[32]);
 
 #endif

@@ -213,7 +213,7 @@ static uint64_t quic_varint(struct ksd_rd *r)
 static int quic_hmac(EVP_MD_CTX *ctx, const uint8_t *key, size_t key_len, const uint8_t *d,
                      size_t d_len, uint8_t out[QUIC_SECRET_LEN])
 {
-    return ksd_crypto_hmac_sha256_with(ctx, key, key_len, d, d_len, out);
+    return ksd_crypto_hmac_sha256(ctx, key, key_len, d, d_len, out);
 }
 
 /* HKDF-Expand-Label(secret, label, "", out_len) for out_len <= 32: one
