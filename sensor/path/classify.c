@@ -35,18 +35,22 @@ struct ksd_classify_flow {
  */
 static pthread_mutex_t module_turn = PTHREAD_MUTEX_INITIALIZER;
 
-static struct ndpi_detection_module_struct *module_new(const char *protos_file, int *bad_protos)
+/* A module with every protocol and the custom ones of protos_file; NULL
+ * and a message in err on failure. Called with module_turn held. */
+static struct ndpi_detection_module_struct *module_new(const char *protos_file, char *err,
+                                                       size_t errlen)
 {
-    *bad_protos = 0;
     struct ndpi_detection_module_struct *mod = ndpi_init_detection_module(ndpi_no_prefs);
-    if (!mod)
+    if (!mod) {
+        snprintf(err, errlen, "nDPI initialisation failed");
         return NULL;
+    }
     NDPI_PROTOCOL_BITMASK all;
     NDPI_BITMASK_SET_ALL(all);
     ndpi_set_protocol_detection_bitmask2(mod, &all);
     if (protos_file && ndpi_load_protocols_file(mod, protos_file) != 0) {
+        snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
         ndpi_exit_detection_module(mod);
-        *bad_protos = 1;
         return NULL;
     }
     ndpi_finalize_initialization(mod);
@@ -67,17 +71,10 @@ struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    int bad_protos;
     pthread_mutex_lock(&module_turn);
-    c->mod = module_new(protos_file, &bad_protos);
+    c->mod = module_new(protos_file, err, errlen);
     pthread_mutex_unlock(&module_turn);
-    if (bad_protos) {
-        snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
-        free(c);
-        return NULL;
-    }
     if (!c->mod) {
-        snprintf(err, errlen, "nDPI initialisation failed");
         free(c);
         return NULL;
     }

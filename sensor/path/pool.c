@@ -365,13 +365,18 @@ static int quick_hash(const struct ksd_pool *p, const struct ksd_frame *fr, uint
  * before it instead of stalling it. The frames stay valid in the mapping;
  * the order is kept.
  */
+static void take_oldest(struct slot *s)
+{
+    struct held *h = &s->held[s->first];
+    ksd_worker_decoded_hint(s->w, &h->fr, &h->pkt, h->rc, h->hinted ? &h->hint : NULL);
+    s->first = (s->first + 1) & (KSD_POOL_HELD - 1);
+    s->waiting--;
+}
+
 static void take_flush(struct slot *s)
 {
-    for (; s->waiting > 0; s->waiting--) {
-        struct held *h = &s->held[s->first];
-        ksd_worker_decoded_hint(s->w, &h->fr, &h->pkt, h->rc, h->hinted ? &h->hint : NULL);
-        s->first = (s->first + 1) & (KSD_POOL_HELD - 1);
-    }
+    while (s->waiting > 0)
+        take_oldest(s);
 }
 
 /* The free entry, for the frame about to be taken (decode into its pkt,
@@ -392,13 +397,8 @@ static void take_entry(struct slot *s, const struct ksd_frame *fr, int rc)
         if (prev->hinted)
             ksd_worker_prefetch_flow(s->w, &prev->hint);
     }
-    if (++s->waiting > KSD_POOL_LATE) {
-        struct held *old = &s->held[s->first];
-        ksd_worker_decoded_hint(s->w, &old->fr, &old->pkt, old->rc,
-                                old->hinted ? &old->hint : NULL);
-        s->first = (s->first + 1) & (KSD_POOL_HELD - 1);
-        s->waiting--;
-    }
+    if (++s->waiting > KSD_POOL_LATE)
+        take_oldest(s);
 }
 
 /* A frame of a REC_AT record: the frame at that offset of the walked file,
