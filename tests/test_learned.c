@@ -3,8 +3,10 @@
  * sensor/path/learned.c (address -> Kaspersky name) and
  * sensor/path/hostid.c (address -> MAC, announced names, vendor): expiry,
  * a binding not visible before it was learned, the refresh and change
- * results, the name preference, eviction within a full set, and four
- * threads writing and reading at once (each checks its own addresses).
+ * results, the name preference, eviction within a full set, no eviction
+ * while the tables are far from full (16,384 scattered addresses: a MAC fact
+ * comes once per host), and four threads writing and reading at once (each
+ * checks its own addresses).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +96,44 @@ static void test_hostid_bindings(void **state)
     ksd_hostid_free(t);
 }
 
+/* The i-th of a sequence of scattered addresses in 10/8 (distinct for i
+ * below 2^24: an odd multiplier is a bijection modulo 2^24). */
+static void scattered(uint8_t out[16], unsigned i)
+{
+    a4(out, (i * 2654435761u + 12345u) & 0xffffffu);
+}
+
+#define FAR_FROM_FULL 16384u /* addresses: a quarter of either table */
+
+static void test_no_eviction_far_from_full(void **state)
+{
+    (void)state;
+    struct ksd_hostid *h = ksd_hostid_new();
+    struct ksd_learned *l = ksd_learned_new();
+    assert_non_null(h);
+    assert_non_null(l);
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < FAR_FROM_FULL; i++) {
+            uint8_t a[16], mac[6] = {2, 0, 0, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+            scattered(a, i);
+            /* first pass: a new binding each; second: every one still held */
+            assert_int_equal(ksd_hostid_set_mac(h, 4, a, mac, T + pass * S, T + 600 * S), !pass);
+            if (!pass)
+                ksd_learned_put(l, 4, a, "ksn.kaspersky.com", 600, T);
+        }
+    for (unsigned i = 0; i < FAR_FROM_FULL; i++) {
+        uint8_t a[16];
+        char name[KSD_LEARNED_NAME_MAX];
+        scattered(a, i);
+        assert_int_equal(ksd_learned_get(l, 4, a, T + S, name, sizeof(name)), 1);
+    }
+    struct ksd_learned_stats st;
+    ksd_learned_stats(l, &st);
+    assert_int_equal(st.evicted, 0);
+    ksd_hostid_free(h);
+    ksd_learned_free(l);
+}
+
 struct worker_arg {
     struct ksd_hostid *h;
     struct ksd_learned *l;
@@ -145,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learned_expiry_and_order),
         cmocka_unit_test(test_hostid_bindings),
+        cmocka_unit_test(test_no_eviction_far_from_full),
         cmocka_unit_test(test_tables_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,11 @@
 /*
  * hostid.c - the sensor-wide address -> (MAC, announced names, vendor
  * class) tables (see hostid.h). Same layout as learned.c: set-associative,
- * KSD_HOSTID_WAYS addresses per set, a new address takes a free way or the
- * least recently updated one; striped mutexes. Each binding keeps its own
+ * two candidate sets of KSD_HOSTID_WAYS addresses per address (addrkey.h),
+ * a new address takes a free way of the emptier set or the least recently
+ * updated way of both; striped mutexes. An address's name sets are its MAC
+ * sets modulo KSD_HOSTID_NAME_SETS, so the same two mutexes guard both
+ * tables' sets. Each binding keeps its own
  * expiry, so a MAC seen yesterday and a name from a lease that ran out are
  * not reported. What it does not do: decide what counts as the client's own
  * MAC or name (the worker does), keep history (the latest binding wins).
@@ -42,6 +45,7 @@ struct name_entry {
 };
 
 struct ksd_hostid {
+    uint64_t seed; /* of the set hash: random per table */
     pthread_mutex_t lock[KSD_HOSTID_LOCKS];
     struct mac_entry mac[KSD_HOSTID_SETS][KSD_HOSTID_WAYS];
     struct name_entry name[KSD_HOSTID_NAME_SETS][KSD_HOSTID_WAYS];
@@ -59,11 +63,21 @@ void ksd_mac_str(const uint8_t mac[6], char out[18])
              mac[5]);
 }
 
+/* The name set beside MAC set s: guarded by the same mutex (KSD_HOSTID_LOCKS
+ * divides both set counts). The two MAC sets may share a name set: way_of
+ * then looks at it twice, harmlessly. */
+#define NAME_SET(t, s) ((t)->name[(s) % KSD_HOSTID_NAME_SETS])
+_Static_assert((KSD_HOSTID_SETS & (KSD_HOSTID_SETS - 1)) == 0 &&
+                   KSD_HOSTID_SETS % KSD_HOSTID_NAME_SETS == 0 &&
+                   KSD_HOSTID_NAME_SETS % KSD_HOSTID_LOCKS == 0,
+               "set counts: powers of two, the locks dividing both");
+
 struct ksd_hostid *ksd_hostid_new(void)
 {
     struct ksd_hostid *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
+    t->seed = ksd_addrkey_seed(t);
     for (int i = 0; i < KSD_HOSTID_LOCKS; i++)
         pthread_mutex_init(&t->lock[i], NULL);
     return t;
@@ -78,30 +92,32 @@ void ksd_hostid_free(struct ksd_hostid *t)
     free(t);
 }
 
-/* Way of addr in a set of KSD_HOSTID_WAYS entries of size sz whose first
- * bytes are (family, addr[16]); when absent and create, a free way or the one
- * with the oldest age(), cleared and keyed. NULL when absent. Called with the
- * set's lock held. */
-static void *way_of(void *ways, size_t sz, int64_t (*age)(const void *), int family,
+/* Way of addr in its two sets (w0, w1) of KSD_HOSTID_WAYS entries of size
+ * sz whose first bytes are (family, addr[16]); when absent and create, a
+ * free way of the set with more of them or else the one of both with the
+ * oldest age(), cleared and keyed. NULL when absent. Called with the sets'
+ * locks held. */
+static void *way_of(void *w0, void *w1, size_t sz, int64_t (*age)(const void *), int family,
                     const uint8_t *addr, int create)
 {
-    uint8_t *w = ways, *old = w;
-    for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        uint8_t *e = w + (size_t)i * sz;
-        if (ksd_addrkey_eq(e[0], e + 1, family, addr))
-            return e;
-    }
+    uint8_t *set[2] = {w0, w1}, *free_way[2] = {NULL, NULL}, *old = NULL;
+    int nfree[2] = {0, 0};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
+            uint8_t *e = set[k] + (size_t)i * sz;
+            if (ksd_addrkey_eq(e[0], e + 1, family, addr))
+                return e;
+            if (!e[0]) {
+                free_way[k] = free_way[k] ? free_way[k] : e;
+                nfree[k]++;
+            } else if (!old || age(e) < age(old)) {
+                old = e;
+            }
+        }
     if (!create)
         return NULL;
-    for (int i = 0; i < KSD_HOSTID_WAYS; i++) {
-        uint8_t *e = w + (size_t)i * sz;
-        if (!e[0]) {
-            old = e;
-            break;
-        }
-        if (age(e) < age(old))
-            old = e;
-    }
+    if (free_way[0] || free_way[1])
+        old = nfree[1] > nfree[0] ? free_way[1] : free_way[0];
     memset(old, 0, sz);
     old[0] = (uint8_t)family;
     memcpy(old + 1, addr, family == 4 ? 4 : 16);
@@ -144,28 +160,23 @@ static int set_value(struct binding *b, void *dst, const void *val, size_t n, in
     return changed;
 }
 
-static pthread_mutex_t *lock_of(struct ksd_hostid *t, int family, const uint8_t *addr)
-{
-    return &t->lock[ksd_addrkey_hash(family, addr) % KSD_HOSTID_LOCKS];
-}
-
 /* Update one name binding (what 1: name of source src; 2: vendor class). */
 static int set_name_binding(struct ksd_hostid *t, int family, const uint8_t *addr, int what,
                             int src, const char *val, int64_t now_us, int64_t expires_us)
 {
     if (!t || (family != 4 && family != 6))
         return -1;
-    uint32_t h = ksd_addrkey_hash(family, addr);
-    pthread_mutex_t *lk = lock_of(t, family, addr);
-    pthread_mutex_lock(lk);
-    struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS], sizeof(struct name_entry),
-                                  name_age, family, addr, 1);
+    uint32_t set[2];
+    ksd_addrkey_sets(t->seed, family, addr, KSD_HOSTID_SETS, set);
+    ksd_addrkey_lock(t->lock, KSD_HOSTID_LOCKS, set);
+    struct name_entry *e = way_of(NAME_SET(t, set[0]), NAME_SET(t, set[1]),
+                                  sizeof(struct name_entry), name_age, family, addr, 1);
     int changed =
         what == 1
             ? set_value(&e->name_b[src], e->name[src], val, KSD_HOSTID_NAME_MAX, now_us, expires_us)
             : set_value(&e->vendor_b, e->vendor, val, KSD_HOSTID_NAME_MAX, now_us, expires_us);
     e->touched_us = now_us;
-    pthread_mutex_unlock(lk);
+    ksd_addrkey_unlock(t->lock, KSD_HOSTID_LOCKS, set);
     return changed;
 }
 
@@ -174,13 +185,13 @@ int ksd_hostid_set_mac(struct ksd_hostid *t, int family, const uint8_t *addr, co
 {
     if (!t || (family != 4 && family != 6))
         return -1;
-    uint32_t h = ksd_addrkey_hash(family, addr);
-    pthread_mutex_t *lk = lock_of(t, family, addr);
-    pthread_mutex_lock(lk);
+    uint32_t set[2];
+    ksd_addrkey_sets(t->seed, family, addr, KSD_HOSTID_SETS, set);
+    ksd_addrkey_lock(t->lock, KSD_HOSTID_LOCKS, set);
     struct mac_entry *e =
-        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 1);
+        way_of(t->mac[set[0]], t->mac[set[1]], sizeof(struct mac_entry), mac_age, family, addr, 1);
     int changed = set_value(&e->b, e->mac, mac, 6, now_us, expires_us);
-    pthread_mutex_unlock(lk);
+    ksd_addrkey_unlock(t->lock, KSD_HOSTID_LOCKS, set);
     return changed;
 }
 
@@ -211,17 +222,17 @@ int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_
     out->name_source = "";
     if (!t || (family != 4 && family != 6))
         return 0;
-    uint32_t h = ksd_addrkey_hash(family, addr);
-    pthread_mutex_t *lk = lock_of(t, family, addr);
+    uint32_t set[2];
+    ksd_addrkey_sets(t->seed, family, addr, KSD_HOSTID_SETS, set);
     int any = 0;
-    pthread_mutex_lock(lk);
+    ksd_addrkey_lock(t->lock, KSD_HOSTID_LOCKS, set);
     const struct mac_entry *m =
-        way_of(t->mac[h % KSD_HOSTID_SETS], sizeof(struct mac_entry), mac_age, family, addr, 0);
+        way_of(t->mac[set[0]], t->mac[set[1]], sizeof(struct mac_entry), mac_age, family, addr, 0);
     if (m && live(&m->b, at_us)) {
         ksd_mac_str(m->mac, out->mac);
         any = 1;
     }
-    const struct name_entry *e = way_of(t->name[h % KSD_HOSTID_NAME_SETS],
+    const struct name_entry *e = way_of(NAME_SET(t, set[0]), NAME_SET(t, set[1]),
                                         sizeof(struct name_entry), name_age, family, addr, 0);
     for (int src = 0; e && src < KSD_NAME__COUNT; src++)
         if (live(&e->name_b[src], at_us)) {
@@ -234,6 +245,6 @@ int ksd_hostid_get(struct ksd_hostid *t, int family, const uint8_t *addr, int64_
         snprintf(out->vendor, sizeof(out->vendor), "%s", e->vendor);
         any = 1;
     }
-    pthread_mutex_unlock(lk);
+    ksd_addrkey_unlock(t->lock, KSD_HOSTID_LOCKS, set);
     return any;
 }

@@ -2,10 +2,11 @@
  * learned.c - a bounded, thread-safe address -> Kaspersky name table with
  * expiry, shared by the workers (see learned.h).
  *
- * Set-associative: an address hashes (FNV-1a) to one set of
- * KSD_LEARNED_WAYS entries; a new address takes a free or expired way, else
- * the way that expires first (counted as evicted). Each set is guarded by
- * one of KSD_LEARNED_LOCKS mutexes, so workers rarely wait on each other.
+ * Set-associative (addrkey.h): an address has two candidate sets of
+ * KSD_LEARNED_WAYS entries; a new address takes a free or expired way of
+ * the set with more of them, else the way of the two sets that expires
+ * first (counted as evicted). Each set is guarded by one of
+ * KSD_LEARNED_LOCKS mutexes, so workers rarely wait on each other.
  * Time is capture time, as everywhere on the packet path. What it does not
  * do: keep who resolved the address (the per-client cache in correlate.c
  * does), or hold more than one name per address (the latest wins).
@@ -33,6 +34,7 @@ struct progress {
 };
 
 struct ksd_learned {
+    uint64_t seed;         /* of the set hash: random per table */
     struct progress *done; /* [KSD_LEARNED_WORKERS], 64-byte aligned */
     int workers;
     pthread_mutex_t lock[KSD_LEARNED_LOCKS];
@@ -51,6 +53,7 @@ struct ksd_learned *ksd_learned_new(void)
         free(t);
         return NULL;
     }
+    t->seed = ksd_addrkey_seed(t);
     t->workers = 1;
     for (int i = 0; i < KSD_LEARNED_WORKERS; i++)
         atomic_init(&t->done[i].us, INT64_MIN);
@@ -69,14 +72,47 @@ void ksd_learned_free(struct ksd_learned *t)
     free(t);
 }
 
-static uint32_t set_of(int family, const uint8_t *addr)
-{
-    return ksd_addrkey_hash(family, addr) % KSD_LEARNED_SETS;
-}
+_Static_assert((KSD_LEARNED_SETS & (KSD_LEARNED_SETS - 1)) == 0 &&
+                   KSD_LEARNED_SETS % KSD_LEARNED_LOCKS == 0,
+               "sets: a power of two the locks divide");
 
 static int same(const struct entry *e, int family, const uint8_t *addr)
 {
     return ksd_addrkey_eq(e->family, e->addr, family, addr);
+}
+
+/* addr's entry in its two sets, NULL when absent. Called with both sets'
+ * locks held. */
+static struct entry *find(struct ksd_learned *t, const uint32_t set[2], int family,
+                          const uint8_t *addr)
+{
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < KSD_LEARNED_WAYS; i++)
+            if (same(&t->set[set[k]][i], family, addr))
+                return &t->set[set[k]][i];
+    return NULL;
+}
+
+/* The way a new address takes at now_us: a free or expired one of the set
+ * with more of them, else the one of both sets that expires first (*evicted
+ * set). */
+static struct entry *place(struct ksd_learned *t, const uint32_t set[2], int64_t now_us,
+                           int *evicted)
+{
+    struct entry *open[2] = {NULL, NULL}, *first = NULL;
+    int n[2] = {0, 0};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < KSD_LEARNED_WAYS; i++) {
+            struct entry *e = &t->set[set[k]][i];
+            if (!e->family || e->expires_us <= now_us) {
+                open[k] = open[k] ? open[k] : e;
+                n[k]++;
+            } else if (!first || e->expires_us < first->expires_us) {
+                first = e;
+            }
+        }
+    *evicted = !open[0] && !open[1];
+    return *evicted ? first : n[1] > n[0] ? open[1] : open[0];
 }
 
 void ksd_learned_put(struct ksd_learned *t, int family, const uint8_t *addr, const char *name,
@@ -84,24 +120,15 @@ void ksd_learned_put(struct ksd_learned *t, int family, const uint8_t *addr, con
 {
     if (!t || (family != 4 && family != 6) || !name || !*name)
         return;
-    uint32_t s = set_of(family, addr);
-    pthread_mutex_t *lk = &t->lock[s % KSD_LEARNED_LOCKS];
-    struct ksd_learned_stats *st = &t->st[s % KSD_LEARNED_LOCKS];
-    pthread_mutex_lock(lk);
-    struct entry *ways = t->set[s], *e = NULL;
-    for (int i = 0; i < KSD_LEARNED_WAYS && !e; i++)
-        if (same(&ways[i], family, addr))
-            e = &ways[i];
-    for (int i = 0; i < KSD_LEARNED_WAYS && !e; i++)
-        if (!ways[i].family || ways[i].expires_us <= now_us)
-            e = &ways[i];
-    if (!e) {
-        e = &ways[0];
-        for (int i = 1; i < KSD_LEARNED_WAYS; i++)
-            if (ways[i].expires_us < e->expires_us)
-                e = &ways[i];
-        st->evicted++;
-    }
+    uint32_t set[2];
+    ksd_addrkey_sets(t->seed, family, addr, KSD_LEARNED_SETS, set);
+    struct ksd_learned_stats *st = &t->st[set[0] % KSD_LEARNED_LOCKS];
+    ksd_addrkey_lock(t->lock, KSD_LEARNED_LOCKS, set);
+    int evicted = 0;
+    struct entry *e = find(t, set, family, addr);
+    if (!e)
+        e = place(t, set, now_us, &evicted);
+    st->evicted += (uint64_t)evicted;
     if (!same(e, family, addr) || e->expires_us <= now_us)
         e->learned_us = now_us; /* a new binding starts now; a refresh keeps its start */
     e->family = (uint8_t)family;
@@ -110,7 +137,7 @@ void ksd_learned_put(struct ksd_learned *t, int family, const uint8_t *addr, con
     e->expires_us = now_us + (int64_t)ttl_s * 1000000;
     snprintf(e->name, sizeof(e->name), "%s", name);
     st->learned++;
-    pthread_mutex_unlock(lk);
+    ksd_addrkey_unlock(t->lock, KSD_LEARNED_LOCKS, set);
 }
 
 int ksd_learned_get(struct ksd_learned *t, int family, const uint8_t *addr, int64_t at_us,
@@ -118,20 +145,17 @@ int ksd_learned_get(struct ksd_learned *t, int family, const uint8_t *addr, int6
 {
     if (!t || (family != 4 && family != 6))
         return 0;
-    uint32_t s = set_of(family, addr);
-    pthread_mutex_t *lk = &t->lock[s % KSD_LEARNED_LOCKS];
+    uint32_t set[2];
+    ksd_addrkey_sets(t->seed, family, addr, KSD_LEARNED_SETS, set);
     int found = 0;
-    pthread_mutex_lock(lk);
-    for (int i = 0; i < KSD_LEARNED_WAYS; i++) {
-        const struct entry *e = &t->set[s][i];
-        if (same(e, family, addr) && e->learned_us <= at_us && e->expires_us > at_us) {
-            snprintf(name, cap, "%s", e->name);
-            found = 1;
-            t->st[s % KSD_LEARNED_LOCKS].hits++;
-            break;
-        }
+    ksd_addrkey_lock(t->lock, KSD_LEARNED_LOCKS, set);
+    const struct entry *e = find(t, set, family, addr);
+    if (e && e->learned_us <= at_us && e->expires_us > at_us) {
+        snprintf(name, cap, "%s", e->name);
+        found = 1;
+        t->st[set[0] % KSD_LEARNED_LOCKS].hits++;
     }
-    pthread_mutex_unlock(lk);
+    ksd_addrkey_unlock(t->lock, KSD_LEARNED_LOCKS, set);
     return found;
 }
 
