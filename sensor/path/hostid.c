@@ -5,10 +5,10 @@
  * a new address takes a free way of the emptier set or the least recently
  * updated way of both; striped mutexes. An address's name sets are its MAC
  * sets modulo KSD_HOSTID_NAME_SETS, so the same two mutexes guard both
- * tables' sets. Each binding keeps its own
- * expiry, so a MAC seen yesterday and a name from a lease that ran out are
- * not reported. What it does not do: decide what counts as the client's own
- * MAC or name (the worker does), keep history (the latest binding wins).
+ * tables' sets. Each binding keeps its own expiry, so a MAC seen yesterday
+ * and a name from a lease that ran out are not reported. What it does not
+ * do: decide what counts as the client's own MAC or name (the worker does),
+ * keep history (the latest binding wins).
  */
 #include "sensor/path/hostid.h"
 
