@@ -243,6 +243,16 @@ static struct ksd_flow *flow_alloc(struct ksd_flow_table *ft)
     return f;
 }
 
+/* f, out of its bucket and list: released to its owner, its record free. */
+static void recycle(struct ksd_flow_table *ft, struct ksd_flow *f, int reason)
+{
+    if (ft->release)
+        ft->release(f, reason, ft->arg);
+    f->ext = NULL;
+    f->hnext = ft->free_list;
+    ft->free_list = f;
+}
+
 static void flow_remove(struct ksd_flow_table *ft, struct ksd_flow *f, int reason)
 {
     struct ksd_flow **pp = &ft->buckets[f->hash & ft->mask];
@@ -251,11 +261,7 @@ static void flow_remove(struct ksd_flow_table *ft, struct ksd_flow *f, int reaso
     if (*pp)
         *pp = f->hnext;
     lru_unlink(&ft->lists[f->cls], f);
-    if (ft->release)
-        ft->release(f, reason, ft->arg);
-    f->ext = NULL;
-    f->hnext = ft->free_list;
-    ft->free_list = f;
+    recycle(ft, f, reason);
     ft->st.active--;
     if (ft->shared)
         ksd_budget_flows_add(ft->shared, -1);
@@ -453,11 +459,7 @@ void ksd_flow_flush(struct ksd_flow_table *ft)
             if (next)
                 __builtin_prefetch(next);
             f->prev = f->next = NULL;
-            if (ft->release)
-                ft->release(f, KSD_FLOW_GONE_SHUTDOWN, ft->arg);
-            f->ext = NULL;
-            f->hnext = ft->free_list;
-            ft->free_list = f;
+            recycle(ft, f, KSD_FLOW_GONE_SHUTDOWN);
             gone++;
             f = next;
         }
