@@ -36,24 +36,27 @@ struct ksd_classify_flow {
 static pthread_mutex_t module_turn = PTHREAD_MUTEX_INITIALIZER;
 
 /* A module with every protocol and the custom ones of protos_file; NULL
- * and a message in err on failure. Called with module_turn held. */
+ * and a message in err on failure. Made in module_turn. */
 static struct ndpi_detection_module_struct *module_new(const char *protos_file, char *err,
                                                        size_t errlen)
 {
+    pthread_mutex_lock(&module_turn);
     struct ndpi_detection_module_struct *mod = ndpi_init_detection_module(ndpi_no_prefs);
     if (!mod) {
         snprintf(err, errlen, "nDPI initialisation failed");
-        return NULL;
+    } else {
+        NDPI_PROTOCOL_BITMASK all;
+        NDPI_BITMASK_SET_ALL(all);
+        ndpi_set_protocol_detection_bitmask2(mod, &all);
+        if (protos_file && ndpi_load_protocols_file(mod, protos_file) != 0) {
+            snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
+            ndpi_exit_detection_module(mod);
+            mod = NULL;
+        } else {
+            ndpi_finalize_initialization(mod);
+        }
     }
-    NDPI_PROTOCOL_BITMASK all;
-    NDPI_BITMASK_SET_ALL(all);
-    ndpi_set_protocol_detection_bitmask2(mod, &all);
-    if (protos_file && ndpi_load_protocols_file(mod, protos_file) != 0) {
-        snprintf(err, errlen, "%s: nDPI could not load the protocols file", protos_file);
-        ndpi_exit_detection_module(mod);
-        return NULL;
-    }
-    ndpi_finalize_initialization(mod);
+    pthread_mutex_unlock(&module_turn);
     return mod;
 }
 
@@ -71,9 +74,7 @@ struct ksd_classify *ksd_classify_new(const char *protos_file, char *err, size_t
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    pthread_mutex_lock(&module_turn);
     c->mod = module_new(protos_file, err, errlen);
-    pthread_mutex_unlock(&module_turn);
     if (!c->mod) {
         free(c);
         return NULL;
