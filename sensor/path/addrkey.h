@@ -15,17 +15,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/random.h>
 
-/* A random seed for a table at p (its address is the fallback when the
- * kernel has no entropy yet: still varies). */
-static inline uint64_t ksd_addrkey_seed(const void *p)
-{
-    uint64_t s;
-    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
-        s = (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull;
-    return s;
-}
+#include "sensor/path/mix.h"
 
 /* The two candidate sets of addr (4 bytes for IPv4, 16 for IPv6) among
  * nsets, a power of two: two halves of a keyed 64-bit hash (the words
@@ -43,11 +34,7 @@ static inline void ksd_addrkey_sets(uint64_t seed, int family, const uint8_t *ad
         memcpy(w, addr, 16);
         h += w[0] * 0xc2b2ae3d27d4eb4full + (w[1] ^ 0x27d4eb2f165667c5ull) * 0x165667b19e3779f9ull;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
+    h = ksd_mix_fmix64(h);
     set[0] = (uint32_t)h & (nsets - 1);
     set[1] = (uint32_t)(h >> 32) & (nsets - 1);
     if (set[1] == set[0])

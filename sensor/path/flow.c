@@ -9,11 +9,11 @@
 
 #include "sensor/path/budget.h"
 #include "sensor/path/lines.h"
+#include "sensor/path/mix.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #define HUGE_SZ ((size_t)2 << 20)
 /* records allocated at once: as many as fit, with the link, in one 2 MiB page
@@ -92,12 +92,7 @@ static uint32_t key_hash(const struct ksd_flow_table *ft, const struct ksd_flow_
         h += w[0] * 0xc2b2ae3d27d4eb4full + w[1] * 0x165667b19e3779f9ull +
              (w[2] ^ 0x27d4eb2f165667c5ull) * 0x85ebca77c2b2ae63ull + w[3] * 0x9e3779b97f4a7c15ull;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return (uint32_t)h;
+    return (uint32_t)ksd_mix_fmix64(h);
 }
 
 static int key_eq(const struct ksd_flow_key *a, const struct ksd_flow_key *b)
@@ -208,9 +203,7 @@ struct ksd_flow_table *ksd_flow_table_new(size_t max_flows, const struct ksd_flo
         return NULL;
     }
     ft->mask = (uint32_t)(nb - 1);
-    if (getrandom(&ft->seed, sizeof(ft->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ft->seed))
-        ft->seed =
-            (uint64_t)(uintptr_t)ft ^ 0x9e3779b97f4a7c15ull; /* no entropy yet: still varies */
+    ft->seed = ksd_mix_seed(ft);
     ft->max_flows = max_flows;
     ft->lists[KSD_FLOW_SHORT].timeout = t && t->short_us ? t->short_us : 30 * 1000000LL;
     ft->lists[KSD_FLOW_UDP].timeout = t && t->udp_us ? t->udp_us : 120 * 1000000LL;

@@ -77,7 +77,7 @@ struct ksd_hostid *ksd_hostid_new(void)
     struct ksd_hostid *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->seed = ksd_addrkey_seed(t);
+    t->seed = ksd_mix_seed(t);
     for (int i = 0; i < KSD_HOSTID_LOCKS; i++)
         pthread_mutex_init(&t->lock[i], NULL);
     return t;

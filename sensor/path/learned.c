@@ -53,7 +53,7 @@ struct ksd_learned *ksd_learned_new(void)
         free(t);
         return NULL;
     }
-    t->seed = ksd_addrkey_seed(t);
+    t->seed = ksd_mix_seed(t);
     t->workers = 1;
     for (int i = 0; i < KSD_LEARNED_WORKERS; i++)
         atomic_init(&t->done[i].us, INT64_MIN);
