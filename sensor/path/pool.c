@@ -962,13 +962,17 @@ void ksd_pool_set_lists(struct ksd_pool *p, const struct ksd_lists *lists)
 void ksd_pool_finish(struct ksd_pool *p)
 {
     take_flush(&p->slots[0]);
+    /* the end of input first: the other workers finish their queues and
+     * flush their flows while worker 0 flushes its own */
+    for (int i = 1; i < p->n; i++)
+        if (p->slots[i].started)
+            push(&p->slots[i], REC_END, NULL, 0, NULL, 0);
     if (p->slots[0].w)
         ksd_worker_finish(p->slots[0].w);
     for (int i = 1; i < p->n; i++) {
         struct slot *s = &p->slots[i];
         if (!s->started)
             continue;
-        push(s, REC_END, NULL, 0, NULL, 0);
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
